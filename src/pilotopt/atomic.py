@@ -1,0 +1,75 @@
+"""Atomic writes: a later stage never trusts a half-written file, so write to a temp name and rename."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+from pilotopt.errors import PilotoptError
+
+
+def ensure_writable_dir(path: Path | str) -> Path:
+    """Create `path` (and parents) or fail with a one-line error that names it."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=path, prefix=".pilotopt-probe-", delete=True)
+        probe.close()
+    except OSError as exc:
+        raise PilotoptError(
+            f"cannot write to output folder '{path}': {exc.strerror or exc}; choose a writable folder"
+        ) from None
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(target: Path | str) -> Iterator[Path]:
+    """Yield a temporary sibling path; on success rename it onto `target` (file or directory)."""
+    target = Path(target)
+    ensure_writable_dir(target.parent)
+    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
+    _remove(tmp)
+    try:
+        yield tmp
+        if target.exists() and target.is_dir() and tmp.is_dir():
+            _remove(target)
+        os.replace(tmp, target)
+    finally:
+        _remove(tmp)
+
+
+def write_bytes(target: Path | str, data: bytes) -> None:
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text(target: Path | str, text: str) -> None:
+    write_bytes(target, text.encode("utf-8"))
+
+
+def write_json(target: Path | str, obj) -> None:
+    write_text(target, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+
+
+def _json_default(obj):
+    import numpy as np
+
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serializable: {type(obj).__name__}")
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists() or path.is_symlink():
+        path.unlink(missing_ok=True)
