@@ -1,0 +1,107 @@
+"""PilotNet preprocessing shared by every framework, the simulator's brain view and the datasets.
+
+One implementation (NumPy, bilinear with half-pixel centres as cv2.INTER_LINEAR) so that training
+in TensorFlow, training in PyTorch and driving in the simulator see byte-identical inputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from pilotopt.errors import BadInputError
+
+FRAME_H, FRAME_W = 480, 640  # camera frame
+CROP_TOP, CROP_BOTTOM = 240, 480  # the road half
+INPUT_H, INPUT_W = 66, 200  # PilotNet input (H x W)
+
+# Fixed label bounds of the real follow-line datasets; normalized to [0, 1] and clipped.
+V_MIN, V_MAX = 6.5, 24.0
+W_MIN, W_MAX = -7.1, 7.1
+
+
+@dataclass(frozen=True)
+class ResizePlan:
+    """Source rows/cols and weights of a bilinear resize, so a renderer can produce exactly the
+    pixels the resize reads and nothing else."""
+
+    r0: np.ndarray
+    r1: np.ndarray
+    wr: np.ndarray  # (out_h, 1, 1) float32 weight of r1
+    c0: np.ndarray
+    c1: np.ndarray
+    wc: np.ndarray  # (1, out_w, 1) float32 weight of c1
+
+    @property
+    def rows(self) -> np.ndarray:
+        return np.unique(np.concatenate([self.r0, self.r1]))
+
+    @property
+    def cols(self) -> np.ndarray:
+        return np.unique(np.concatenate([self.c0, self.c1]))
+
+
+def _axis_plan(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    scale = n_in / n_out
+    src = (np.arange(n_out, dtype=np.float64) + 0.5) * scale - 0.5
+    src = np.clip(src, 0.0, n_in - 1)
+    i0 = np.floor(src).astype(np.int64)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    return i0, i1, (src - i0).astype(np.float32)
+
+
+@lru_cache(maxsize=16)
+def resize_plan(in_h: int, in_w: int, out_h: int = INPUT_H, out_w: int = INPUT_W) -> ResizePlan:
+    r0, r1, wr = _axis_plan(in_h, out_h)
+    c0, c1, wc = _axis_plan(in_w, out_w)
+    return ResizePlan(r0, r1, wr[:, None, None], c0, c1, wc[None, :, None])
+
+
+def apply_resize(img: np.ndarray, plan: ResizePlan, row_pos=None, col_pos=None) -> np.ndarray:
+    """Bilinear resize of `img` (H, W, 3) uint8 by `plan`, rounded to uint8. `row_pos`/`col_pos`
+    map the plan's source indices to positions in `img` when `img` holds only the needed pixels."""
+    r0 = plan.r0 if row_pos is None else row_pos[0]
+    r1 = plan.r1 if row_pos is None else row_pos[1]
+    c0 = plan.c0 if col_pos is None else col_pos[0]
+    c1 = plan.c1 if col_pos is None else col_pos[1]
+    src = img.astype(np.float32)  # also makes a strided view contiguous
+    a = np.take(src, r0, axis=0)
+    rows = np.take(src, r1, axis=0)
+    rows -= a
+    rows *= plan.wr
+    rows += a
+    b = np.take(rows, c0, axis=1)
+    out = np.take(rows, c1, axis=1)
+    out -= b
+    out *= plan.wc
+    out += b
+    out += 0.5
+    return out.astype(np.uint8)  # values are >= 0.5, so truncation is round-half-up
+
+
+def crop_resize(frame: np.ndarray) -> np.ndarray:
+    """640 x 480 RGB camera frame -> 66 x 200 RGB uint8 PilotNet input (road half only)."""
+    if frame.ndim != 3 or frame.shape[2] != 3:
+        raise BadInputError(f"expected an RGB frame (H, W, 3), got shape {frame.shape}")
+    if frame.shape[:2] != (FRAME_H, FRAME_W):
+        raise BadInputError(
+            f"frame is {frame.shape[1]} x {frame.shape[0]}; PilotNet preprocessing expects "
+            f"{FRAME_W} x {FRAME_H} camera frames"
+        )
+    crop = frame[CROP_TOP:CROP_BOTTOM]
+    return apply_resize(crop, resize_plan(crop.shape[0], crop.shape[1]))
+
+
+def normalize_labels(v, w) -> np.ndarray:
+    """Physical (v m/s, w rad/s) -> [0, 1] each, clipped to the dataset's fixed bounds."""
+    v = np.clip((np.asarray(v, dtype=np.float64) - V_MIN) / (V_MAX - V_MIN), 0.0, 1.0)
+    w = np.clip((np.asarray(w, dtype=np.float64) - W_MIN) / (W_MAX - W_MIN), 0.0, 1.0)
+    return np.stack([v, w], axis=-1).astype(np.float32)
+
+
+def denormalize_labels(y) -> tuple[np.ndarray, np.ndarray]:
+    """Model outputs in [0, 1] -> physical (v, w), the inverse of `normalize_labels`."""
+    y = np.clip(np.asarray(y, dtype=np.float64), 0.0, 1.0)
+    return V_MIN + y[..., 0] * (V_MAX - V_MIN), W_MIN + y[..., 1] * (W_MAX - W_MIN)
