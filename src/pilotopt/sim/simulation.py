@@ -48,7 +48,7 @@ class Simulation:
                  look: Appearance | str = "default", limits: VehicleLimits = VehicleLimits(),
                  settings: SimSettings = SimSettings(), seed: int = 0, renderer: Renderer | None = None):
         self.track, self.camera, self.settings, self.limits = track, camera, settings, limits
-        self.renderer = renderer or Renderer(track, camera, look, seed=seed)
+        self._renderer, self._look, self._seed = renderer, look, seed
         self.period = camera.period
         self.timeout = settings.timeout or reference_lap_seconds(track) * TIMEOUT_FACTOR * settings.laps
         self.reset()
@@ -72,6 +72,13 @@ class Simulation:
         self.records: dict[str, list[float]] = {k: [] for k in ("t", "x", "y", "theta", "lateral", "progress",
                                                                 "v", "w", "odometer")}
         self._record()
+
+    @property
+    def renderer(self) -> Renderer:
+        """Built on first use: a brain that reads no camera never pays for the ground field."""
+        if self._renderer is None:
+            self._renderer = Renderer(self.track, self.camera, self._look, seed=self._seed)
+        return self._renderer
 
     @property
     def done(self) -> bool:

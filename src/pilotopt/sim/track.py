@@ -82,16 +82,19 @@ class Track:
         ctrl = _drop_duplicates(ctrl)
         if len(ctrl) < 4:
             raise BadInputError(f"circuit '{name}' needs at least 4 distinct points, got {len(ctrl)}")
-        dense = _spline_loop(ctrl, smoothing, n=max(2000, 20 * len(ctrl)))
-        cur_len = _loop_length(dense)
-        if length is not None:
-            dense = dense * (length / cur_len)
-            cur_len = length
-        n = max(64, int(round(cur_len / spacing)))
-        # resample uniformly by arc length (two passes: the spline's parameter is not arc length)
-        for _ in range(2):
-            dense = _resample_loop(dense, n)
-        return cls(name=name, points=dense)
+        closed = np.vstack([ctrl, ctrl[:1]])
+        tck, _ = splprep([closed[:, 0], closed[:, 1]], s=smoothing, per=True, k=3)
+        # arc length as a function of the spline parameter, from a fine evaluation
+        u = np.linspace(0.0, 1.0, max(20000, 200 * len(ctrl)) + 1)
+        x, y = splev(u, tck)
+        arc = np.concatenate([[0.0], np.cumsum(np.hypot(np.diff(x), np.diff(y)))])
+        scale = 1.0 if length is None else length / arc[-1]
+        n = max(64, int(round(arc[-1] * scale / spacing)))
+        # evaluate the spline itself at uniform arc length: points stay on the smooth curve, so
+        # the curvature from finite differences is clean (linear resampling would add kinks)
+        target = np.linspace(0.0, arc[-1], n, endpoint=False)
+        xs, ys = splev(np.interp(target, arc, u), tck)
+        return cls(name=name, points=np.stack([xs, ys], axis=1) * scale)
 
     @classmethod
     def from_csv(cls, path: Path | str, name: str | None = None) -> "Track":
@@ -270,26 +273,6 @@ def _drop_duplicates(pts: np.ndarray) -> np.ndarray:
     keep = np.ones(len(pts), dtype=bool)
     keep[1:] = np.hypot(*np.diff(pts, axis=0).T) > 1e-9
     return pts[keep]
-
-
-def _spline_loop(ctrl: np.ndarray, smoothing: float, n: int) -> np.ndarray:
-    closed = np.vstack([ctrl, ctrl[:1]])
-    tck, _ = splprep([closed[:, 0], closed[:, 1]], s=smoothing, per=True, k=3)
-    u = np.linspace(0.0, 1.0, n, endpoint=False)
-    x, y = splev(u, tck)
-    return np.stack([x, y], axis=1)
-
-
-def _loop_length(pts: np.ndarray) -> float:
-    return float(np.hypot(*(np.roll(pts, -1, axis=0) - pts).T).sum())
-
-
-def _resample_loop(pts: np.ndarray, n: int) -> np.ndarray:
-    closed = np.vstack([pts, pts[:1]])
-    seg = np.hypot(*np.diff(closed, axis=0).T)
-    s = np.concatenate([[0.0], np.cumsum(seg)])
-    target = np.linspace(0.0, s[-1], n, endpoint=False)
-    return np.stack([np.interp(target, s, closed[:, 0]), np.interp(target, s, closed[:, 1])], axis=1)
 
 
 def _first_self_intersection(ring: np.ndarray) -> np.ndarray | None:

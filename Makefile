@@ -1,0 +1,40 @@
+# pilotopt: `make demo` and `make test` each work on a fresh clone (they create .venv first).
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.installed
+export TF_USE_LEGACY_KERAS := 1
+export TF_CPP_MIN_LOG_LEVEL := 2
+export MPLBACKEND := Agg
+
+.PHONY: setup demo test test-fast bench clean
+
+setup: $(STAMP)
+
+# torch first, pinned to the CPU build, so nothing later can pull the multi-GB CUDA wheels.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip setuptools wheel
+	$(PIP) install --quiet "torch==2.13.0+cpu"
+	$(PIP) install --quiet -e ".[ml,dev]"
+	$(PIP) check
+	touch $(STAMP)
+
+demo: setup
+	$(VENV)/bin/pilotopt sim list
+	$(VENV)/bin/pilotopt sim drive --brain expert --circuit simple --plot out/demo/expert_simple.png --json out/demo/expert_simple.json
+	$(VENV)/bin/pilotopt sim dataset --out out/demo/dataset --circuits simple,montreal --laps 0.25
+	$(VENV)/bin/pilotopt bench sim --out out/demo/bench_sim.json --frames 200 --repeats 1
+
+test: setup
+	$(PY) -m pytest -q
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
+
+bench: setup
+	$(VENV)/bin/pilotopt bench sim --out out/bench_sim.json
+
+clean:
+	rm -rf $(VENV) out .pytest_cache

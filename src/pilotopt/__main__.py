@@ -1,0 +1,3 @@
+from pilotopt.cli import main
+
+main()

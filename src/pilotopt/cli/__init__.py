@@ -1,0 +1,53 @@
+"""The `pilotopt` command line. Every command has --help; user errors print one line and exit 2."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from pilotopt.errors import PilotoptError
+
+app = typer.Typer(
+    name="pilotopt",
+    help="Optimize end-to-end driving models and measure every variant offline and in a built-in simulator.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _register_commands() -> None:
+    from pilotopt.cli import bench, sim
+
+    app.add_typer(sim.app, name="sim")
+    app.add_typer(bench.app, name="bench")
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", help="Print the version and exit.")) -> None:
+    if version:
+        from pilotopt import __version__
+
+        typer.echo(f"pilotopt {__version__}")
+        raise typer.Exit()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: one-line errors, no tracebacks (set PILOTOPT_DEBUG=1 to see them)."""
+    _register_commands()
+    try:
+        app(args=argv, prog_name="pilotopt")
+    except PilotoptError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
+        if os.environ.get("PILOTOPT_DEBUG"):
+            raise
+        typer.echo(f"internal error: {type(exc).__name__}: {exc} (rerun with PILOTOPT_DEBUG=1 for details)",
+                   err=True)
+        sys.exit(1)

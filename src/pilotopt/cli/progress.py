@@ -1,0 +1,25 @@
+"""Progress bars for long work (rich), quiet when stderr is not a terminal unless asked."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+console = Console(stderr=True)  # progress and notes
+out = Console()  # tables and results (stdout, pipeable)
+
+
+@contextlib.contextmanager
+def progress_bar(description: str, total: float | None = None) -> Iterator:
+    """Yields update(completed, total=None)."""
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False) as prog:
+        task = prog.add_task(description, total=total)
+
+        def update(completed: float, new_total: float | None = None) -> None:
+            prog.update(task, completed=completed, total=new_total if new_total is not None else total)
+
+        yield update

@@ -1,0 +1,145 @@
+"""`pilotopt sim ...`: circuits, driving a brain, dataset generation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from pilotopt.cli.progress import console, out as stdout, progress_bar
+
+app = typer.Typer(help="The built-in follow-line simulator: circuits, driving, datasets.", no_args_is_help=True)
+
+
+def _split(values: Optional[list[str]]) -> tuple[str, ...]:
+    out: list[str] = []
+    for v in values or []:
+        out.extend(x.strip() for x in v.split(",") if x.strip())
+    return tuple(out)
+
+
+@app.command("list")
+def list_cmd() -> None:
+    """List built-in circuits (with lap lengths), brains and visual variants."""
+    from pilotopt.sim.appearance import variant_names
+    from pilotopt.sim.brains import brain_names
+    from pilotopt.sim.circuits import circuit_names, circuit_spec, load_circuit
+
+    table = Table(title="circuits (each drivable clockwise and anticlockwise)")
+    for col in ("name", "length (m)", "min radius (m)", "resembles"):
+        table.add_column(col)
+    for name in circuit_names():
+        track = load_circuit(name)
+        table.add_row(name, f"{track.length:.0f}", f"{track.min_radius():.1f}", circuit_spec(name).description)
+    stdout.print(table, soft_wrap=True)
+    typer.echo("brains: " + ", ".join(brain_names()))
+    typer.echo("visual variants (combine with '+'): " + ", ".join(variant_names()))
+    typer.echo("user circuits: pass a CSV of x,y centre-line points (metres, closed loop) as --circuit")
+
+
+@app.command("drive")
+def drive_cmd(
+    brain: str = typer.Option("expert", help="Who drives: expert (privileged) or classic (colour mask + PD)."),
+    circuit: str = typer.Option("simple", help="Built-in circuit name or a CSV file of x,y points."),
+    direction: str = typer.Option("anticlockwise", help="anticlockwise or clockwise."),
+    mode: str = typer.Option("lockstep", help="lockstep (sim waits for the brain) or realtime."),
+    laps: int = typer.Option(1, min=1, help="Laps to drive."),
+    latency: Optional[float] = typer.Option(None, help="realtime: fixed brain latency in seconds."),
+    latency_scale: float = typer.Option(1.0, help="realtime: measured latency x this (emulate slower hardware)."),
+    look: str = typer.Option("default", help="Visual variant, e.g. white_line+dark (see `sim list`)."),
+    seed: int = typer.Option(0, help="Seed for sensor noise and textures."),
+    timeout: Optional[float] = typer.Option(None, help="Sim seconds before giving up (default 1.5 x reference lap time)."),
+    plot: Optional[Path] = typer.Option(None, help="Write a trajectory plot (PNG)."),
+    video: Optional[Path] = typer.Option(None, help="Write a lap video (.mp4 or .gif)."),
+    video_every: int = typer.Option(2, min=1, help="Keep every k-th camera frame in the video."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the run's metrics as JSON."),
+) -> None:
+    """Drive one brain around one circuit and print the closed-loop metrics."""
+    from pilotopt.atomic import ensure_writable_dir, write_json
+    from pilotopt.sim.brains import make_brain
+    from pilotopt.sim.closed_loop import DriveConfig, drive
+
+    for out in (plot, video, json_out):
+        if out is not None:
+            ensure_writable_dir(out.parent)
+    if video is not None and video.suffix.lower() not in (".mp4", ".gif"):
+        from pilotopt.errors import BadInputError
+
+        raise BadInputError(f"unsupported video format '{video.suffix}'; use .mp4 or .gif")
+    cfg = DriveConfig(circuit=circuit, direction=direction, mode=mode, laps=laps, latency=latency,
+                      latency_scale=latency_scale, look=look, seed=seed, timeout=timeout,
+                      video_every=video_every if video else 0)
+    cfg.validate()
+    b = make_brain(brain)
+    from pilotopt.sim.circuits import load_circuit
+
+    track = load_circuit(circuit, cfg.direction)
+    goal = track.length * laps
+    with progress_bar(f"{brain} on {track.name} ({cfg.direction}, {mode})", total=round(goal)) as update:
+        result = drive(b, cfg, on_tick=lambda sim: update(min(goal, max(0.0, sim.progress))) if sim.tick % 20 == 0 else None)
+        update(min(goal, max(0.0, result.metrics["completed_distance"])))
+    _print_metrics(result.metrics)
+    if json_out:
+        write_json(json_out, result.to_json())
+        typer.echo(f"metrics: {json_out}")
+    if plot:
+        from pilotopt.sim.plots import plot_trajectory
+
+        plot_trajectory(result, plot)
+        typer.echo(f"plot: {plot}")
+    if video:
+        from pilotopt.sim.video import write_video
+
+        write_video(result.frames, video, fps=cfg_fps(video_every))
+        typer.echo(f"video: {video}")
+
+
+def cfg_fps(video_every: int) -> float:
+    from pilotopt.sim.camera import CameraModel
+
+    return CameraModel().fps / video_every
+
+
+def _print_metrics(m: dict) -> None:
+    table = Table(title="closed-loop metrics")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key in ("termination", "lap_completed", "lap_seconds", "completed_distance", "percentage_completed",
+                "average_speed", "position_deviation_mae", "position_deviation_max", "mean_inference_time",
+                "brain_iterations_frequency", "real_time_factor", "suddenness", "deadline_misses", "error"):
+        v = m.get(key)
+        if v is None and key == "error":
+            continue
+        table.add_row(key, f"{v:.3f}" if isinstance(v, float) else str(v))
+    stdout.print(table)
+
+
+@app.command("dataset")
+def dataset_cmd(
+    out: Path = typer.Option(..., help="Output folder (DeepLearningStudio layout: one folder per recording)."),
+    circuits: Optional[list[str]] = typer.Option(None, help="Circuits (comma-separated or repeated); default all built-in."),
+    directions: Optional[list[str]] = typer.Option(None, help="Directions; default both."),
+    laps: float = typer.Option(1.0, help="Laps per recording (fractions allowed)."),
+    seed: int = typer.Option(0, help="Dataset seed: same seed, identical files."),
+    look: str = typer.Option("default", help="Visual variant of the frames."),
+    noise: bool = typer.Option(True, help="Inject command noise (recovery examples); labels stay clean."),
+    noise_rate: float = typer.Option(0.25, help="Perturbation episodes per second of sim time."),
+    speed_scale: float = typer.Option(1.0, help="Expert speed multiplier."),
+    workers: int = typer.Option(2, min=1, help="Parallel processes (one recording each)."),
+) -> None:
+    """Generate a training dataset by driving the expert on circuits."""
+    from pilotopt.atomic import ensure_writable_dir
+    from pilotopt.sim.circuits import DIRECTIONS
+    from pilotopt.sim.dataset import DatasetConfig, NoiseConfig, generate_dataset
+
+    cfg = DatasetConfig(
+        circuits=_split(circuits), directions=_split(directions) or DIRECTIONS, laps=laps, seed=seed,
+        look=look, noise=NoiseConfig(rate=noise_rate if noise else 0.0), speed_scale=speed_scale,
+    ).resolved()
+    ensure_writable_dir(out)
+    with progress_bar(f"dataset -> {out}") as update:
+        summary = generate_dataset(out, cfg, workers=workers, progress=lambda d, t: update(d, t))
+    typer.echo(f"{len(summary['recordings'])} recordings in {out} ({summary['generated']} generated, "
+               f"{summary['skipped_existing']} already complete, {summary['frames_generated']} frames written)")

@@ -1,0 +1,233 @@
+"""Top-down trajectory plots of closed-loop drives (PNG, matplotlib Agg, no pyplot state).
+
+- `plot_trajectory(result, path)`: one drive, the driven path coloured by |lateral deviation|.
+- `plot_trajectories(results, path)`: several drives on one circuit overlaid, one colour per run.
+- `trajectory_title(result)`: the default two-line title (circuit, direction, mode, key metrics).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import LineCollection, PolyCollection
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+
+from pilotopt.atomic import atomic_path
+from pilotopt.errors import BadInputError
+
+ROAD_COLOUR = "#b8b8b8"
+EDGE_COLOUR = "#6e6e6e"
+LINE_COLOUR = "#d62728"
+DEVIATION_CMAP = "plasma"
+DEVIATION_LABEL = "deviation from line (m)"
+MIN_DEVIATION_SCALE = 0.05  # m: the colour scale never spans less, so noise is not exaggerated
+FIG_SIZE = (8.0, 7.0)  # inches
+DPI = 110
+
+
+# ----------------------------------------------------------------------------- public API
+def plot_trajectory(result, path: Path | str, title: str | None = None) -> Path:
+    """Write a top-down PNG of one drive: road band, centre line, driven path coloured by
+    |lateral| deviation (with colorbar), start and end markers; returns the path written."""
+    path = Path(path)
+    xy, lateral = _path_xy(result)
+    fig = _new_figure()
+    ax = fig.add_subplot(1, 1, 1)
+    _draw_track(ax, result.track)
+
+    dev = np.abs(lateral)
+    vmax = max(float(dev.max()) if len(dev) else 0.0, MIN_DEVIATION_SCALE)
+    norm = Normalize(vmin=0.0, vmax=vmax)
+    if len(xy) >= 2:
+        segments = np.stack([xy[:-1], xy[1:]], axis=1)
+        seg_dev = 0.5 * (dev[:-1] + dev[1:])
+        lc = LineCollection(segments, cmap=DEVIATION_CMAP, norm=norm, linewidths=2.2,
+                            capstyle="round", joinstyle="round", zorder=4)
+        lc.set_array(seg_dev)
+        ax.add_collection(lc)
+        mappable = lc
+    else:
+        from matplotlib.cm import ScalarMappable
+
+        mappable = ScalarMappable(norm=norm, cmap=DEVIATION_CMAP)
+    cbar = fig.colorbar(mappable, ax=ax, shrink=0.8, pad=0.02)
+    cbar.set_label(DEVIATION_LABEL)
+
+    _draw_endpoints(ax, xy, _termination(result), colour=None)
+    ax.legend(loc="upper right", fontsize=8, framealpha=0.85)
+    ax.set_title(title if title is not None else trajectory_title(result), fontsize=10)
+    _finish_axes(ax, result.track, [xy])
+    return _save(fig, path)
+
+
+def plot_trajectories(results: Sequence, path: Path | str, title: str | None = None,
+                      labels: Sequence[str] | None = None) -> Path:
+    """Write a top-down PNG with several drives on the same circuit overlaid (one colour per run,
+    legend with each run's label and key metrics); returns the path written."""
+    path = Path(path)
+    results = list(results)
+    if not results:
+        raise BadInputError("no drive results to plot; pass at least one")
+    if labels is not None and len(labels) != len(results):
+        raise BadInputError(f"got {len(labels)} labels for {len(results)} results; pass one label per result")
+    circuits = sorted({str(r.track.name) for r in results})
+    if len(circuits) > 1:
+        raise BadInputError(f"results are on different circuits ({', '.join(circuits)}); "
+                            "overlay runs of one circuit only")
+
+    fig = _new_figure()
+    ax = fig.add_subplot(1, 1, 1)
+    _draw_track(ax, results[0].track)
+    colours = _run_colours(len(results))
+    paths = []
+    for i, r in enumerate(results):
+        xy, _ = _path_xy(r)
+        paths.append(xy)
+        label = labels[i] if labels is not None else _run_label(r, i)
+        m = r.metrics
+        label = (f"{label}: {_fmt(m.get('percentage_completed'), '.1f')}%, "
+                 f"MAE {_fmt(m.get('position_deviation_mae'), '.3f')} m, "
+                 f"{_fmt(m.get('average_speed'), '.1f')} m/s, {_termination(r)}")
+        if len(xy):
+            # earlier runs are drawn wider underneath, so identical paths still show every colour
+            lw = 1.6 + (2.4 * (len(results) - 1 - i) / (len(results) - 1) if len(results) > 1 else 0.0)
+            ax.plot(xy[:, 0], xy[:, 1], color=colours[i], lw=lw, alpha=0.9, zorder=4 + i * 0.01,
+                    label=label, solid_capstyle="round")
+            ax.plot(xy[-1, 0], xy[-1, 1], marker="X", ms=9, color=colours[i], mec="black", mew=0.8,
+                    ls="none", zorder=6)
+    if paths and len(paths[0]):
+        ax.plot(paths[0][0, 0], paths[0][0, 1], marker="o", ms=9, color="white", mec="black",
+                mew=0.8, ls="none", zorder=6, label="start")
+    ax.legend(loc="upper right", fontsize=7, framealpha=0.85)
+    if title is None:
+        directions = sorted({str(getattr(r.config, "direction", "?")) for r in results})
+        title = f"{results[0].track.name} ({', '.join(directions)}): {len(results)} runs"
+    ax.set_title(title, fontsize=10)
+    _finish_axes(ax, results[0].track, paths)
+    return _save(fig, path)
+
+
+def trajectory_title(result) -> str:
+    """Two lines: circuit · direction · mode · brain, then completion %, MAE, average speed, lap
+    time (if any) and the termination reason."""
+    cfg = result.config
+    m = result.metrics
+    brain = _brain_name(result)
+    head = f"{getattr(cfg, 'circuit', result.track.name)} · {getattr(cfg, 'direction', '?')} · " \
+           f"{getattr(cfg, 'mode', '?')}" + (f" · {brain}" if brain else "")
+    lap = m.get("lap_seconds")
+    tail = (f"completed {_fmt(m.get('percentage_completed'), '.1f')}% · "
+            f"MAE {_fmt(m.get('position_deviation_mae'), '.3f')} m · "
+            f"avg speed {_fmt(m.get('average_speed'), '.2f')} m/s"
+            + (f" · lap {_fmt(lap, '.2f')} s" if lap is not None else "")
+            + f" · {_termination(result)}")
+    return f"{head}\n{tail}"
+
+
+# ----------------------------------------------------------------------------- helpers
+def _new_figure() -> Figure:
+    fig = Figure(figsize=FIG_SIZE, dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=DPI)
+    return path
+
+
+def _path_xy(result) -> tuple[np.ndarray, np.ndarray]:
+    traj = result.trajectory
+    try:
+        x = np.asarray(traj["x"], dtype=np.float64).ravel()
+        y = np.asarray(traj["y"], dtype=np.float64).ravel()
+    except KeyError as exc:
+        raise BadInputError(f"drive result has no '{exc.args[0]}' in its trajectory; cannot plot it") from None
+    lateral = np.asarray(traj.get("lateral", np.zeros_like(x)), dtype=np.float64).ravel()
+    n = min(len(x), len(y), len(lateral))
+    xy = np.stack([x[:n], y[:n]], axis=1)
+    ok = np.isfinite(xy).all(axis=1) & np.isfinite(lateral[:n])
+    return xy[ok], lateral[:n][ok]
+
+
+def _draw_track(ax, track) -> None:
+    pts = np.asarray(track.points, dtype=np.float64)
+    nrm = np.asarray(track.normals, dtype=np.float64)
+    hw = float(track.road_half_width)
+    left = pts + hw * nrm
+    right = pts - hw * nrm
+    # one quad per centre-line segment (closed loop): fills correctly even for crossing layouts
+    nl, nr = np.roll(left, -1, axis=0), np.roll(right, -1, axis=0)
+    quads = np.stack([left, nl, nr, right], axis=1)
+    ax.add_collection(PolyCollection(quads, facecolors=ROAD_COLOUR, edgecolors=ROAD_COLOUR,
+                                     linewidths=0.6, zorder=1))
+    for edge in (left, right):
+        closed = np.vstack([edge, edge[:1]])
+        ax.plot(closed[:, 0], closed[:, 1], color=EDGE_COLOUR, lw=0.7, zorder=2)
+    centre = np.vstack([pts, pts[:1]])
+    ax.plot(centre[:, 0], centre[:, 1], color=LINE_COLOUR, lw=0.8, zorder=3, label="centre line")
+
+
+def _draw_endpoints(ax, xy: np.ndarray, termination: str, colour) -> None:
+    if not len(xy):
+        return
+    ax.plot(xy[0, 0], xy[0, 1], marker="o", ms=9, color="#2ca02c", mec="black", mew=0.8, ls="none",
+            zorder=6, label="start")
+    ax.plot(xy[-1, 0], xy[-1, 1], marker="X", ms=10, color=colour or "black", mec="white", mew=0.8,
+            ls="none", zorder=6, label=f"end: {termination}")
+
+
+def _finish_axes(ax, track, paths: list[np.ndarray]) -> None:
+    pts = np.asarray(track.points, dtype=np.float64)
+    hw = float(track.road_half_width)
+    allpts = np.vstack([pts] + [p for p in paths if len(p)])
+    lo = allpts.min(axis=0) - hw - 2.0
+    hi = allpts.max(axis=0) + hw + 2.0
+    ax.update_datalim(np.array([lo, hi]))
+    ax.margins(0.0)
+    ax.autoscale_view()
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_xlabel("x (m)")
+    ax.set_ylabel("y (m)")
+    ax.grid(True, color="#e4e4e4", lw=0.5, zorder=0)
+    ax.set_axisbelow(True)
+
+
+def _termination(result) -> str:
+    term = result.metrics.get("termination") if isinstance(result.metrics, dict) else None
+    return str(term) if term else "unknown"
+
+
+def _fmt(value, spec: str) -> str:
+    if value is None:
+        return "n/a"
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return format(v, spec) if np.isfinite(v) else "n/a"
+
+
+def _brain_name(result) -> str | None:
+    brain = getattr(result, "brain", None)
+    return brain.get("name") if isinstance(brain, dict) else None
+
+
+def _run_label(result, index: int) -> str:
+    cfg = result.config
+    name = _brain_name(result) or f"run {index + 1}"
+    return f"{name} ({getattr(cfg, 'mode', '?')})"
+
+
+def _run_colours(n: int) -> list:
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10"] if n <= 10 else colormaps["tab20"]
+    # skip tab10's red (index 3): it is the centre line's colour
+    idx = [i for i in range(cmap.N) if not (cmap.N == 10 and i == 3)]
+    return [cmap(idx[i % len(idx)]) for i in range(n)]

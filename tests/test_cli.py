@@ -1,0 +1,92 @@
+"""The CLI as a user meets it: real subprocesses, exit codes, one-line errors, no tracebacks."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def run(*args, cwd=None):
+    env = dict(os.environ, COLUMNS="120")
+    return subprocess.run([sys.executable, "-m", "pilotopt", *args], capture_output=True, text=True,
+                          cwd=cwd, env=env, timeout=600)
+
+
+def assert_one_line_error(proc, *fragments):
+    assert proc.returncode == 2, proc.stderr
+    err = proc.stderr.strip()
+    assert "Traceback" not in proc.stderr and "Traceback" not in proc.stdout
+    assert err.startswith("error: ") and len(err.splitlines()) == 1, err
+    for f in fragments:
+        assert f in err
+
+
+@pytest.mark.parametrize("args", [[], ["sim"], ["bench"], ["sim", "drive"], ["sim", "dataset"],
+                                  ["sim", "list"], ["bench", "sim"]])
+def test_help_everywhere(args):
+    proc = run(*args, "--help")
+    assert proc.returncode == 0 and "Usage" in proc.stdout
+
+
+def test_sim_list_shows_circuits_and_lengths():
+    proc = run("sim", "list")
+    assert proc.returncode == 0
+    for name in ("simple", "montreal", "nurburgring"):
+        assert name in proc.stdout
+    assert "expert" in proc.stdout and "white_line" in proc.stdout
+
+
+def test_drive_writes_json_and_plot(tmp_path):
+    out = tmp_path / "run.json"
+    proc = run("sim", "drive", "--brain", "expert", "--circuit", "simple", "--direction", "clockwise",
+               "--json", str(out), "--plot", str(tmp_path / "p.png"))
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(out.read_text())
+    assert doc["metrics"]["lap_completed"] is True and doc["config"]["direction"] == "clockwise"
+    assert (tmp_path / "p.png").stat().st_size > 10_000
+    assert "position_deviation_mae" in proc.stdout
+
+
+def test_unknown_circuit():
+    assert_one_line_error(run("sim", "drive", "--circuit", "atlantis"), "atlantis", "simple")
+
+
+def test_malformed_circuit_csv(tmp_path):
+    bad = tmp_path / "loop.csv"
+    bad.write_text("x,y\n0,0\n100,100\n100,0\n0,100\n0,0\n")
+    assert_one_line_error(run("sim", "drive", "--circuit", str(bad)), "self-intersecting")
+    bad.write_text("x,y\n0,0\n1,nan\n2,2\n3,0\n")
+    assert_one_line_error(run("sim", "drive", "--circuit", str(bad)), "NaN")
+
+
+def test_unwritable_output_folder(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert_one_line_error(run("sim", "dataset", "--out", str(blocker / "ds"), "--circuits", "simple"),
+                          str(blocker / "ds"))
+    assert_one_line_error(run("sim", "drive", "--json", str(blocker / "x" / "r.json")), "cannot write")
+
+
+def test_bad_mode_and_video_format(tmp_path):
+    assert_one_line_error(run("sim", "drive", "--mode", "warp"), "warp")
+    assert_one_line_error(run("sim", "drive", "--video", str(tmp_path / "v.avi")), ".avi")
+
+
+def test_dataset_command(tmp_path):
+    proc = run("sim", "dataset", "--out", str(tmp_path / "ds"), "--circuits", "simple",
+               "--directions", "clockwise", "--laps", "0.05", "--workers", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "ds" / "simple_clockwise_1" / "data.csv").is_file()
+
+
+@pytest.mark.slow
+def test_bench_sim_writes_json(tmp_path):
+    out = tmp_path / "bench.json"
+    proc = run("bench", "sim", "--out", str(out), "--frames", "20", "--repeats", "1")
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(out.read_text())
+    s = doc["summary"]
+    assert s["full_frame_640x480_fps"] > 0 and s["pilotnet_view_fps"] > s["full_frame_640x480_fps"]
+    assert s["expert_real_time_factor_with_camera"] > 1.0

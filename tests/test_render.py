@@ -1,0 +1,97 @@
+import numpy as np
+import pytest
+
+from pilotopt.errors import BadInputError
+from pilotopt.preprocess import crop_resize
+from pilotopt.sim.appearance import appearance, variant_names
+from pilotopt.sim.camera import CameraModel, PilotNetView, RowsView
+from pilotopt.sim.circuits import load_circuit
+from pilotopt.sim.render import Renderer
+
+
+@pytest.fixture(scope="module")
+def track():
+    return load_circuit("simple")
+
+
+def _pose(track, i, lateral=0.0, dtheta=0.0):
+    x, y = track.points[i] + lateral * track.normals[i]
+    return (x, y, track.heading_at(i) + dtheta)
+
+
+def test_frame_geometry(track):
+    cam = CameraModel()
+    assert cam.focal == pytest.approx(320.0, abs=0.5)  # 90 deg over 640 px
+    frame = Renderer(track).render_frame(_pose(track, 10))
+    assert frame.shape == (480, 640, 3) and frame.dtype == np.uint8
+    look = appearance("default")
+    # zero pitch: sky above row 240, ground below
+    sky = frame[:240].reshape(-1, 3).astype(int)
+    assert np.all(sky[:, 2] > sky[:, 1])  # blue-ish everywhere above the horizon
+    ground = frame[240:]
+    assert not np.any(np.all(ground == frame[0, 0], axis=-1))
+
+
+def _straightest(track, ahead=100):
+    k = np.abs(track.curvature)
+    window = np.array([k[(i + np.arange(ahead)) % len(k)].max() for i in range(0, len(k), 10)])
+    return int(np.argmin(window)) * 10
+
+
+def test_line_in_the_middle_when_on_the_line(track):
+    i = _straightest(track)
+    frame = Renderer(track).render_frame(_pose(track, i))
+    bottom = frame[470].astype(int)
+    red = (bottom[:, 0] > 150) & (bottom[:, 1] < 80)
+    cols = np.nonzero(red)[0]
+    assert len(cols) > 20
+    assert abs(cols.mean() - 320) < 10
+    # offset 1 m to the left of the line: the line appears right of centre
+    frame = Renderer(track).render_frame(_pose(track, i, lateral=1.0))
+    bottom = frame[470].astype(int)
+    red_cols = np.nonzero((bottom[:, 0] > 150) & (bottom[:, 1] < 80))[0]
+    assert len(red_cols) == 0 or red_cols.mean() > 400
+
+
+@pytest.mark.parametrize("look", ["default", "walls", "textured+shadows+noisy", "white_line+dusk"])
+def test_brain_view_equals_preprocessed_full_frame(track, look):
+    """Rendering only the pixels PilotNet reads gives exactly what preprocessing a full frame gives."""
+    r = Renderer(track, look=look, seed=3)
+    view = PilotNetView()
+    for i, k in [(10, 0), (1200, 5), (3000, 11)]:
+        pose = _pose(track, i, lateral=0.7, dtheta=0.05)
+        assert np.array_equal(r.render_view(view, pose, k), crop_resize(r.render_frame(pose, k)))
+    rows = RowsView([250, 300])
+    pose = _pose(track, 42)
+    assert np.array_equal(r.render_view(rows, pose, 2), r.render_frame(pose, 2)[[250, 300]])
+
+
+def test_view_renders_far_fewer_pixels():
+    view = PilotNetView()
+    assert len(view.rows) * len(view.cols) < 0.2 * 640 * 480
+
+
+def test_variants_change_the_picture(track):
+    pose = _pose(track, _straightest(track))
+    base = Renderer(track).render_frame(pose)
+    white = Renderer(track, look="white_line").render_frame(pose)
+    assert tuple(white[470, 320]) == (235, 235, 235) and tuple(base[470, 320]) == (200, 30, 30)
+    dark = Renderer(track, look="dark").render_frame(pose)
+    assert dark.mean() < 0.7 * base.mean()
+    walls = Renderer(track, look="walls").render_frame(pose)
+    assert not np.array_equal(walls[200:240], base[200:240])  # walls rise above the horizon
+    noisy_a = Renderer(track, look="noisy", seed=1).render_frame(pose, 0)
+    noisy_b = Renderer(track, look="noisy", seed=1).render_frame(pose, 0)
+    assert np.array_equal(noisy_a, noisy_b)  # deterministic under the seed
+    assert not np.array_equal(noisy_a, Renderer(track, look="noisy", seed=1).render_frame(pose, 1))
+    assert set(variant_names()) >= {"default", "white_line", "dark", "textured", "noisy", "shadows", "walls"}
+
+
+def test_unknown_variant():
+    with pytest.raises(BadInputError, match="unknown visual variant 'neon'"):
+        appearance("dark+neon")
+
+
+def test_preprocess_rejects_wrong_frame_size():
+    with pytest.raises(BadInputError, match="640 x 480"):
+        crop_resize(np.zeros((240, 320, 3), np.uint8))
