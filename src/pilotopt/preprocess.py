@@ -35,6 +35,14 @@ class ResizePlan:
     wc: np.ndarray  # (1, out_w, 1) float32 weight of c1
 
     @property
+    def wr_flat(self) -> np.ndarray:
+        return self.wr.reshape(-1)
+
+    @property
+    def wc_flat(self) -> np.ndarray:
+        return self.wc.reshape(-1)
+
+    @property
     def rows(self) -> np.ndarray:
         return np.unique(np.concatenate([self.r0, self.r1]))
 
@@ -60,25 +68,18 @@ def resize_plan(in_h: int, in_w: int, out_h: int = INPUT_H, out_w: int = INPUT_W
 
 
 def apply_resize(img: np.ndarray, plan: ResizePlan, row_pos=None, col_pos=None) -> np.ndarray:
-    """Bilinear resize of `img` (H, W, 3) uint8 by `plan`, rounded to uint8. `row_pos`/`col_pos`
-    map the plan's source indices to positions in `img` when `img` holds only the needed pixels."""
+    """Bilinear resize of `img` (H, W, 3 or 4) uint8 by `plan` into (out_h, out_w, 3) uint8.
+    `row_pos`/`col_pos` map the plan's source indices to positions in `img` when `img` holds only
+    the pixels the plan reads (the simulator's brain view)."""
+    from pilotopt.sim.kernels import resize_bilinear
+
     r0 = plan.r0 if row_pos is None else row_pos[0]
     r1 = plan.r1 if row_pos is None else row_pos[1]
     c0 = plan.c0 if col_pos is None else col_pos[0]
     c1 = plan.c1 if col_pos is None else col_pos[1]
-    src = img.astype(np.float32)  # also makes a strided view contiguous
-    a = np.take(src, r0, axis=0)
-    rows = np.take(src, r1, axis=0)
-    rows -= a
-    rows *= plan.wr
-    rows += a
-    b = np.take(rows, c0, axis=1)
-    out = np.take(rows, c1, axis=1)
-    out -= b
-    out *= plan.wc
-    out += b
-    out += 0.5
-    return out.astype(np.uint8)  # values are >= 0.5, so truncation is round-half-up
+    out = np.empty((len(r0), len(c0), 3), dtype=np.uint8)
+    resize_bilinear(img, r0, r1, plan.wr_flat, c0, c1, plan.wc_flat, out)
+    return out
 
 
 def crop_resize(frame: np.ndarray) -> np.ndarray:

@@ -53,6 +53,8 @@ class DriveConfig:
             raise BadInputError(f"laps must be at least 1, got {self.laps}")
         if self.latency is not None and self.latency < 0:
             raise BadInputError(f"latency must be >= 0 s, got {self.latency}")
+        if self.video_every < 0:
+            raise BadInputError(f"video_every must be >= 0, got {self.video_every}")
         if self.latency_scale <= 0:
             raise BadInputError(f"latency scale must be > 0, got {self.latency_scale}")
 

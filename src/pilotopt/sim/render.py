@@ -16,6 +16,7 @@ import numpy as np
 
 from pilotopt.sim.appearance import Appearance, appearance as parse_appearance
 from pilotopt.sim.camera import CameraModel, FullFrameView, View
+from pilotopt.sim.kernels import shade_ground
 from pilotopt.sim.track import Track
 
 FIELD_CELL = 0.25  # m, grid of the lateral-offset field (bilinear: exact to mm near the line)
@@ -110,6 +111,8 @@ class _GridPlan:
     lut: np.ndarray  # (n_ground_rows * nbins,) uint32 packed RGBA
     sky: np.ndarray  # (n_sky_rows,) uint32 packed RGBA
     fwd: np.ndarray  # (n_ground_rows,) forward distance per ground row
+    fwd32: np.ndarray  # the same, float32, for the kernel
+    right32: np.ndarray  # (n_cols,) rightward slope per column, float32
     down: np.ndarray  # per grid row, downward slope
     right: np.ndarray  # per grid col, rightward slope
 
@@ -155,15 +158,10 @@ class Renderer:
         t = np.array([[(cam_x - self.field.x0) * inv], [(cam_y - self.field.y0) * inv]], dtype=np.float32)
         modulate = self.look.texture > 0 or self.look.shadows > 0
         if g0 < plan.shape[0]:
-            gxy = m @ plan.car_frame
-            gxy += t
-            world = gxy.copy() if modulate else None
-            d = self.field.lookup(gxy)
-            d *= 1.0 / BIN_WIDTH
-            np.minimum(d, self.nbins - 1, out=d)
-            idx = d.astype(np.int32)
-            idx += plan.lut_index
-            np.take(plan.lut, idx, out=out32[g0:].reshape(-1))
+            f = self.field
+            shade_ground(plan.fwd32, plan.right32, m, t[:, 0], f.coef, f.ncx, f.ncy, plan.lut, self.nbins,
+                         np.float32(1.0 / BIN_WIDTH), out32[g0:])
+            world = (m @ plan.car_frame + t) if modulate else None
         if g0 > 0:
             out32[:g0] = plan.sky[:, None]
         rgba = out32.view(np.uint8).reshape(plan.shape + (4,))
@@ -181,7 +179,7 @@ class Renderer:
     def render_view(self, view: View, pose, frame_index: int = 0) -> np.ndarray:
         """A brain's observation, rendering only the pixels its view reads."""
         out = view.finish(self.render_rgba(pose, view.rows, view.cols, frame_index))
-        return np.ascontiguousarray(out[..., :3])
+        return out if out.shape[-1] == 3 and out.flags.c_contiguous else np.ascontiguousarray(out[..., :3])
 
     def render_frame(self, pose, frame_index: int = 0) -> np.ndarray:
         """The full 640 x 480 RGB camera frame (contiguous uint8)."""
@@ -219,7 +217,7 @@ class Renderer:
         lut_index = np.repeat(np.arange(len(ground_rows), dtype=np.int32) * self.nbins, len(cols))
         sky = self._sky_colours(rows[:first_ground])
         return _GridPlan((len(rows), len(cols)), first_ground, car_frame, lut_index, lut, sky,
-                         fwd, down, right)
+                         fwd, fwd.astype(np.float32), right.astype(np.float32), down, right)
 
     def _colour_tables(self, footprint: np.ndarray) -> np.ndarray:
         """Per ground row, the colour of a pixel whose centre is |offset| d from the line: the
