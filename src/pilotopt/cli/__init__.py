@@ -19,9 +19,10 @@ app = typer.Typer(
 
 
 def _register_commands() -> None:
-    from pilotopt.cli import bench, sim
+    from pilotopt.cli import bench, sim, train
 
     app.add_typer(sim.app, name="sim")
+    app.command("train")(train.train_cmd)
     app.add_typer(bench.app, name="bench")
 
 

@@ -16,7 +16,8 @@ out = Console()  # tables and results (stdout, pipeable)
 def progress_bar(description: str, total: float | None = None) -> Iterator:
     """Yields update(completed, total=None)."""
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False) as prog:
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False,
+                  disable=not console.is_terminal) as prog:
         task = prog.add_task(description, total=total)
 
         def update(completed: float, new_total: float | None = None) -> None:

@@ -41,7 +41,9 @@ def list_cmd() -> None:
 
 @app.command("drive")
 def drive_cmd(
-    brain: str = typer.Option("expert", help="Who drives: expert (privileged) or classic (colour mask + PD)."),
+    brain: str = typer.Option("expert", help="Who drives: expert (privileged) or classic (colour mask + PD); ignored with --model."),
+    model: Optional[Path] = typer.Option(None, help="Drive a trained model (model.pt, model.h5, SavedModel or training output folder)."),
+    runtime: Optional[str] = typer.Option(None, help="Runtime for --model (default: detected from the file)."),
     circuit: str = typer.Option("simple", help="Built-in circuit name or a CSV file of x,y points."),
     direction: str = typer.Option("anticlockwise", help="anticlockwise or clockwise."),
     mode: str = typer.Option("lockstep", help="lockstep (sim waits for the brain) or realtime."),
@@ -72,7 +74,14 @@ def drive_cmd(
                       latency_scale=latency_scale, look=look, seed=seed, timeout=timeout,
                       video_every=video_every if video else 0)
     cfg.validate()
-    b = make_brain(brain)
+    if model is not None:
+        from pilotopt.runtimes import load_predictor
+        from pilotopt.sim.brains.model import ModelBrain
+
+        b = ModelBrain(load_predictor(model, runtime), label=str(model))
+        brain = f"model {model.name}"
+    else:
+        b = make_brain(brain)
     from pilotopt.sim.circuits import load_circuit
 
     track = load_circuit(circuit, cfg.direction)

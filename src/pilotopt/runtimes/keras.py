@@ -1,0 +1,40 @@
+"""Keras (tf_keras, Keras 2) predictor for .h5 files and SavedModel folders, called through a
+compiled tf.function so it is timed fairly against the other runtimes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from pilotopt.errors import BadInputError
+from pilotopt.runtimes import register_runtime
+from pilotopt.runtimes.base import Predictor
+
+
+def _is_keras(path: Path) -> bool:
+    return (path.is_file() and path.suffix in (".h5", ".keras")) or (path.is_dir() and (path / "saved_model.pb").is_file())
+
+
+@register_runtime("keras", detect=_is_keras)
+class KerasPredictor(Predictor):
+    runtime = "keras"
+
+    def __init__(self, path: Path, threads: int | None = None):
+        from pilotopt.train.tf_backend import import_tf
+
+        tf = import_tf(threads)
+        import tf_keras as keras
+
+        try:
+            self.net = keras.models.load_model(path, compile=False)
+        except Exception as exc:
+            raise BadInputError(f"cannot load Keras model '{path}': {type(exc).__name__}: "
+                                f"{str(exc).splitlines()[0][:200] if str(exc) else ''}") from None
+        shape = self.net.input_shape
+        self.sequence_length = shape[1] if len(shape) == 5 else 1
+        self._call = tf.function(lambda x: self.net(x, training=False), reduce_retracing=True)
+        self.tf = tf
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self._call(self.tf.convert_to_tensor(np.asarray(x, dtype=np.float32))).numpy()

@@ -1,0 +1,65 @@
+"""TensorFlow (Keras 2 / tf_keras) training backend: deterministic ops, fixed seed and threads."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from pilotopt.train.backend import TrainBackend
+
+H5 = "model.h5"
+SAVED_MODEL = "saved_model"
+
+
+def import_tf(threads: int | None = None):
+    """TensorFlow with Keras 2 (TF-MOT needs it); thread pools fixed before first use."""
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    if threads:
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        except RuntimeError:  # already initialized in this process
+            pass
+    return tf
+
+
+class KerasBackend(TrainBackend):
+    framework = "tf"
+
+    def __init__(self, model: str, seed: int, learning_rate: float, threads: int):
+        super().__init__(model, seed, learning_rate, threads)
+        tf = import_tf(threads)
+        import tf_keras as keras
+
+        from pilotopt.models import build_keras
+
+        keras.utils.set_random_seed(seed)
+        tf.config.experimental.enable_op_determinism()
+        self.tf, self.keras = tf, keras
+        self.net = build_keras(model, seed=seed)
+        self.net.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
+
+    def train_step(self, x, y) -> float:
+        return float(self.net.train_on_batch(x.astype(np.float32), y.astype(np.float32)))
+
+    def predict(self, x) -> np.ndarray:
+        return np.asarray(self.net(x.astype(np.float32), training=False))
+
+    def get_state(self):
+        return [w.copy() for w in self.net.get_weights()]
+
+    def set_state(self, state) -> None:
+        self.net.set_weights(state)
+
+    def num_params(self) -> int:
+        return int(self.net.count_params())
+
+    def save(self, folder: Path, meta: dict) -> list[str]:
+        self.net.save(folder / H5)
+        self.net.save(folder / SAVED_MODEL, save_format="tf")
+        return [H5, SAVED_MODEL]
