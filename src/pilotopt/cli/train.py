@@ -58,6 +58,8 @@ def train_cmd(
             elif phase == "epoch":
                 text = f"val {info['val_loss']:.5f} (best epoch {info['best_epoch']})"
             prog.update(tasks[phase], completed=done, total=total, info=text)
+            if phase == "epoch" and not console.is_terminal:  # logs: one plain line per epoch
+                typer.echo(f"epoch {done}/{total}: train {info['train_loss']:.5f} {text}", err=True)
 
         metrics = train(cfg, progress=progress, force=force)
     if metrics.get("cached"):
