@@ -101,3 +101,64 @@ def test_train_cli_one_line_errors(tmp_path):
                            "--out", str(tmp_path / "o")], capture_output=True, text=True,
                           env=dict(os.environ), timeout=300)
     assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
+
+
+def _copy_recording(data, tmp_path, name="nurburgring_clockwise_1"):
+    import shutil
+
+    root = tmp_path / "bad"
+    shutil.copytree(data / name, root / name)
+    shutil.copytree(data / "simple_clockwise_1", root / "simple_clockwise_1")
+    return root, root / name
+
+
+@pytest.mark.parametrize("damage, fragment", [
+    ("corrupt_png", "3.png"),
+    ("nan_label", "data.csv"),
+    ("missing_csv", "data.csv"),
+    ("missing_w", "w"),
+    ("wrong_size", "3.png"),
+])
+def test_train_cli_bad_data_is_one_line(data, tmp_path, damage, fragment):
+    from PIL import Image
+
+    root, rec = _copy_recording(data, tmp_path)
+    csv_path = rec / "data.csv"
+    if damage == "corrupt_png":
+        (rec / "3.png").write_bytes((rec / "3.png").read_bytes()[:100])
+    elif damage == "nan_label":
+        lines = csv_path.read_text().splitlines()
+        parts = lines[4].split(",")
+        parts[2] = "nan"
+        lines[4] = ",".join(parts)
+        csv_path.write_text("\n".join(lines) + "\n")
+    elif damage == "missing_csv":
+        csv_path.unlink()
+    elif damage == "missing_w":
+        lines = [",".join(x for i, x in enumerate(line.split(",")) if i != 2) for line in csv_path.read_text().splitlines()]
+        csv_path.write_text("\n".join(lines) + "\n")
+    elif damage == "wrong_size":
+        Image.new("RGB", (320, 240)).save(rec / "3.png")
+    proc = subprocess.run([sys.executable, "-m", "pilotopt", "train", "--data", str(root), "--out", str(tmp_path / "o"),
+                           "--test-circuits", "simple", "--cache-dir", str(tmp_path / "cache"), "--epochs", "1"],
+                          capture_output=True, text=True, env=dict(os.environ), timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], proc.stderr
+
+
+def test_sim_drive_cli_with_a_trained_model(data, tmp_path):
+    out = tmp_path / "m"
+    train(_cfg(data, out, tmp_path, epochs=1))
+    proc = subprocess.run([sys.executable, "-m", "pilotopt", "sim", "drive", "--model", str(out), "--circuit", "simple",
+                           "--timeout", "2", "--json", str(tmp_path / "r.json")],
+                          capture_output=True, text=True, env=dict(os.environ), timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert doc["brain"]["runtime"] == "torch" and doc["metrics"]["mean_inference_time"] > 0
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(b"not a checkpoint")
+    proc = subprocess.run([sys.executable, "-m", "pilotopt", "sim", "drive", "--model", str(broken)],
+                          capture_output=True, text=True, env=dict(os.environ), timeout=300)
+    assert proc.returncode == 2 and "broken.pt" in proc.stderr and "Traceback" not in proc.stderr

@@ -21,7 +21,7 @@ class KerasPredictor(Predictor):
     runtime = "keras"
 
     def __init__(self, path: Path, threads: int | None = None):
-        from pilotopt.train.tf_backend import import_tf
+        from pilotopt.frameworks import import_tf
 
         tf = import_tf(threads)
         import tf_keras as keras

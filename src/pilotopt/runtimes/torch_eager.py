@@ -20,11 +20,9 @@ def _is_torchscript(path: Path) -> bool:
 
 
 def _torch(threads):
-    import torch
+    from pilotopt.frameworks import import_torch
 
-    if threads:
-        torch.set_num_threads(threads)
-    return torch
+    return import_torch(threads)
 
 
 @register_runtime("torch", detect=_is_checkpoint)

@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 
+from pilotopt.frameworks import import_tf
 from pilotopt.train.backend import TrainBackend
 
 H5 = "model.h5"
 SAVED_MODEL = "saved_model"
-
-
-def import_tf(threads: int | None = None):
-    """TensorFlow with Keras 2 (TF-MOT needs it); thread pools fixed before first use."""
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
-
-    if threads:
-        try:
-            tf.config.threading.set_intra_op_parallelism_threads(threads)
-            tf.config.threading.set_inter_op_parallelism_threads(1)
-        except RuntimeError:  # already initialized in this process
-            pass
-    return tf
 
 
 class KerasBackend(TrainBackend):

@@ -66,7 +66,10 @@ class TorchBackend(TrainBackend):
         spec = get_model_spec(self.model_name)
         shape = (1, spec.sequence_length, *spec.input_shape) if spec.sequence_length > 1 else (1, *spec.input_shape)
         example = torch.zeros(shape)
-        with torch.inference_mode():
+        import warnings
+
+        with torch.inference_mode(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript still loads everywhere
             scripted = torch.jit.trace(self.net, example)
         scripted.save(str(folder / TORCHSCRIPT))
         return [CHECKPOINT, TORCHSCRIPT]
