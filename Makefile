@@ -21,10 +21,15 @@ $(STAMP): pyproject.toml
 	$(PIP) check
 	touch $(STAMP)
 
+# Until the one-command pipeline lands: simulator, dataset, a small training run, and driving it.
 demo: setup
 	$(VENV)/bin/pilotopt sim list
 	$(VENV)/bin/pilotopt sim drive --brain expert --circuit simple --plot out/demo/expert_simple.png --json out/demo/expert_simple.json
-	$(VENV)/bin/pilotopt sim dataset --out out/demo/dataset --circuits simple,montreal --laps 0.25
+	$(VENV)/bin/pilotopt sim dataset --out out/demo/dataset --circuits simple,nurburgring,monaco --laps 1
+	$(VENV)/bin/pilotopt train --framework torch --model pilotnet --data out/demo/dataset --test-circuits simple \
+		--epochs 8 --out out/demo/torch_pilotnet --cache-dir out/demo/cache
+	$(VENV)/bin/pilotopt sim drive --model out/demo/torch_pilotnet --circuit simple --plot out/demo/model_simple.png \
+		--json out/demo/model_simple.json
 	$(VENV)/bin/pilotopt bench sim --out out/demo/bench_sim.json --frames 200 --repeats 1
 
 test: setup

@@ -7,3 +7,8 @@ class PilotoptError(Exception):
 
 class BadInputError(PilotoptError):
     """Malformed or unusable input (file, name, value)."""
+
+
+class RuntimeUnavailable(PilotoptError):
+    """A runtime or technique that cannot run on this machine (no GPU, missing optional package):
+    reported as `skipped` with this message, never as a failure."""

@@ -1,0 +1,40 @@
+"""Latency measurement, the same for every runtime: warm-up first, then timed calls until both
+`min_calls` and `min_seconds` are reached (capped by `max_seconds`), reported with their spread."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+
+
+def time_calls(fn: Callable[[], object], min_calls: int = 300, min_seconds: float = 2.0,
+               warmup_calls: int = 20, warmup_seconds: float = 0.5, max_seconds: float = 60.0) -> dict:
+    """Call `fn()` repeatedly; returns milliseconds: mean, std, p50, p90, p99, min, max, and n."""
+    t_end = time.perf_counter() + warmup_seconds
+    done = 0
+    while done < warmup_calls or time.perf_counter() < t_end:
+        fn()
+        done += 1
+        if done >= 10 * warmup_calls:
+            break
+    samples = []
+    start = time.perf_counter()
+    while True:
+        t0 = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t0)
+        elapsed = time.perf_counter() - start
+        if (len(samples) >= min_calls and elapsed >= min_seconds) or elapsed >= max_seconds:
+            break
+    return summarize(samples)
+
+
+def summarize(seconds) -> dict:
+    ms = np.asarray(seconds, dtype=np.float64) * 1000.0
+    if len(ms) == 0:
+        return {"n": 0}
+    p50, p90, p99 = np.percentile(ms, [50, 90, 99])
+    return {"n": int(len(ms)), "mean_ms": float(ms.mean()), "std_ms": float(ms.std()), "p50_ms": float(p50),
+            "p90_ms": float(p90), "p99_ms": float(p99), "min_ms": float(ms.min()), "max_ms": float(ms.max())}
