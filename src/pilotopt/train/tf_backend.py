@@ -45,6 +45,10 @@ class KerasBackend(TrainBackend):
         return int(self.net.count_params())
 
     def save(self, folder: Path, meta: dict) -> list[str]:
-        self.net.save(folder / H5)
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "HDF5 is legacy": kept for the study's tools
+            self.net.save(folder / H5)
         self.net.save(folder / SAVED_MODEL, save_format="tf")
         return [H5, SAVED_MODEL]
