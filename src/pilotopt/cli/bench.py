@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -24,4 +25,44 @@ def bench_sim_cmd(
     result = bench_sim(circuit=circuit, frames=frames, repeats=repeats)
     write_json(out, result)
     typer.echo(json.dumps(result["summary"], indent=2))
+    typer.echo(f"written: {out}")
+
+
+@app.command("runtimes")
+def bench_runtimes_cmd(
+    model: list[Path] = typer.Option(..., help="Trained baseline: torch model.pt, Keras .h5/SavedModel, or a "
+                                               "training output folder. Repeat for one torch and one tf model."),
+    data: Optional[Path] = typer.Option(None, help="Dataset root: benchmark on its test split "
+                                                   "(default: random frames)."),
+    cache_dir: Optional[Path] = typer.Option(None, help="Preprocessed-data cache "
+                                                        "(default $PILOTOPT_CACHE or ~/.cache/pilotopt)."),
+    threads: int = typer.Option(2, min=1, help="CPU threads for every runtime."),
+    batch: int = typer.Option(64, min=1, help="Batch size of the throughput measurement."),
+    out: Path = typer.Option(Path("bench_runtimes.json"), help="Where to write the JSON."),
+    artifacts: Optional[Path] = typer.Option(None, help="Keep the exported variants in this folder "
+                                                        "(default: a temp folder)."),
+    min_calls: int = typer.Option(300, min=1, help="Timed calls at batch 1 at least (batch runs: a fifteenth, >= 5)."),
+    min_seconds: float = typer.Option(2.0, min=0.0, help="Seconds of timed calls per measurement at least."),
+) -> None:
+    """Export a baseline to every runtime at fp32 and time them side by side (batch-1 latency,
+    batch throughput, output agreement, speedups vs PyTorch eager and LiteRT)."""
+    from rich.console import Console
+
+    from pilotopt.atomic import write_json
+    from pilotopt.bench.runtimes import bench_runtimes, render_table
+
+    err = Console(stderr=True)
+    doc = bench_runtimes(model, data=data, cache_dir=cache_dir, threads=threads, batch=batch, artifacts=artifacts,
+                         min_calls=min_calls, min_seconds=min_seconds,
+                         progress=lambda msg: err.print(f"[dim]{msg}[/]", highlight=False))
+    write_json(out, doc)
+    console = Console()
+    console.print(render_table(doc))
+    for r in doc["rows"]:
+        if r["status"] != "ok":
+            reason = r["reason"] or ""
+            prefix = "" if reason.startswith(r["status"]) else f"{r['status']}: "
+            console.print(f"{r['name']}: {prefix}{reason}", highlight=False, markup=False)
+    for warning in doc.get("warnings", []):
+        console.print(f"warning: {warning}", highlight=False, markup=False)
     typer.echo(f"written: {out}")

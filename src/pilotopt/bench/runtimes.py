@@ -1,0 +1,287 @@
+"""The same trained model on every runtime, timed side by side in one process.
+
+Each baseline (a torch checkpoint and/or a Keras model) is exported at fp32 to every runtime of
+its framework (`pilotopt.export`), then each runtime in turn is loaded with the same fixed thread
+count, its outputs on the benchmark frames are compared with its framework baseline (max abs
+diff), and it is timed with `pilotopt.evaluate.latency.time_calls`: batch 1 latency and batch-64
+throughput. One predictor is alive while it is timed (loaded, measured, released), so idle
+thread pools of the others do not compete for the cores.
+
+Speedups are `reference latency / row latency` (> 1: faster than the reference) against PyTorch
+eager ("torch") and LiteRT fp32 ("tflite_fp32"), whichever were measured."""
+
+from __future__ import annotations
+
+import gc
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from pilotopt import __version__
+from pilotopt.errors import BadInputError, PilotoptError, RuntimeUnavailable
+
+BENCH_SCHEMA = "pilotopt.bench.runtimes/1"
+REFERENCES = {"torch": "torch", "litert": "tflite_fp32"}  # speedup key -> variant name
+AGREE_TOLERANCE = 1e-4  # max |diff| to the framework baseline for an fp32 runtime to "agree"
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _cpu_snapshot() -> tuple[float, float, float] | None:
+    """(busy CPU seconds of the whole machine, CPU seconds of this process, wall time), to tell
+    how much of the machine OTHER processes used while we measured (Linux only)."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    except (OSError, ValueError, IndexError):
+        return None
+    busy = sum(fields[:8]) - fields[3] - fields[4]  # all but idle and iowait
+    own = os.times()
+    return busy / os.sysconf("SC_CLK_TCK"), own.user + own.system, time.perf_counter()
+
+
+def _other_cpu_share(start, end) -> float | None:
+    """Average share of all CPUs used by other processes between two snapshots."""
+    if start is None or end is None or end[2] <= start[2]:
+        return None
+    other = (end[0] - start[0]) - (end[1] - start[1])
+    return round(max(other, 0.0) / ((end[2] - start[2]) * (os.cpu_count() or 1)), 3)
+
+
+def _versions() -> dict:
+    from importlib import metadata
+
+    out = {}
+    for dist in ("torch", "tensorflow", "tf-keras", "ai-edge-litert", "onnx", "onnxruntime", "openvino", "tensorrt"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def load_frames(sample_shape: tuple[int, ...], n: int, data: Path | None, cache_dir: Path | None,
+                sequence_length: int = 1) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """`n` benchmark frames spread over the test split of `data` (with labels), or seeded random
+    uint8-valued frames when no data is given."""
+    if data is None:
+        rng = np.random.default_rng(0)
+        return rng.integers(0, 256, size=(n, *sample_shape)).astype(np.float32), None, "random uint8 (seed 0)"
+    from pilotopt.data import DataConfig, load_splits
+
+    splits = load_splits(DataConfig(roots=[Path(data)], cache_dir=cache_dir, sequence_length=sequence_length))
+    split = splits.test if len(splits.test) else splits.val
+    if len(split) == 0:
+        raise BadInputError(f"dataset '{data}' has no test or validation samples to benchmark on")
+    idx = np.linspace(0, len(split) - 1, n).round().astype(np.int64)
+    x, y = split.batch(idx)
+    x = np.asarray(x, dtype=np.float32)
+    if tuple(x.shape[1:]) != tuple(sample_shape):
+        raise BadInputError(f"frames from '{data}' have shape {tuple(x.shape[1:])} but the model expects "
+                            f"{tuple(sample_shape)}")
+    return x, np.asarray(y, dtype=np.float32), f"{split.name} split of {data} ({n} of {len(split)} samples)"
+
+
+def _row(variant) -> dict:
+    return {"name": variant.name, "runtime": variant.runtime, "framework": variant.framework,
+            "precision": variant.record.get("precision", "fp32"), "status": variant.status,
+            "reason": variant.reason, "baseline": variant.baseline or variant.name,
+            "artifact": f"{variant.name}/{variant.artifact}" if variant.artifact else None,  # under settings.artifacts
+            "size_bytes": variant.record.get("size_bytes")}
+
+
+def _measure(row: dict, path: Path, runtime: str, threads: int, x: np.ndarray, y: np.ndarray | None,
+             reference: np.ndarray | None, min_calls: int, min_seconds: float) -> np.ndarray | None:
+    """Load, cross-check and time one runtime; fills `row`, returns its outputs on `x`."""
+    from pilotopt.evaluate.latency import time_calls
+    from pilotopt.runtimes import load_predictor
+
+    predictor = None
+    try:
+        t0 = time.perf_counter()
+        predictor = load_predictor(path, runtime=runtime, threads=threads)
+        row["load_seconds"] = round(time.perf_counter() - t0, 3)
+        row["describe"] = predictor.describe()
+        out = predictor.predict(x)
+        one = predictor.predict(x[:1])
+        row["batch1_vs_batch_max_abs_diff"] = float(np.max(np.abs(one - out[:1])))
+        ref = out if reference is None else reference
+        diff = float(np.max(np.abs(out - ref)))
+        row["max_abs_diff"] = diff
+        row["agrees"] = bool(diff <= AGREE_TOLERANCE)
+        if y is not None:
+            row["mse_vs_labels"] = float(np.mean((out - y) ** 2))
+        x1, xb = x[:1], x
+        snap = _cpu_snapshot()
+        row["latency_b1"] = time_calls(lambda: predictor.predict(x1), min_calls=min_calls, min_seconds=min_seconds)
+        row["latency_batch"] = time_calls(lambda: predictor.predict(xb), min_calls=max(5, min_calls // 15),
+                                          min_seconds=min_seconds, warmup_calls=3, warmup_seconds=0.2)
+        row["other_cpu_share"] = _other_cpu_share(snap, _cpu_snapshot())
+        row["p50_ms_b1"] = row["latency_b1"]["p50_ms"]
+        row["throughput_fps"] = len(xb) * 1000.0 / row["latency_batch"]["p50_ms"]
+        return out
+    except RuntimeUnavailable as exc:
+        row["status"], row["reason"] = "skipped", str(exc)
+    except PilotoptError as exc:
+        row["status"], row["reason"] = "failed", str(exc)
+    except Exception as exc:  # noqa: BLE001 - one runtime failing never stops the bench
+        from pilotopt.runtimes._util import short_error
+
+        row["status"], row["reason"] = "failed", short_error(exc, limit=300)
+    finally:
+        del predictor
+        gc.collect()
+    return None
+
+
+def _speedups(rows: list[dict]) -> dict:
+    refs = {}
+    for key, name in REFERENCES.items():
+        ref = next((r for r in rows if r["name"] == name and r["status"] == "ok" and "p50_ms_b1" in r), None)
+        if ref is not None:
+            refs[key] = name
+            for r in rows:
+                if r["status"] == "ok" and "p50_ms_b1" in r:
+                    r[f"speedup_b1_vs_{key}"] = ref["p50_ms_b1"] / r["p50_ms_b1"]
+                    r[f"speedup_batch_vs_{key}"] = r["throughput_fps"] / ref["throughput_fps"]
+    return refs
+
+
+def bench_runtimes(models: list[Path | str], data: Path | None = None, cache_dir: Path | None = None,
+                   threads: int = 2, batch: int = 64, artifacts: Path | None = None, min_calls: int = 300,
+                   min_seconds: float = 2.0, progress: Callable[[str], None] | None = None) -> dict:
+    """Export each baseline to every runtime of its framework and time them side by side."""
+    from pilotopt.export import export_baseline, resolve_baseline
+
+    if not models:
+        raise BadInputError("pass at least one --model (a torch model.pt or Keras .h5/SavedModel, "
+                            "or a training folder)")
+    if threads < 1 or batch < 1:
+        raise BadInputError("--threads and --batch must be at least 1")
+    if data is not None and not Path(data).is_dir():
+        raise BadInputError(f"data folder '{data}' does not exist; pass a dataset root folder")
+    baselines = [resolve_baseline(m) for m in models]
+    frameworks = [b.framework for b in baselines]
+    if len(set(frameworks)) != len(frameworks):
+        raise BadInputError("pass at most one baseline per framework (one torch model and one tf model)")
+    say = progress or (lambda _msg: None)
+
+    from pilotopt.frameworks import import_tf, import_torch
+
+    import_torch(threads)  # every runtime's pool is fixed to `threads`; torch's before any use
+    if "tf" in frameworks:
+        import_tf(threads)
+
+    started = time.time()
+    cpu_start = _cpu_snapshot()
+    rows: list[dict] = []
+    inputs: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="pilotopt-bench-") as scratch:
+        root = Path(artifacts) if artifacts is not None else Path(scratch)
+        for base in baselines:
+            say(f"exporting {base.path} ({base.framework})")
+            variants = export_baseline(base.path, root, threads=threads, progress=say)
+            by_name = {v.name: v for v in variants}
+            ref_variant = by_name.get(base.variant_name)
+            if ref_variant is None or ref_variant.status != "ok":
+                raise BadInputError(f"cannot load the baseline '{base.path}': "
+                                    f"{ref_variant.reason if ref_variant else 'not exported'}")
+            spec_shape, seq = _baseline_shape(root / ref_variant.name / ref_variant.artifact, base.framework, threads)
+            x, y, source = load_frames(spec_shape, batch, data, cache_dir, seq)
+            inputs[base.framework] = {"baseline": str(base.path), "frames": source, "shape": list(x.shape)}
+            reference = None
+            # the framework baseline first: every other row is compared with its outputs
+            for v in sorted(variants, key=lambda v: v.name != base.variant_name):
+                row = _row(v)
+                rows.append(row)
+                if v.status != "ok":
+                    say(f"{v.name}: {v.status} ({v.reason})")
+                    continue
+                say(f"timing {v.name} ({v.runtime})")
+                out = _measure(row, root / v.name / v.artifact, v.runtime, threads, x, y, reference,
+                               min_calls, min_seconds)
+                if v.name == base.variant_name:
+                    if out is None:
+                        raise BadInputError(f"the baseline '{base.path}' did not run: {row['reason']}")
+                    reference = out
+    refs = _speedups(rows)
+    other = _other_cpu_share(cpu_start, _cpu_snapshot())
+    warnings = []
+    if other is not None and other > 0.1:
+        warnings.append(f"other processes used {other:.0%} of the machine's CPU time during the run and competed "
+                        "with the timed runtimes: latencies are inflated and noisy; rerun on a quiet machine")
+    return {
+        "schema": BENCH_SCHEMA,
+        "pilotopt": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "seconds": round(time.time() - started, 1),
+        "machine": {"cpu": _cpu_name(), "cpu_count": os.cpu_count(), "python": platform.python_version(),
+                    "other_processes_cpu_share": other},
+        "versions": _versions(),
+        "settings": {"threads": threads, "batch": batch, "min_calls_b1": min_calls,
+                     "min_calls_batch": max(5, min_calls // 15), "min_seconds": min_seconds,
+                     "agree_tolerance": AGREE_TOLERANCE, "artifacts": str(artifacts) if artifacts else None},
+        "inputs": inputs,
+        "references": refs,
+        "notes": ["latency: p50 of time_calls at batch 1; throughput: batch frames / p50 batch latency",
+                  "speedup = reference latency / row latency (> 1 is faster); references: torch = PyTorch "
+                  "eager, litert = tflite_fp32",
+                  "max_abs_diff: against the framework baseline (torch or keras) on the same frames; separately "
+                  "trained torch and tf baselines are not compared with each other"],
+        "warnings": warnings,
+        "rows": rows,
+    }
+
+
+def _baseline_shape(path: Path, framework: str, threads: int) -> tuple[tuple[int, ...], int]:
+    """(sample shape, sequence length) of the baseline model."""
+    from pilotopt.runtimes import load_predictor
+
+    p = load_predictor(path, runtime="torch" if framework == "torch" else "keras", threads=threads)
+    if framework == "torch":
+        from pilotopt.models import get_model_spec
+
+        spec = get_model_spec(p.model)
+        return tuple(spec.sample_shape), spec.sequence_length
+    shape = tuple(int(d) for d in p.net.input_shape[1:])
+    return shape, p.sequence_length
+
+
+def render_table(doc: dict):
+    """A rich Table of the rows (what the CLI prints)."""
+    from rich.table import Table
+
+    refs = doc.get("references", {})
+    batch = doc["settings"]["batch"]
+    table = Table(title=f"Runtimes at fp32, {doc['settings']['threads']} threads ({doc['machine']['cpu']})")
+    for col, kw in [("variant", {}), ("runtime", {}), ("status", {}), ("p50 ms b1", {"justify": "right"}),
+                    ("p90 ms b1", {"justify": "right"}), (f"fps b{batch}", {"justify": "right"})]:
+        table.add_column(col, **kw)
+    for key in refs:
+        table.add_column(f"x{key} b1", justify="right")
+        table.add_column(f"x{key} b{batch}", justify="right")
+    table.add_column("max |diff|", justify="right")
+    for r in doc["rows"]:
+        if r["status"] != "ok" or "p50_ms_b1" not in r:
+            table.add_row(r["name"], r["runtime"], f"[yellow]{r['status']}[/]",
+                          *[""] * (3 + 2 * len(refs)), "", end_section=False)
+            continue
+        cells = [r["name"], r["runtime"], "ok", f"{r['p50_ms_b1']:.3f}", f"{r['latency_b1']['p90_ms']:.3f}",
+                 f"{r['throughput_fps']:.0f}"]
+        for key in refs:
+            cells += [f"{r[f'speedup_b1_vs_{key}']:.2f}", f"{r[f'speedup_batch_vs_{key}']:.2f}"]
+        cells.append(f"{r['max_abs_diff']:.1e}" + ("" if r["agrees"] else " [red]![/]"))
+        table.add_row(*cells)
+    return table

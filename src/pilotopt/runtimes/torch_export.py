@@ -1,0 +1,63 @@
+"""torch.export predictor for .pt2 files (an ExportedProgram saved with torch.export.save; the
+exporter gives it a dynamic batch dimension). Runs the program's module() in inference mode."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from pilotopt.runtimes import register_runtime
+from pilotopt.runtimes._util import (check_frames, load_failed, quiet_loggers, require_file, require_package,
+                                     run_in_chunks, sequence_length_of)
+from pilotopt.runtimes.base import Predictor
+
+
+def _is_pt2(path: Path) -> bool:
+    return path.is_file() and path.suffix == ".pt2"
+
+
+def _input_shape(program) -> tuple[int | None, ...]:
+    """The first user input's shape, symbolic sizes (the dynamic batch) -> None."""
+    name = program.graph_signature.user_inputs[0]
+    for node in program.graph.nodes:
+        if node.op == "placeholder" and node.name == name:
+            val = node.meta.get("val")
+            if val is None:
+                break
+            return tuple(d if isinstance(d, int) else None for d in tuple(val.shape))
+    return ()
+
+
+@register_runtime("torch_export", detect=_is_pt2)
+class TorchExportPredictor(Predictor):
+    runtime = "torch_export"
+
+    def __init__(self, path: Path, threads: int | None = None):
+        from pilotopt.frameworks import import_torch
+
+        require_package("torch")
+        self.torch = torch = import_torch(threads)
+        self.path = require_file(path, (".pt2",), "torch.export")
+        try:
+            with quiet_loggers("torch.export", "torch._export"):  # torch logs a traceback before raising
+                program = torch.export.load(str(self.path))
+            shape = _input_shape(program)
+            self.net = program.module()
+        except Exception as exc:
+            raise load_failed("torch.export", self.path, exc) from None
+        self.fixed_batch = shape[0] if shape else None  # None: dynamic batch
+        self.sample_shape = shape[1:]
+        self.sequence_length = sequence_length_of(self.sample_shape) if self.sample_shape else 1
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        with self.torch.inference_mode():
+            return self.net(self.torch.from_numpy(x)).numpy().astype(np.float32, copy=False).reshape(len(x), -1)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        x = check_frames(x, self.sample_shape, self.path) if self.sample_shape else np.ascontiguousarray(x, np.float32)
+        if len(x) == 0:
+            return np.zeros((0, 2), np.float32)
+        if self.fixed_batch and len(x) != self.fixed_batch:
+            return run_in_chunks(self._run, x, self.fixed_batch)
+        return self._run(x)
