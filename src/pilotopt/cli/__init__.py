@@ -19,10 +19,11 @@ app = typer.Typer(
 
 
 def _register_commands() -> None:
-    from pilotopt.cli import bench, sim, train
+    from pilotopt.cli import bench, evaluate, sim, train
 
     app.add_typer(sim.app, name="sim")
     app.command("train")(train.train_cmd)
+    app.command("evaluate")(evaluate.evaluate_cmd)
     app.add_typer(bench.app, name="bench")
 
 

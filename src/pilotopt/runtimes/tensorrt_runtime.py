@@ -19,7 +19,7 @@ from pilotopt.runtimes import register_runtime
 from pilotopt.runtimes._util import check_frames, load_failed, require_file, sequence_length_of
 from pilotopt.runtimes.base import Predictor
 
-UNAVAILABLE = "skipped: no NVIDIA GPU/TensorRT on this machine"
+UNAVAILABLE = "no NVIDIA GPU/TensorRT on this machine"
 
 
 def _is_engine(path: Path) -> bool:

@@ -49,6 +49,6 @@ class KerasBackend(TrainBackend):
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "HDF5 is legacy": kept for the study's tools
-            self.net.save(folder / H5)
-        self.net.save(folder / SAVED_MODEL, save_format="tf")
+            self.net.save(folder / H5, include_optimizer=False)  # deployable: no Adam state
+        self.net.save(folder / SAVED_MODEL, save_format="tf", include_optimizer=False)
         return [H5, SAVED_MODEL]

@@ -1,0 +1,67 @@
+"""`pilotopt evaluate`: measure every variant of an artifacts folder offline (size, error, latency)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from pilotopt.cli.progress import console, out as stdout
+
+
+def evaluate_cmd(
+    artifacts: Path = typer.Option(..., help="Artifacts folder: one sub-folder per variant, each with variant.json."),
+    data: list[Path] = typer.Option(..., help="Dataset root folder (repeat for several)."),
+    out: Path = typer.Option(..., help="Output folder for results.json, results.csv, per-variant results and logs."),
+    threads: int = typer.Option(2, help="CPU threads given to every runtime (the same for all variants)."),
+    test_circuits: str = typer.Option("simple,montmelo,montreal", help="Held-out circuits (comma-separated)."),
+    max_frames: Optional[int] = typer.Option(None, help="Evaluate this many test frames, evenly spaced (default all)."),
+    min_calls: int = typer.Option(300, help="Timed calls per latency measurement (at least)."),
+    min_seconds: float = typer.Option(2.0, help="Seconds per latency measurement (at least)."),
+    throughput_batch: int = typer.Option(64, help="Batch size of the throughput measurement and accuracy pass."),
+    timeout: float = typer.Option(900.0, help="Seconds one variant may take before it is stopped and marked failed."),
+    force: bool = typer.Option(False, help="Measure again even variants whose artifact and protocol are unchanged."),
+    cache_dir: Optional[Path] = typer.Option(None, help="Preprocessed-data cache (default $PILOTOPT_CACHE or ~/.cache/pilotopt)."),
+) -> None:
+    """Measure every variant of an artifacts folder by one protocol: size, error, latency, memory.
+
+    Each variant (ARTIFACTS/<variant>/variant.json) runs in a fresh process: artifact and gzip size, parameters, MSE per output on the held-out circuits, batch-1
+    latency (model call and whole brain step), throughput, peak memory, and agreement with its
+    baseline variant. Writes OUT/results.json and OUT/results.csv and prints a table."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from pilotopt.evaluate.harness import evaluate_artifacts
+    from pilotopt.evaluate.results import RESULTS_CSV, RESULTS_JSON, make_table, reasons
+
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console,
+                  disable=not console.is_terminal) as prog:
+        tasks: dict[str, int] = {}
+
+        def progress(phase: str, done: int, total: int, info: dict) -> None:
+            label = {"data": "preprocess frames", "variant": "variants"}[phase]
+            if phase not in tasks:
+                tasks[phase] = prog.add_task(label, total=total, info="")
+            text = info.get("name", "") if phase == "variant" else ""
+            prog.update(tasks[phase], completed=done, total=total, info=text)
+            if phase == "variant" and info.get("state") == "done" and not console.is_terminal:
+                row = info["row"]
+                note = " (cached)" if row.get("cached") else ""
+                why = f": {row['reason']}" if row.get("reason") and row["status"] != "ok" else ""
+                typer.echo(f"[{done}/{total}] {row['name']}: {row['status']}{note}{why}", err=True)
+
+        doc = evaluate_artifacts(artifacts, list(data), out, threads=threads, test_circuits=test_circuits,
+                                 cache_dir=cache_dir, min_calls=min_calls, min_seconds=min_seconds,
+                                 throughput_batch=throughput_batch, max_frames=max_frames, progress=progress,
+                                 force=force, timeout=timeout)
+    if stdout.is_terminal or os.environ.get("COLUMNS"):
+        stdout.print(make_table(doc))
+    else:  # a pipe or file: do not squeeze the table into 80 columns
+        from rich.console import Console
+
+        Console(file=stdout.file, width=200).print(make_table(doc))
+    for line in reasons(doc):
+        typer.echo(line)
+    typer.echo(f"written: {out / RESULTS_JSON}, {out / RESULTS_CSV}")

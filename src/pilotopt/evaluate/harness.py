@@ -1,0 +1,382 @@
+"""evaluate_artifacts: every variant of an artifacts folder measured by one protocol (spec 6).
+
+    doc = evaluate_artifacts("artifacts", ["data"], "eval", threads=2)
+    doc["variants"]  # one row per variant; also written to eval/results.json and eval/results.csv
+
+The parent validates everything it can before any work (variants, runtimes, data, output folder),
+prepares the test frames once (`testset`), then runs each `ok` variant in a fresh worker process
+(`python -m pilotopt.evaluate.worker`), one at a time, with a timeout. A worker that crashes, hangs
+or raises makes its variant `failed` with a one-line reason; the others are still measured.
+Variants marked skipped/failed by their producer are carried with their reasons. Each measured
+result is kept in OUT/variants/<name>.json with its predictions, keyed by the artifact's bytes and
+the protocol, and reused on the next run unless `force`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import numbers
+import os
+import re
+import resource
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from pilotopt.atomic import ensure_writable_dir, write_json
+from pilotopt.data.config import DEFAULT_TEST_CIRCUITS
+from pilotopt.errors import BadInputError
+from pilotopt.evaluate.accuracy import compare, error_metrics
+from pilotopt.evaluate.plugins import load_runtime_plugins
+from pilotopt.evaluate.results import RESULTS_SCHEMA, base_row, machine_info, write_results
+from pilotopt.evaluate.size import artifact_digest, params_from_record, size_info
+from pilotopt.evaluate.worker import PHASE_MARK
+from pilotopt.variants import VARIANT_FILE, Variant, read_variants
+
+WORKER_VERSION = 1  # bump when the worker measures differently: invalidates cached results
+VARIANT_RESULT_SCHEMA = "pilotopt.result.variant/1"
+DEFAULT_TIMEOUT = 900.0
+
+Progress = Callable[[str, int, int, dict], None]
+
+
+def evaluate_artifacts(artifacts_dir: Path | str, data_roots: Sequence[Path | str] | Path | str, out_dir: Path | str,
+                       threads: int = 2, test_circuits: Sequence[str] | str = DEFAULT_TEST_CIRCUITS,
+                       cache_dir: Path | str | None = None, min_calls: int = 300, min_seconds: float = 2.0,
+                       throughput_batch: int = 64, max_frames: int | None = None, progress: Progress | None = None,
+                       *, force: bool = False, timeout: float = DEFAULT_TIMEOUT, warmup_calls: int = 20,
+                       warmup_seconds: float = 0.5, max_seconds: float = 60.0) -> dict:
+    """Measure every variant under `artifacts_dir` on the held-out circuits of `data_roots`; write
+    OUT/results.json and OUT/results.csv and return the results document.
+
+    progress(phase, done, total, info): phase "data" while frames are decoded (first run only),
+    "variant" before (info["state"] == "start") and after ("done", with info["row"]) each variant."""
+    _check_settings(threads=threads, min_calls=min_calls, min_seconds=min_seconds, throughput_batch=throughput_batch,
+                    max_frames=max_frames, timeout=timeout, warmup_calls=warmup_calls, warmup_seconds=warmup_seconds,
+                    max_seconds=max_seconds)
+    found = _check_variants(artifacts_dir)
+    if isinstance(data_roots, (str, Path)):
+        data_roots = [data_roots]
+    data_roots = [Path(r) for r in data_roots]
+    if not data_roots:
+        raise BadInputError("no dataset folder given; pass --data with the recordings' root folder")
+    for root in data_roots:
+        if not root.is_dir():
+            raise BadInputError(f"dataset folder '{root}' does not exist; pass the folder that holds the recordings")
+    if isinstance(test_circuits, str):
+        test_circuits = [c for c in test_circuits.split(",")]
+    test_circuits = tuple(c.strip().lower() for c in test_circuits if c.strip())
+    if not test_circuits:
+        raise BadInputError("no test circuits given; pass --test-circuits, e.g. simple,montmelo,montreal")
+    out_dir = ensure_writable_dir(out_dir)
+    work, store, logs = out_dir / ".work", out_dir / "variants", out_dir / "logs"
+    for folder in (work, store, logs):
+        ensure_writable_dir(folder)
+
+    from pilotopt.evaluate.testset import prepare_testset
+
+    data_progress = (lambda done, total: progress("data", done, total, {})) if progress else None
+    testset_dir, testset = prepare_testset(data_roots, test_circuits, cache_dir, max_frames, work, data_progress)
+    labels = np.load(testset_dir / "labels.npy")
+
+    protocol = {
+        "threads": threads, "test_circuits": list(test_circuits), "max_frames": max_frames,
+        "frames": testset["samples"], "testset_digest": testset["digest"],
+        "min_calls": min_calls, "min_seconds": min_seconds, "warmup_calls": warmup_calls,
+        "warmup_seconds": warmup_seconds, "max_seconds": max_seconds,
+        "throughput_batch": throughput_batch, "throughput_min_calls": max(5, min_calls // 10),
+        "timeout_s": timeout, "worker_version": WORKER_VERSION,
+        "latency": "batch 1, one preprocessed test frame (float32 1x66x200x3), the model call alone",
+        "brain_step": "batch 1, crop_resize of one rendered 640x480 frame + float32 conversion + the model call",
+        "throughput": f"frames/s at batch {throughput_batch} (batch / mean call time)",
+        "accuracy": f"every test frame, batches of {throughput_batch}; MSE normalized, MAE physical units",
+        "memory": "worker peak RSS (VmHWM) after latency and throughput, and its RSS before loading the model",
+        "background_cpu": "CPUs used on average by other processes while the worker ran (/proc/stat)",
+        "isolation": "each variant in a fresh Python process, one at a time",
+    }
+    machine = machine_info(threads)
+    fingerprint = _fingerprint(protocol, machine)
+
+    rows: list[dict] = []
+    preds: dict[str, np.ndarray] = {}
+    total = len(found)
+    for i, (folder, variant) in enumerate(found):
+        if progress:
+            progress("variant", i, total, {"name": variant.name, "state": "start"})
+        row = _evaluate_one(folder, variant, fingerprint=fingerprint, protocol=protocol, testset_dir=testset_dir,
+                            labels=labels, work=work, store=store, logs=logs, force=force, preds=preds)
+        rows.append(row)
+        if progress:
+            progress("variant", i + 1, total, {"name": variant.name, "state": "done", "row": row})
+
+    _cross_check(rows, preds)
+    doc = {"schema": RESULTS_SCHEMA, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+           "artifacts": str(Path(artifacts_dir).resolve()), "data": [str(r.resolve()) for r in data_roots],
+           "machine": machine, "protocol": protocol, "testset": {**testset, "folder": str(testset_dir)},
+           "variants": rows}
+    write_results(out_dir, doc)
+    return doc
+
+
+# -- checks before any work ----------------------------------------------------------------------
+
+def _check_settings(**kw) -> None:
+    def integer(name, minimum):
+        v = kw[name]
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < minimum:
+            raise BadInputError(f"{name.replace('_', '-')} must be an integer >= {minimum}, got {v!r}")
+
+    def number(name, minimum, strict=False):
+        v = kw[name]
+        if (isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v)
+                or v < minimum or (strict and v == minimum)):
+            raise BadInputError(f"{name.replace('_', '-')} must be a number {'>' if strict else '>='} {minimum}, "
+                                f"got {v!r}")
+
+    integer("threads", 1)
+    integer("min_calls", 1)
+    integer("throughput_batch", 1)
+    integer("warmup_calls", 0)
+    number("min_seconds", 0)
+    number("warmup_seconds", 0)
+    number("max_seconds", 0, strict=True)
+    number("timeout", 0, strict=True)
+    if kw["max_frames"] is not None:
+        integer("max_frames", 1)
+
+
+def _check_variants(artifacts_dir) -> list[tuple[Path, Variant]]:
+    load_runtime_plugins()
+    found = read_variants(artifacts_dir)
+    from pilotopt.runtimes import runtime_names
+
+    known = runtime_names()
+    seen: dict[str, Path] = {}
+    for folder, v in found:
+        if not isinstance(v.name, str) or not v.name.strip():
+            raise BadInputError(f"'{folder / VARIANT_FILE}' has no variant name; regenerate the variant")
+        if v.name in seen:
+            raise BadInputError(f"variant name '{v.name}' is used by both '{seen[v.name]}' and '{folder}'; "
+                                "rename one of them")
+        seen[v.name] = folder
+        if v.status not in ("ok", "failed", "skipped"):
+            raise BadInputError(f"'{folder / VARIANT_FILE}' has status '{v.status}'; expected ok, failed or skipped")
+        if v.status == "ok" and v.runtime not in known:
+            raise BadInputError(f"variant '{v.name}' ('{folder / VARIANT_FILE}') names unknown runtime "
+                                f"'{v.runtime}'; use one of {', '.join(known)}")
+    return found
+
+
+def _fingerprint(protocol: dict, machine: dict) -> dict:
+    keep = ("threads", "frames", "testset_digest", "min_calls", "min_seconds", "warmup_calls", "warmup_seconds",
+            "max_seconds", "throughput_batch", "throughput_min_calls", "worker_version")
+    return {"protocol": {k: protocol[k] for k in keep},
+            "machine": {k: machine[k] for k in ("python", "processor", "cpu_count", "cpus_usable", "pilotopt",
+                                                  "libraries")}}
+
+
+def _safe(name: str) -> str:
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip(".") or "variant"
+    return safe if safe == name else f"{safe}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
+
+
+# -- one variant ---------------------------------------------------------------------------------
+
+_MEASURED = ("error", "latency_ms", "throughput", "memory_mb", "predictor", "load_seconds", "measure_seconds",
+             "background_cpu", "params_error", "log")
+
+
+def _evaluate_one(folder: Path, variant: Variant, *, fingerprint, protocol, testset_dir, labels, work, store,
+                  logs, force, preds) -> dict:
+    artifact = folder / variant.artifact if variant.artifact else None
+    row = base_row(variant, artifact)
+    row["size"].update(size_info(artifact))
+    if variant.status != "ok":
+        row["reason"] = variant.reason or f"marked {variant.status} by the stage that produced it"
+        row["size"].update(params_from_record(variant.record) or {})
+        return row
+    if artifact is None or not artifact.exists():
+        row.update(status="failed", reason=f"artifact '{artifact or folder}' is missing; re-export the variant")
+        return row
+
+    safe = _safe(variant.name)
+    stored, pred_file = store / f"{safe}.json", store / f"{safe}.pred.npy"
+    key = hashlib.sha256(json.dumps({"artifact": artifact_digest(artifact), "runtime": variant.runtime,
+                                     **fingerprint}, sort_keys=True).encode()).hexdigest()
+    if not force:
+        cached = _read_cached(stored, pred_file, key, len(labels))
+        if cached is not None:
+            measured, pred = cached
+            row.update({k: measured[k] for k in _MEASURED if k in measured})
+            row["size"].update(measured.get("params") or params_from_record(variant.record) or {})
+            row["cached"] = True
+            preds[variant.name] = pred
+            return row
+
+    job_dir = work / "jobs"
+    ensure_writable_dir(job_dir)
+    job = {"name": variant.name, "artifact": str(artifact), "runtime": variant.runtime,
+           "threads": protocol["threads"], "testset": str(testset_dir),
+           "min_calls": protocol["min_calls"], "min_seconds": protocol["min_seconds"],
+           "warmup_calls": protocol["warmup_calls"], "warmup_seconds": protocol["warmup_seconds"],
+           "max_seconds": protocol["max_seconds"], "throughput_batch": protocol["throughput_batch"],
+           "throughput_min_calls": protocol["throughput_min_calls"],
+           "result": str(job_dir / f"{safe}.result.json"), "predictions": str(job_dir / f"{safe}.pred.npy")}
+    for stale in (job["result"], job["predictions"]):
+        Path(stale).unlink(missing_ok=True)
+    job_path = job_dir / f"{safe}.job.json"
+    write_json(job_path, job)
+    log = logs / f"{safe}.log"
+    res = run_worker(job_path, Path(job["result"]), log, protocol["threads"], protocol["timeout_s"])
+    row["log"] = str(log)
+    if res.get("status") != "ok":
+        row.update(status=res.get("status", "failed"), reason=res.get("reason") or "the worker gave no reason")
+        row["size"].update(params_from_record(variant.record) or {})
+        stored.unlink(missing_ok=True)
+        pred_file.unlink(missing_ok=True)
+        return row
+    pred = np.load(job["predictions"])
+    measured = {"error": error_metrics(pred, labels), "latency_ms": res.get("latency_ms"),
+                "throughput": res.get("throughput"), "memory_mb": res.get("memory_mb"),
+                "predictor": res.get("predictor"), "load_seconds": res.get("load_seconds"),
+                "measure_seconds": res.get("measure_seconds"), "background_cpu": res.get("background_cpu"),
+                "params": res.get("params"), "log": str(log)}
+    if res.get("params_error"):
+        measured["params_error"] = res["params_error"]
+    row.update({k: measured[k] for k in _MEASURED if k in measured})
+    row["size"].update(measured["params"] or params_from_record(variant.record) or {})
+    os.replace(job["predictions"], pred_file)
+    write_json(stored, {"schema": VARIANT_RESULT_SCHEMA, "name": variant.name, "cache_key": key,
+                        "measured": measured})
+    preds[variant.name] = pred
+    return row
+
+
+def _read_cached(stored: Path, pred_file: Path, key: str, n: int):
+    try:
+        doc = json.loads(stored.read_text())
+        if doc.get("schema") != VARIANT_RESULT_SCHEMA or doc.get("cache_key") != key:
+            return None
+        pred = np.load(pred_file)
+    except (OSError, ValueError):
+        return None
+    if pred.shape != (n, 2):
+        return None
+    return doc["measured"], pred
+
+
+# -- the worker process --------------------------------------------------------------------------
+
+def worker_env(threads: int) -> dict:
+    import pilotopt
+
+    env = dict(os.environ)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        env[var] = str(threads)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    env.setdefault("TF_USE_LEGACY_KERAS", "1")
+    env["PYTHONUNBUFFERED"] = "1"
+    src = str(Path(pilotopt.__file__).resolve().parents[1])  # the same pilotopt as this process
+    env["PYTHONPATH"] = os.pathsep.join([src, *[p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]])
+    return env
+
+
+def run_worker(job_path: Path, result_path: Path, log: Path, threads: int, timeout: float) -> dict:
+    """Run one worker to completion (or kill it at `timeout`); its result, or a failure that says
+    how it died and in which phase."""
+    cmd = [sys.executable, "-m", "pilotopt.evaluate.worker", str(job_path)]
+    timed_out = False
+    busy0, own0, t0 = _cpu_busy_seconds(), _children_cpu_seconds(), time.monotonic()
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=worker_env(threads), start_new_session=True)
+        try:
+            rc = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill(proc)
+            rc, timed_out = proc.returncode, True
+        except BaseException:
+            _kill(proc)
+            raise
+    busy1, own1, wall = _cpu_busy_seconds(), _children_cpu_seconds(), time.monotonic() - t0
+    if not timed_out and rc == 0 and result_path.is_file():
+        try:
+            res = json.loads(result_path.read_text())
+            if busy0 is not None and busy1 is not None and wall > 0:
+                res["background_cpu"] = round(max(0.0, (busy1 - busy0) - (own1 - own0)) / wall, 3)
+            return res
+        except ValueError:
+            return {"status": "failed", "reason": f"the worker's result '{result_path}' is not valid JSON"}
+    phase, last = _log_tail(log)
+    where = f" during '{phase}'" if phase else ""
+    if timed_out:
+        reason = f"timed out after {timeout:g} s{where} (log: {log})"
+    elif rc is not None and rc < 0:
+        try:
+            name = signal.Signals(-rc).name
+        except ValueError:
+            name = f"signal {-rc}"
+        reason = f"worker crashed with {name}{where} (log: {log})"
+    else:
+        reason = f"worker exited with code {rc}{where}{': ' + last if last else ''} (log: {log})"
+    return {"status": "failed", "reason": reason}
+
+
+def _cpu_busy_seconds() -> float | None:
+    """CPU-seconds all CPUs have spent busy since boot (Linux /proc/stat), else None."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+        user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in fields[1:9])
+        return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError):
+        return None
+
+
+def _children_cpu_seconds() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)  # the worker's own session: it and anything it started
+    except (ProcessLookupError, PermissionError):
+        proc.kill()
+    proc.wait()
+
+
+def _log_tail(log: Path) -> tuple[str | None, str | None]:
+    try:
+        lines = log.read_text(errors="replace").splitlines()
+    except OSError:
+        return None, None
+    phases = [ln[len(PHASE_MARK):].strip() for ln in lines if ln.startswith(PHASE_MARK)]
+    other = [ln.strip() for ln in lines if ln.strip() and not ln.startswith(PHASE_MARK)]
+    last = other[-1][:200] if other else None
+    return (phases[-1] if phases else None), last
+
+
+# -- across variants -----------------------------------------------------------------------------
+
+def _cross_check(rows: list[dict], preds: dict[str, np.ndarray]) -> None:
+    by_name = {r["name"]: r for r in rows}
+    for row in rows:
+        base = row.get("baseline")
+        row["cross_check"] = None
+        if row["status"] != "ok" or not base or base == row["name"] or base not in preds or row["name"] not in preds:
+            continue
+        ref = by_name[base]
+        xc = {"baseline": base, **compare(preds[row["name"]], preds[base])}
+        p50 = ((row.get("latency_ms") or {}).get("model") or {}).get("p50_ms")
+        ref_p50 = ((ref.get("latency_ms") or {}).get("model") or {}).get("p50_ms")
+        xc["speedup_p50"] = ref_p50 / p50 if p50 and ref_p50 else None
+        size, ref_size = row["size"].get("bytes"), ref["size"].get("bytes")
+        xc["size_ratio"] = size / ref_size if size and ref_size else None
+        row["cross_check"] = xc

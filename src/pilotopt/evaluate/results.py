@@ -1,0 +1,179 @@
+"""Result rows, results.json / results.csv (written atomically) and the terminal table.
+
+results.json: {"schema": "pilotopt.results/1", "created", "machine", "protocol", "testset",
+"variants": [row, ...]}; one row per variant:
+
+    name, technique, framework, runtime, artifact, baseline, status, reason, cached
+    size:        bytes, gzip_bytes, params, nonzero_params, params_source
+    error:       n, mse_v, mse_w, mse_mean (normalized), mae_v_mps, mae_w_radps (physical)
+    latency_ms:  model / brain_step: n, mean_ms, std_ms, p50_ms, p90_ms, p99_ms, min_ms, max_ms
+    throughput:  batch, fps, calls, batch_p50_ms, batch_mean_ms
+    memory_mb:   rss_before_load, peak_rss, model_share (peak - before: the runtime and model)
+    cross_check: baseline, n, max_abs_diff, mse, ... speedup_p50, size_ratio (null without baseline)
+    background_cpu: CPUs other processes used on average while the worker ran (timing context)
+
+results.csv has the same numbers in flat columns (CSV_COLUMNS)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import platform
+import sys
+from importlib import metadata
+from pathlib import Path
+
+from pilotopt.atomic import write_json, write_text
+
+RESULTS_SCHEMA = "pilotopt.results/1"
+RESULTS_JSON = "results.json"
+RESULTS_CSV = "results.csv"
+
+_LIBS = ("numpy", "torch", "tensorflow", "tf-keras", "ai-edge-litert", "onnxruntime", "openvino")
+_STATS = ("n", "mean_ms", "std_ms", "p50_ms", "p90_ms", "p99_ms", "min_ms", "max_ms")
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_info(threads: int) -> dict:
+    versions = {}
+    for lib in _LIBS:
+        try:
+            versions[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            versions[lib] = None
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        usable = os.cpu_count()
+    from pilotopt import __version__
+
+    return {"python": sys.version.split()[0], "platform": platform.platform(), "processor": cpu_model(),
+            "machine": platform.machine(), "cpu_count": os.cpu_count(), "cpus_usable": usable,
+            "threads": threads, "pilotopt": __version__, "libraries": versions}
+
+
+def base_row(variant, artifact: Path | None) -> dict:
+    return {"name": variant.name, "technique": variant.technique, "framework": variant.framework,
+            "runtime": variant.runtime, "artifact": str(artifact) if artifact is not None else None,
+            "baseline": variant.baseline, "status": variant.status, "reason": variant.reason, "cached": False,
+            "size": {"bytes": None, "gzip_bytes": None, "params": None, "nonzero_params": None,
+                     "params_source": None},
+            "error": None, "latency_ms": None, "throughput": None, "memory_mb": None, "cross_check": None}
+
+
+def _get(row: dict, *keys):
+    for k in keys:
+        if not isinstance(row, dict):
+            return None
+        row = row.get(k)
+    return row
+
+
+CSV_COLUMNS: list[tuple[str, tuple[str, ...]]] = [
+    ("name", ("name",)), ("technique", ("technique",)), ("framework", ("framework",)), ("runtime", ("runtime",)),
+    ("status", ("status",)), ("reason", ("reason",)), ("baseline", ("baseline",)), ("cached", ("cached",)),
+    ("size_bytes", ("size", "bytes")), ("gzip_bytes", ("size", "gzip_bytes")), ("params", ("size", "params")),
+    ("nonzero_params", ("size", "nonzero_params")), ("params_source", ("size", "params_source")),
+    ("frames", ("error", "n")), ("mse_v", ("error", "mse_v")), ("mse_w", ("error", "mse_w")),
+    ("mse_mean", ("error", "mse_mean")), ("mae_v_mps", ("error", "mae_v_mps")),
+    ("mae_w_radps", ("error", "mae_w_radps")),
+    *[(f"latency_{s}", ("latency_ms", "model", s)) for s in _STATS],
+    *[(f"brain_step_{s}", ("latency_ms", "brain_step", s)) for s in _STATS],
+    ("throughput_batch", ("throughput", "batch")), ("throughput_fps", ("throughput", "fps")),
+    ("throughput_batch_p50_ms", ("throughput", "batch_p50_ms")),
+    ("rss_before_load_mb", ("memory_mb", "rss_before_load")), ("peak_rss_mb", ("memory_mb", "peak_rss")),
+    ("model_rss_mb", ("memory_mb", "model_share")),
+    ("xcheck_baseline", ("cross_check", "baseline")), ("xcheck_max_abs_diff", ("cross_check", "max_abs_diff")),
+    ("xcheck_mse", ("cross_check", "mse")), ("speedup_vs_baseline", ("cross_check", "speedup_p50")),
+    ("size_ratio_vs_baseline", ("cross_check", "size_ratio")),
+    ("load_seconds", ("load_seconds",)), ("measure_seconds", ("measure_seconds",)),
+    ("background_cpu", ("background_cpu",)),
+]
+
+
+def flat_row(row: dict) -> dict:
+    return {col: _get(row, *path) for col, path in CSV_COLUMNS}
+
+
+def to_csv(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow([c for c, _ in CSV_COLUMNS])
+    for row in rows:
+        flat = flat_row(row)
+        writer.writerow(["" if v is None else repr(v) if isinstance(v, float) else v for v in flat.values()])
+    return buf.getvalue()
+
+
+def write_results(out_dir: Path, doc: dict) -> tuple[Path, Path]:
+    out_dir = Path(out_dir)
+    write_json(out_dir / RESULTS_JSON, doc)
+    write_text(out_dir / RESULTS_CSV, to_csv(doc["variants"]))
+    return out_dir / RESULTS_JSON, out_dir / RESULTS_CSV
+
+
+def make_table(doc: dict):
+    """A rich Table of the results (method, status, size, error, latency, throughput, vs baseline)."""
+    from rich.table import Table
+
+    proto = doc.get("protocol", {})
+    title = (f"offline evaluation: {doc.get('testset', {}).get('samples', '?')} test frames "
+             f"({', '.join(doc.get('testset', {}).get('circuits', []))}), {proto.get('threads')} threads, batch 1")
+    table = Table(title=title)
+    cols = ("method", "runtime", "status", "size MB", "gzip MB", "params (nz)", "MSE v", "MSE w", "MSE mean",
+            "p50 ms", "step p50 ms", f"fps @{proto.get('throughput_batch', '')}", "peak MB", "x vs base",
+            "max|d| base")
+    for c in cols:
+        table.add_column(c, justify="left" if c in ("method", "runtime", "status") else "right")
+
+    def num(x, fmt):
+        return "-" if x is None else format(x, fmt)
+
+    for r in doc["variants"]:
+        size, err, lat, tp, mem, xc = (r.get(k) or {} for k in ("size", "error", "latency_ms", "throughput",
+                                                                "memory_mb", "cross_check"))
+        method = r["name"] + (f" [dim]({r['technique']})[/]" if r.get("technique") else "")
+        status = {"ok": "[green]ok[/]", "failed": "[red]failed[/]", "skipped": "[yellow]skipped[/]"}.get(
+            r["status"], r["status"]) + (" (cached)" if r.get("cached") else "")
+        params = "-"
+        if size.get("params") is not None:
+            nz = size.get("nonzero_params")
+            params = f"{size['params']:,}" + (f" ({nz / size['params']:.0%})" if nz is not None and size["params"] else "")
+        table.add_row(
+            method, r.get("runtime") or "-", status,
+            num(None if size.get("bytes") is None else size["bytes"] / 1e6, ".3f"),
+            num(None if size.get("gzip_bytes") is None else size["gzip_bytes"] / 1e6, ".3f"),
+            params, num(err.get("mse_v"), ".5f"), num(err.get("mse_w"), ".5f"), num(err.get("mse_mean"), ".5f"),
+            num((lat.get("model") or {}).get("p50_ms"), ".3f"),
+            num((lat.get("brain_step") or {}).get("p50_ms"), ".3f"), num(tp.get("fps"), ",.0f"),
+            num(mem.get("peak_rss"), ".0f"),
+            "-" if xc.get("speedup_p50") is None else f"{xc['speedup_p50']:.2f}x",
+            num(xc.get("max_abs_diff"), ".2e"),
+        )
+    return table
+
+
+BUSY_CPU = 0.25  # other processes using more than this many CPUs on average: timings are suspect
+
+
+def reasons(doc: dict) -> list[str]:
+    """Notes to print under the table: why variants failed or were skipped, and busy-machine warnings."""
+    lines = [f"{r['name']}: {r['status']}: {r['reason']}" for r in doc["variants"]
+             if r["status"] != "ok" and r.get("reason")]
+    busy = [f"{r['name']} ({r['background_cpu']:.2f})" for r in doc["variants"]
+            if (r.get("background_cpu") or 0) > BUSY_CPU]
+    if busy:
+        lines.append(f"note: other processes kept CPUs busy while measuring {', '.join(busy)} (average CPUs "
+                     "in use); their latency may be inflated: rerun on an idle machine with --force")
+    return lines
