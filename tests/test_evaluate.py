@@ -157,14 +157,14 @@ def test_statuses_and_reasons(evaluated):
     status = {n: r["status"] for n, r in rows.items()}
     assert status == {"torch_base": "ok", "torch_copy": "ok", "torch_pruned50": "ok", "keras": "ok",
                       "corrupt": "failed", "tensorrt_fp16": "skipped", "wrong_input": "failed",
-                      "crash_segfault": "failed", "crash_exit": "failed", "unavailable": "skipped"}
+                      "crash_segfault": "failed", "crash_exit": "failed", "unavailable": "failed"}
     assert "corrupt" in rows["corrupt"]["reason"] and "model.pt" in rows["corrupt"]["reason"]
     assert rows["corrupt"]["reason"].startswith("load:")
     assert rows["tensorrt_fp16"]["reason"] == "TensorRT needs an NVIDIA GPU; none found"
     assert rows["wrong_input"]["reason"].startswith("first call:") and "shapes" in rows["wrong_input"]["reason"]
     assert "SIGSEGV" in rows["crash_segfault"]["reason"] and "'load'" in rows["crash_segfault"]["reason"]
     assert "code 3" in rows["crash_exit"]["reason"]
-    assert "lacks" in rows["unavailable"]["reason"]
+    assert rows["unavailable"]["reason"].startswith("runtime unavailable:") and "lacks" in rows["unavailable"]["reason"]
     for r in rows.values():
         assert r["reason"] is None or "\n" not in r["reason"]
         if r["status"] != "ok":

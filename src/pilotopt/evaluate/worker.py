@@ -3,7 +3,7 @@
 The parent writes the job (artifact, runtime, threads, test set folder, timing settings, where to
 write); the worker writes a result JSON and the predictions (.npy), and prints `@@phase NAME`
 lines so the parent can say where a crash happened. Every Python error becomes a result with
-status failed (or skipped for RuntimeUnavailable) and exit code 0; only a hard crash (signal,
+status failed (a missing runtime included) and exit code 0; only a hard crash (signal,
 os._exit, out of memory) leaves no result.
 
 Memory is this process's peak RSS (VmHWM on Linux, else ru_maxrss) and its RSS just before the
@@ -107,7 +107,9 @@ def measure(job: dict) -> dict:
         try:
             predictor = load_predictor(job["artifact"], runtime=job["runtime"], threads=job["threads"])
         except RuntimeUnavailable as exc:
-            return {"status": "skipped", "reason": one_line(exc)}
+            # the artifact exists but its runtime is missing here: the evaluation failed (variants a
+            # machine cannot produce at all are marked skipped by their producer instead)
+            return {"status": "failed", "reason": "runtime unavailable: " + one_line(exc)}
         result["load_seconds"] = round(time.perf_counter() - t0, 3)
         try:
             result["predictor"] = predictor.describe()
