@@ -6,10 +6,11 @@ __version__ = "0.1.0"
 def _register_gym_env() -> None:
     """Make `gymnasium.make("pilotopt/FollowLine-v0")` work after `import pilotopt`."""
     try:
-        from pilotopt.sim.gym_env import register
+        from pilotopt.gym_registration import register
+
+        register()
     except ImportError:  # gymnasium missing: the rest of pilotopt still works
         return
-    register()
 
 
 _register_gym_env()

@@ -14,7 +14,7 @@ from pilotopt.sim.camera import CameraModel, FullFrameView, PilotNetView
 from pilotopt.sim.circuits import load_circuit
 from pilotopt.sim.simulation import SimSettings, Simulation, Termination
 
-ENV_ID = "pilotopt/FollowLine-v0"
+from pilotopt.gym_registration import ENV_ID, register  # noqa: F401  (re-exported)
 
 
 class FollowLineEnv(gym.Env):
@@ -73,8 +73,3 @@ class FollowLineEnv(gym.Env):
         sim = self.sim
         return {"lateral": float(sim.records["lateral"][-1]), "progress": float(sim.progress),
                 "time": float(sim.time), "termination": sim.termination, "lap_times": list(sim.lap_times)}
-
-
-def register() -> None:
-    if ENV_ID not in gym.registry:
-        gym.register(id=ENV_ID, entry_point="pilotopt.sim.gym_env:FollowLineEnv", max_episode_steps=None)

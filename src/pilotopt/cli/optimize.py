@@ -1,0 +1,86 @@
+"""`pilotopt optimize`: apply optimization techniques to a trained baseline, one variant folder each;
+`pilotopt list techniques`: every registered technique and whether it can run here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from pilotopt.errors import BadInputError
+
+list_app = typer.Typer(help="List what pilotopt knows about.", no_args_is_help=True)
+
+
+def parse_sets(items: list[str] | None) -> dict[str, dict]:
+    """`technique.key=value` strings -> {technique: {key: "value"}} (values typed later, per field)."""
+    out: dict[str, dict] = {}
+    for item in items or []:
+        left, sep, value = item.partition("=")
+        name, dot, key = left.strip().partition(".")
+        if not sep or not dot or not name or not key.strip():
+            raise BadInputError(f"--set '{item}' must look like technique.key=value, e.g. tflite_int8.representative_frames=200")
+        out.setdefault(name, {})[key.strip()] = value.strip()
+    return out
+
+
+def optimize_cmd(
+    model: Path = typer.Option(..., help="Trained baseline: Keras .h5 / SavedModel, torch model.pt, or a training output folder."),
+    techniques: str = typer.Option(..., help="Comma-separated technique names, or all (see `pilotopt list techniques`)."),
+    data: Optional[list[Path]] = typer.Option(None, help="Dataset root folder (repeat for several); its TRAINING split "
+                                                         "is used for calibration and fine-tuning."),
+    out: Path = typer.Option(..., help="Artifacts folder: one variant folder per technique."),
+    config: Optional[Path] = typer.Option(None, help="YAML file of settings: {technique: {key: value}}."),
+    set_: Optional[list[str]] = typer.Option(None, "--set", help="Override one setting: technique.key=value (repeatable)."),
+    seed: int = typer.Option(0, help="Seed for frame selection and fine-tuning."),
+    threads: int = typer.Option(2, min=1, help="CPU threads for the frameworks."),
+    cache_dir: Optional[Path] = typer.Option(None, help="Preprocessed-data cache (default $PILOTOPT_CACHE or ~/.cache/pilotopt)."),
+    test_circuits: Optional[str] = typer.Option(None, help="Held-out circuits kept out of the training split "
+                                                           "(comma-separated; default as in training)."),
+    force: bool = typer.Option(False, help="Redo variants already done with the same settings and baseline."),
+) -> None:
+    """Apply each technique to the baseline in its own process; writes OUT/<technique>/variant.json
+    and the artifact. A technique that fails or cannot run here is recorded and the others go on."""
+    from rich.table import Table
+
+    from pilotopt.cli.progress import console, out as stdout
+    from pilotopt.techniques import optimize
+
+    circuits = None if test_circuits is None else tuple(c.strip() for c in test_circuits.split(",") if c.strip())
+    variants = optimize(model, techniques, list(data or []), out, settings=parse_sets(set_), config_file=config,
+                        seed=seed, threads=threads, cache_dir=cache_dir, test_circuits=circuits, force=force,
+                        progress=lambda msg: console.print(msg, highlight=False, markup=False))
+    table = Table(title=f"variants in {out}")
+    for col in ("technique", "status", "runtime", "size", "max |diff| vs baseline", "seconds", "note"):
+        table.add_column(col)
+    for v in variants:
+        size = v.record.get("size_bytes")
+        diff = v.record.get("check_max_abs_diff")
+        secs = v.record.get("duration_s")
+        table.add_row(v.name, v.status, v.runtime, "-" if size is None else f"{size / 1024:.1f} KiB",
+                      "-" if diff is None else f"{diff:.3g}", "-" if secs is None else f"{secs:.1f}",
+                      v.reason or ("already done" if v.record.get("reused") else ""))
+    stdout.print(table)
+    failed = sum(v.status == "failed" for v in variants)
+    typer.echo(f"{len(variants) - failed} of {len(variants)} techniques ok or skipped; written to {out}")
+
+
+@list_app.command("techniques")
+def list_techniques_cmd() -> None:
+    """Every registered technique: its framework, what it does, and whether it can run here."""
+    from rich.table import Table
+
+    from pilotopt.cli.progress import out as stdout
+    from pilotopt.techniques import techniques
+
+    table = Table(title="optimization techniques")
+    for col in ("name", "framework", "runtime", "what it does", "available here"):
+        table.add_column(col, overflow="fold")
+    for name, tech in techniques().items():
+        try:
+            ok, why = tech.available()
+        except Exception as exc:  # noqa: BLE001
+            ok, why = False, f"{type(exc).__name__}: {exc}"
+        table.add_row(name, tech.framework, tech.runtime, tech.description, "yes" if ok else f"no: {why}")
+    stdout.print(table)

@@ -1,0 +1,353 @@
+"""`optimize()`: run techniques on a baseline, each in its own child process, one variant folder each.
+
+A converter that crashes the interpreter (SIGSEGV, abort) takes only its child with it: the parent
+records that technique as failed with a one-line reason and goes on with the next one."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+import signal
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Callable, Sequence
+
+from pilotopt.errors import BadInputError, RuntimeUnavailable
+from pilotopt.techniques._core import (TechniqueContext, Technique, _TECHNIQUES, settings_dict, techniques,
+                                       tree_size)
+from pilotopt.variants import VARIANT_FILE, Variant, read_variant, write_variant
+
+CHECK_FRAMES = 8  # frames each result is compared with the baseline on
+
+
+# -- inputs ----------------------------------------------------------------------------------------
+def _select(names: Sequence[str] | str, known: dict[str, Technique]) -> list[str]:
+    if isinstance(names, str):
+        names = list(known) if names.strip() == "all" else [n.strip() for n in names.split(",") if n.strip()]
+    names = list(dict.fromkeys(names))
+    if "all" in names:
+        names = list(known)
+    if not names:
+        raise BadInputError(f"no technique given; choose from {', '.join(known)} (or all)")
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise BadInputError(f"unknown technique(s) {', '.join(unknown)}; choose from {', '.join(known)}")
+    return names
+
+
+def read_settings_file(path: Path | str) -> dict[str, dict]:
+    """A YAML (or JSON) file `{technique: {key: value}}`, optionally under a top-level `settings:`."""
+    import yaml
+
+    path = Path(path)
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise BadInputError(f"config file '{path}' does not exist") from None
+    except (OSError, yaml.YAMLError) as exc:
+        raise BadInputError(f"cannot read config file '{path}': {str(exc).splitlines()[0]}") from None
+    if doc is None:
+        return {}
+    if isinstance(doc, dict) and set(doc) == {"settings"}:
+        doc = doc["settings"]
+    if not isinstance(doc, dict) or not all(isinstance(v, dict) or v is None for v in doc.values()):
+        raise BadInputError(f"config file '{path}' must map technique names to settings, e.g. "
+                            "'tflite_int8: {{representative_frames: 200}}'")
+    return {str(k): dict(v or {}) for k, v in doc.items()}
+
+
+def merge_settings(*layers: dict | None) -> dict[str, dict]:
+    merged: dict[str, dict] = {}
+    for layer in layers:
+        for name, values in (layer or {}).items():
+            if values is not None and not isinstance(values, dict):
+                raise BadInputError(f"settings for technique '{name}' must be a mapping of key -> value")
+            merged.setdefault(name, {}).update(values or {})
+    return merged
+
+
+def baseline_hash(path: Path) -> str:
+    h = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for f in files:
+        if path.is_dir():
+            h.update(str(f.relative_to(path)).encode())
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+# -- the parent ------------------------------------------------------------------------------------
+def optimize(model_path: Path | str, techniques_: Sequence[str] | str, data_roots: Sequence[Path | str] | None,
+             out_dir: Path | str, settings: dict[str, dict] | None = None, config_file: Path | str | None = None,
+             seed: int = 0, threads: int | None = 2, cache_dir: Path | str | None = None,
+             progress: Callable[[str], None] | None = None, test_circuits: Sequence[str] | str | None = None,
+             force: bool = False) -> list[Variant]:
+    """Apply each technique to the baseline at `model_path`; one variant folder per technique under
+    `out_dir` (named after the technique), written atomically. Returns one Variant per technique
+    (ok / failed / skipped), in the order given. Raises BadInputError only for bad arguments, before
+    any work. A variant already done with the same settings, seed and baseline is kept (not redone)
+    unless `force`."""
+    from pilotopt.atomic import ensure_writable_dir
+    from pilotopt.export.base import resolve_baseline
+
+    known = techniques()
+    names = _select(techniques_, known)
+    layers = merge_settings(read_settings_file(config_file) if config_file else None, settings)
+    unknown = [n for n in layers if n not in known]
+    if unknown:
+        raise BadInputError(f"settings given for unknown technique(s) {', '.join(unknown)}; "
+                            f"choose from {', '.join(known)}")
+    chosen = {n: known[n].make_settings(layers.get(n)) for n in names}  # validates every key first
+    baseline = resolve_baseline(model_path)
+    data_cfg = None
+    if any(known[n].needs_data and known[n].framework == baseline.framework for n in names):
+        data_cfg = _data_config(data_roots, test_circuits, cache_dir, seed, names, known)
+    out = ensure_writable_dir(out_dir)
+    digest = baseline_hash(baseline.path)
+    if data_cfg is not None:  # build the preprocessed-data cache once, here, not in racing children
+        from pilotopt.data import load_splits
+
+        if progress:
+            progress("preparing the training split")
+        if len(load_splits(data_cfg).train) == 0:
+            raise BadInputError("the training split is empty; check --data and the test circuits")
+    results = []
+    for i, name in enumerate(names, 1):
+        tech = known[name]
+        if progress:
+            progress(f"[{i}/{len(names)}] {name}: {tech.description}")
+        variant = _run_one(tech, chosen[name], baseline, digest, out, seed, threads, data_cfg, force)
+        if progress:
+            took = variant.record.get("duration_s")
+            extra = f" ({took:.1f} s)" if isinstance(took, (int, float)) and variant.status == "ok" else ""
+            note = variant.reason if variant.status != "ok" else ("already done" if variant.record.get("reused") else "")
+            progress(f"[{i}/{len(names)}] {name}: {variant.status}{extra}{': ' + note if note else ''}")
+        results.append(variant)
+    return results
+
+
+def _data_config(data_roots, test_circuits, cache_dir, seed, names, known):
+    from pilotopt.data import DataConfig
+
+    roots = [data_roots] if isinstance(data_roots, (str, Path)) else list(data_roots or [])
+    if not roots:
+        need = [n for n in names if known[n].needs_data]
+        raise BadInputError(f"technique(s) {', '.join(need)} need training data; pass --data with dataset folder(s)")
+    kw = {"roots": roots, "cache_dir": cache_dir, "seed": seed}
+    if test_circuits is not None:
+        kw["test_circuits"] = test_circuits
+    return DataConfig(**kw)
+
+
+def _new_variant(tech: Technique, baseline, settings, digest: str, seed: int, threads) -> Variant:
+    from pilotopt.export.base import BASELINE_VARIANT
+
+    base = BASELINE_VARIANT[tech.framework]
+    return Variant(name=tech.name, runtime=tech.runtime, artifact=None, framework=tech.framework,
+                   technique=tech.name, baseline=None if tech.name == base else base,
+                   record={"settings": settings_dict(settings), "seed": seed, "threads": threads,
+                           "source": str(baseline.path), "baseline_sha256": digest})
+
+
+def _done_before(folder: Path, variant: Variant) -> Variant | None:
+    if not (folder / VARIANT_FILE).is_file():
+        return None
+    try:
+        old = read_variant(folder)
+    except BadInputError:
+        return None
+    keys = ("settings", "seed", "baseline_sha256")
+    if (old.status == "ok" and old.artifact and (folder / old.artifact).exists()
+            and all(old.record.get(k) == variant.record.get(k) for k in keys)):
+        old.record["reused"] = True
+        return old
+    return None
+
+
+def _run_one(tech: Technique, settings, baseline, digest, out: Path, seed, threads, data_cfg, force) -> Variant:
+    from pilotopt.atomic import atomic_path
+    from pilotopt.export.base import FRAMEWORK_LABEL
+
+    variant = _new_variant(tech, baseline, settings, digest, seed, threads)
+    folder = out / tech.name
+    if not force:
+        old = _done_before(folder, variant)
+        if old is not None:
+            return old
+    if tech.framework != baseline.framework:
+        return _finish_early(folder, variant, "skipped",
+                             f"needs a {FRAMEWORK_LABEL[tech.framework]} baseline; '{baseline.path}' is "
+                             f"{FRAMEWORK_LABEL[baseline.framework]}")
+    try:
+        ok, why = tech.available()
+    except Exception as exc:  # noqa: BLE001
+        ok, why = False, f"availability check failed: {type(exc).__name__}: {exc}"
+    if not ok:
+        return _finish_early(folder, variant, "skipped", why or "not available here")
+    t0 = time.perf_counter()
+    try:
+        with atomic_path(folder) as tmp:
+            tmp.mkdir()
+            job = {"name": tech.name, "module": tech.module, "baseline": str(baseline.path),
+                   "framework": baseline.framework, "settings": settings_dict(settings), "seed": seed,
+                   "threads": threads, "out": str(tmp),
+                   "data": None if data_cfg is None else {"roots": [str(r) for r in data_cfg.roots],
+                                                          "test_circuits": list(data_cfg.test_circuits),
+                                                          "cache_dir": None if data_cfg.cache_dir is None
+                                                          else str(data_cfg.cache_dir), "seed": seed}}
+            reply = _run_child(job)
+            if "skipped" in reply:
+                raise RuntimeUnavailable(reply["skipped"])
+            if "failed" in reply:
+                raise _TechniqueFailed(reply["failed"])
+            variant.artifact = reply["artifact"]
+            variant.record.update(reply["record"])
+            variant.record["wall_s"] = round(time.perf_counter() - t0, 3)
+            write_variant(tmp, variant)
+        return variant
+    except RuntimeUnavailable as exc:
+        status, reason = "skipped", str(exc)
+    except _TechniqueFailed as exc:
+        status, reason = "failed", str(exc)
+    except Exception as exc:  # noqa: BLE001 - one technique failing never stops the others
+        from pilotopt.runtimes._util import short_error
+
+        status, reason = "failed", short_error(exc, limit=300)
+    variant.record["wall_s"] = round(time.perf_counter() - t0, 3)
+    return _finish_early(folder, variant, status, reason)
+
+
+class _TechniqueFailed(RuntimeError):
+    pass
+
+
+def _finish_early(folder: Path, variant: Variant, status: str, reason: str) -> Variant:
+    """A folder holding only variant.json (failed / skipped)."""
+    from pilotopt.atomic import atomic_path
+
+    variant.status, variant.reason, variant.artifact = status, reason, None
+    with atomic_path(folder) as tmp:
+        tmp.mkdir()
+        write_variant(tmp, variant)
+    return variant
+
+
+def _run_child(job: dict) -> dict:
+    """Run the technique in a fresh interpreter (not a fork: TensorFlow is not fork-safe, and a fresh
+    process needs no `if __name__ == "__main__"` guard in the caller's script); its reply comes back
+    through a file."""
+    import subprocess
+    import sys
+
+    from pilotopt.atomic import write_json
+
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)  # so test/plugin modules import there too
+    env.setdefault("TF_USE_LEGACY_KERAS", "1")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with tempfile.TemporaryDirectory(prefix="pilotopt-technique-") as scratch:
+        job_file, reply_file = Path(scratch) / "job.json", Path(scratch) / "reply.json"
+        write_json(job_file, job)
+        quiet = not os.environ.get("PILOTOPT_DEBUG")
+        code = subprocess.call([sys.executable, "-c", "from pilotopt.techniques._runner import child_cli; child_cli()",
+                                str(job_file), str(reply_file)], env=env, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL if quiet else None,
+                               stderr=subprocess.DEVNULL if quiet else None)
+        if reply_file.is_file():
+            try:
+                return json.loads(reply_file.read_text())
+            except ValueError:
+                pass
+        if code < 0:
+            try:
+                sig = signal.Signals(-code).name
+            except ValueError:
+                sig = f"signal {-code}"
+            return {"failed": f"the technique's process crashed with {sig} (the converter died; "
+                              "rerun with PILOTOPT_DEBUG=1 to see its output)"}
+        return {"failed": f"the technique's process exited with code {code} without a result "
+                          "(rerun with PILOTOPT_DEBUG=1 to see its output)"}
+
+
+# -- the child -------------------------------------------------------------------------------------
+def child_cli() -> None:
+    import sys
+
+    child_main(json.loads(Path(sys.argv[1]).read_text()), sys.argv[2])
+
+
+def child_main(job: dict, reply_file: str) -> None:
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        reply = _child_apply(job)
+    except RuntimeUnavailable as exc:
+        reply = {"skipped": str(exc)}
+    except BaseException as exc:  # noqa: BLE001
+        from pilotopt.runtimes._util import short_error
+
+        if os.environ.get("PILOTOPT_DEBUG"):
+            traceback.print_exc()
+        reply = {"failed": short_error(exc, limit=300)}
+    from pilotopt.atomic import write_json
+
+    write_json(reply_file, reply)
+
+
+def _child_apply(job: dict) -> dict:
+    from pilotopt.export.base import Baseline, quiet_conversion
+
+    if job.get("module"):
+        importlib.import_module(job["module"])
+    tech = _TECHNIQUES.get(job["name"]) or techniques().get(job["name"])
+    if tech is None:
+        raise RuntimeError(f"technique '{job['name']}' is not registered in the child process")
+    settings = tech.make_settings(job["settings"])
+    data_cfg = None
+    if job.get("data"):
+        from pilotopt.data import DataConfig
+
+        data_cfg = DataConfig(**job["data"])
+    baseline = Baseline(path=Path(job["baseline"]), framework=job["framework"])
+    out = Path(job["out"])
+    ctx = TechniqueContext(baseline, settings, job["seed"], job["threads"], out, data_cfg)
+    t0 = time.perf_counter()
+    with quiet_conversion():
+        result = tech.apply(ctx)
+    duration = time.perf_counter() - t0
+    dest = out / result.artifact
+    if not dest.exists():
+        raise RuntimeError(f"technique wrote no {result.artifact}")
+    record = dict(result.record)
+    record["duration_s"] = round(duration, 3)
+    record["size_bytes"] = tree_size(dest)
+    with quiet_conversion():
+        record.update(_check(tech, ctx, dest))
+    return {"artifact": result.artifact, "record": record}
+
+
+def _check(tech: Technique, ctx: TechniqueContext, dest: Path) -> dict:
+    """Outputs of the result vs the baseline's on the same frames (training frames if there is data)."""
+    import numpy as np
+
+    from pilotopt.export.base import ExportContext
+    from pilotopt.runtimes import load_predictor
+
+    ref_ctx = ExportContext(ctx.baseline, ctx.threads, ctx.out)
+    if ctx._data_config is not None:
+        frames, kind = ctx.train_frames(CHECK_FRAMES), "train"
+    else:
+        frames, kind = ref_ctx.frames(CHECK_FRAMES, seed=1234), "random"
+    reference = ref_ctx.predictor.predict(frames)
+    got = load_predictor(dest, runtime=tech.runtime, threads=ctx.threads).predict(frames)
+    diff = float(np.max(np.abs(got - reference)))
+    if tech.tolerance is not None and (not np.isfinite(diff) or diff > tech.tolerance):
+        raise RuntimeError(f"outputs differ from the baseline by {diff:.3g} (> {tech.tolerance:g}) "
+                           f"on {len(frames)} {kind} frames")
+    return {"check_max_abs_diff": diff, "check_frames": int(len(frames)), "check_frames_from": kind}

@@ -1,0 +1,122 @@
+"""What the LiteRT techniques share: conversion of the baseline (reusing the fp32 exporter's
+converter, including its fixed-batch fallback for recurrent models), the representative dataset
+from the training split, and a description of the converted model's tensors by type."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from pilotopt.techniques._core import Result, TechniqueContext
+
+ARTIFACT = "model.tflite"
+_TYPE_NAMES = None
+
+
+@dataclass(frozen=True)
+class CalibrationSettings:
+    representative_frames: int = 200  # training frames fed to the converter for activation ranges
+
+    def __post_init__(self):
+        from pilotopt.errors import BadInputError
+
+        if self.representative_frames < 1:
+            raise BadInputError(f"representative_frames must be >= 1, got {self.representative_frames}")
+
+
+def representative_dataset(ctx: TechniqueContext, n: int) -> tuple[Callable, int]:
+    """A generator function over `n` preprocessed TRAINING frames, float32 pixels 0..255, one per call."""
+    frames = ctx.train_frames(n)
+
+    def gen():
+        for i in range(len(frames)):
+            yield [frames[i: i + 1]]
+
+    return gen, len(frames)
+
+
+def convert(ctx: TechniqueContext, configure: Callable | None = None, model=None) -> tuple[bytes, dict]:
+    """LiteRT flatbuffer of `model` (default: a fresh copy of the Keras baseline);
+    `configure(converter)` sets the converter's options."""
+    from pilotopt.export.to_tflite import _needs_fixed_batch, convert_keras, convert_keras_batch1
+
+    tf = ctx.tf
+    model = ctx.keras_model() if model is None else model
+    details = {"tensorflow": tf.__version__, "converter": "TFLiteConverter.from_keras_model"}
+    try:
+        data = convert_keras(model, configure)
+    except Exception as exc:  # ConverterError
+        if not _needs_fixed_batch(exc):
+            raise
+        data = convert_keras_batch1(model, configure)
+        details.update(converter="TFLiteConverter.from_concrete_functions", fixed_batch=1)
+    return data, details
+
+
+def write(ctx: TechniqueContext, data: bytes, details: dict) -> Result:
+    (ctx.out / ARTIFACT).write_bytes(data)
+    return Result(ARTIFACT, {**details, **describe_tensors(data)})
+
+
+def _type_name(code: int) -> str:
+    global _TYPE_NAMES
+    if _TYPE_NAMES is None:
+        from tensorflow.lite.python import schema_py_generated as fb
+
+        _TYPE_NAMES = {v: k.lower() for k, v in vars(fb.TensorType).items() if not k.startswith("_")}
+    return _TYPE_NAMES.get(code, f"type{code}")
+
+
+def describe_tensors(data: bytes) -> dict:
+    """Tensor types of a LiteRT model: constants (weights, biases) vs computed tensors (activations),
+    the input/output types, the names of the int8 tensors and the operators used."""
+    from tensorflow.lite.python import schema_py_generated as fb
+
+    model = fb.Model.GetRootAsModel(bytearray(data), 0)
+    graph = model.Subgraphs(0)
+    weights, activations, int8 = Counter(), Counter(), []
+    for i in range(graph.TensorsLength()):
+        t = graph.Tensors(i)
+        kind = _type_name(t.Type())
+        buf = model.Buffers(t.Buffer())
+        constant = buf is not None and (buf.DataLength() > 0 or buf.Offset() > 1)
+        (weights if constant else activations)[kind] += 1
+        if kind == "int8":
+            int8.append({"name": t.Name().decode(errors="replace"), "constant": bool(constant)})
+    ops = Counter()
+    for i in range(graph.OperatorsLength()):
+        code = model.OperatorCodes(graph.Operators(i).OpcodeIndex())
+        builtin = max(code.BuiltinCode(), code.DeprecatedBuiltinCode())
+        ops[_op_name(builtin) if not code.CustomCode() else code.CustomCode().decode()] += 1
+    io = {
+        "input_dtype": _type_name(graph.Tensors(graph.Inputs(0)).Type()),
+        "output_dtype": _type_name(graph.Tensors(graph.Outputs(0)).Type()),
+    }
+    return {**io, "weight_tensor_dtypes": dict(weights), "activation_tensor_dtypes": dict(activations),
+            "int8_tensors": int8, "operators": dict(ops)}
+
+
+_OP_NAMES = None
+
+
+def _op_name(code: int) -> str:
+    global _OP_NAMES
+    if _OP_NAMES is None:
+        from tensorflow.lite.python import schema_py_generated as fb
+
+        _OP_NAMES = {v: k for k, v in vars(fb.BuiltinOperator).items() if not k.startswith("_")}
+    return _OP_NAMES.get(code, f"op{code}")
+
+
+def int8_share(record: dict) -> float:
+    """Share of weight tensors stored as int8 (for quick summaries)."""
+    w = record.get("weight_tensor_dtypes", {})
+    total = sum(w.values())
+    return float(w.get("int8", 0)) / total if total else 0.0
+
+
+def frames_float(x: np.ndarray) -> np.ndarray:
+    return np.asarray(x, dtype=np.float32)

@@ -1,0 +1,24 @@
+"""`tflite_int8_fallback`: integer quantization with float fallback: int8 weights and activations
+where an int8 kernel exists (float otherwise), float32 input and output (quantize/dequantize ops
+at the edges); activation ranges calibrated on preprocessed TRAINING frames."""
+
+from __future__ import annotations
+
+from pilotopt.techniques import _tflite
+from pilotopt.techniques._core import TF, Result, TechniqueContext, register_technique
+
+
+@register_technique("tflite_int8_fallback", framework=TF, runtime="litert", order=24, needs_data=True,
+                    settings=_tflite.CalibrationSettings,
+                    description="LiteRT integer with float fallback, float input and output")
+def apply(ctx: TechniqueContext) -> Result:
+    tf = ctx.tf
+    gen, n = _tflite.representative_dataset(ctx, ctx.settings.representative_frames)
+
+    def configure(conv):
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.representative_dataset = gen
+
+    data, details = _tflite.convert(ctx, configure)
+    return _tflite.write(ctx, data, {**details, "quantization": "integer_float_fallback",
+                                     "representative_frames": n, "representative_from": "train"})
