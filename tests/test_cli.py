@@ -24,7 +24,8 @@ def assert_one_line_error(proc, *fragments):
 
 
 @pytest.mark.parametrize("args", [[], ["sim"], ["bench"], ["sim", "drive"], ["sim", "dataset"],
-                                  ["sim", "list"], ["bench", "sim"]])
+                                  ["sim", "list"], ["bench", "sim"], ["bench", "runtimes"], ["train"],
+                                  ["optimize"], ["evaluate"], ["list"], ["list", "techniques"]])
 def test_help_everywhere(args):
     proc = run(*args, "--help")
     assert proc.returncode == 0 and "Usage" in proc.stdout

@@ -19,11 +19,13 @@ app = typer.Typer(
 
 
 def _register_commands() -> None:
-    from pilotopt.cli import bench, evaluate, sim, train
+    from pilotopt.cli import bench, evaluate, optimize, sim, train
 
     app.add_typer(sim.app, name="sim")
     app.command("train")(train.train_cmd)
+    app.command("optimize")(optimize.optimize_cmd)
     app.command("evaluate")(evaluate.evaluate_cmd)
+    app.add_typer(optimize.list_app, name="list")
     app.add_typer(bench.app, name="bench")
 
 

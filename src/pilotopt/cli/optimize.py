@@ -39,6 +39,8 @@ def optimize_cmd(
     test_circuits: Optional[str] = typer.Option(None, help="Held-out circuits kept out of the training split "
                                                            "(comma-separated; default as in training)."),
     force: bool = typer.Option(False, help="Redo variants already done with the same settings and baseline."),
+    timeout: Optional[float] = typer.Option(None, min=1.0, help="Seconds one technique may run before it is killed "
+                                                                "and recorded as failed (default: no limit)."),
 ) -> None:
     """Apply each technique to the baseline in its own process; writes OUT/<technique>/variant.json
     and the artifact. A technique that fails or cannot run here is recorded and the others go on."""
@@ -49,7 +51,7 @@ def optimize_cmd(
 
     circuits = None if test_circuits is None else tuple(c.strip() for c in test_circuits.split(",") if c.strip())
     variants = optimize(model, techniques, list(data or []), out, settings=parse_sets(set_), config_file=config,
-                        seed=seed, threads=threads, cache_dir=cache_dir, test_circuits=circuits, force=force,
+                        seed=seed, threads=threads, cache_dir=cache_dir, test_circuits=circuits, force=force, timeout=timeout,
                         progress=lambda msg: console.print(msg, highlight=False, markup=False))
     table = Table(title=f"variants in {out}")
     for col in ("technique", "status", "runtime", "size", "max |diff| vs baseline", "seconds", "note"):
@@ -75,7 +77,8 @@ def list_techniques_cmd() -> None:
     from pilotopt.techniques import techniques
 
     table = Table(title="optimization techniques")
-    for col in ("name", "framework", "runtime", "what it does", "available here"):
+    table.add_column("name", no_wrap=True)
+    for col in ("framework", "runtime", "what it does", "available here"):
         table.add_column(col, overflow="fold")
     for name, tech in techniques().items():
         try:

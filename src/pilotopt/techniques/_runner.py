@@ -87,12 +87,13 @@ def optimize(model_path: Path | str, techniques_: Sequence[str] | str, data_root
              out_dir: Path | str, settings: dict[str, dict] | None = None, config_file: Path | str | None = None,
              seed: int = 0, threads: int | None = 2, cache_dir: Path | str | None = None,
              progress: Callable[[str], None] | None = None, test_circuits: Sequence[str] | str | None = None,
-             force: bool = False) -> list[Variant]:
+             force: bool = False, timeout: float | None = None) -> list[Variant]:
     """Apply each technique to the baseline at `model_path`; one variant folder per technique under
     `out_dir` (named after the technique), written atomically. Returns one Variant per technique
     (ok / failed / skipped), in the order given. Raises BadInputError only for bad arguments, before
     any work. A variant already done with the same settings, seed and baseline is kept (not redone)
-    unless `force`."""
+    unless `force`. `timeout`: seconds one technique may take before it is killed and recorded as
+    failed (None: no limit)."""
     from pilotopt.atomic import ensure_writable_dir
     from pilotopt.export.base import resolve_baseline
 
@@ -122,7 +123,7 @@ def optimize(model_path: Path | str, techniques_: Sequence[str] | str, data_root
         tech = known[name]
         if progress:
             progress(f"[{i}/{len(names)}] {name}: {tech.description}")
-        variant = _run_one(tech, chosen[name], baseline, digest, out, seed, threads, data_cfg, force)
+        variant = _run_one(tech, chosen[name], baseline, digest, out, seed, threads, data_cfg, force, timeout)
         if progress:
             took = variant.record.get("duration_s")
             extra = f" ({took:.1f} s)" if isinstance(took, (int, float)) and variant.status == "ok" else ""
@@ -170,7 +171,8 @@ def _done_before(folder: Path, variant: Variant) -> Variant | None:
     return None
 
 
-def _run_one(tech: Technique, settings, baseline, digest, out: Path, seed, threads, data_cfg, force) -> Variant:
+def _run_one(tech: Technique, settings, baseline, digest, out: Path, seed, threads, data_cfg, force,
+             timeout: float | None = None) -> Variant:
     from pilotopt.atomic import atomic_path
     from pilotopt.export.base import FRAMEWORK_LABEL
 
@@ -181,9 +183,12 @@ def _run_one(tech: Technique, settings, baseline, digest, out: Path, seed, threa
         if old is not None:
             return old
     if tech.framework != baseline.framework:
-        return _finish_early(folder, variant, "skipped",
-                             f"needs a {FRAMEWORK_LABEL[tech.framework]} baseline; '{baseline.path}' is "
-                             f"{FRAMEWORK_LABEL[baseline.framework]}")
+        reason = (f"needs a {FRAMEWORK_LABEL[tech.framework]} baseline; '{baseline.path}' is "
+                  f"{FRAMEWORK_LABEL[baseline.framework]}")
+        if _holds_ok_variant(folder):  # never replace the other framework's ok variant with this skip
+            variant.status, variant.reason = "skipped", reason
+            return variant
+        return _finish_early(folder, variant, "skipped", reason)
     try:
         ok, why = tech.available()
     except Exception as exc:  # noqa: BLE001
@@ -201,7 +206,7 @@ def _run_one(tech: Technique, settings, baseline, digest, out: Path, seed, threa
                                                           "test_circuits": list(data_cfg.test_circuits),
                                                           "cache_dir": None if data_cfg.cache_dir is None
                                                           else str(data_cfg.cache_dir), "seed": seed}}
-            reply = _run_child(job)
+            reply = _run_child(job, timeout)
             if "skipped" in reply:
                 raise RuntimeUnavailable(reply["skipped"])
             if "failed" in reply:
@@ -223,6 +228,13 @@ def _run_one(tech: Technique, settings, baseline, digest, out: Path, seed, threa
     return _finish_early(folder, variant, status, reason)
 
 
+def _holds_ok_variant(folder: Path) -> bool:
+    try:
+        return (folder / VARIANT_FILE).is_file() and read_variant(folder).status == "ok"
+    except BadInputError:
+        return False
+
+
 class _TechniqueFailed(RuntimeError):
     pass
 
@@ -238,7 +250,7 @@ def _finish_early(folder: Path, variant: Variant, status: str, reason: str) -> V
     return variant
 
 
-def _run_child(job: dict) -> dict:
+def _run_child(job: dict, timeout: float | None = None) -> dict:
     """Run the technique in a fresh interpreter (not a fork: TensorFlow is not fork-safe, and a fresh
     process needs no `if __name__ == "__main__"` guard in the caller's script); its reply comes back
     through a file."""
@@ -255,10 +267,14 @@ def _run_child(job: dict) -> dict:
         job_file, reply_file = Path(scratch) / "job.json", Path(scratch) / "reply.json"
         write_json(job_file, job)
         quiet = not os.environ.get("PILOTOPT_DEBUG")
-        code = subprocess.call([sys.executable, "-c", "from pilotopt.techniques._runner import child_cli; child_cli()",
-                                str(job_file), str(reply_file)], env=env, stdin=subprocess.DEVNULL,
-                               stdout=subprocess.DEVNULL if quiet else None,
-                               stderr=subprocess.DEVNULL if quiet else None)
+        try:
+            code = subprocess.call([sys.executable, "-c",
+                                    "from pilotopt.techniques._runner import child_cli; child_cli()",
+                                    str(job_file), str(reply_file)], env=env, stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.DEVNULL if quiet else None,
+                                   stderr=subprocess.DEVNULL if quiet else None, timeout=timeout)
+        except subprocess.TimeoutExpired:  # call() has killed the child
+            return {"failed": f"timed out after {timeout:g} s (killed)"}
         if reply_file.is_file():
             try:
                 return json.loads(reply_file.read_text())

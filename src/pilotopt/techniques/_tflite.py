@@ -8,8 +8,6 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Callable
 
-import numpy as np
-
 from pilotopt.techniques._core import Result, TechniqueContext
 
 ARTIFACT = "model.tflite"
@@ -117,6 +115,3 @@ def int8_share(record: dict) -> float:
     total = sum(w.values())
     return float(w.get("int8", 0)) / total if total else 0.0
 
-
-def frames_float(x: np.ndarray) -> np.ndarray:
-    return np.asarray(x, dtype=np.float32)
