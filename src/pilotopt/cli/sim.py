@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from pilotopt.cli.progress import console, out as stdout, progress_bar
+from pilotopt.cli.progress import out as stdout, progress_bar
 
 app = typer.Typer(help="The built-in follow-line simulator: circuits, driving, datasets.", no_args_is_help=True)
 

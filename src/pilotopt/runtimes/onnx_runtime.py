@@ -8,9 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from pilotopt.runtimes import register_runtime
-from pilotopt.runtimes._util import (check_frames, load_failed, require_file, require_package, run_in_chunks,
-                                     sequence_length_of)
-from pilotopt.runtimes.base import Predictor
+from pilotopt.runtimes._util import load_failed, require_file, require_package, sequence_length_of
+from pilotopt.runtimes.base import CheckedPredictor
 
 _ONNX_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
                "tensor(uint8)": np.uint8, "tensor(int8)": np.int8}
@@ -25,7 +24,7 @@ def _dim(d) -> int | None:
 
 
 @register_runtime("onnxruntime", detect=_is_onnx)
-class OnnxRuntimePredictor(Predictor):
+class OnnxRuntimePredictor(CheckedPredictor):
     runtime = "onnxruntime"
 
     def __init__(self, path: Path, threads: int | None = None):
@@ -58,14 +57,6 @@ class OnnxRuntimePredictor(Predictor):
         feed = {self.input_name: x.astype(self.input_dtype, copy=False)}
         out = self.session.run([self.output_name], feed)[0]
         return np.asarray(out, dtype=np.float32).reshape(len(x), -1)
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        x = check_frames(x, self.sample_shape, self.path)
-        if len(x) == 0:
-            return np.zeros((0, 2), np.float32)
-        if self.fixed_batch and len(x) != self.fixed_batch:
-            return run_in_chunks(self._run, x, self.fixed_batch)
-        return self._run(x)
 
     def describe(self) -> dict:
         return {**super().describe(), "threads": self.threads, "providers": self.session.get_providers()}

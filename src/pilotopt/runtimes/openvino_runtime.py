@@ -17,9 +17,8 @@ import numpy as np
 
 from pilotopt.errors import BadInputError
 from pilotopt.runtimes import register_runtime
-from pilotopt.runtimes._util import (check_frames, load_failed, require_file, require_package, run_in_chunks,
-                                     sequence_length_of)
-from pilotopt.runtimes.base import Predictor
+from pilotopt.runtimes._util import load_failed, require_file, require_package, sequence_length_of
+from pilotopt.runtimes.base import CheckedPredictor
 
 PRECISIONS = {"f32": "f32", "fp32": "f32", "bf16": "bf16", "f16": "f16", "fp16": "f16"}
 
@@ -42,7 +41,7 @@ def _type_name(t) -> str:
 
 
 @register_runtime("openvino", detect=_is_ir)
-class OpenVINOPredictor(Predictor):
+class OpenVINOPredictor(CheckedPredictor):
     runtime = "openvino"
 
     def __init__(self, path: Path, threads: int | None = None, precision: str | None = None):
@@ -84,14 +83,6 @@ class OpenVINOPredictor(Predictor):
     def _run(self, x: np.ndarray) -> np.ndarray:
         result = self._request.infer({0: x.astype(self.input_dtype, copy=False)})
         return np.array(result[self._output], dtype=np.float32).reshape(len(x), -1)
-
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        x = check_frames(x, self.sample_shape, self.path)
-        if len(x) == 0:
-            return np.zeros((0, 2), np.float32)
-        if self.fixed_batch and len(x) != self.fixed_batch:
-            return run_in_chunks(self._run, x, self.fixed_batch)
-        return self._run(x)
 
     def describe(self) -> dict:
         return {**super().describe(), "threads": self.threads,

@@ -8,9 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from pilotopt.runtimes import register_runtime
-from pilotopt.runtimes._util import (check_frames, load_failed, quiet_loggers, require_file, require_package,
-                                     run_in_chunks, sequence_length_of)
-from pilotopt.runtimes.base import Predictor
+from pilotopt.runtimes._util import load_failed, quiet_loggers, require_file, require_package, sequence_length_of
+from pilotopt.runtimes.base import CheckedPredictor
 
 
 def _is_pt2(path: Path) -> bool:
@@ -30,7 +29,7 @@ def _input_shape(program) -> tuple[int | None, ...]:
 
 
 @register_runtime("torch_export", detect=_is_pt2)
-class TorchExportPredictor(Predictor):
+class TorchExportPredictor(CheckedPredictor):
     runtime = "torch_export"
 
     def __init__(self, path: Path, threads: int | None = None):
@@ -54,10 +53,3 @@ class TorchExportPredictor(Predictor):
         with self.torch.inference_mode():
             return self.net(self.torch.from_numpy(x)).numpy().astype(np.float32, copy=False).reshape(len(x), -1)
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
-        x = check_frames(x, self.sample_shape, self.path) if self.sample_shape else np.ascontiguousarray(x, np.float32)
-        if len(x) == 0:
-            return np.zeros((0, 2), np.float32)
-        if self.fixed_batch and len(x) != self.fixed_batch:
-            return run_in_chunks(self._run, x, self.fixed_batch)
-        return self._run(x)

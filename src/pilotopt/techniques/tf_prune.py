@@ -59,7 +59,7 @@ def layer_sparsity(model) -> dict[str, float]:
                     description="TF-MOT magnitude pruning 0.5 -> 0.8 (polynomial), fine-tune, strip, LiteRT")
 def apply(ctx: TechniqueContext) -> Result:
     s: PruneSettings = ctx.settings
-    tf = ctx.tf
+    ctx.tf  # TensorFlow first, quietly, before TF-MOT imports it
     import tensorflow_model_optimization as tfmot
     import tf_keras as keras
 
