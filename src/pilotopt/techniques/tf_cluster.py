@@ -8,12 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from pilotopt.errors import BadInputError
 from pilotopt.techniques import _tflite
 from pilotopt.techniques._core import TF, Result, TechniqueContext, register_technique
-from pilotopt.techniques._tfmot_fit import fine_tune, kernels, tfmot_version
+from pilotopt.techniques._tfmot_fit import tfmot_version
 from pilotopt.techniques.tf_prune import _available
 
 
@@ -41,35 +39,12 @@ class ClusterSettings:
 def apply(ctx: TechniqueContext) -> Result:
     s: ClusterSettings = ctx.settings
     ctx.tf  # noqa: B018 - TensorFlow first, with our thread settings, before TF-MOT imports it
-    import tensorflow_model_optimization as tfmot
     import tf_keras as keras
 
+    from pilotopt.techniques._collab import cluster
+
     keras.utils.set_random_seed(ctx.seed)
-    c = tfmot.clustering.keras
-    model = ctx.keras_model()
-    clustered_names, skipped = [], []
-
-    def wrap(layer):
-        if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
-            size = int(np.prod(layer.kernel.shape))
-            if size < s.number_of_clusters:
-                skipped.append({"layer": layer.name, "weights": size,
-                                "reason": f"fewer kernel weights ({size}) than clusters ({s.number_of_clusters})"})
-                return layer
-            clustered_names.append(layer.name)
-            return c.cluster_weights(layer, number_of_clusters=s.number_of_clusters,
-                                     cluster_centroids_init=c.CentroidInitialization.KMEANS_PLUS_PLUS)
-        return layer
-
-    clustered = keras.models.clone_model(model, clone_function=wrap)
-    fit = fine_tune(ctx, clustered, epochs=s.epochs, batch_size=s.batch_size, learning_rate=s.learning_rate,
-                    max_train_frames=s.max_train_frames)
-    stripped = c.strip_clustering(clustered)
-    ks = {n: k for n, k in kernels(stripped).items() if n in clustered_names}
+    # the same clustering step as the collaborative techniques, per tensor, no sparsity kept
+    stripped, record = cluster(ctx, ctx.keras_model(), s, preserve_sparsity=False, per_channel=False)
     data, details = _tflite.convert(ctx, model=stripped)
-    return _tflite.write(ctx, data, {
-        **details, **fit, "number_of_clusters": s.number_of_clusters, "centroid_init": "kmeans_plus_plus",
-        "clustered_layers": clustered_names, "skipped_layers": skipped,
-        "unique_values_per_layer": {n: int(np.unique(k).size) for n, k in ks.items()},
-        "tensorflow_model_optimization": tfmot_version(),
-    })
+    return _tflite.write(ctx, data, {**details, **record, "tensorflow_model_optimization": tfmot_version()})
