@@ -54,6 +54,25 @@ def convert(ctx: TechniqueContext, configure: Callable | None = None, model=None
     return data, details
 
 
+def integer_quantize(ctx: TechniqueContext, full_integer: bool) -> Result:
+    """Post-training integer quantization calibrated on TRAINING frames. `full_integer`: int8 builtin
+    ops only and int8 input/output; otherwise float fallback with float input/output."""
+    tf = ctx.tf
+    gen, n = representative_dataset(ctx, ctx.settings.representative_frames)
+
+    def configure(conv):
+        conv.optimizations = [tf.lite.Optimize.DEFAULT]
+        conv.representative_dataset = gen
+        if full_integer:
+            conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            conv.inference_input_type = tf.int8
+            conv.inference_output_type = tf.int8
+
+    data, details = convert(ctx, configure)
+    return write(ctx, data, {**details, "quantization": "full_integer" if full_integer else "integer_float_fallback",
+                             "representative_frames": n, "representative_from": "train"})
+
+
 def write(ctx: TechniqueContext, data: bytes, details: dict) -> Result:
     (ctx.out / ARTIFACT).write_bytes(data)
     return Result(ARTIFACT, {**details, **describe_tensors(data)})

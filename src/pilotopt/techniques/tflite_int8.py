@@ -13,16 +13,4 @@ from pilotopt.techniques._core import TF, Result, TechniqueContext, register_tec
                     settings=_tflite.CalibrationSettings,
                     description="LiteRT full integer: int8 weights, activations, input and output")
 def apply(ctx: TechniqueContext) -> Result:
-    tf = ctx.tf
-    gen, n = _tflite.representative_dataset(ctx, ctx.settings.representative_frames)
-
-    def configure(conv):
-        conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        conv.representative_dataset = gen
-        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        conv.inference_input_type = tf.int8
-        conv.inference_output_type = tf.int8
-
-    data, details = _tflite.convert(ctx, configure)
-    return _tflite.write(ctx, data, {**details, "quantization": "full_integer", "representative_frames": n,
-                                     "representative_from": "train"})
+    return _tflite.integer_quantize(ctx, full_integer=True)

@@ -12,13 +12,4 @@ from pilotopt.techniques._core import TF, Result, TechniqueContext, register_tec
                     settings=_tflite.CalibrationSettings,
                     description="LiteRT integer with float fallback, float input and output")
 def apply(ctx: TechniqueContext) -> Result:
-    tf = ctx.tf
-    gen, n = _tflite.representative_dataset(ctx, ctx.settings.representative_frames)
-
-    def configure(conv):
-        conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        conv.representative_dataset = gen
-
-    data, details = _tflite.convert(ctx, configure)
-    return _tflite.write(ctx, data, {**details, "quantization": "integer_float_fallback",
-                                     "representative_frames": n, "representative_from": "train"})
+    return _tflite.integer_quantize(ctx, full_integer=False)
