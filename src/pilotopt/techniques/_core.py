@@ -206,6 +206,43 @@ class TechniqueContext:
             raise BadInputError(f"cannot load Keras model '{self.baseline.path}': {type(exc).__name__}: "
                                 f"{str(exc).splitlines()[0][:200] if str(exc) else ''}") from None
 
+    @property
+    def torch(self):
+        from pilotopt.frameworks import import_torch
+
+        return import_torch(self.threads)
+
+    def torch_checkpoint(self) -> dict:
+        """The PyTorch baseline checkpoint (architecture name, state dict, meta), read from disk."""
+        try:
+            ckpt = self.torch.load(self.baseline.path, map_location="cpu", weights_only=True)
+            ckpt["model"], ckpt["state_dict"]  # noqa: B018 - both keys must be there
+        except Exception as exc:
+            raise BadInputError(f"cannot load PyTorch checkpoint '{self.baseline.path}': {type(exc).__name__}: "
+                                f"{str(exc).splitlines()[0][:200] if str(exc) else ''}") from None
+        return ckpt
+
+    @property
+    def torch_model_name(self) -> str:
+        return self.torch_checkpoint()["model"]
+
+    def torch_model(self):
+        """A fresh copy of the PyTorch baseline (eval mode), built from its checkpoint on disk."""
+        from pilotopt.models import build_torch
+
+        ckpt = self.torch_checkpoint()
+        net = build_torch(ckpt["model"], seed=self.seed)
+        net.load_state_dict(ckpt["state_dict"])
+        return net.eval()
+
+    def save_torch_checkpoint(self, net, name: str = "model.pt", arch: str | None = None, meta: dict | None = None) -> str:
+        """`net`'s weights in the baseline's checkpoint format (loadable by the `torch` runtime)."""
+        ckpt = self.torch_checkpoint()
+        self.torch.save({"format": "pilotopt.torch/1", "model": arch or ckpt["model"],
+                         "state_dict": {k: v.detach().clone().contiguous() for k, v in net.state_dict().items()},
+                         "meta": {**dict(ckpt.get("meta") or {}), **dict(meta or {})}}, self.out / name)
+        return name
+
     def copy_baseline(self, name: str | None = None) -> str:
         """Copy the baseline file/folder into `out` unchanged; returns the artifact name."""
         src = self.baseline.path
