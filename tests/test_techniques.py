@@ -254,3 +254,29 @@ def test_cli_list_techniques_prints_every_name():
     for name in technique_names():
         assert name in result.output
     assert "flux capacitor" in result.output
+
+
+# -- TF-TRT (GPU only) -----------------------------------------------------------------------------
+def test_tftrt_skipped_with_reason_without_gpu(setup, tmp_path, monkeypatch):
+    import pilotopt.techniques.tftrt as tftrt
+
+    monkeypatch.setattr(tftrt, "nvidia_gpu", lambda: None)
+    names = ["tftrt_fp32", "tftrt_fp16", "tftrt_int8"]
+    vs = _run(setup, names, tmp_path / "trt")
+    assert [v.status for v in vs] == ["skipped"] * 3
+    assert all("NVIDIA GPU" in v.reason for v in vs)
+    assert all(read_variant(tmp_path / "trt" / n).status == "skipped" for n in names)
+
+
+def test_tftrt_on_a_gpu_box_names_the_tensorflow_build(monkeypatch):
+    """With a GPU but the pinned TensorFlow (>= 2.18, no TensorRT), the reason says so."""
+    import pilotopt.techniques.tftrt as tftrt
+
+    monkeypatch.setattr(tftrt, "nvidia_gpu", lambda: "NVIDIA H100")
+    ok, why = get_technique("tftrt_int8").available()
+    import tensorflow as tf
+
+    major, minor = (int(p) for p in tf.__version__.split(".")[:2])
+    if (major, minor) >= (2, 18):
+        assert not ok and "built without TensorRT" in why and tf.__version__ in why
+    assert get_technique("tftrt_int8").needs_data and not get_technique("tftrt_fp16").needs_data
