@@ -277,6 +277,7 @@ class TechniqueContext:
 
 
 def tree_size(path: Path) -> int:
-    if path.is_dir():
-        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-    return path.stat().st_size
+    """Bytes of an artifact with its companion files (OpenVINO's .bin beside the .xml)."""
+    from pilotopt.evaluate.size import artifact_bytes
+
+    return artifact_bytes(path)

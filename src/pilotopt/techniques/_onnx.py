@@ -1,0 +1,197 @@
+"""What the ONNX-based techniques share (ONNX Runtime, OpenVINO and TensorRT variants all start
+from the same fp32 ONNX of the PyTorch baseline): the export, calibration over TRAINING frames,
+ONNX Runtime's static (Q/DQ) quantization, and a description of a graph by op and weight type
+for the variant record."""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from pilotopt.errors import BadInputError
+from pilotopt.techniques._core import Result, TechniqueContext
+
+ARTIFACT = "model.onnx"
+CALIBRATION_BATCH = 16  # frames per calibration inference (the exported batch dimension is dynamic)
+ACTIVATION_TYPES = ("uint8", "int8")
+CALIBRATE_METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
+
+
+@dataclass(frozen=True)
+class CalibrationSettings:
+    calibration_frames: int = 200  # TRAINING frames the activation ranges are measured on
+
+    def __post_init__(self):
+        if self.calibration_frames < 1:
+            raise BadInputError(f"calibration_frames must be >= 1, got {self.calibration_frames}")
+
+
+@dataclass(frozen=True)
+class StaticQuantSettings(CalibrationSettings):
+    per_channel: bool = True  # one weight scale per output channel of Conv / Gemm
+    activation_type: str = "uint8"  # uint8 (asymmetric) suits ORT on x86 CPUs; int8 is symmetric
+    calibrate_method: str = "minmax"  # minmax, entropy or percentile
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.activation_type not in ACTIVATION_TYPES:
+            raise BadInputError(f"activation_type must be one of {', '.join(ACTIVATION_TYPES)}, "
+                                f"got {self.activation_type!r}")
+        if self.calibrate_method not in CALIBRATE_METHODS:
+            raise BadInputError(f"calibrate_method must be one of {', '.join(CALIBRATE_METHODS)}, "
+                                f"got {self.calibrate_method!r}")
+
+
+@contextlib.contextmanager
+def scratch() -> Iterator[Path]:
+    """A folder for intermediate files that must not end up in the variant folder."""
+    with tempfile.TemporaryDirectory(prefix="pilotopt-onnx-") as tmp:
+        yield Path(tmp)
+
+
+def export_baseline(ctx: TechniqueContext, dest: Path) -> dict:
+    """The PyTorch baseline as a self-contained fp32 ONNX with a dynamic batch (weights inside the
+    file: ORT's quant_pre_process cannot read external data). Traced on seeded random frames of
+    the model's sample shape, batch 2 (torch.export specializes batch sizes 0 and 1)."""
+    import onnx
+
+    from pilotopt.export.to_onnx import OPSET, export_torch_onnx
+    from pilotopt.models import get_model_spec
+
+    torch = ctx.torch
+    name = ctx.torch_model_name
+    shape = tuple(get_model_spec(name).sample_shape)
+    example = np.random.default_rng(ctx.seed).integers(0, 256, size=(2, *shape)).astype(np.float32)
+    export_torch_onnx(ctx.torch_model(), example, Path(dest), opset=OPSET)
+    return {"model": name, "opset": OPSET, "torch": torch.__version__, "onnx": onnx.__version__,
+            "exporter": "torch.onnx dynamo"}
+
+
+def preprocess(src: Path, dest: Path) -> Path:
+    """ORT's recommended step before quantization: shape inference and graph optimization."""
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    quant_pre_process(str(src), str(dest), save_as_external_data=False)
+    return dest
+
+
+def calibration_reader(frames: np.ndarray, input_name: str):
+    """An ORT CalibrationDataReader over `frames` (float32 pixels 0..255), CALIBRATION_BATCH at a time."""
+    from onnxruntime.quantization import CalibrationDataReader
+
+    class FrameReader(CalibrationDataReader):
+        def __init__(self):
+            self._batches = [frames[i: i + CALIBRATION_BATCH] for i in range(0, len(frames), CALIBRATION_BATCH)]
+            self._next = 0
+
+        def get_next(self):
+            if self._next >= len(self._batches):
+                return None
+            self._next += 1
+            return {input_name: self._batches[self._next - 1]}
+
+        def __len__(self):
+            return len(self._batches)
+
+        def rewind(self):
+            self._next = 0
+
+    return FrameReader()
+
+
+def graph_input_name(path: Path) -> str:
+    import onnx
+
+    return onnx.load(str(path), load_external_data=False).graph.input[0].name
+
+
+def quantize_static_qdq(ctx: TechniqueContext, src: Path, dest: Path, *, n_frames: int, per_channel: bool,
+                        activation_type: str, calibrate_method: str = "minmax", symmetric: bool = False) -> dict:
+    """Post-training static quantization of the fp32 ONNX `src` into Q/DQ format: int8 weights
+    (symmetric), `activation_type` activations with ranges calibrated on TRAINING frames.
+    `symmetric` activations (zero point 0) are what TensorRT requires."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    frames = ctx.train_frames(n_frames)
+    with scratch() as tmp:
+        pre = preprocess(src, tmp / "pre.onnx")
+        quantize_static(str(pre), str(dest), calibration_data_reader=calibration_reader(frames, graph_input_name(pre)),
+                        quant_format=QuantFormat.QDQ, per_channel=per_channel,
+                        activation_type=QuantType.QUInt8 if activation_type == "uint8" else QuantType.QInt8,
+                        weight_type=QuantType.QInt8,
+                        calibrate_method=getattr(CalibrationMethod, CALIBRATE_METHODS[calibrate_method]),
+                        extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True})
+    return {"quantization": "static", "format": "QDQ", "per_channel": per_channel,
+            "weight_type": "int8", "activation_type": activation_type, "activation_symmetric": symmetric,
+            "calibrate_method": calibrate_method, "calibration_frames": int(len(frames)),
+            "calibration_from": "train"}
+
+
+_ELEM = None
+
+
+def elem_name(code: int) -> str:
+    global _ELEM
+    if _ELEM is None:
+        import onnx
+
+        _ELEM = {v: k.lower() for k, v in onnx.TensorProto.DataType.items()}
+    return _ELEM.get(code, f"type{code}")
+
+
+def describe(path: Path) -> dict:
+    """Op types, weight (initializer) types, the input/output types and which compute ops read
+    quantized data (a DequantizeLinear input, or the integer ops of dynamic quantization)."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    ops = Counter(n.op_type for n in graph.node)
+    weights = Counter(elem_name(t.data_type) for t in graph.initializer)
+    dq_outputs = {o for n in graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+    skip = {"QuantizeLinear", "DequantizeLinear"}
+    quantized = Counter(n.op_type for n in graph.node
+                        if n.op_type not in skip and (n.op_type.endswith("Integer")
+                                                      or any(i in dq_outputs for i in n.input)))
+    return {"op_types": dict(ops), "weight_dtypes": dict(weights), "quantized_ops": dict(quantized),
+            "quantized_node_count": int(sum(quantized.values())),
+            "input_dtype": elem_name(graph.input[0].type.tensor_type.elem_type),
+            "output_dtype": elem_name(graph.output[0].type.tensor_type.elem_type)}
+
+
+# -- OpenVINO --------------------------------------------------------------------------------------
+IR_ARTIFACT = "model.xml"  # model.bin lies next to it
+
+
+def openvino_model(ctx: TechniqueContext):
+    """(ov.Model converted from the baseline's fp32 ONNX, details for the record)."""
+    from pilotopt.runtimes._util import require_package
+
+    ov = require_package("openvino")
+    with scratch() as tmp:
+        details = export_baseline(ctx, tmp / "fp32.onnx")
+        model = ov.convert_model(str(tmp / "fp32.onnx"))
+    return model, {**details, "openvino": ov.__version__, "from": "onnx"}
+
+
+def save_ir(ctx: TechniqueContext, model, details: dict) -> Result:
+    """Save as IR with float weights kept fp32 (the default would store them fp16); the predictor
+    compiles it with INFERENCE_PRECISION_HINT=f32 (recorded), so its float parts also RUN in fp32."""
+    import openvino as ov
+
+    ov.save_model(model, str(ctx.out / IR_ARTIFACT), compress_to_fp16=False)
+    return Result(IR_ARTIFACT, {**details, "compress_to_fp16": False, "inference_precision": "f32",
+                                **describe_ir(model)})
+
+
+def describe_ir(model) -> dict:
+    """Op types of an OpenVINO model and the element types of its constants (int8 = quantized weights)."""
+    ops = Counter(op.get_type_name() for op in model.get_ops())
+    consts = Counter(op.get_output_element_type(0).get_type_name() for op in model.get_ops()
+                     if op.get_type_name() == "Constant")
+    return {"op_types": dict(ops), "constant_dtypes": dict(consts)}

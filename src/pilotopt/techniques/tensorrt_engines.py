@@ -1,0 +1,81 @@
+"""`tensorrt_fp32`, `tensorrt_fp16`, `tensorrt_int8`: serialized TensorRT engines (NVIDIA GPU only)
+built from the baseline's ONNX by pilotopt.export.to_tensorrt.build_engine (dynamic batch 1..max_batch,
+TF32 off for fp32, BuilderFlag.FP16 / INT8) and run by the `tensorrt` predictor.
+
+int8 is explicit quantization: the ONNX is first quantized to Q/DQ by ONNX Runtime with symmetric
+int8 activations (what TensorRT requires) calibrated on TRAINING frames, and TensorRT takes the
+scales from the Q/DQ nodes. That replaces TensorRT's own IInt8Calibrator (implicit quantization),
+deprecated in TensorRT 10, and build_engine's int8 path expects exactly such a Q/DQ ONNX.
+
+UNTESTED WITHOUT A GPU: on machines without nvidia-smi or the tensorrt package `available()` says
+so cheaply and all three are skipped. Adding a precision is one line in PRECISIONS."""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+
+from pilotopt.errors import BadInputError
+from pilotopt.export.to_tensorrt import MAX_BATCH
+from pilotopt.techniques import _onnx
+from pilotopt.techniques._core import TORCH, Result, TechniqueContext, register_technique
+
+ARTIFACT = "model.engine"
+PRECISIONS = {"fp32": 1e-3, "fp16": 5e-2, "int8": None}  # precision -> tolerance vs the baseline
+
+
+@dataclass(frozen=True)
+class TensorRTSettings:
+    max_batch: int = MAX_BATCH  # largest batch of the engine's optimization profile
+    calibration_frames: int = 200  # int8 only: TRAINING frames the activation ranges come from
+
+    def __post_init__(self):
+        for key in ("max_batch", "calibration_frames"):
+            if getattr(self, key) < 1:
+                raise BadInputError(f"{key} must be >= 1, got {getattr(self, key)}")
+
+
+def available() -> tuple[bool, str]:
+    """Cheap: asks nvidia-smi and looks for the package without importing TensorRT or CUDA."""
+    from pilotopt.techniques.tftrt import nvidia_gpu
+
+    missing = []
+    if nvidia_gpu() is None:
+        missing.append("nvidia-smi finds no GPU")
+    if importlib.util.find_spec("tensorrt") is None:
+        missing.append("the tensorrt package is not installed")
+    if missing:
+        return False, f"needs an NVIDIA GPU with TensorRT (none found: {'; '.join(missing)})"
+    return True, ""
+
+
+def build(ctx: TechniqueContext, precision: str) -> Result:  # pragma: no cover - needs an NVIDIA GPU
+    from pilotopt.export.to_tensorrt import build_engine
+    from pilotopt.runtimes.tensorrt_runtime import require_tensorrt
+
+    s: TensorRTSettings = ctx.settings
+    require_tensorrt()  # skipped (CUDA unusable) before any export work
+    with _onnx.scratch() as tmp:
+        src = tmp / "fp32.onnx"
+        details = _onnx.export_baseline(ctx, src)
+        if precision == "int8":
+            details.update(_onnx.quantize_static_qdq(ctx, tmp / "fp32.onnx", tmp / "qdq.onnx",
+                                                     n_frames=s.calibration_frames, per_channel=True,
+                                                     activation_type="int8", symmetric=True))
+            src = tmp / "qdq.onnx"
+        details.update(build_engine(src, ctx.out / ARTIFACT, precision, max_batch=s.max_batch))
+    if precision == "int8":
+        details["from"] = "onnx Q/DQ (symmetric int8, calibrated by ONNX Runtime)"
+    return Result(ARTIFACT, details)
+
+
+def _register(precision: str, order: int) -> None:
+    register_technique(f"tensorrt_{precision}", framework=TORCH, runtime="tensorrt", order=order,
+                       needs_data=precision == "int8", settings=TensorRTSettings, available=available,
+                       tolerance=PRECISIONS[precision],
+                       description=f"TensorRT {precision} engine from the ONNX export (NVIDIA GPU)")(
+        lambda ctx, _p=precision: build(ctx, _p))
+
+
+for _i, _precision in enumerate(PRECISIONS):
+    _register(_precision, 260 + 10 * _i)
