@@ -8,7 +8,7 @@ export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export MPLBACKEND := Agg
 
-.PHONY: setup demo test test-fast bench clean
+.PHONY: setup browser demo test test-fast bench clean
 
 setup: $(STAMP)
 
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip setuptools wheel
 	$(PIP) install --quiet "torch==2.13.0+cpu"
-	$(PIP) install --quiet -e ".[ml,dev]"
+	$(PIP) install --quiet -e ".[ml,dev,ray,mlflow]"
 	$(PIP) check
 	touch $(STAMP)
 
@@ -32,7 +32,15 @@ demo: setup
 		--json out/demo/model_simple.json
 	$(VENV)/bin/pilotopt bench sim --out out/demo/bench_sim.json --frames 200 --repeats 1
 
-test: setup
+# Headless Chromium + chromedriver for the report.html browser test (Debian packages; needs root).
+browser:
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver \
+		|| { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			chromium chromium-driver; }; \
+	fi
+
+test: browser setup
 	$(PY) -m pytest -q
 
 test-fast: setup

@@ -1,0 +1,160 @@
+"""The report: one folder that says which variant to deploy (SPEC section 7).
+
+`build_report(offline, closed_loop, techniques, out_dir, constraints=None, meta=None)` writes
+
+- results.json  schema "pilotopt.report/1": variants (flat rows), offline (the source document's
+                context + its rows), closed_loop, techniques, pareto, recommendation, meta, files
+- results.csv   one row per variant (tables.CSV_COLUMNS): offline numbers + closed-loop aggregates
+- report.md     study-style tables, techniques, closed loop per circuit, Pareto plots, recommendation
+- report.html   the same content, self-contained (inline CSS/JS, images as data URIs), sortable tables
+- figures/pareto_latency_mse.png, figures/pareto_size_mse.png (when any variant is ok)
+
+Every file is written atomically, and the output is a pure function of the inputs (no clock, sorted
+JSON keys), so two runs over the same results give identical files.
+
+Inputs: `offline` is a pilotopt.results/1 document (or its "variants" list, or None); `closed_loop`
+a list of drives {variant, framework, circuit, direction, status, reason, metrics, plot, video};
+`techniques` a list of {name, framework, status, reason, description}; `constraints` a dict /
+`Constraints` {max_latency_ms, max_size_mb, must_complete, mse_tolerance}; `meta` any JSON-able dict.
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from pilotopt.atomic import ensure_writable_dir, write_text
+from pilotopt.report import pareto
+from pilotopt.report.document import build_document
+from pilotopt.report.html import render_html
+from pilotopt.report.markdown import render_markdown
+from pilotopt.report.recommend import Constraints, recommend
+from pilotopt.report.tables import (CSV_COLUMNS, check_closed_loop, check_techniques, closed_loop_rows,
+                                    offline_rows, technique_rows, variant_rows)
+
+REPORT_SCHEMA = "pilotopt.report/1"
+RESULTS_JSON = "results.json"
+RESULTS_CSV = "results.csv"
+REPORT_MD = "report.md"
+REPORT_HTML = "report.html"
+FIGURES_DIR = "figures"
+
+__all__ = ["Constraints", "REPORT_SCHEMA", "build_report", "recommend"]
+
+
+def plain(obj: Any) -> Any:
+    """JSON-safe copy: Paths and enums as text, numpy scalars/arrays as Python, NaN/inf as null
+    (strict JSON has no NaN, and a NaN metric means 'not measured')."""
+    if isinstance(obj, dict):
+        return {str(k): plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [plain(v) for v in obj]
+    if isinstance(obj, bool) or obj is None or isinstance(obj, (int, str)):
+        return obj
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, enum.Enum):
+        return plain(obj.value)
+    if isinstance(obj, Path):
+        return str(obj)
+    if hasattr(obj, "tolist"):  # numpy scalar or array
+        return plain(obj.tolist())
+    return str(obj)
+
+
+def _csv_value(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, (list, tuple)):
+        return ";".join(str(x) for x in v)
+    return str(v)
+
+
+def to_csv(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    for r in rows:
+        w.writerow([_csv_value(r.get(c)) for c in CSV_COLUMNS])
+    return buf.getvalue()
+
+
+def _annotate(rows: list[dict], rec: dict, fronts: dict[str, list[str]]) -> None:
+    """Add the decision to each variant row so every output (CSV, tables) shows it."""
+    unavailable = set(rec["unavailable"])
+    accuracy = set(rec["excluded"].get("accuracy", []))
+    for r in rows:
+        k = r["key"]
+        for stem, keys in fronts.items():
+            r[stem] = k in keys
+        if k in unavailable:
+            r["violations"] = ["not_ok_offline"]
+        else:
+            r["violations"] = list(rec["violations"].get(k, [])) + (["accuracy"] if k in accuracy else [])
+        r["eligible"] = k not in unavailable and not rec["violations"].get(k)
+        r["recommended"] = k == rec["recommended"]
+
+
+def build_report(offline: Any, closed_loop: list[dict] | None, techniques: list[dict] | None,
+                 out_dir: Path | str, constraints: Any = None, meta: dict | None = None) -> dict[str, Path]:
+    """Write the report folder and return {what: path} of every file written (see module doc)."""
+    out_dir = ensure_writable_dir(Path(out_dir))
+    source = offline if isinstance(offline, dict) else {}
+    off = offline_rows(offline)
+    drives = check_closed_loop(closed_loop)
+    techs = check_techniques(techniques)
+    cons = Constraints.from_any(constraints)
+
+    cl_rows = closed_loop_rows(drives)
+    rows = variant_rows(off, cl_rows)
+    tech_rows = technique_rows(techs, rows)
+    rec = recommend(rows, cons)
+    fronts = pareto.fronts(rows)
+    _annotate(rows, rec, fronts)
+
+    written: dict[str, Path] = {}
+    figures: dict[str, Path | None] = {}
+    for stem, x_key, x_label in pareto.FRONTS:
+        fig = pareto.plot_front(rows, x_key, x_label, out_dir / FIGURES_DIR / f"{stem}.png",
+                                f"{x_label} vs MSE: Pareto front")
+        figures[stem] = fig
+        if fig is not None:
+            written[stem] = fig
+        else:  # nothing ok to plot: drop a figure left by an earlier build so no stale plot survives
+            (out_dir / FIGURES_DIR / f"{stem}.png").unlink(missing_ok=True)
+
+    blocks = build_document(rows=rows, cl_rows=cl_rows, tech_rows=tech_rows, rec=rec, figures=figures,
+                            fronts=fronts, meta=meta, out_dir=out_dir)
+    write_text(out_dir / REPORT_MD, render_markdown(blocks, out_dir))
+    written["report_md"] = out_dir / REPORT_MD
+    write_text(out_dir / REPORT_HTML, render_html(blocks, out_dir))
+    written["report_html"] = out_dir / REPORT_HTML
+    write_text(out_dir / RESULTS_CSV, to_csv(rows))
+    written["results_csv"] = out_dir / RESULTS_CSV
+
+    written["results_json"] = out_dir / RESULTS_JSON
+    doc = {
+        "schema": REPORT_SCHEMA,
+        "constraints": cons.to_dict(),
+        "variants": [{c: r.get(c) for c in ("key", *CSV_COLUMNS)} for r in rows],
+        "offline": {"schema": source.get("schema"),
+                    **{k: source.get(k) for k in ("created", "machine", "protocol", "testset") if k in source},
+                    "rows": off},
+        "closed_loop": drives,
+        "techniques": techs,
+        "pareto": fronts,
+        "recommendation": rec,
+        "meta": meta or {},
+        "files": {k: p.relative_to(out_dir).as_posix() for k, p in sorted(written.items())},
+    }
+    write_text(out_dir / RESULTS_JSON, json.dumps(plain(doc), indent=2, sort_keys=True, allow_nan=False) + "\n")
+    return dict(sorted(written.items()))

@@ -1,0 +1,62 @@
+"""report.md: the document blocks as GitHub-flavoured Markdown.
+
+Text from inputs (reasons, descriptions, names) is escaped: '<' so a reason like '<lambda>' is not
+read as an HTML tag, '|' and newlines so a table row stays one row."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pilotopt.report.document import Bullets, Heading, Image, Link, Para
+from pilotopt.report.tables import Table
+
+
+def md_escape(text: str) -> str:
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _cell(text: str) -> str:
+    return md_escape(" ".join(str(text).split())).replace("|", "\\|")
+
+
+def _rel(path: Path, out_dir: Path) -> str:
+    """A link target relative to the report folder (spaces encoded so the link stays one token)."""
+    try:
+        rel = os.path.relpath(path, out_dir)
+    except ValueError:  # another drive (Windows)
+        rel = str(path)
+    return rel.replace(os.sep, "/").replace(" ", "%20")
+
+
+def render_table(t: Table) -> list[str]:
+    if not t.rows:
+        return ["*(no rows)*"]
+    head = "| " + " | ".join(_cell(c.label) for c in t.columns) + " |"
+    sep = "|" + "|".join("---:" if c.numeric else "---" for c in t.columns) + "|"
+    body = ["| " + " | ".join(_cell(c.format(r)) for c in t.columns) + " |" for r in t.rows]
+    return [head, sep, *body]
+
+
+def render_markdown(blocks: list, out_dir: Path) -> str:
+    out: list[str] = []
+    for b in blocks:
+        if isinstance(b, Heading):
+            out += ["#" * b.level + " " + md_escape(b.text), ""]
+        elif isinstance(b, Para):
+            text = md_escape(b.text)
+            out += [f"**{text}**" if b.strong else text, ""]
+        elif isinstance(b, Bullets):
+            out += [f"- {md_escape(' '.join(item.split()))}" for item in b.items] + [""]
+        elif isinstance(b, Table):
+            out += render_table(b) + [""]
+        elif isinstance(b, Image):
+            if b.exists:
+                out += [f"![{_cell(b.alt)}]({_rel(b.path, out_dir)})", "", f"*{md_escape(b.caption)}*", ""]
+            else:
+                out += [f"*{md_escape(b.caption)}: image not found ({md_escape(str(b.path))})*", ""]
+        elif isinstance(b, Link):
+            out += [f"[{md_escape(b.text)}]({_rel(b.path, out_dir)})", ""]
+        else:  # pragma: no cover - a new block type must get a renderer
+            raise TypeError(f"no Markdown renderer for {type(b).__name__}")
+    return "\n".join(out).rstrip() + "\n"

@@ -1,0 +1,482 @@
+"""The report folder (pilotopt.report): schema, CSV, Markdown, Pareto fronts, the recommendation
+under each constraint, HTML escaping, and report.html in a real headless browser.
+
+Inputs are built here in the shapes the other stages write (offline rows as in
+evaluate/results.py, drives with sim/metrics.py names), so nothing depends on /work/runs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image as PILImage
+
+from pilotopt.errors import BadInputError
+from pilotopt.report import REPORT_SCHEMA, build_report
+from pilotopt.report.pareto import front_points, pareto_front
+from pilotopt.report.recommend import Constraints, recommend
+from pilotopt.report.tables import CSV_COLUMNS, closed_loop_rows, variant_rows
+
+EVIL = "ValueError: <script>alert(1)</script> & <lambda>"
+
+
+# ----------------------------------------------------------------------------- factories
+def stats(p50: float) -> dict:
+    return {"n": 300, "mean_ms": p50 * 1.02, "std_ms": p50 * 0.1, "p50_ms": p50, "p90_ms": p50 * 1.2,
+            "p99_ms": p50 * 1.5, "min_ms": p50 * 0.8, "max_ms": p50 * 4}
+
+
+def offline_row(name, *, framework="tf", runtime="litert", baseline="keras", status="ok", reason=None,
+                mb=None, mse=None, p50=None, base_p50=1.0, base_mb=19.2):
+    """One row of a pilotopt.results/1 document; failed/skipped rows carry nulls like the real ones."""
+    row = {"name": name, "technique": name, "framework": framework, "runtime": runtime,
+           "artifact": f"/runs/variants/{name}/model", "baseline": baseline, "status": status, "reason": reason,
+           "cached": False,
+           "size": {"bytes": None, "gzip_bytes": None, "params": None, "nonzero_params": None, "params_source": None},
+           "error": None, "latency_ms": None, "throughput": None, "memory_mb": None, "cross_check": None}
+    if status != "ok":
+        return row
+    row["size"] = {"bytes": int(mb * 1e6), "gzip_bytes": int(mb * 0.8e6), "params": 1595522,
+                   "nonzero_params": 1595000, "params_source": "test"}
+    row["error"] = {"n": 500, "mse_v": mse * 1.9, "mse_w": mse * 0.1, "mse_mean": mse,
+                    "mae_v_mps": 1.0, "mae_w_radps": 0.09}
+    row["latency_ms"] = {"model": stats(p50), "brain_step": stats(p50 + 0.3)}
+    row["throughput"] = {"batch": 64, "fps": 1000.0 / p50, "calls": 40, "batch_p50_ms": p50 * 20,
+                         "batch_mean_ms": p50 * 21}
+    row["memory_mb"] = {"rss_before_load": 38.0, "peak_rss": 300.0, "model_share": 262.0}
+    if baseline:
+        row["cross_check"] = {"baseline": baseline, "n": 500, "max_abs_diff": 0.01, "mse": 1e-6,
+                              "speedup_p50": base_p50 / p50, "size_ratio": mb / base_mb}
+    return row
+
+
+def offline_doc(rows):
+    return {"schema": "pilotopt.results/1", "created": "2026-01-01T00:00:00+0000", "machine": {"cpu_count": 2},
+            "protocol": {"threads": 2}, "testset": {"samples": 500, "circuits": ["simple"]}, "variants": rows}
+
+
+def drive(variant, circuit, direction="anticlockwise", *, completed=True, status="ok", reason=None,
+          framework="tf", speed=8.0, plot=None, video=None):
+    metrics = None
+    if status == "ok":
+        metrics = {"percentage_completed": 100.0 if completed else 42.5, "lap_completed": completed,
+                   "laps_completed": int(completed), "lap_seconds": 80.0 if completed else None,
+                   "average_speed": speed, "position_deviation_mae": 0.12, "position_deviation_max": 0.6,
+                   "brain_iterations_frequency": 55.0, "mean_inference_time": 0.4, "mean_brain_step_time": 0.8,
+                   "real_time_factor": 2.5, "termination": "laps_completed" if completed else "off_track",
+                   "deadline_misses": 0.0, "suddenness": 0.02, "sim_seconds": 80.0, "wall_seconds": 32.0}
+    return {"variant": variant, "framework": framework, "circuit": circuit, "direction": direction,
+            "status": status, "reason": reason, "metrics": metrics, "plot": plot, "video": video}
+
+
+def technique(name, framework="tf", status="ok", reason=None):
+    return {"name": name, "framework": framework, "status": status, "reason": reason,
+            "description": f"{name} optimisation"}
+
+
+def png(path: Path, colour=(200, 30, 30)) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    PILImage.new("RGB", (48, 32), colour).save(path)
+    return path
+
+
+def standard_offline():
+    """keras baseline; tflite_dynamic_range is the fastest but fails a lap; tflite_int8 completes all;
+    tf_qat is outside the 10 % accuracy limit; torch variants are far less accurate."""
+    return offline_doc([
+        offline_row("keras", runtime="keras", baseline=None, mb=19.232, mse=0.00704, p50=1.086),
+        offline_row("tflite_fp32", mb=6.388, mse=0.00704, p50=0.475),
+        offline_row("tflite_int8", mb=1.644, mse=0.00703, p50=0.117),
+        offline_row("tflite_dynamic_range", mb=1.626, mse=0.00704, p50=0.085),
+        offline_row("tf_prune", mb=6.388, mse=0.00471, p50=0.251),
+        offline_row("tf_qat", mb=1.615, mse=0.00900, p50=0.100),
+        offline_row("tflite_int8_broken", status="failed", reason=EVIL),
+        offline_row("torch_eager", framework="torch", runtime="torch", baseline=None, mb=6.1, mse=0.0788, p50=2.1),
+    ])
+
+
+def standard_closed_loop(out_dir: Path, elsewhere: Path):
+    rel = png(out_dir / "drives" / "keras_simple.png").relative_to(out_dir).as_posix()
+    absolute = str(png(elsewhere / "int8 simple.png", (30, 30, 200)))
+    drives = []
+    for v in ("keras", "tflite_fp32", "tflite_int8", "tflite_dynamic_range"):
+        drives.append(drive(v, "simple", "anticlockwise", speed=8.4,
+                            plot=rel if v == "keras" else absolute if v == "tflite_int8" else None))
+        drives.append(drive(v, "simple", "clockwise", speed=8.2))
+        drives.append(drive(v, "montreal", completed=v != "tflite_dynamic_range", speed=9.6,
+                            plot="drives/missing.png" if v == "keras" else None,
+                            video="drives/keras_montreal.mp4" if v == "keras" else None))
+    drives.append(drive("tf_prune", "simple", status="failed", reason="brain crashed: <NaN> output"))
+    return drives
+
+
+def standard_techniques():
+    names = ["keras", "tflite_fp32", "tflite_int8", "tflite_dynamic_range", "tf_prune", "tf_qat",
+             "tflite_int8_broken"]
+    return ([technique(n) for n in names] + [technique("torch_eager", "torch")]
+            + [technique("tf_trt", status="skipped", reason="needs an NVIDIA GPU <CUDA> & TensorRT"),
+               technique("tf_cluster", status="failed", reason="RuntimeError: clustering <dense_1> & co failed")])
+
+
+META = {"profile": "quick", "config": {"frameworks": ["tf", "torch"], "circuits": ["simple", "montreal"]},
+        "machine": {"cpu_count": 2}, "timings": {"optimize_s": 12.5}}
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    """The standard report, built once (plots take most of a second)."""
+    out = tmp_path_factory.mktemp("report")
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    drives = standard_closed_loop(out, elsewhere)
+    paths = build_report(standard_offline(), drives, standard_techniques(), out,
+                         constraints={"max_latency_ms": 0.2}, meta=META)
+    return {"out": out, "paths": paths, "drives": drives, "elsewhere": elsewhere}
+
+
+def rows_for(offline=None, drives=None):
+    offline = standard_offline() if offline is None else offline
+    return variant_rows(offline["variants"], closed_loop_rows(drives or []))
+
+
+# ----------------------------------------------------------------------------- Pareto
+def test_pareto_front_hand_made():
+    pts = [(1, 5), (2, 3), (3, 4), (4, 1), (2, 3), (5, 5), (0.5, 10), (4, 2)]
+    # (3,4) is beaten by (2,3); (5,5) by everything; (4,2) by (4,1) (equal x, lower y); ties both stay
+    assert pareto_front(pts) == [6, 0, 1, 4, 3]
+    assert pareto_front([]) == []
+    assert pareto_front([(1.0, 1.0)]) == [0]
+    rows = [{"name": "a", "status": "ok", "x": 1.0, "mse_mean": 2.0},
+            {"name": "b", "status": "ok", "x": 2.0, "mse_mean": 1.0},
+            {"name": "c", "status": "ok", "x": 3.0, "mse_mean": 3.0},
+            {"name": "d", "status": "failed", "x": 0.1, "mse_mean": 0.1},  # not ok: never on the front
+            {"name": "e", "status": "ok", "x": None, "mse_mean": 0.1}]  # unmeasured: not plotted
+    pts_rows, front = front_points(rows, "x")
+    assert [r["name"] for r in pts_rows] == ["a", "b", "c"]
+    assert [r["name"] for r in front] == ["a", "b"]
+
+
+def test_pareto_in_report(report):
+    doc = json.loads((report["out"] / "results.json").read_text())
+    # latency front: dynamic_range (fastest), int8 (more accurate, slower), tf_prune (most accurate)
+    assert doc["pareto"]["pareto_latency_mse"] == ["tf/tflite_dynamic_range", "tf/tflite_int8", "tf/tf_prune"]
+    assert doc["pareto"]["pareto_size_mse"] == ["tf/tf_qat", "tf/tflite_dynamic_range", "tf/tflite_int8",
+                                                "tf/tf_prune"]
+    for stem in ("pareto_latency_mse", "pareto_size_mse"):
+        p = report["paths"][stem]
+        assert p.is_file() and p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_drives_match_offline_variants_and_unknown_variants_still_appear():
+    drives = [drive("tflite_int8", "simple", framework=None),  # no framework: matched by unique name
+              drive("ghost", "simple", completed=False)]
+    rows = {r["key"]: r for r in rows_for(drives=drives)}
+    assert rows["tf/tflite_int8"]["cl_runs_total"] == 1 and rows["tf/tflite_int8"]["cl_all_completed"]
+    ghost = rows["tf/ghost"]
+    assert not ghost["in_offline"] and ghost["status"] == "skipped" and ghost["reason"] == "not evaluated offline"
+    assert (ghost["cl_runs_completed"], ghost["cl_runs_total"]) == (0, 1)
+
+
+# ----------------------------------------------------------------------------- results.json / csv
+def test_results_json_schema_and_content(report):
+    paths, out = report["paths"], report["out"]
+    assert set(paths) == {"results_json", "results_csv", "report_md", "report_html", "pareto_latency_mse",
+                          "pareto_size_mse"}
+    assert all(p.is_file() and p.parent.is_relative_to(out) for p in paths.values())
+    text = (out / "results.json").read_text()
+    doc = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
+    assert doc["schema"] == REPORT_SCHEMA == "pilotopt.report/1"
+    assert sorted(doc) == ["closed_loop", "constraints", "files", "meta", "offline", "pareto", "recommendation",
+                           "schema", "techniques", "variants"]
+    assert [v["key"] for v in doc["variants"]] == [
+        "tf/keras", "tf/tflite_fp32", "tf/tflite_int8", "tf/tflite_dynamic_range", "tf/tf_prune", "tf/tf_qat",
+        "tf/tflite_int8_broken", "torch/torch_eager"]
+    assert doc["offline"]["schema"] == "pilotopt.results/1" and len(doc["offline"]["rows"]) == 8
+    assert doc["offline"]["testset"]["samples"] == 500
+    assert len(doc["closed_loop"]) == len(report["drives"]) and len(doc["techniques"]) == 10
+    assert doc["constraints"] == {"max_latency_ms": 0.2, "max_size_mb": None, "must_complete": False,
+                                  "mse_tolerance": 0.1}
+    assert doc["meta"] == META
+    assert doc["files"]["report_html"] == "report.html"
+    broken = next(v for v in doc["variants"] if v["name"] == "tflite_int8_broken")
+    assert broken["status"] == "failed" and broken["mse_mean"] is None and broken["violations"] == ["not_ok_offline"]
+    int8 = next(v for v in doc["variants"] if v["name"] == "tflite_int8")
+    assert int8["size_bytes"] == 1644000 and isinstance(int8["size_bytes"], int)
+    assert int8["recommended"] is True and int8["eligible"] is True
+    rec = doc["recommendation"]
+    assert rec["recommended"] == "tf/tflite_int8" and rec["runner_up"] == "tf/tflite_dynamic_range"
+    # sorted keys at every level: deterministic diffs between runs
+    assert text == json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n"
+
+
+def test_outputs_are_deterministic(report):
+    """Rebuilding from the same inputs into the same folder writes byte-identical files (links to
+    files outside the folder are relative, so the folder itself must be the same)."""
+    names = ("results.json", "results.csv", "report.md", "report.html", "figures/pareto_latency_mse.png",
+             "figures/pareto_size_mse.png")
+    before = {n: (report["out"] / n).read_bytes() for n in names}
+    build_report(standard_offline(), report["drives"], standard_techniques(), report["out"],
+                 constraints={"max_latency_ms": 0.2}, meta=META)
+    for n in names:
+        assert (report["out"] / n).read_bytes() == before[n], n
+    assert not [p.name for p in report["out"].rglob(".*tmp*")]  # atomic writes left no temp files
+
+
+def test_csv_columns_and_aggregates(report):
+    with open(report["out"] / "results.csv", newline="") as f:
+        reader = csv.DictReader(f)
+        assert tuple(reader.fieldnames) == CSV_COLUMNS
+        rows = {r["name"]: r for r in reader}
+    assert len(rows) == 8
+    for col in ("size_mb", "mse_mean", "latency_p50_ms", "cl_circuits_completed", "cl_circuits_total",
+                "cl_mean_average_speed", "cl_mean_position_deviation_mae", "cl_mean_brain_frequency_hz",
+                "cl_mean_real_time_factor"):
+        assert col in CSV_COLUMNS
+    dr = rows["tflite_dynamic_range"]
+    assert (dr["cl_runs_completed"], dr["cl_runs_total"]) == ("2", "3")
+    assert (dr["cl_circuits_completed"], dr["cl_circuits_total"]) == ("1", "2")  # montreal lap failed
+    assert float(dr["cl_mean_average_speed"]) == pytest.approx((8.4 + 8.2 + 9.6) / 3)
+    assert float(dr["cl_mean_brain_frequency_hz"]) == pytest.approx(55.0)
+    assert float(dr["cl_mean_real_time_factor"]) == pytest.approx(2.5)
+    assert float(dr["size_mb"]) == pytest.approx(1.626) and float(dr["latency_p50_ms"]) == pytest.approx(0.085)
+    assert dr["pareto_latency_mse"] == "true" and dr["recommended"] == "false"
+    prune = rows["tf_prune"]  # its only drive crashed: counted, not completed, no means
+    assert (prune["cl_runs_completed"], prune["cl_runs_total"], prune["cl_mean_average_speed"]) == ("0", "1", "")
+    assert rows["keras"]["violations"] == "max_latency_ms" and rows["keras"]["eligible"] == "false"
+    broken = rows["tflite_int8_broken"]
+    assert broken["status"] == "failed" and broken["mse_mean"] == "" and broken["size_bytes"] == ""
+    assert broken["reason"] == EVIL
+    assert rows["tf_qat"]["cl_runs_total"] == "0" and rows["tf_qat"]["violations"] == "accuracy"
+
+
+# ----------------------------------------------------------------------------- report.md
+def test_markdown_lists_techniques_tables_and_plots(report):
+    md = (report["out"] / "report.md").read_text()
+    for t in standard_techniques():
+        assert f"| {t['name']} |" in md, t["name"]
+    assert "| tf_trt | TensorFlow | skipped (needs an NVIDIA GPU &lt;CUDA&gt; &amp; TensorRT) |" in md
+    assert "| tf_cluster | TensorFlow | failed (RuntimeError: clustering &lt;dense_1&gt; &amp; co failed) |" in md
+    # the variant that failed evaluation shows its reason; no raw '<' reaches the Markdown
+    assert "failed (ValueError: &lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;lambda&gt;)" in md
+    assert "<script>" not in md and "<lambda>" not in md
+    # study-form headers, one offline table per framework, closed-loop tables per circuit
+    assert ("| Method | Runtime | Size (MB) | gzip (MB) | MSE | MAE v (m/s) | MAE w (rad/s) | "
+            "Inference time p50 (ms) | Speed-up vs baseline | Framework | Status |") in md
+    assert "### TensorFlow" in md and "### PyTorch" in md
+    assert "### Circuit: simple" in md and "### Circuit: montreal" in md
+    for label in ("Average speed (m/s)", "Position deviation MAE (m)", "Brain iteration frequency (Hz)",
+                  "Mean inference time (ms)", "Real-time factor", "Lap completed"):
+        assert label in md
+    assert "| keras | TensorFlow | ok | 19.232 | 0.00704 | 1.086 |" in md
+    # images: Pareto plots and trajectories (relative, absolute elsewhere), a missing one is said missing
+    assert "](figures/pareto_latency_mse.png)" in md and "](figures/pareto_size_mse.png)" in md
+    assert "](drives/keras_simple.png)" in md
+    assert "int8%20simple.png)" in md
+    assert "image not found" in md and "missing.png" in md
+    assert "[Video: keras on montreal (anticlockwise)](drives/keras_montreal.mp4)" in md
+    # the document ends with the recommendation, which names the runner-up and the exclusions
+    headings = re.findall(r"^## (.+)$", md, flags=re.M)
+    assert headings[-1] == "Recommendation"
+    tail = md.split("## Recommendation", 1)[1]
+    assert "**Deploy tflite_int8 (tf, litert)" in tail
+    assert ("Excluded by max latency: keras (1.086 ms), tflite_fp32 (0.475 ms), tf_prune (0.251 ms), "
+            "torch_eager (2.100 ms).") in tail
+    assert "Runner-up: tflite_dynamic_range" in tail and "completed fewer closed-loop laps (2/3 vs 3/3)" in tail
+    assert "Excluded by the accuracy limit: tf_qat (MSE 0.009)" in tail
+    assert "Rule: " in tail and "within 10 %" in tail
+
+
+# ----------------------------------------------------------------------------- recommendation
+def _rec(constraints=None, offline=None, drives=None):
+    return recommend(rows_for(offline, drives if drives is not None else standard_closed_loop_plain()),
+                     constraints)
+
+
+def standard_closed_loop_plain():
+    drives = []
+    for v in ("keras", "tflite_fp32", "tflite_int8", "tflite_dynamic_range"):
+        drives += [drive(v, "simple"), drive(v, "simple", "clockwise"),
+                   drive(v, "montreal", completed=v != "tflite_dynamic_range")]
+    return drives + [drive("tf_prune", "simple", status="failed", reason="crash")]
+
+
+def test_recommendation_without_constraints_prefers_completed_laps_then_speed():
+    rec = _rec()
+    # dynamic_range is faster but completed 2/3 laps; tf_qat is outside +10 % of the keras MSE
+    assert rec["recommended"] == "tf/tflite_int8"
+    assert rec["ranking"][:3] == ["tf/tflite_int8", "tf/tflite_fp32", "tf/keras"]
+    assert "tf/tflite_dynamic_range" in rec["ranking"] and "tf/tf_qat" not in rec["ranking"]
+    assert rec["excluded"]["accuracy"] == ["tf/tf_qat", "torch/torch_eager"]
+    assert rec["reference"] == {"variant": "tf/keras", "mse": 0.00704, "source": "baseline"}
+    assert rec["unavailable"] == ["tf/tflite_int8_broken"]
+    assert rec["runner_up"] == "tf/tflite_fp32"
+    assert any("Runner-up: tflite_fp32" in line and "slower (0.475 ms vs 0.117 ms)" in line
+               for line in rec["explanation"])
+
+
+def test_latency_constraint_excludes_slow_variants():
+    rec = _rec({"max_latency_ms": 0.3})
+    assert rec["excluded"]["max_latency_ms"] == ["tf/keras", "tf/tflite_fp32", "torch/torch_eager"]
+    assert rec["recommended"] == "tf/tflite_int8"
+    assert any(line.startswith("Excluded by max latency: keras (1.086 ms), tflite_fp32 (0.475 ms)")
+               for line in rec["explanation"])
+
+
+def test_size_constraint_excludes_fast_but_big_variant():
+    doc = standard_offline()
+    doc["variants"].append(offline_row("tflite_big_fast", mb=50.0, mse=0.00705, p50=0.05))
+    drives = standard_closed_loop_plain() + [drive("tflite_big_fast", "simple"),
+                                             drive("tflite_big_fast", "simple", "clockwise"),
+                                             drive("tflite_big_fast", "montreal")]
+    assert _rec(None, doc, drives)["recommended"] == "tf/tflite_big_fast"  # fastest, completes every lap
+    rec = _rec({"max_size_mb": 10}, doc, drives)
+    assert rec["excluded"]["max_size_mb"] == ["tf/keras", "tf/tflite_big_fast"]
+    assert rec["recommended"] == "tf/tflite_int8"
+    assert any("tflite_big_fast (50.000 MB)" in line for line in rec["explanation"])
+    # a latency limit does not exclude it: it is the fastest of all
+    assert "tf/tflite_big_fast" not in _rec({"max_latency_ms": 0.3}, doc, drives)["excluded"]["max_latency_ms"]
+
+
+def test_must_complete_excludes_variant_that_failed_a_lap():
+    free = _rec({"max_latency_ms": 0.1})
+    assert free["recommended"] == "tf/tflite_dynamic_range"  # the only one fast enough; laps not required
+    rec = _rec({"max_latency_ms": 0.2, "must_complete": True})
+    assert "tf/tflite_dynamic_range" in rec["excluded"]["must_complete"]
+    assert "tf/tf_prune" in rec["excluded"]["must_complete"]  # its drive crashed
+    assert "tf/tf_qat" in rec["excluded"]["must_complete"]  # never driven
+    assert "tf/tflite_dynamic_range" not in rec["ranking"]
+    assert rec["recommended"] == "tf/tflite_int8"
+    line = next(x for x in rec["explanation"] if x.startswith("Excluded by must complete every lap"))
+    assert "tflite_dynamic_range (2/3 laps)" in line and "tf_qat (never driven)" in line
+
+
+def test_nothing_satisfies_says_so_and_names_the_main_constraint(tmp_path):
+    rec = _rec({"max_latency_ms": 0.01, "max_size_mb": 5.0})
+    assert rec["recommended"] is None and rec["runner_up"] is None and rec["ranking"] == []
+    assert rec["most_excluding_constraint"] == "max_latency_ms"
+    assert rec["summary"].startswith("No variant satisfies the constraints; max latency (max_latency_ms) "
+                                     "excluded the most: 7 of 7 candidates")
+    paths = build_report(standard_offline(), standard_closed_loop_plain(), standard_techniques(), tmp_path,
+                         constraints={"max_latency_ms": 0.01, "max_size_mb": 5.0})
+    md = paths["report_md"].read_text()
+    assert "**No variant satisfies the constraints; max latency (max_latency_ms) excluded the most" in md
+    assert json.loads(paths["results_json"].read_text())["recommendation"]["recommended"] is None
+
+
+def test_accuracy_gate_falls_back_to_most_accurate_and_other_edge_cases():
+    rec = _rec({"max_size_mb": 1.62})  # only tf_qat fits, and it is 28 % worse than keras
+    assert rec["recommended"] == "tf/tf_qat" and rec["accuracy_fallback"] is True
+    assert any("falling back to the most accurate" in line for line in rec["explanation"])
+    # no baseline evaluated: the reference is the best constrained candidate
+    only = offline_doc([offline_row("a", mb=2.0, mse=0.010, p50=0.2), offline_row("b", mb=2.0, mse=0.0105, p50=0.1)])
+    rec = _rec(None, only, [])
+    assert rec["reference"]["source"] == "best constrained candidate" and rec["recommended"] == "tf/b"
+    assert _rec({"mse_tolerance": 0.01}, only, [])["recommended"] == "tf/a"
+    nothing = _rec(None, offline_doc([offline_row("x", status="skipped", reason="no GPU")]), [])
+    assert nothing["recommended"] is None and "nothing to recommend" in nothing["summary"]
+
+
+def test_bad_inputs_are_one_line_errors(tmp_path):
+    with pytest.raises(BadInputError, match="unknown constraint"):
+        Constraints.from_any({"max_latency": 1.0})
+    with pytest.raises(BadInputError, match="max_size_mb must be a positive"):
+        Constraints.from_any({"max_size_mb": -1})
+    with pytest.raises(BadInputError, match="schema"):
+        build_report({"schema": "other/1", "variants": []}, [], [], tmp_path)
+    with pytest.raises(BadInputError, match="status"):
+        build_report(standard_offline(), [drive("keras", "simple", status="done")], [], tmp_path)
+
+
+# ----------------------------------------------------------------------------- report.html (static)
+def test_html_escapes_input_text_and_is_self_contained(report):
+    html = (report["out"] / "report.html").read_text()
+    assert html.count("<script>") == 1  # ours; the reason's <script> is text
+    assert "<lambda>" not in html and "<CUDA>" not in html and "<dense_1>" not in html
+    assert "ValueError: &lt;script&gt;alert(1)&lt;/script&gt; &amp; &lt;lambda&gt;" in html
+    assert "needs an NVIDIA GPU &lt;CUDA&gt; &amp; TensorRT" in html
+    assert "brain crashed: &lt;NaN&gt; output" in html
+    assert not re.search(r"(src|href)=\"(https?:)?//", html)  # nothing fetched from the network
+    srcs = re.findall(r'<img src="([^"]{0,40})', html)
+    assert len(srcs) == 4 and all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert "image not found" in html
+    # the same sections as report.md, and the recommendation last
+    for heading in ("Overview", "Offline evaluation", "Techniques", "Closed loop", "Pareto fronts",
+                    "Run information", "Recommendation"):
+        assert f">{heading}</h2>" in html
+    assert html.rindex("<h2") == html.index('<h2 id="recommendation">')
+
+
+# ----------------------------------------------------------------------------- report.html (browser)
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+
+
+@pytest.mark.skipif(not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
+                    reason="headless Chromium not installed (/usr/bin/chromium, /usr/bin/chromedriver); "
+                           "`make test` installs it with apt-get (chromium chromium-driver)")
+def test_html_in_headless_chromium(report):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+
+    # the report lives next to nothing else: copy only report.html, so relative files cannot help it
+    lonely = report["elsewhere"] / "lonely"
+    lonely.mkdir(exist_ok=True)
+    page = lonely / "report.html"
+    shutil.copy(report["out"] / "report.html", page)
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = str(CHROMIUM)
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--proxy-server=http://127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND",
+                "--window-size=1400,1000"):
+        opts.add_argument(arg)  # the proxy and resolver rules make any network fetch fail
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
+    try:
+        driver.set_page_load_timeout(30)
+        driver.get(page.as_uri())
+        assert driver.execute_script("return document.readyState") == "complete"
+        imgs = driver.execute_script(
+            "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.src.slice(0, 5)]);")
+        assert len(imgs) == 4
+        assert all(done and width > 0 and src == "data:" for done, width, src in imgs), imgs
+        resources = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name);")
+        assert all(not r.startswith(("http:", "https:")) for r in resources), resources
+
+        def body_rows(table_id):
+            return driver.find_elements(By.CSS_SELECTOR, f"#{table_id} tbody tr")
+
+        assert len(body_rows("summary")) == 8
+        assert len(body_rows("offline-tf")) == 7 and len(body_rows("offline-torch")) == 1
+        assert len(body_rows("techniques")) == 10
+        assert len(body_rows("circuit-simple")) == 9 and len(body_rows("circuit-montreal")) == 4
+        assert len(body_rows("meta")) == 5
+
+        heads = driver.find_elements(By.CSS_SELECTOR, "#summary thead th")
+        labels = [h.text for h in heads]
+        size_col = labels.index("Size (MB)")
+
+        def column(col):
+            return [r.find_elements(By.TAG_NAME, "td")[col].get_attribute("data-sort") for r in body_rows("summary")]
+
+        heads[size_col].click()
+        values = column(size_col)
+        nums = [float(v) for v in values if v]
+        # numeric, not text order ("19.232" < "6.388" as text); the failed variant's null stays last
+        assert nums == sorted(nums) and nums[0] == pytest.approx(1.615) and nums[-1] == pytest.approx(19.232)
+        assert values[-1] == "" and values.count("") == 1
+        assert heads[size_col].get_attribute("aria-sort") == "ascending"
+        heads[size_col].click()
+        values = column(size_col)
+        nums = [float(v) for v in values if v]
+        assert nums == sorted(nums, reverse=True) and values[-1] == ""
+        names = [r.find_elements(By.TAG_NAME, "td")[0].text for r in body_rows("summary")]
+        assert names[0] == "keras" and names[-1] == "tflite_int8_broken"
+        heads[labels.index("Method")].click()
+        names = [r.find_elements(By.TAG_NAME, "td")[0].text for r in body_rows("summary")]
+        assert names == sorted(names, key=str.lower)
+    finally:
+        driver.quit()
