@@ -19,9 +19,10 @@ app = typer.Typer(
 
 
 def _register_commands() -> None:
-    from pilotopt.cli import bench, evaluate, optimize, sim, train
+    from pilotopt.cli import bench, evaluate, optimize, run, sim, train
 
     app.add_typer(sim.app, name="sim")
+    app.command("run")(run.run_cmd)
     app.command("train")(train.train_cmd)
     app.command("optimize")(optimize.optimize_cmd)
     app.command("evaluate")(evaluate.evaluate_cmd)

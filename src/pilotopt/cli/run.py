@@ -1,0 +1,71 @@
+"""`pilotopt run`: the whole pipeline from a built-in default or a YAML config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def run_cmd(
+    config: Optional[Path] = typer.Option(None, help="YAML config (keys: profile, seed, threads, data, train, techniques, "
+                                                     "technique_defaults, technique_settings, offline, closed_loop, "
+                                                     "executor, report, mlflow); see README."),
+    out: Path = typer.Option(Path("out/run"), help="Output folder; rerunning with the same folder reuses finished stages."),
+    profile: Optional[str] = typer.Option(None, help="quick (default: small data, few epochs, < 20 min on 2 cores) or full."),
+    data: Optional[list[Path]] = typer.Option(None, help="Use these dataset folder(s) instead of generating one."),
+    techniques: Optional[str] = typer.Option(None, help="Comma-separated techniques, or all (default all)."),
+    frameworks: Optional[str] = typer.Option(None, help="Baselines to train: torch,tf (default both)."),
+    executor: Optional[str] = typer.Option(None, help="Where closed-loop drives run: local (processes) or ray."),
+    address: Optional[str] = typer.Option(None, help="Ray cluster address (with --executor ray); default starts a local one."),
+    workers: Optional[int] = typer.Option(None, help="Drives at once (default 1, so timings do not compete)."),
+    max_latency_ms: Optional[float] = typer.Option(None, help="Recommendation: the variant's p50 model latency must not exceed this."),
+    max_size_mb: Optional[float] = typer.Option(None, help="Recommendation: the artifact must not exceed this many MB."),
+    must_complete: Optional[bool] = typer.Option(None, "--must-complete/--no-must-complete",
+                                                 help="Recommendation: the variant must complete every test lap (default yes)."),
+    mlflow: bool = typer.Option(False, "--mlflow", help="Also log parameters, metrics and the report to OUT/mlruns (MLflow)."),
+) -> None:
+    """Generate data, train the baselines, apply every technique, evaluate offline, drive each variant on
+    the test circuits in real time, and write OUT/report (report.md, report.html, results.json/csv).
+
+    Every stage is cached: rerunning does nothing new, and a killed run resumes where it stopped."""
+    from pilotopt.pipeline.config import load_config
+    from pilotopt.pipeline.run import run_pipeline
+
+    overrides: dict = {}
+    if profile is not None:
+        overrides["profile"] = profile
+    if data:
+        overrides.setdefault("data", {})["path"] = [str(p) for p in data]
+    if techniques is not None:
+        names = [t.strip() for t in techniques.split(",") if t.strip()]
+        overrides["techniques"] = "all" if names == ["all"] else names
+    if frameworks is not None:
+        overrides.setdefault("train", {})["frameworks"] = [f.strip() for f in frameworks.split(",") if f.strip()]
+    for key, value in (("name", executor), ("address", address), ("workers", workers)):
+        if value is not None:
+            overrides.setdefault("executor", {})[key] = value
+    for key, value in (("max_latency_ms", max_latency_ms), ("max_size_mb", max_size_mb),
+                       ("must_complete", must_complete)):
+        if value is not None:
+            overrides.setdefault("report", {})[key] = value
+    if mlflow:
+        overrides["mlflow"] = True
+    cfg = load_config(config, overrides)
+    if cfg.mlflow:
+        from pilotopt.pipeline.tracking import make_tracker
+
+        make_tracker(True, out / "mlruns")  # fails now, in one line, if mlflow is missing
+    if cfg.executor.name == "ray":
+        from pilotopt.pipeline.executors import get_executor
+
+        get_executor("ray", workers=cfg.executor.workers, address=cfg.executor.address)
+
+    def say(line: str) -> None:
+        typer.echo(line, err=True)
+
+    summary = run_pipeline(cfg, out, say=say)
+    typer.echo(f"report: {summary['report'].get('report_md', out / 'report' / 'report.md')}")
+    typer.echo(f"html:   {summary['report'].get('report_html', out / 'report' / 'report.html')}")
+    typer.echo(f"total:  {summary['total_seconds'] / 60:.1f} min")

@@ -1,0 +1,1 @@
+"""The one-command pipeline: train, optimize, measure offline, drive every variant on every circuit, report."""

@@ -1,0 +1,261 @@
+"""`pilotopt run` configuration: a YAML file validated by pydantic on top of a profile.
+
+A profile (`quick`, the default, or `full`) gives every value; the YAML file and command-line
+options override it key by key. Everything is checked before any work starts (unknown keys,
+unknown techniques or circuits, negative epochs, a missing data folder), and each problem is one
+line naming the key."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from pilotopt.errors import BadInputError
+
+FRAMEWORKS = ("torch", "tf")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataSection(_Strict):
+    path: Optional[list[Path]] = None  # existing dataset folder(s); None: generate with the simulator
+    circuits: list[str] = Field(default_factory=lambda: ["simple", "nurburgring", "monaco"])
+    directions: list[Literal["anticlockwise", "clockwise"]] = Field(
+        default_factory=lambda: ["anticlockwise", "clockwise"])
+    laps: float = Field(1.0, gt=0)
+    test_circuits: list[str] = Field(default_factory=lambda: ["simple"])
+    workers: int = Field(2, ge=1)  # processes generating recordings
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _one_or_many(cls, v):
+        return [v] if isinstance(v, (str, Path)) else v
+
+
+class TrainSection(_Strict):
+    frameworks: list[Literal["torch", "tf"]] = Field(default_factory=lambda: list(FRAMEWORKS), min_length=1)
+    model: str = "pilotnet"
+    epochs: int = Field(8, ge=1)
+    batch_size: int = Field(64, ge=1)
+    learning_rate: float = Field(1e-3, gt=0)
+    patience: int = Field(5, ge=0)
+    oversample: int = Field(2, ge=1)
+
+
+class OfflineSection(_Strict):
+    max_frames: Optional[int] = Field(None, ge=1)  # test frames scored (None: all)
+    min_calls: int = Field(300, ge=1)
+    min_seconds: float = Field(2.0, ge=0)
+    throughput_batch: int = Field(64, ge=1)
+    timeout_s: float = Field(900.0, gt=0)
+
+
+class ClosedLoopSection(_Strict):
+    circuits: Optional[list[str]] = None  # None: the data's test circuits
+    directions: list[Literal["anticlockwise", "clockwise"]] = Field(default_factory=lambda: ["anticlockwise"])
+    mode: Literal["realtime", "lockstep"] = "realtime"
+    laps: int = Field(1, ge=1)
+    timeout_s: Optional[float] = Field(None, gt=0)  # sim seconds per run (None: 1.5 x the reference lap)
+    latency_scale: float = Field(1.0, gt=0)
+    videos: bool = False
+    job_timeout_s: float = Field(900.0, gt=0)  # wall seconds one drive may take before it is killed
+
+
+class ExecutorSection(_Strict):
+    name: Literal["local", "ray"] = "local"
+    workers: int = Field(1, ge=1)  # closed-loop drives at once (1: timings free of contention)
+    address: Optional[str] = None  # ray only: cluster address ("auto", "ray://host:10001"); None starts one
+
+
+class ReportSection(_Strict):
+    max_latency_ms: Optional[float] = Field(None, gt=0)
+    max_size_mb: Optional[float] = Field(None, gt=0)
+    must_complete: bool = True
+
+
+class PipelineConfig(_Strict):
+    profile: Literal["quick", "full"] = "quick"
+    seed: int = 0
+    threads: int = Field(2, ge=1)
+    data: DataSection = Field(default_factory=DataSection)
+    train: TrainSection = Field(default_factory=TrainSection)
+    techniques: Union[Literal["all"], list[str]] = "all"
+    technique_defaults: dict[str, Any] = Field(default_factory=dict)  # applied to every technique with that setting
+    technique_settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    technique_timeout_s: Optional[float] = Field(1800.0, gt=0)
+    offline: OfflineSection = Field(default_factory=OfflineSection)
+    closed_loop: ClosedLoopSection = Field(default_factory=ClosedLoopSection)
+    executor: ExecutorSection = Field(default_factory=ExecutorSection)
+    report: ReportSection = Field(default_factory=ReportSection)
+    mlflow: bool = False
+
+    @property
+    def drive_circuits(self) -> list[str]:
+        return list(self.closed_loop.circuits or self.data.test_circuits)
+
+
+# -- profiles --------------------------------------------------------------------------------------
+PROFILES: dict[str, dict] = {
+    # The demo: every technique, small data, few epochs; must finish within 20 minutes on 2 cores.
+    "quick": {
+        "data": {"circuits": ["simple", "nurburgring", "monaco"], "laps": 1.0, "test_circuits": ["simple"]},
+        "train": {"epochs": 8},
+        "technique_defaults": {"epochs": 1, "max_train_frames": 1024, "representative_frames": 100,
+                               "calibration_frames": 100, "subset_size": 100},
+        "technique_settings": {"torch_distill": {"epochs": 6, "max_train_frames": 0}},
+        "offline": {"max_frames": 1000, "min_calls": 100, "min_seconds": 0.5},
+        "closed_loop": {"directions": ["anticlockwise"]},
+    },
+    # A real experiment: every circuit recorded, the study's held-out circuits, full fine-tunes.
+    "full": {
+        "data": {"circuits": [], "laps": 1.0, "test_circuits": ["simple", "montmelo", "montreal"]},
+        "train": {"epochs": 20},
+        "offline": {"max_frames": None, "min_calls": 300, "min_seconds": 2.0},
+        "closed_loop": {"directions": ["anticlockwise", "clockwise"]},
+    },
+}
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict) and k not in ("technique_settings",):
+            out[k] = _merge(out[k], v)
+        elif k == "technique_settings" and isinstance(v, dict) and isinstance(out.get(k), dict):
+            merged = copy.deepcopy(out[k])
+            for name, vals in v.items():
+                merged[name] = {**merged.get(name, {}), **(vals or {})} if isinstance(vals, dict) else vals
+            out[k] = merged
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def _where(loc: tuple) -> str:
+    return ".".join(str(p) for p in loc) or "(top level)"
+
+
+def _one_line(exc: ValidationError, source: str) -> BadInputError:
+    err = exc.errors()[0]
+    key = _where(err["loc"])
+    if err["type"] == "extra_forbidden":
+        return BadInputError(f"{source}: unknown key '{key}'; remove it or check the spelling "
+                             "(see `pilotopt run --help` and README)")
+    got = err.get("input")
+    shown = "" if isinstance(got, (dict, list)) else f" (got {got!r})"
+    return BadInputError(f"{source}: {key}: {err['msg'].rstrip('.')}{shown}")
+
+
+def read_yaml(path: Path) -> dict:
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise BadInputError(f"config file '{path}' does not exist; pass an existing YAML file to --config")
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise BadInputError(f"config file '{path}' is not valid YAML: {first}") from None
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise BadInputError(f"config file '{path}' must be a mapping of keys (profile, data, train, ...)")
+    return doc
+
+
+def load_config(path: Path | None = None, overrides: dict | None = None) -> PipelineConfig:
+    """Profile defaults <- YAML file <- `overrides` (nested dicts from the command line), validated."""
+    doc = read_yaml(path) if path is not None else {}
+    overrides = overrides or {}
+    profile = overrides.get("profile") or doc.get("profile") or "quick"
+    source = f"config '{path}'" if path is not None else "config"
+    if profile not in PROFILES:
+        raise BadInputError(f"{source}: profile: unknown profile '{profile}'; use {' or '.join(PROFILES)}")
+    base = copy.deepcopy(PROFILES[profile])
+    from pilotopt.techniques import technique_names
+
+    known = set(technique_names())  # a profile may tune techniques this install lacks: drop those
+    base["technique_settings"] = {k: v for k, v in base.get("technique_settings", {}).items() if k in known}
+    merged = _merge(_merge(base, doc), overrides)
+    merged["profile"] = profile
+    try:
+        cfg = PipelineConfig.model_validate(merged)
+    except ValidationError as exc:
+        raise _one_line(exc, source) from None
+    check_names(cfg, source)
+    return cfg
+
+
+def check_names(cfg: PipelineConfig, source: str = "config") -> None:
+    """Names that only the registries know: techniques, settings keys, circuits, models, data folders."""
+    from pilotopt.models import model_names
+    from pilotopt.sim.circuits import circuit_names
+    from pilotopt.techniques import get_technique, technique_names
+
+    known = technique_names()
+    names = known if cfg.techniques == "all" else cfg.techniques
+    for name in names:
+        if name not in known:
+            raise BadInputError(f"{source}: techniques: unknown technique '{name}'; "
+                                f"choose from {', '.join(known)} (or all)")
+    for name, values in cfg.technique_settings.items():
+        if name not in known:
+            raise BadInputError(f"{source}: technique_settings.{name}: unknown technique '{name}'")
+        try:
+            get_technique(name).make_settings(values)  # unknown keys / wrong types: one line naming them
+        except BadInputError as exc:
+            raise BadInputError(f"{source}: technique_settings.{name}: {exc}") from None
+    circuits = set(circuit_names())
+    for key, values in (("data.circuits", cfg.data.circuits), ("data.test_circuits", cfg.data.test_circuits),
+                        ("closed_loop.circuits", cfg.closed_loop.circuits or [])):
+        for c in values:
+            if c not in circuits and not Path(c).suffix == ".csv":
+                raise BadInputError(f"{source}: {key}: unknown circuit '{c}'; choose from {', '.join(sorted(circuits))}")
+    if cfg.data.path is None:
+        recorded = set(cfg.data.circuits or circuits)
+        missing = [c for c in cfg.data.test_circuits if c not in recorded]
+        if missing:
+            raise BadInputError(f"{source}: data.test_circuits: {', '.join(missing)} not in data.circuits; "
+                                "record them too or pick recorded circuits")
+    else:
+        for p in cfg.data.path:
+            if not Path(p).is_dir():
+                raise BadInputError(f"{source}: data.path: dataset folder '{p}' does not exist; pass a folder of "
+                                    "recordings (from `pilotopt sim dataset`) or leave data.path out to generate one")
+    if cfg.train.model not in model_names():
+        raise BadInputError(f"{source}: train.model: unknown model '{cfg.train.model}'; "
+                            f"choose from {', '.join(model_names())}")
+    if cfg.executor.address is not None and cfg.executor.name != "ray":
+        raise BadInputError(f"{source}: executor.address: only the ray executor takes an address; "
+                            "set executor.name: ray or drop the address")
+
+
+def technique_plan(cfg: PipelineConfig) -> dict[str, list[str]]:
+    """Techniques to run per baseline framework, in registry order."""
+    from pilotopt.techniques import techniques
+
+    known = techniques()
+    chosen = list(known) if cfg.techniques == "all" else list(dict.fromkeys(cfg.techniques))
+    return {fw: [n for n in known if n in chosen and known[n].framework == fw] for fw in cfg.train.frameworks}
+
+
+def technique_overrides(cfg: PipelineConfig, names: list[str]) -> dict[str, dict]:
+    """Per technique: `technique_defaults` keys it has, then its own `technique_settings`."""
+    import dataclasses
+
+    from pilotopt.techniques import get_technique
+
+    out: dict[str, dict] = {}
+    for name in names:
+        fields = {f.name for f in dataclasses.fields(get_technique(name).settings_cls)}
+        values = {k: v for k, v in cfg.technique_defaults.items() if k in fields}
+        values.update(cfg.technique_settings.get(name, {}))
+        if values:
+            out[name] = values
+    return out

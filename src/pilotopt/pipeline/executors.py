@@ -1,0 +1,256 @@
+"""Executors for a matrix of independent jobs (one closed-loop drive of one variant on one circuit).
+
+Every executor has the same contract, so the pipeline does not care where jobs run:
+`map(fn, jobs, on_done)` calls the top-level function `fn(job)` for each JSON-like job dict in a
+worker process and returns the results in job order. A job that raises, or whose worker process
+dies (a converter or runtime that segfaults, the OOM killer), gives
+`{"status": "failed", "reason": "<one line>"}` for that job only; the others go on.
+
+Executors are registered by name: adding one is writing a class with `@register_executor("name")`.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import multiprocessing
+import socket
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Callable, ClassVar
+
+from pilotopt.errors import BadInputError
+
+Job = dict
+JobFn = Callable[[dict], dict]
+OnDone = Callable[[int, dict, dict], None]
+
+WORKER_DIED = ("worker process died abruptly (hard crash such as SIGSEGV or abort, or killed for memory); "
+               "its Python stack, if any, is on stderr")
+
+_EXECUTORS: dict[str, type[Executor]] = {}
+
+
+def register_executor(name: str) -> Callable[[type[Executor]], type[Executor]]:
+    """Class decorator: make the executor available to `get_executor(name)`."""
+
+    def add(cls: type[Executor]) -> type[Executor]:
+        cls.name = name
+        _EXECUTORS[name] = cls
+        return cls
+
+    return add
+
+
+def executor_names() -> list[str]:
+    return sorted(_EXECUTORS)
+
+
+def get_executor(name: str, workers: int | None = None, address: str | None = None, **settings: Any) -> Executor:
+    """The executor called `name`. Building it checks what can be checked cheaply (the optional
+    package is installed, the cluster address answers) so a run fails before any work, in one line;
+    nothing is started until `map`. `settings` are the executor's own keyword options."""
+    cls = _EXECUTORS.get(name)
+    if cls is None:
+        raise BadInputError(f"unknown executor {name!r}: choose one of {', '.join(executor_names())}")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise BadInputError(f"executor workers must be a whole number >= 1, got {workers!r}")
+    return cls(workers=workers, address=address, **settings)
+
+
+def failed(reason: str) -> dict:
+    return {"status": "failed", "reason": reason}
+
+
+def _one_line(exc: BaseException) -> str:
+    from pilotopt.evaluate.worker import one_line
+
+    return one_line(exc)
+
+
+def _run_job(fn: JobFn, job: dict) -> dict:
+    """Runs in the worker. A Python error becomes the job's failed result here, where the exception
+    is still whole (it might not pickle back); faulthandler leaves the Python stack of a hard crash
+    on stderr, since the parent only learns that the process died."""
+    faulthandler.enable()
+    try:
+        return fn(job)
+    except (Exception, SystemExit) as exc:
+        return failed(_one_line(exc))
+
+
+class Executor:
+    """Runs `fn(job)` for every job; see the module docstring for the contract."""
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, workers: int | None = None, address: str | None = None) -> None:
+        self.workers = workers
+        self.address = address
+
+    def map(self, fn: JobFn, jobs: list[dict], on_done: OnDone | None = None) -> list[dict]:
+        """Results of `fn(job)` in job order; `on_done(index, job, result)` is called once per job as
+        it finishes (in finishing order), e.g. to advance a progress bar."""
+        raise NotImplementedError
+
+
+@register_executor("local")
+class LocalExecutor(Executor):
+    """A process pool on this machine: "spawn" processes (TensorFlow is not fork-safe) and a fresh
+    interpreter for every job (max_tasks_per_child=1), so each runtime is timed in a clean process
+    and a crashing converter takes only its own job down. One worker by default, because
+    closed-loop timings compete for the cores; more is the user's call."""
+
+    def __init__(self, workers: int | None = None, address: str | None = None) -> None:
+        if address is not None:
+            raise BadInputError(f"the local executor takes no address (got {address!r}); "
+                                "an address is for the ray executor")
+        super().__init__(workers or 1, None)
+
+    def map(self, fn: JobFn, jobs: list[dict], on_done: OnDone | None = None) -> list[dict]:
+        results: list[dict | None] = [None] * len(jobs)
+
+        def finish(i: int, result: dict) -> None:
+            results[i] = result
+            if on_done is not None:
+                on_done(i, jobs[i], result)
+
+        queue = deque(range(len(jobs)))
+        while queue:
+            # A dead worker breaks the whole pool and fails every job in flight; when that was
+            # more than one, each is run again alone so the crash lands on the job that caused it.
+            for i in self._drain(fn, jobs, queue, self.workers, finish):
+                self._drain(fn, jobs, deque([i]), 1, finish)
+        return results  # type: ignore[return-value]
+
+    @staticmethod
+    def _drain(fn: JobFn, jobs: list[dict], queue: deque, width: int, finish: Callable[[int, dict], None]) -> list[int]:
+        """Runs jobs from `queue` in one pool, at most `width` at once (never queued inside the
+        pool, so a broken pool names only jobs that were really running), until the queue is empty
+        or a worker dies. Returns the jobs lost to a dead worker when it is unknown which of them
+        died; a lone lost job is failed here."""
+        pool = ProcessPoolExecutor(max_workers=width, mp_context=multiprocessing.get_context("spawn"),
+                                   max_tasks_per_child=1)
+        running: dict[Future, int] = {}
+        lost: list[int] = []
+
+        def settle(fut: Future, i: int) -> None:
+            exc = fut.exception()
+            if isinstance(exc, BrokenProcessPool):
+                lost.append(i)
+            elif exc is not None:  # the call itself could not be made (e.g. the job does not pickle)
+                finish(i, failed(_one_line(exc)))
+            else:
+                finish(i, fut.result())
+
+        try:
+            while (queue or running) and not lost:
+                while queue and len(running) < width:
+                    i = queue.popleft()
+                    running[pool.submit(_run_job, fn, jobs[i])] = i
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    settle(fut, running.pop(fut))
+            if lost:  # the broken pool fails all the others at once; some may have finished first
+                wait(running)
+                for fut, i in running.items():
+                    settle(fut, i)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        if len(lost) == 1:
+            finish(lost[0], failed(WORKER_DIED))
+            return []
+        return lost
+
+
+@register_executor("ray")
+class RayExecutor(Executor):
+    """Ray tasks, on a local instance or a cluster. `address` None (or "local") starts a local Ray
+    instance for the duration of `map` and shuts it down after; "auto" or "host:port" (or
+    "ray://host:port") joins an existing cluster, which is left running. If this process is already
+    connected to Ray, that connection is used and left open. Each job is one task with `num_cpus`
+    CPUs, in a worker process of its own, and no retries (a crash is a result, not something to
+    repeat); `workers` caps how many are submitted at once (None: as many as the cluster
+    schedules). `runtime_env` goes to ray.init when this executor connects."""
+
+    def __init__(self, workers: int | None = None, address: str | None = None, num_cpus: float = 1.0,
+                 runtime_env: dict | None = None) -> None:
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise BadInputError("the ray executor needs ray: pip install 'pilotopt[ray]'") from None
+        super().__init__(workers, address)
+        self.num_cpus = num_cpus
+        self.runtime_env = runtime_env
+        if address not in (None, "local", "auto"):
+            _check_reachable(address)
+
+    def map(self, fn: JobFn, jobs: list[dict], on_done: OnDone | None = None) -> list[dict]:
+        import ray
+        from ray.exceptions import RayError, RayTaskError, WorkerCrashedError
+
+        if not jobs:  # nothing to run: do not start Ray for it
+            return []
+        started = False
+        if not ray.is_initialized():
+            self._connect(ray)
+            started = True
+        try:
+            # max_calls=1: a fresh worker process per job, as with the local executor.
+            task = ray.remote(num_cpus=self.num_cpus, max_retries=0, retry_exceptions=False, max_calls=1)(_run_job)
+            results: list[dict | None] = [None] * len(jobs)
+            queue = deque(range(len(jobs)))
+            running: dict[Any, int] = {}
+            limit = self.workers or max(len(jobs), 1)
+            while queue or running:
+                while queue and len(running) < limit:
+                    i = queue.popleft()
+                    running[task.remote(fn, jobs[i])] = i
+                done, _ = ray.wait(list(running), num_returns=1)
+                for ref in done:
+                    i = running.pop(ref)
+                    try:
+                        result = ray.get(ref)
+                    except WorkerCrashedError:
+                        result = failed(WORKER_DIED)
+                    except RayTaskError as exc:  # raised outside fn, e.g. fn's module not importable there
+                        result = failed(_one_line(exc.cause if isinstance(exc.cause, BaseException) else exc))
+                    except RayError as exc:
+                        result = failed(_one_line(exc))
+                    results[i] = result
+                    if on_done is not None:
+                        on_done(i, jobs[i], result)
+            return results  # type: ignore[return-value]
+        finally:
+            if started:
+                ray.shutdown()
+
+    def _connect(self, ray: Any) -> None:
+        if self.address in (None, "local"):
+            # "local", not None: None would silently join any cluster found on this machine.
+            kwargs: dict[str, Any] = {"address": "local", "include_dashboard": False}
+        else:
+            kwargs = {"address": self.address}
+        if self.runtime_env:
+            kwargs["runtime_env"] = self.runtime_env
+        try:
+            ray.init(**kwargs)
+        except ConnectionError as exc:
+            where = "a running Ray cluster (address 'auto')" if self.address == "auto" else f"Ray at {self.address}"
+            raise BadInputError(f"cannot connect to {where}: {_one_line(exc)}; "
+                                "start one with `ray start --head` or leave the address out") from None
+
+
+def _check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast, in one line, on an address nothing listens on: ray.init itself retries for
+    minutes before giving up on an unreachable cluster."""
+    hostport = address.split("://", 1)[1] if "://" in address else address
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise BadInputError(f"ray address {address!r}: expected host:port, ray://host:port or 'auto'")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            pass
+    except OSError as exc:
+        raise BadInputError(f"cannot reach the Ray cluster at {address}: {exc.strerror or exc}; "
+                            "check the address or start one with `ray start --head`") from None

@@ -1,0 +1,286 @@
+"""`run_pipeline`: data -> baselines -> every technique -> offline evaluation -> closed-loop drives
+-> report, in one output folder. Each stage caches its output (keyed by its inputs and settings)
+and writes atomically, so a rerun does nothing new and a killed run resumes where it stopped.
+
+OUT/config.yaml      the resolved configuration
+OUT/data/            generated recordings (unless data.path is given)
+OUT/cache/           preprocessed frames
+OUT/train/<fw>/      trained baselines (torch, tf)
+OUT/variants/<name>/ one folder per technique (variant.json + artifact)
+OUT/offline/         results.json / results.csv of the offline harness
+OUT/closed_loop/<variant>/<circuit>_<direction>.json|.png
+OUT/report/          results.json, results.csv, report.md, report.html, plots
+OUT/run.json         stage timings and what was reused"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+from typing import Callable
+
+from pilotopt.pipeline.config import PipelineConfig, technique_overrides, technique_plan
+
+Say = Callable[[str], None]
+
+
+class StageClock:
+    """Wall time per stage, for run.json and the report's meta section."""
+
+    def __init__(self, say: Say):
+        self.say = say
+        self.stages: dict[str, dict] = {}
+
+    def __call__(self, name: str):
+        clock = self
+
+        class _Stage:
+            def __enter__(self):
+                self.t0 = time.perf_counter()
+                clock.say(f"== {name}")
+                return self
+
+            def __exit__(self, *exc):
+                took = time.perf_counter() - self.t0
+                clock.stages[name] = {"seconds": round(took, 2), "ok": exc[0] is None}
+                if exc[0] is None:
+                    clock.say(f"== {name}: done in {took:.1f} s")
+                return False
+
+        return _Stage()
+
+
+def run_pipeline(cfg: PipelineConfig, out: Path | str, say: Say = print) -> dict:
+    """Run every stage; returns {"report": paths, "stages": timings, ...}."""
+    from pilotopt.atomic import ensure_writable_dir, write_json, write_text
+
+    out = ensure_writable_dir(out)
+    t_start = time.perf_counter()
+    import yaml
+
+    write_text(out / "config.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
+    clock = StageClock(say)
+    with clock("data"):
+        data_roots = _data(cfg, out, say)
+    with clock("train"):
+        baselines = _train(cfg, out, data_roots, say)
+    with clock("optimize"):
+        planned = _optimize(cfg, out, data_roots, baselines, say)
+    with clock("offline evaluation"):
+        offline = _offline(cfg, out, data_roots, say)
+    with clock("closed loop"):
+        drives = _closed_loop(cfg, out, offline, planned, say)
+    with clock("report"):
+        paths = _report(cfg, out, offline, drives, planned, clock, t_start)
+    summary = {"schema": "pilotopt.run/1", "out": str(out), "profile": cfg.profile, "stages": clock.stages,
+               "total_seconds": round(time.perf_counter() - t_start, 2), "report": {k: str(v) for k, v in paths.items()}}
+    write_json(out / "run.json", summary)
+    if cfg.mlflow:
+        _track(cfg, out, offline, drives, paths)
+    return summary
+
+
+# -- stages ----------------------------------------------------------------------------------------
+def _data(cfg: PipelineConfig, out: Path, say: Say) -> list[Path]:
+    if cfg.data.path:
+        say(f"using the dataset in {', '.join(map(str, cfg.data.path))}")
+        return [Path(p) for p in cfg.data.path]
+    from pilotopt.sim.dataset import DatasetConfig, generate_dataset
+
+    dc = DatasetConfig(circuits=tuple(cfg.data.circuits), directions=tuple(cfg.data.directions),
+                       laps=cfg.data.laps, seed=cfg.seed)
+    last = [0.0]
+
+    def progress(done: int, total: int) -> None:
+        if time.perf_counter() - last[0] > 10:
+            last[0] = time.perf_counter()
+            say(f"recording: {done}/{total} frames")
+
+    summary = generate_dataset(out / "data", dc, workers=cfg.data.workers, progress=progress)
+    reused = summary["skipped_existing"]
+    say(f"dataset: {len(summary['recordings'])} recordings in {out / 'data'} ("
+        + (f"{reused} reused, " if reused else "") + f"{summary['frames_generated']} frames recorded now)")
+    return [out / "data"]
+
+
+def _train(cfg: PipelineConfig, out: Path, data_roots: list[Path], say: Say) -> dict[str, Path]:
+    from pilotopt.train import TrainConfig, train
+
+    baselines = {}
+    for fw in cfg.train.frameworks:
+        tc = TrainConfig(framework=fw, model=cfg.train.model, data=list(data_roots), out=out / "train" / fw,
+                         epochs=cfg.train.epochs, batch_size=cfg.train.batch_size,
+                         learning_rate=cfg.train.learning_rate, patience=cfg.train.patience, seed=cfg.seed,
+                         threads=cfg.threads, test_circuits=tuple(cfg.data.test_circuits),
+                         oversample=cfg.train.oversample, cache_dir=out / "cache")
+        last = [0.0]
+
+        def progress(phase, done, total, info, _fw=fw):
+            if phase == "epoch" or time.perf_counter() - last[0] > 15:
+                last[0] = time.perf_counter()
+                extra = f" val_loss {info['val_loss']:.4f}" if isinstance(info.get("val_loss"), float) else ""
+                say(f"train {_fw}: {phase} {done}/{total}{extra}")
+
+        metrics = train(tc, progress=progress)
+        baselines[fw] = out / "train" / fw / metrics["artifacts"][0]
+        note = "reused" if metrics.get("cached") else f"{metrics['seconds']['train']:.0f} s"
+        say(f"train {fw}: {cfg.train.model} test MSE {metrics['mse']['test']['mean']:.5f} ({note})")
+    return baselines
+
+
+def _optimize(cfg: PipelineConfig, out: Path, data_roots, baselines: dict[str, Path], say: Say) -> list[dict]:
+    """Every planned technique, per framework; returns the plan with each technique's status."""
+    from pilotopt.techniques import get_technique, optimize
+
+    planned = []
+    for fw, names in technique_plan(cfg).items():
+        if not names:
+            continue
+        variants = optimize(baselines[fw], names, data_roots, out / "variants",
+                            settings=technique_overrides(cfg, names), seed=cfg.seed, threads=cfg.threads,
+                            cache_dir=out / "cache", progress=say, test_circuits=tuple(cfg.data.test_circuits),
+                            timeout=cfg.technique_timeout_s)
+        for v in variants:
+            planned.append({"name": v.name, "framework": fw, "status": v.status, "reason": v.reason,
+                            "description": get_technique(v.name).description})
+    return planned
+
+
+def _offline(cfg: PipelineConfig, out: Path, data_roots, say: Say) -> dict:
+    from pilotopt.evaluate.harness import evaluate_artifacts
+
+    def progress(phase, done, total, info):
+        if phase == "variant" and info.get("state") == "done":
+            row = info["row"]
+            why = f": {row['reason']}" if row.get("reason") and row["status"] != "ok" else ""
+            say(f"offline [{done}/{total}] {row['name']}: {row['status']}{' (cached)' if row.get('cached') else ''}{why}")
+
+    o = cfg.offline
+    return evaluate_artifacts(out / "variants", data_roots, out / "offline", threads=cfg.threads,
+                              test_circuits=tuple(cfg.data.test_circuits), cache_dir=out / "cache",
+                              min_calls=o.min_calls, min_seconds=o.min_seconds, throughput_batch=o.throughput_batch,
+                              max_frames=o.max_frames, progress=progress, timeout=o.timeout_s)
+
+
+def artifact_digest(path: Path) -> str:
+    """sha256 over the artifact's files (with companions such as OpenVINO's .bin) and their names."""
+    from pilotopt.evaluate.size import artifact_files
+
+    h = hashlib.sha256()
+    for f in artifact_files(Path(path)):
+        h.update(f.name.encode())
+        with open(f, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def drive_jobs(cfg: PipelineConfig, out: Path, offline: dict, planned: list[dict]) -> list[dict]:
+    """One job per (ok variant of this run) x circuit x direction."""
+    wanted = {p["name"] for p in planned}
+    jobs = []
+    for row in offline["variants"]:
+        if row["name"] not in wanted or row["status"] != "ok" or not row.get("artifact"):
+            continue
+        digest = artifact_digest(Path(row["artifact"]))
+        for circuit in cfg.drive_circuits:
+            for direction in cfg.closed_loop.directions:
+                jobs.append({"variant": row["name"], "framework": row["framework"], "runtime": row["runtime"],
+                             "artifact": row["artifact"], "artifact_sha256": digest, "circuit": circuit,
+                             "direction": direction, "mode": cfg.closed_loop.mode, "laps": cfg.closed_loop.laps,
+                             "timeout_s": cfg.closed_loop.timeout_s, "latency_scale": cfg.closed_loop.latency_scale,
+                             "seed": cfg.seed, "threads": cfg.threads, "videos": cfg.closed_loop.videos,
+                             "out_dir": str(out / "closed_loop")})
+    return jobs
+
+
+def _closed_loop(cfg: PipelineConfig, out: Path, offline: dict, planned: list[dict], say: Say) -> list[dict]:
+    from pilotopt.pipeline.drive_jobs import cached_record, drive_job
+    from pilotopt.pipeline.executors import get_executor
+
+    jobs = drive_jobs(cfg, out, offline, planned)
+    records: list[dict | None] = [cached_record(j) for j in jobs]
+    todo = [i for i, r in enumerate(records) if r is None]
+    if len(jobs) > len(todo):
+        say(f"closed loop: {len(jobs) - len(todo)} of {len(jobs)} drives reused")
+    if todo:
+        ex = get_executor(cfg.executor.name, workers=cfg.executor.workers, address=cfg.executor.address)
+        finished = [0]
+
+        def on_done(i, job, rec):
+            finished[0] += 1
+            if isinstance(rec, dict):
+                m = rec.get("metrics") or {}
+                what = (f"{m.get('percentage_completed', 0):.0f}% of the lap, {m.get('brain_iterations_frequency') or 0:.0f} Hz"
+                        if rec.get("status") == "ok" else f"{rec.get('status')}: {rec.get('reason')}")
+            else:
+                what = f"failed: {rec}"
+            say(f"drive [{finished[0]}/{len(todo)}] {job['variant']} on {job['circuit']} {job['direction']}: {what}")
+
+        results = ex.map(drive_job, [jobs[i] for i in todo], on_done=on_done)
+        for i, rec in zip(todo, results):
+            records[i] = _as_record(jobs[i], rec)
+    return [r for r in records if r is not None]
+
+
+def _as_record(job: dict, rec) -> dict:
+    """A worker that died (or an executor error) still gives a record for that drive."""
+    from pilotopt.atomic import write_json
+    from pilotopt.pipeline.drive_jobs import _base, record_path
+
+    if isinstance(rec, dict) and rec.get("schema"):
+        return rec
+    base = _base(job)
+    base["reason"] = (rec or {}).get("reason") if isinstance(rec, dict) else str(rec)
+    path = record_path(Path(job["out_dir"]), job["variant"], job["circuit"], job["direction"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    base["key"] = None  # never reused: a crash is retried on the next run
+    write_json(path, base)
+    return base
+
+
+def _report(cfg: PipelineConfig, out: Path, offline: dict, drives: list[dict], planned: list[dict],
+            clock: StageClock, t_start: float) -> dict:
+    from pilotopt.report import build_report
+
+    wanted = {p["name"] for p in planned}
+    offline = {**offline, "variants": [r for r in offline["variants"] if r["name"] in wanted]}
+    drives = [_with_paths(r, out / "closed_loop") for r in drives]
+    meta = {"profile": cfg.profile, "seed": cfg.seed, "threads": cfg.threads, "config": cfg.model_dump(mode="json"),
+            "stages": dict(clock.stages), "elapsed_seconds": round(time.perf_counter() - t_start, 1),
+            "machine": offline.get("machine"), "config_digest": hashlib.sha256(
+                repr(cfg.model_dump(mode="json")).encode()).hexdigest()[:12]}
+    constraints = {"max_latency_ms": cfg.report.max_latency_ms, "max_size_mb": cfg.report.max_size_mb,
+                   "must_complete": cfg.report.must_complete}
+    return build_report(offline, drives, planned, out / "report", constraints=constraints, meta=meta)
+
+
+def _with_paths(rec: dict, root: Path) -> dict:
+    rec = dict(rec)
+    for key in ("plot", "video"):
+        if rec.get(key):
+            rec[key] = str(root / rec["variant"] / rec[key])
+    return rec
+
+
+def _track(cfg: PipelineConfig, out: Path, offline: dict, drives: list[dict], paths: dict) -> None:
+    from pilotopt.pipeline.tracking import make_tracker
+
+    tracker = make_tracker(True, out / "mlruns")
+    with tracker.start_run(f"pilotopt-{cfg.profile}"):
+        tracker.log_params({"profile": cfg.profile, "seed": cfg.seed, "model": cfg.train.model,
+                            "epochs": cfg.train.epochs, "frameworks": ",".join(cfg.train.frameworks)})
+        for row in offline["variants"]:
+            if row["status"] == "ok":
+                tracker.log_metrics({f"{row['name']}.mse": row["error"]["mse_mean"],
+                                     f"{row['name']}.p50_ms": row["latency_ms"]["model"]["p50_ms"],
+                                     f"{row['name']}.size_mb": row["size"]["bytes"] / 1e6})
+        for rec in drives:
+            if rec.get("status") == "ok":
+                m = rec["metrics"]
+                tag = f"{rec['variant']}.{rec['circuit']}.{rec['direction']}"
+                tracker.log_metrics({f"{tag}.completed_pct": m["percentage_completed"],
+                                     f"{tag}.brain_hz": m.get("brain_iterations_frequency") or 0.0})
+        for p in paths.values():
+            if Path(p).is_file():
+                tracker.log_artifact(Path(p))

@@ -1,0 +1,77 @@
+"""`pilotopt run` configuration: profiles, overrides, and one-line errors naming the key, before any work."""
+
+from __future__ import annotations
+
+import pytest
+
+from pilotopt.errors import BadInputError
+from pilotopt.pipeline.config import load_config, technique_overrides, technique_plan
+
+
+def test_quick_is_the_default_profile_and_includes_every_technique():
+    from pilotopt.techniques import technique_names
+
+    cfg = load_config()
+    assert cfg.profile == "quick" and cfg.techniques == "all"
+    plan = technique_plan(cfg)
+    assert sorted(plan["torch"] + plan["tf"]) == sorted(technique_names())
+    assert "keras" in plan["tf"] and "torch" in plan["torch"]
+
+
+def test_file_then_command_line_override_the_profile(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("profile: full\ntrain:\n  epochs: 3\nclosed_loop:\n  circuits: [montreal]\n"
+                 "technique_settings:\n  tf_prune:\n    final_sparsity: 0.6\n")
+    cfg = load_config(f, {"train": {"epochs": 4}})
+    assert cfg.profile == "full" and cfg.train.epochs == 4 and cfg.drive_circuits == ["montreal"]
+    assert cfg.data.test_circuits == ["simple", "montmelo", "montreal"]  # from the full profile
+    assert technique_overrides(cfg, ["tf_prune"])["tf_prune"]["final_sparsity"] == 0.6
+
+
+def test_technique_defaults_reach_only_techniques_with_that_setting():
+    cfg = load_config(overrides={"technique_defaults": {"epochs": 1, "representative_frames": 7}})
+    over = technique_overrides(cfg, ["tf_prune", "tflite_int8", "keras"])
+    assert over["tf_prune"]["epochs"] == 1 and "representative_frames" not in over["tf_prune"]
+    assert over["tflite_int8"] == {"representative_frames": 7}
+    assert "keras" not in over
+
+
+@pytest.mark.parametrize("doc, key", [
+    ("techniques: [tflite_int8, warp_drive]\n", "techniques"),
+    ("closed_loop:\n  circuits: [atlantis]\n", "closed_loop.circuits"),
+    ("train:\n  epochs: -2\n", "train.epochs"),
+    ("data:\n  path: /no/such/folder\n", "data.path"),
+    ("trainn:\n  epochs: 2\n", "trainn"),
+    ("train:\n  learning_rat: 0.1\n", "train.learning_rat"),
+    ("technique_settings:\n  tf_prune:\n    final_sparsity: lots\n", "technique_settings.tf_prune"),
+    ("executor:\n  name: dask\n", "executor.name"),
+    ("profile: turbo\n", "profile"),
+    ("- just\n- a list\n", "mapping"),
+    ("train: [\n", "not valid YAML"),
+])
+def test_bad_configs_give_one_line_naming_the_key(tmp_path, doc, key):
+    f = tmp_path / "bad.yaml"
+    f.write_text(doc)
+    with pytest.raises(BadInputError) as err:
+        load_config(f)
+    msg = str(err.value)
+    assert key in msg and "\n" not in msg, msg
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(BadInputError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_cli_rejects_bad_config_before_any_work(tmp_path):
+    import subprocess
+    import sys
+
+    f = tmp_path / "bad.yaml"
+    f.write_text("train:\n  epochs: -1\n")
+    out = tmp_path / "out"
+    proc = subprocess.run([sys.executable, "-m", "pilotopt", "run", "--config", str(f), "--out", str(out)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "train.epochs" in proc.stderr and "Traceback" not in proc.stderr
+    assert not out.exists()  # nothing started

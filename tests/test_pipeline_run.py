@@ -1,0 +1,113 @@
+"""`pilotopt run` end to end on a tiny configuration: every stage, the report, reuse on rerun, and
+resuming after the run is killed in the middle (finished stages are not redone)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+TINY = """\
+profile: quick
+threads: 2
+data:
+  circuits: [nurburgring, simple]
+  directions: [anticlockwise]
+  laps: 0.08
+  test_circuits: [simple]
+  workers: 1
+train:
+  frameworks: [torch]
+  model: pilotnet_student
+  epochs: 1
+techniques: [torch, torch_prune_global, onnx_fp32, openvino_fp32, tensorrt_fp32]
+technique_defaults: {epochs: 1, max_train_frames: 64}
+offline: {max_frames: 48, min_calls: 10, min_seconds: 0.05, throughput_batch: 16}
+closed_loop: {timeout_s: 4.0}
+"""
+
+
+def _run(cfg: Path, out: Path, *extra: str, wait: bool = True):
+    cmd = [sys.executable, "-m", "pilotopt", "run", "--config", str(cfg), "--out", str(out), *extra]
+    if wait:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def _stamp(path: Path) -> int:
+    return path.stat().st_mtime_ns
+
+
+@pytest.fixture(scope="module")
+def killed_then_resumed(tmp_path_factory):
+    """Kill the run as soon as the first variant is finished; then rerun it to the end."""
+    root = tmp_path_factory.mktemp("pipeline")
+    cfg = root / "tiny.yaml"
+    cfg.write_text(TINY)
+    out = root / "out"
+    proc = _run(cfg, out, wait=False)
+    first = out / "variants" / "torch" / "variant.json"
+    deadline = time.monotonic() + 600
+    while not first.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert first.exists(), "the run never produced its first variant"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "report" / "report.md").exists()  # it really stopped in the middle
+    stamps = {"model": _stamp(out / "train" / "torch" / "metrics.json"), "torch": _stamp(first),
+              "data": _stamp(out / "data")}
+    done = _run(cfg, out)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return {"root": root, "cfg": cfg, "out": out, "stamps": stamps, "log": done.stderr}
+
+
+def test_resume_does_not_redo_finished_stages(killed_then_resumed):
+    r = killed_then_resumed
+    out = r["out"]
+    assert _stamp(out / "train" / "torch" / "metrics.json") == r["stamps"]["model"]
+    assert _stamp(out / "variants" / "torch" / "variant.json") == r["stamps"]["torch"]
+    assert "[1/5] torch: ok (" not in r["log"] or "already done" in r["log"]
+    assert not list(out.rglob("*.tmp-*"))  # no half-written file left where a stage would trust it
+
+
+def test_report_lists_every_technique_with_status(killed_then_resumed):
+    out = killed_then_resumed["out"]
+    md = (out / "report" / "report.md").read_text()
+    for name in ("torch", "torch_prune_global", "onnx_fp32", "openvino_fp32", "tensorrt_fp32"):
+        assert name in md
+    doc = json.loads((out / "report" / "results.json").read_text())
+    status = {t["name"]: t["status"] for t in doc["techniques"]}
+    assert status["tensorrt_fp32"] == "skipped" and status["torch"] == "ok"
+    assert (out / "report" / "report.html").is_file() and (out / "report" / "results.csv").is_file()
+
+
+def test_every_ok_variant_was_driven_on_the_test_circuit(killed_then_resumed):
+    out = killed_then_resumed["out"]
+    offline = json.loads((out / "offline" / "results.json").read_text())
+    ok = [r["name"] for r in offline["variants"] if r["status"] == "ok"]
+    assert {"torch", "onnx_fp32"} <= set(ok)
+    for name in ok:
+        rec = json.loads((out / "closed_loop" / name / "simple_anticlockwise.json").read_text())
+        assert rec["status"] == "ok", rec["reason"]
+        m = rec["metrics"]
+        assert m["brain_steps"] > 10 and m["brain_iterations_frequency"] > 0 and m["real_time_factor"] > 0
+        assert (out / "closed_loop" / name / rec["plot"]).is_file()
+
+
+def test_second_rerun_reuses_everything(killed_then_resumed):
+    r = killed_then_resumed
+    plots = {p: _stamp(p) for p in (r["out"] / "closed_loop").rglob("*.png")}
+    again = _run(r["cfg"], r["out"])
+    assert again.returncode == 0, again.stderr[-3000:]
+    log = again.stderr
+    assert "(reused)" in log and "drives reused" in log and "already done" in log and "(cached)" in log
+    assert "drive [" not in log  # nothing driven again
+    assert plots == {p: _stamp(p) for p in (r["out"] / "closed_loop").rglob("*.png")}
