@@ -16,6 +16,16 @@ def _is_pt2(path: Path) -> bool:
     return path.is_file() and path.suffix == ".pt2"
 
 
+def _register_quant_ops() -> None:
+    """Int8 programs from PT2E call torch.ops.quantized_decomposed.*, which torch defines only once
+    its decomposed-quantization library is imported (torchao does that); without it they fail to
+    deserialize. The import is cheap and needs no torchao."""
+    try:
+        import torch.ao.quantization.fx._decomposed  # noqa: F401
+    except Exception:  # noqa: BLE001 - a torch without it: plain programs still load
+        pass
+
+
 def _input_shape(program) -> tuple[int | None, ...]:
     """The first user input's shape, symbolic sizes (the dynamic batch) -> None."""
     name = program.graph_signature.user_inputs[0]
@@ -38,6 +48,7 @@ class TorchExportPredictor(CheckedPredictor):
         require_package("torch")
         self.torch = torch = import_torch(threads)
         self.path = require_file(path, (".pt2",), "torch.export")
+        _register_quant_ops()
         try:
             with quiet_loggers("torch.export", "torch._export"):  # torch logs a traceback before raising
                 program = torch.export.load(str(self.path))
