@@ -1,0 +1,157 @@
+"""`torch_distill`: knowledge distillation of the PyTorch baseline (the teacher) into a thin registered
+student (`pilotnet_student`: the same topology, ~17x fewer parameters, ~3.7x fewer MACs). The
+student learns from both the teacher's outputs and the labels,
+
+    loss = alpha * MSE(student, teacher) + (1 - alpha) * MSE(student, labels),
+
+on the TRAINING split. It trains from scratch (unless `init` names a checkpoint of it), so it gets
+more epochs than the fine-tunes and a higher learning rate with cosine decay (a loop of its own:
+the shared fine-tune has a constant rate; and the frozen teacher runs once per frame, its outputs
+kept for the later epochs). The artifact is an ordinary checkpoint of the student's
+registered architecture, run by the `torch` runtime."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from pilotopt.errors import BadInputError
+from pilotopt.techniques import _torch_fit
+from pilotopt.techniques._core import TORCH, Result, TechniqueContext, register_technique
+
+
+@dataclass(frozen=True)
+class DistillSettings(_torch_fit.FineTuneSettings):
+    student: str = "pilotnet_student"  # a registered frame model smaller than the baseline
+    alpha: float = 0.5  # weight of the teacher's outputs in the loss (1 - alpha: the labels)
+    epochs: int = 10
+    learning_rate: float = 1e-3  # start of the cosine decay
+    final_lr_fraction: float = 0.05  # the rate decays to learning_rate * this at the last step
+    init: str = ""  # a pilotopt checkpoint of the student to start from ("" = fresh init under seed)
+
+    def __post_init__(self):
+        super().__post_init__()
+        if not 0.0 <= self.alpha <= 1.0:
+            raise BadInputError(f"alpha must be in [0, 1], got {self.alpha}")
+        if not 0.0 < self.final_lr_fraction <= 1.0:
+            raise BadInputError(f"final_lr_fraction must be in (0, 1], got {self.final_lr_fraction}")
+        if not self.student:
+            raise BadInputError("student must name a registered model, e.g. pilotnet_student")
+
+
+def _student(ctx: TechniqueContext, s: DistillSettings):
+    """The student: fresh under ctx.seed, or loaded from `s.init`."""
+    from pilotopt.models import build_torch
+
+    net = build_torch(s.student, seed=ctx.seed)
+    if s.init:
+        path = Path(s.init).expanduser()
+        if not path.is_file():
+            raise BadInputError(f"init checkpoint '{path}' does not exist; pass a model.pt of {s.student}")
+        try:
+            ckpt = ctx.torch.load(path, map_location="cpu", weights_only=True)
+            if ckpt.get("model") != s.student:
+                raise BadInputError(f"init checkpoint '{path}' holds '{ckpt.get('model')}', not the student "
+                                    f"'{s.student}'")
+            net.load_state_dict(ckpt["state_dict"])
+        except BadInputError:
+            raise
+        except Exception as exc:
+            raise BadInputError(f"cannot load init checkpoint '{path}': {type(exc).__name__}: "
+                                f"{str(exc).splitlines()[0][:200] if str(exc) else ''}") from None
+    return net
+
+
+def _batch_indices(ctx: TechniqueContext, s: DistillSettings):
+    """(epoch, sorted split indices) per batch: the same seeded sampling as _torch_fit.batches, but
+    with the indices, so each frame's teacher output is computed once and looked up afterwards."""
+    n = len(ctx.train) if s.max_train_frames <= 0 else min(len(ctx.train), s.max_train_frames)
+    pool = np.sort(np.random.default_rng(ctx.seed).permutation(len(ctx.train))[:n])
+    for epoch in range(s.epochs):
+        order = np.random.default_rng([ctx.seed, epoch]).permutation(pool)
+        for i in range(0, len(order), s.batch_size):
+            yield epoch, np.sort(order[i: i + s.batch_size])
+
+
+@register_technique("torch_distill", framework=TORCH, runtime="torch", order=180, needs_data=True,
+                    settings=DistillSettings,
+                    description="knowledge distillation of the baseline into pilotnet_student (~17x fewer params)")
+def apply(ctx: TechniqueContext) -> Result:
+    s: DistillSettings = ctx.settings
+    torch = ctx.torch
+    from pilotopt.models import get_model_spec
+
+    teacher_name = ctx.torch_model_name
+    teacher_spec, student_spec = get_model_spec(teacher_name), get_model_spec(s.student)
+    if teacher_spec.sequence_length != 1 or student_spec.sequence_length != 1:
+        raise BadInputError(f"torch_distill needs frame models; '{teacher_name}' -> '{s.student}' includes a "
+                            "recurrent one")
+    if teacher_name == s.student or teacher_spec.num_params <= student_spec.num_params:
+        raise BadInputError(f"the baseline '{teacher_name}' ({teacher_spec.num_params:,} params) is not bigger "
+                            f"than the student '{s.student}' ({student_spec.num_params:,}); nothing to distill")
+
+    torch.manual_seed(ctx.seed)
+    teacher = ctx.torch_model()  # eval mode, a fresh copy; never trained here
+    for p in teacher.parameters():
+        p.requires_grad_(False)
+    student = _student(ctx, s)
+    opt = torch.optim.Adam(student.parameters(), lr=s.learning_rate)
+    total = _torch_fit.steps(ctx, s)
+    floor = s.final_lr_fraction
+
+    def cosine(step: int) -> float:  # 1 at the first step -> floor at the last
+        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * min(step, total - 1) / max(1, total - 1)))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine)
+    mse = torch.nn.MSELoss()
+    split = ctx.train
+    # the teacher never changes: run it once per frame (the first epoch that meets it), not per epoch
+    targets = np.full((len(split), 2), np.nan, np.float32)
+    history: list[dict] = []
+    sums = np.zeros(3)
+    count, last_epoch, n_steps = 0, 0, 0
+
+    def close_epoch(epoch: int) -> None:
+        if count:
+            loss, to_teacher, to_labels = (sums / count).tolist()
+            history.append({"epoch": epoch + 1, "loss": loss, "mse_to_teacher": to_teacher,
+                            "mse_to_labels": to_labels, "lr_end": float(opt.param_groups[0]["lr"])})
+
+    student.train()
+    for epoch, idx in _batch_indices(ctx, s):
+        if epoch != last_epoch:
+            close_epoch(last_epoch)
+            sums[:], count, last_epoch = 0.0, 0, epoch
+        x, y = split.batch(idx)
+        xb, yb = torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y.astype(np.float32))
+        new = np.isnan(targets[idx, 0])
+        if new.any():
+            with torch.no_grad():
+                targets[idx[new]] = teacher(xb[torch.from_numpy(new)]).numpy()
+        out = student(xb)
+        to_teacher, to_labels = mse(out, torch.from_numpy(targets[idx])), mse(out, yb)
+        loss = s.alpha * to_teacher + (1.0 - s.alpha) * to_labels
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        n_steps += 1
+        sums += [float(loss.detach()), float(to_teacher.detach()), float(to_labels.detach())]
+        count += 1
+    close_epoch(last_epoch)
+    student.eval()
+
+    name = ctx.save_torch_checkpoint(student, arch=s.student,
+                                     meta={"distilled_from": teacher_name, "distill_alpha": s.alpha})
+    t_params = int(sum(p.numel() for p in teacher.parameters()))
+    s_params = int(sum(p.numel() for p in student.parameters()))
+    return Result(name, {
+        "model": s.student, "teacher": teacher_name, "student": s.student, "alpha": s.alpha,
+        "teacher_params": t_params, "student_params": s_params, "params_ratio": s_params / t_params,
+        "teacher_macs": int(teacher_spec.macs), "student_macs": int(student_spec.macs),
+        "macs_ratio": student_spec.macs / teacher_spec.macs, "init": s.init or "fresh (seeded)",
+        "fine_tune_steps": n_steps, "history": history, "final_loss": history[-1]["loss"] if history else None,
+    })
