@@ -66,3 +66,44 @@ def bench_runtimes_cmd(
     for warning in doc.get("warnings", []):
         console.print(f"warning: {warning}", highlight=False, markup=False)
     typer.echo(f"written: {out}")
+
+
+@app.command("techniques")
+def bench_techniques_cmd(
+    variants: Path = typer.Option(..., help="Variants folder from `pilotopt optimize` (must hold the baseline variant)."),
+    data: Path = typer.Option(..., help="Dataset root: MSE and frames from its test split."),
+    out: Path = typer.Option(Path("bench_techniques.json"), help="Where to write the JSON."),
+    cache_dir: Optional[Path] = typer.Option(None, help="Preprocessed-data cache (default $PILOTOPT_CACHE or ~/.cache/pilotopt)."),
+    threads: int = typer.Option(2, min=1, help="CPU threads for every runtime."),
+    frames: int = typer.Option(2000, min=1, help="Test frames scored for MSE (evenly spread)."),
+    rounds: int = typer.Option(3, min=1, help="Round-robin timing rounds (the median p50 is reported)."),
+    min_calls: int = typer.Option(200, min=1, help="Timed batch-1 calls per round at least."),
+    min_seconds: float = typer.Option(1.0, min=0.0, help="Seconds of timed calls per round at least."),
+    speedup_goal: float = typer.Option(3.0, min=1.0, help="Speed-up over the baseline a variant must reach to be listed."),
+    mse_tolerance: float = typer.Option(0.10, min=0.0, help="Allowed relative MSE increase over the baseline."),
+    test_circuits: str = typer.Option("simple,montmelo,montreal", help="Held-out circuits (comma-separated)."),
+) -> None:
+    """Time every variant side by side in one process (batch 1, round-robin) with its test MSE, against
+    the baseline and against the unchanged baseline in the variant's own runtime."""
+    from rich.console import Console
+
+    from pilotopt.atomic import write_json
+    from pilotopt.bench.techniques import bench_techniques, render_table
+
+    err = Console(stderr=True)
+    doc = bench_techniques(variants, data, cache_dir=cache_dir, threads=threads, frames=frames, rounds=rounds,
+                           min_calls=min_calls, min_seconds=min_seconds, speedup_goal=speedup_goal,
+                           mse_tolerance=mse_tolerance,
+                           test_circuits=tuple(c.strip() for c in test_circuits.split(",") if c.strip()), progress=lambda m: err.print(f"[dim]{m}[/]", highlight=False))
+    write_json(out, doc)
+    Console(width=160).print(render_table(doc))
+    c = doc["claims"]
+    for item in c["fast_and_accurate"]:
+        typer.echo(f">= {speedup_goal:g}x and MSE within {mse_tolerance:.0%}: {item['name']} "
+                   f"({item['speedup']:.2f}x, MSE x{item['mse_ratio']:.3f})")
+    for item in c["same_runtime"]:
+        typer.echo(f"same runtime: {item['name']} vs {item['reference']} in {item['runtime']}: "
+                   f"{item['speedup_same_runtime']:.2f}x")
+    for w in doc["warnings"]:
+        typer.echo(f"warning: {w}")
+    typer.echo(f"written: {out}")

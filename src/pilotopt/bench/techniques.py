@@ -1,0 +1,208 @@
+"""Every variant of an artifacts folder timed side by side in ONE process, against the framework
+baseline: the claims of the PyTorch techniques issue, measured rather than asserted.
+
+Rounds run round-robin (load, warm up, time, release; next variant), and each variant's batch-1
+latency is the median of its per-round p50s, so a burst of background load hits every variant
+alike. Test-set MSE comes from the same frames for all. A variant whose runtime differs from the
+baseline's is also compared with the UNCHANGED baseline in its own runtime (e.g. the channel-pruned
+TorchScript against the baseline traced to TorchScript), so a speed-up is not the runtime's doing.
+
+Claims written to the JSON:
+- `fast_and_accurate`: variants >= `speedup_goal` x faster than the baseline at batch 1 with test
+  MSE within `mse_tolerance` of the baseline's;
+- `same_runtime`: each variant vs the unchanged baseline in the variant's runtime."""
+
+from __future__ import annotations
+
+import gc
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from pilotopt import __version__
+from pilotopt.bench.runtimes import _cpu_name, _cpu_snapshot, _other_cpu_share, _versions
+from pilotopt.errors import BadInputError, PilotoptError, RuntimeUnavailable
+
+BENCH_SCHEMA = "pilotopt.bench.techniques/1"
+BASELINES = {"torch": "torch", "tf": "keras"}
+
+
+def _baseline_in(runtime: str, baseline_artifact: Path, scratch: Path, threads: int) -> Path | None:
+    """The unchanged baseline converted to `runtime`, when pilotopt can make it without a technique."""
+    if runtime == "torchscript":
+        from pilotopt.runtimes import load_predictor
+
+        base = load_predictor(baseline_artifact, runtime="torch", threads=threads)
+        import torch
+
+        from pilotopt.models import get_model_spec
+
+        example = torch.zeros((1, *get_model_spec(base.model).sample_shape))
+        with torch.inference_mode():
+            traced = torch.jit.trace(base.net, example)
+        path = scratch / "baseline.torchscript.pt"
+        traced.save(str(path))
+        return path
+    return None
+
+
+def _timed(path: Path, runtime: str, threads: int, x1: np.ndarray, min_calls: int, min_seconds: float) -> float:
+    from pilotopt.evaluate.latency import time_calls
+    from pilotopt.runtimes import load_predictor
+
+    predict = load_predictor(path, runtime=runtime, threads=threads).predict
+    try:
+        return time_calls(lambda: predict(x1), min_calls=min_calls, min_seconds=min_seconds)["p50_ms"]
+    finally:
+        predict = None  # release the runtime before the next one loads
+        gc.collect()
+
+
+def _mse(path: Path, runtime: str, threads: int, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    from pilotopt.runtimes import load_predictor
+
+    predictor = load_predictor(path, runtime=runtime, threads=threads)
+    try:
+        out = np.concatenate([predictor.predict(x[i: i + 64]) for i in range(0, len(x), 64)])
+        return float(np.mean((out - y) ** 2)), out
+    finally:
+        del predictor
+        gc.collect()
+
+
+def _test_frames(data: Path, cache_dir, n: int, test_circuits) -> tuple[np.ndarray, np.ndarray, str]:
+    """`n` frames evenly spread over the test split (the held-out circuits), with labels."""
+    from pilotopt.data import DataConfig, load_splits
+
+    kw = {"test_circuits": tuple(test_circuits)} if test_circuits else {}
+    split = load_splits(DataConfig(roots=[data], cache_dir=cache_dir, **kw)).test
+    if len(split) == 0:
+        raise BadInputError(f"dataset '{data}' has no test frames; pass --test-circuits with circuits it holds")
+    idx = np.unique(np.linspace(0, len(split) - 1, min(n, len(split))).round().astype(np.int64))
+    x, y = split.batch(idx)
+    return (np.asarray(x, np.float32), np.asarray(y, np.float32),
+            f"test split of {data} ({len(idx)} of {len(split)} frames)")
+
+
+def bench_techniques(variants_dir: Path | str, data: Path | str, cache_dir: Path | None = None, threads: int = 2,
+                     frames: int = 2000, rounds: int = 3, min_calls: int = 200, min_seconds: float = 1.0,
+                     speedup_goal: float = 3.0, mse_tolerance: float = 0.10,
+                     test_circuits: tuple[str, ...] | None = None,
+                     progress: Callable[[str], None] | None = None) -> dict:
+    from pilotopt.variants import read_variant
+
+    say = progress or (lambda _m: None)
+    root = Path(variants_dir)
+    if not root.is_dir():
+        raise BadInputError(f"variants folder '{root}' does not exist; pass the --out folder of `pilotopt optimize`")
+    variants = [read_variant(p) for p in sorted(root.iterdir()) if (p / "variant.json").is_file()]
+    if not variants:
+        raise BadInputError(f"'{root}' holds no variant folders (each with variant.json)")
+    ok = [v for v in variants if v.status == "ok"]
+    frameworks = {v.framework for v in ok}
+    missing = [BASELINES[f] for f in frameworks if not any(v.name == BASELINES[f] for v in ok)]
+    if missing:
+        raise BadInputError(f"'{root}' has no ok baseline variant {', '.join(missing)}; run "
+                            f"`pilotopt optimize --techniques {','.join(missing)}` into it first")
+    x, y, source = _test_frames(Path(data), cache_dir, frames, test_circuits)
+    x1 = x[:1]
+    rows = {v.name: {"name": v.name, "technique": v.technique, "framework": v.framework, "runtime": v.runtime,
+                     "status": v.status, "reason": v.reason, "size_bytes": v.record.get("size_bytes"),
+                     "artifact": str(root / v.name / v.artifact) if v.artifact else None, "p50_rounds_ms": []}
+            for v in variants}
+    snap = _cpu_snapshot()
+    t_start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="pilotopt-bench-") as scratch:
+        pairs: dict[str, Path] = {}  # "<runtime>@<framework>" -> the baseline converted to that runtime
+        for v in ok:
+            base = BASELINES[v.framework]
+            key = f"{v.runtime}@{v.framework}"
+            base_runtime = rows[base]["runtime"]
+            if v.runtime != base_runtime and key not in pairs:
+                try:
+                    made = _baseline_in(v.runtime, Path(rows[base]["artifact"]), Path(scratch), threads)
+                except Exception as exc:  # noqa: BLE001 - a missing pair is recorded, not fatal
+                    made = None
+                    say(f"cannot convert the baseline to {v.runtime}: {exc}")
+                if made is not None:
+                    pairs[key] = made
+                    rows[f"{base}@{v.runtime}"] = {"name": f"{base}@{v.runtime}", "technique": base,
+                                                   "framework": v.framework, "runtime": v.runtime, "status": "ok",
+                                                   "reason": None, "size_bytes": made.stat().st_size,
+                                                   "artifact": str(made), "p50_rounds_ms": [],
+                                                   "note": "the unchanged baseline in this runtime (reference)"}
+        timed = [r for r in rows.values() if r["status"] == "ok"]
+        for r in timed:
+            try:
+                r["mse"], _ = _mse(Path(r["artifact"]), r["runtime"], threads, x, y)
+            except (RuntimeUnavailable, PilotoptError) as exc:
+                r["status"], r["reason"] = "skipped" if isinstance(exc, RuntimeUnavailable) else "failed", str(exc)
+            except Exception as exc:  # noqa: BLE001
+                from pilotopt.runtimes._util import short_error
+
+                r["status"], r["reason"] = "failed", short_error(exc)
+        timed = [r for r in timed if r["status"] == "ok"]
+        for k in range(rounds):
+            for i, r in enumerate(timed, 1):
+                say(f"round {k + 1}/{rounds} [{i}/{len(timed)}] {r['name']}")
+                r["p50_rounds_ms"].append(_timed(Path(r["artifact"]), r["runtime"], threads, x1, min_calls, min_seconds))
+    for r in rows.values():
+        if r["p50_rounds_ms"]:
+            r["p50_ms"] = float(np.median(r["p50_rounds_ms"]))
+    out_rows = list(rows.values())
+    claims = _claims(rows, speedup_goal, mse_tolerance)
+    share = _other_cpu_share(snap, _cpu_snapshot())
+    warnings = []
+    if share is not None and share > 0.15:
+        warnings.append(f"other processes used {share:.0%} of the CPU during the run: latencies are noisy")
+    return {"schema": BENCH_SCHEMA, "pilotopt": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "seconds": round(time.perf_counter() - t_start, 1),
+            "machine": {"cpu": _cpu_name(), "threads": threads, "other_processes_cpu_share": share},
+            "versions": _versions(),
+            "settings": {"variants": str(root), "frames": source, "rounds": rounds, "min_calls": min_calls,
+                         "min_seconds": min_seconds, "speedup_goal": speedup_goal, "mse_tolerance": mse_tolerance},
+            "notes": ["p50_ms: median over rounds of the batch-1 p50 of the model call alone",
+                      "speedup = baseline p50 / variant p50 (> 1 is faster); mse_ratio = variant MSE / baseline MSE",
+                      "<baseline>@<runtime> rows: the unchanged baseline converted to that runtime"],
+            "warnings": warnings, "rows": out_rows, "claims": claims}
+
+
+def _claims(rows: dict, goal: float, tol: float) -> dict:
+    fast, same = [], []
+    for r in rows.values():
+        base = rows.get(BASELINES.get(r["framework"], ""))
+        if r.get("p50_ms") is None or base is None or base.get("p50_ms") is None or base.get("mse") is None:
+            continue
+        r["speedup"] = base["p50_ms"] / r["p50_ms"]
+        r["mse_ratio"] = r["mse"] / base["mse"] if base["mse"] else None
+        if r["name"] != base["name"] and r["speedup"] >= goal and r["mse_ratio"] is not None and r["mse_ratio"] <= 1 + tol:
+            fast.append({"name": r["name"], "speedup": r["speedup"], "mse_ratio": r["mse_ratio"]})
+        if "@" in r["name"]:
+            continue
+        ref = rows.get(f"{base['name']}@{r['runtime']}") if r["runtime"] != base["runtime"] else base
+        if ref is not None and ref is not r and ref.get("p50_ms"):
+            same.append({"name": r["name"], "runtime": r["runtime"], "reference": ref["name"],
+                         "speedup_same_runtime": ref["p50_ms"] / r["p50_ms"],
+                         "faster": r["p50_ms"] < ref["p50_ms"]})
+    fast.sort(key=lambda d: -d["speedup"])
+    return {"fast_and_accurate": fast, "meets_speedup_goal": bool(fast), "same_runtime": same}
+
+
+def render_table(doc: dict):
+    from rich.table import Table
+
+    t = Table(title=f"techniques side by side ({doc['settings']['rounds']} rounds)")
+    for col in ("variant", "runtime", "size MB", "test MSE", "MSE ratio", "p50 ms", "speed-up", "status"):
+        t.add_column(col, justify="right" if col not in ("variant", "runtime", "status") else "left")
+
+    def f(v, fmt):
+        return "-" if v is None else format(v, fmt)
+
+    for r in doc["rows"]:
+        t.add_row(r["name"], r["runtime"], f(r["size_bytes"] and r["size_bytes"] / 1e6, ".2f"), f(r.get("mse"), ".5f"),
+                  f(r.get("mse_ratio"), ".3f"), f(r.get("p50_ms"), ".3f"), f(r.get("speedup"), ".2f"),
+                  r["status"] if r["status"] == "ok" else f"{r['status']}: {r['reason']}")
+    return t
