@@ -109,8 +109,11 @@ def bench_techniques(variants_dir: Path | str, data: Path | str, cache_dir: Path
                             f"`pilotopt optimize --techniques {','.join(missing)}` into it first")
     x, y, source = _test_frames(Path(data), cache_dir, frames, test_circuits)
     x1 = x[:1]
+    from pilotopt.evaluate.size import artifact_bytes
+
     rows = {v.name: {"name": v.name, "technique": v.technique, "framework": v.framework, "runtime": v.runtime,
-                     "status": v.status, "reason": v.reason, "size_bytes": v.record.get("size_bytes"),
+                     "status": v.status, "reason": v.reason,
+                     "size_bytes": artifact_bytes(root / v.name / v.artifact) if v.artifact else None,
                      "artifact": str(root / v.name / v.artifact) if v.artifact else None, "p50_rounds_ms": []}
             for v in variants}
     snap = _cpu_snapshot()
