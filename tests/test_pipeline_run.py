@@ -64,9 +64,10 @@ def killed_then_resumed(tmp_path_factory):
     assert not (out / "report" / "report.md").exists()  # it really stopped in the middle
     stamps = {"model": _stamp(out / "train" / "torch" / "metrics.json"), "torch": _stamp(first),
               "data": _stamp(out / "data")}
+    leftovers = list(out.rglob(".*.tmp-*"))
     done = _run(cfg, out)
     assert done.returncode == 0, done.stderr[-3000:]
-    return {"root": root, "cfg": cfg, "out": out, "stamps": stamps, "log": done.stderr}
+    return {"root": root, "cfg": cfg, "out": out, "stamps": stamps, "log": done.stderr, "leftovers": leftovers}
 
 
 def test_resume_does_not_redo_finished_stages(killed_then_resumed):
@@ -75,7 +76,9 @@ def test_resume_does_not_redo_finished_stages(killed_then_resumed):
     assert _stamp(out / "train" / "torch" / "metrics.json") == r["stamps"]["model"]
     assert _stamp(out / "variants" / "torch" / "variant.json") == r["stamps"]["torch"]
     assert "[1/5] torch: ok (" not in r["log"] or "already done" in r["log"]
-    assert not list(out.rglob("*.tmp-*"))  # no half-written file left where a stage would trust it
+    assert not list(out.rglob("*.tmp-*"))  # what the killed run was writing is gone, never renamed in
+    if r["leftovers"]:
+        assert "half-written file(s) left by an interrupted run" in r["log"]
 
 
 def test_report_lists_every_technique_with_status(killed_then_resumed):

@@ -43,6 +43,31 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
         _remove(tmp)
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale(folder: Path | str) -> list[Path]:
+    """Remove temp siblings (`.name.tmp-PID`) left under `folder` by a killed process (PID gone).
+    They were never trusted (no stage reads a temp name); this only reclaims their space."""
+    removed = []
+    folder = Path(folder)
+    if not folder.is_dir():
+        return removed
+    for p in folder.rglob(".*.tmp-*"):
+        pid = p.name.rsplit(".tmp-", 1)[-1]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            _remove(p)
+            removed.append(p)
+    return removed
+
+
 def write_bytes(target: Path | str, data: bytes) -> None:
     with atomic_path(target) as tmp:
         tmp.write_bytes(data)

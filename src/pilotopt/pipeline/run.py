@@ -52,10 +52,13 @@ class StageClock:
 
 def run_pipeline(cfg: PipelineConfig, out: Path | str, say: Say = print) -> dict:
     """Run every stage; returns {"report": paths, "stages": timings, ...}."""
-    from pilotopt.atomic import ensure_writable_dir, write_json, write_text
+    from pilotopt.atomic import ensure_writable_dir, sweep_stale, write_json, write_text
 
     out = ensure_writable_dir(out)
     t_start = time.perf_counter()
+    stale = sweep_stale(out)
+    if stale:
+        say(f"removed {len(stale)} half-written file(s) left by an interrupted run")
     import yaml
 
     write_text(out / "config.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
