@@ -8,22 +8,17 @@ import subprocess
 import sys
 
 import pytest
+from _fixtures import torch_checkpoint
 
 
 @pytest.fixture(scope="module")
-def variants(tmp_path_factory):
-    import torch
-
-    from pilotopt.models import build_torch
-    from pilotopt.sim.dataset import DatasetConfig, generate_dataset
+def variants(tmp_path_factory, tiny_data):
     from pilotopt.techniques import optimize
 
     root = tmp_path_factory.mktemp("bench_tech")
-    data = root / "data"
-    generate_dataset(data, DatasetConfig(circuits=("nurburgring", "simple"), laps=0.05), workers=1)
+    data = tiny_data
     model = root / "model.pt"
-    net = build_torch("pilotnet", seed=0)
-    torch.save({"format": "pilotopt.torch/1", "model": "pilotnet", "state_dict": net.state_dict(), "meta": {}}, model)
+    torch_checkpoint(model, "pilotnet")
     out = root / "variants"
     vs = optimize(model, ["torch", "torch_channel_prune", "onnx_fp32", "tensorrt_fp32"], [data], out,
                   cache_dir=root / "cache", test_circuits=("simple",),

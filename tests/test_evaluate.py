@@ -45,13 +45,11 @@ def _sleep(path, threads=None):
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
+def env(tmp_path_factory, tiny_data):
     """Generated data (test circuit: simple), a data cache, and the test runtimes plugin."""
-    from pilotopt.sim.dataset import DatasetConfig, generate_dataset
 
     root = tmp_path_factory.mktemp("evaldata")
-    data = root / "data"
-    generate_dataset(data, DatasetConfig(circuits=("nurburgring", "simple"), laps=0.05), workers=1)
+    data = tiny_data
     plugdir = root / "plugins"
     plugdir.mkdir()
     (plugdir / "pilotopt_test_runtimes.py").write_text(PLUGIN)

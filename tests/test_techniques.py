@@ -59,13 +59,11 @@ def _sha(path: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory):
+def setup(tmp_path_factory, tiny_data):
     from pilotopt.models import build_keras
-    from pilotopt.sim.dataset import DatasetConfig, generate_dataset
 
     root = tmp_path_factory.mktemp("tech")
-    data = root / "data"
-    generate_dataset(data, DatasetConfig(circuits=("nurburgring", "simple"), laps=0.05), workers=1)
+    data = tiny_data
     model = root / "student.h5"
     build_keras("pilotnet_student", seed=0).save(model)
     return {"root": root, "data": data, "model": model, "cache": root / "cache"}

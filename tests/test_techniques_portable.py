@@ -4,10 +4,10 @@ student model and a tiny generated data set, and that outputs stay near the base
 
 from __future__ import annotations
 
-import hashlib
 
 import numpy as np
 import pytest
+from _fixtures import sha256, torch_checkpoint
 
 from pilotopt.errors import BadInputError
 from pilotopt.techniques import get_technique, optimize
@@ -21,27 +21,18 @@ SETTINGS = {"onnx_int8_static": {"calibration_frames": CALIBRATION}, "openvino_i
             "tensorrt_int8": {"calibration_frames": CALIBRATION}}
 
 
-def _sha(path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
+def env(tmp_path_factory, tiny_data):
     """Every portable technique once on a tiny torch student (each in its own child process)."""
-    import torch
-
     from pilotopt.data import DataConfig, load_splits
-    from pilotopt.models import build_torch
-    from pilotopt.sim.dataset import DatasetConfig, generate_dataset
 
     root = tmp_path_factory.mktemp("portable")
-    data = root / "data"
-    generate_dataset(data, DatasetConfig(circuits=("nurburgring", "simple"), laps=0.05), workers=1)
+    data = tiny_data
     model = root / "student.pt"
-    net = build_torch("pilotnet_student", seed=0)
-    torch.save({"format": "pilotopt.torch/1", "model": "pilotnet_student", "state_dict": net.state_dict(),
-                "meta": {}}, model)
-    before = _sha(model)
+    torch_checkpoint(model, "pilotnet_student")
+    before = sha256(model)
     out = root / "artifacts"
     variants = optimize(model, ONNX + OPENVINO + TENSORRT, [data], out, cache_dir=root / "cache",
                         test_circuits=("simple",), settings=SETTINGS)
@@ -49,7 +40,7 @@ def env(tmp_path_factory):
     x, _ = split.batch(np.arange(min(16, len(split))))
     return {"root": root, "data": data, "model": model, "cache": root / "cache", "out": out,
             "frames": x.astype(np.float32), "variants": {v.name: v for v in variants},
-            "hash_before": before, "hash_after": _sha(model)}
+            "hash_before": before, "hash_after": sha256(model)}
 
 
 def _artifact(env, name):
@@ -222,7 +213,7 @@ def test_static_quantization_is_deterministic(env):
     (v,) = optimize(env["model"], ["onnx_int8_static"], [env["data"]], env["root"] / "again", cache_dir=env["cache"],
                     test_circuits=("simple",), settings=SETTINGS)
     assert v.status == "ok", v.reason
-    assert _sha(env["root"] / "again" / "onnx_int8_static" / v.artifact) == _sha(_artifact(env, "onnx_int8_static"))
+    assert sha256(env["root"] / "again" / "onnx_int8_static" / v.artifact) == sha256(_artifact(env, "onnx_int8_static"))
 
 
 # -- availability and settings ---------------------------------------------------------------------

@@ -18,14 +18,12 @@ SETTINGS = {
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
+def env(tmp_path_factory, tiny_data):
     from pilotopt.data import DataConfig, load_splits
     from pilotopt.models import build_keras
-    from pilotopt.sim.dataset import DatasetConfig, generate_dataset
 
     root = tmp_path_factory.mktemp("tfmot")
-    data = root / "data"
-    generate_dataset(data, DatasetConfig(circuits=("nurburgring", "simple"), laps=0.05), workers=1)
+    data = tiny_data
     model = root / "student.h5"
     build_keras("pilotnet_student", seed=0).save(model)
     split = load_splits(DataConfig(roots=[data], test_circuits=("simple",), cache_dir=root / "cache")).train

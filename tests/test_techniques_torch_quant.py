@@ -4,12 +4,12 @@ checkpoint fine-tuned briefly on a tiny generated data set, and that outputs sta
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from _fixtures import sha256, torch_checkpoint
 
 from pilotopt.errors import BadInputError
 from pilotopt.techniques import optimize
@@ -32,25 +32,17 @@ CONVS = {"features.conv1": (12, 3, 5, 5), "features.conv2": (16, 12, 5, 5), "fea
 DENSE = {"head.dense1": (100, 576), "head.dense2": (20, 100), "head.output": (2, 20)}
 
 
-def _sha256(path):
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    import torch
-
+def env(tmp_path_factory, tiny_data):
     from pilotopt.data import DataConfig, load_splits
-    from pilotopt.models import build_torch
-    from pilotopt.sim.dataset import DatasetConfig, generate_dataset
 
     root = tmp_path_factory.mktemp("torchquant")
-    data = root / "data"
-    generate_dataset(data, DatasetConfig(circuits=("nurburgring", "simple"), laps=0.05), workers=1)
+    data = tiny_data
     model = root / "student.pt"
-    torch.save({"format": "pilotopt.torch/1", "model": "pilotnet_student",
-                "state_dict": build_torch("pilotnet_student", seed=0).state_dict(), "meta": {}}, model)
-    sha = _sha256(model)
+    torch_checkpoint(model, "pilotnet_student")
+    sha = sha256(model)
     split = load_splits(DataConfig(roots=[data], test_circuits=("simple",), cache_dir=root / "cache")).train
     x, _ = split.batch(np.arange(min(16, len(split))))
     out = root / "artifacts"
@@ -117,7 +109,7 @@ def _checkpoint_weights(path) -> dict:
 
 
 def test_input_checkpoint_unchanged_and_all_ok(env):
-    assert _sha256(env["model"]) == env["sha"]
+    assert sha256(env["model"]) == env["sha"]
     assert {n: v.status for n, v in env["variants"].items()} == {n: "ok" for n in SETTINGS}
 
 

@@ -4,11 +4,11 @@ random-weight PilotNet baseline briefly fine-tuned on a tiny generated data set.
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 import numpy as np
 import pytest
+from _fixtures import sha256, torch_checkpoint
 
 from pilotopt.errors import BadInputError, RuntimeUnavailable
 from pilotopt.techniques import optimize
@@ -23,32 +23,24 @@ SETTINGS = {
 }
 
 
-def _sha(path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    import torch
-
+def env(tmp_path_factory, tiny_data):
     from pilotopt.data import DataConfig, load_splits
-    from pilotopt.models import build_torch
-    from pilotopt.sim.dataset import DatasetConfig, generate_dataset
 
     root = tmp_path_factory.mktemp("torch_speed")
-    data = root / "data"
-    generate_dataset(data, DatasetConfig(circuits=("nurburgring", "simple"), laps=0.05), workers=1)
+    data = tiny_data
     model = root / "pilotnet.pt"
-    torch.save({"format": "pilotopt.torch/1", "model": "pilotnet",
-                "state_dict": build_torch("pilotnet", 0).state_dict(), "meta": {}}, model)
+    torch_checkpoint(model, "pilotnet")
     splits = load_splits(DataConfig(roots=[data], test_circuits=("simple",), cache_dir=root / "cache"))
     x, _ = splits.train.batch(np.arange(min(16, len(splits.train))))
     xt, yt = splits.test.batch(np.arange(min(32, len(splits.test))))
     env = {"root": root, "data": data, "model": model, "cache": root / "cache", "out": root / "artifacts",
            "frames": x.astype(np.float32), "test_frames": xt.astype(np.float32),
-           "test_labels": yt.astype(np.float32), "sha": _sha(model)}
+           "test_labels": yt.astype(np.float32), "sha": sha256(model)}
     yield env
-    assert _sha(model) == env["sha"]  # no technique ever touches the baseline file
+    assert sha256(model) == env["sha"]  # no technique ever touches the baseline file
 
 
 def _variant(env, name, settings=None, model=None, out=None):
@@ -60,7 +52,7 @@ def _variant(env, name, settings=None, model=None, out=None):
 def _ok(env, name):
     v = _variant(env, name)
     assert v.status == "ok", (name, v.reason)
-    assert _sha(env["model"]) == env["sha"]
+    assert sha256(env["model"]) == env["sha"]
     return v, env["out"] / name / v.artifact
 
 
@@ -176,7 +168,7 @@ def test_compile_runs_a_compiled_module_with_baseline_outputs(env):
     from pilotopt.runtimes import load_predictor
 
     v, path = _ok(env, "torch_compile")
-    assert _sha(path) == env["sha"]  # the checkpoint is copied unchanged
+    assert sha256(path) == env["sha"]  # the checkpoint is copied unchanged
     assert json.loads((path.parent / "compile.json").read_text())["backend"] == "inductor"
     assert v.record["check_max_abs_diff"] <= 1e-4
     pred = load_predictor(path, runtime="torch_compile", threads=2)

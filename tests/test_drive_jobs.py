@@ -1,0 +1,71 @@
+"""One closed-loop drive as a job: its record, plot and optional video; reuse of an identical drive;
+a broken artifact failing alone; and the same job run as a Ray task on a local instance."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from _fixtures import torch_checkpoint
+
+from pilotopt.pipeline.drive_jobs import cached_record, drive_job, job_key
+
+
+def _job(model, out_dir, **kw):
+    job = {"variant": "torch", "framework": "torch", "runtime": "torch", "artifact": str(model),
+           "artifact_sha256": "x", "circuit": "simple", "direction": "anticlockwise", "mode": "realtime", "laps": 1,
+           "timeout_s": 3.0, "latency_scale": 1.0, "seed": 0, "threads": 1, "videos": False, "out_dir": str(out_dir)}
+    job.update(kw)
+    return job
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return torch_checkpoint(tmp_path_factory.mktemp("drive") / "model.pt", "pilotnet_student")
+
+
+def test_drive_writes_record_plot_and_video(model, tmp_path):
+    rec = drive_job(_job(model, tmp_path, videos=True))
+    assert rec["status"] == "ok", rec["reason"]
+    m = rec["metrics"]
+    assert m["sim_seconds"] == pytest.approx(3.0, abs=0.1) and m["termination"] in ("timeout", "off_track", "stuck")
+    assert m["brain_steps"] > 5 and m["brain_iterations_frequency"] > 0 and m["mean_inference_time"] > 0
+    folder = tmp_path / "torch"
+    on_disk = json.loads((folder / "simple_anticlockwise.json").read_text())
+    assert on_disk["key"] == job_key(_job(model, tmp_path, videos=True)) and on_disk["metrics"] == m
+    assert (folder / rec["plot"]).stat().st_size > 1000
+    assert rec["video"] and (folder / rec["video"]).stat().st_size > 1000
+
+
+def test_identical_drive_is_reused_and_changed_settings_are_not(model, tmp_path):
+    job = _job(model, tmp_path)
+    assert cached_record(job) is None
+    drive_job(job)
+    again = cached_record(job)
+    assert again is not None and again["cached"] is True
+    assert cached_record(_job(model, tmp_path, latency_scale=2.0)) is None
+    assert cached_record(_job(model, tmp_path, artifact_sha256="other")) is None
+
+
+def test_broken_artifact_fails_alone_with_one_line(tmp_path):
+    bad = tmp_path / "model.pt"
+    bad.write_bytes(b"not a checkpoint")
+    rec = drive_job(_job(bad, tmp_path / "out"))
+    assert rec["status"] == "failed" and "\n" not in rec["reason"] and "model.pt" in rec["reason"]
+    assert json.loads((tmp_path / "out" / "torch" / "simple_anticlockwise.json").read_text())["status"] == "failed"
+
+
+def test_drive_as_a_ray_task(model, tmp_path, monkeypatch):
+    pytest.importorskip("ray", reason="ray is not installed (pip install 'pilotopt[ray]')")
+    import os
+    from pathlib import Path
+
+    from pilotopt.pipeline.executors import get_executor
+
+    tests = str(Path(__file__).resolve().parent)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (tests, os.environ.get("PYTHONPATH", "")) if p))
+    jobs = [_job(model, tmp_path), _job(model, tmp_path, circuit="nurburgring")]
+    results = get_executor("ray", workers=2).map(drive_job, jobs)
+    assert [r["status"] for r in results] == ["ok", "ok"]
+    assert [r["circuit"] for r in results] == ["simple", "nurburgring"]
+    assert (tmp_path / "torch" / "nurburgring_anticlockwise.png").is_file()
