@@ -108,9 +108,25 @@ def test_every_ok_variant_was_driven_on_the_test_circuit(killed_then_resumed):
 def test_second_rerun_reuses_everything(killed_then_resumed):
     r = killed_then_resumed
     plots = {p: _stamp(p) for p in (r["out"] / "closed_loop").rglob("*.png")}
-    again = _run(r["cfg"], r["out"])
+    again = _run(r["cfg"], r["out"], "--mlflow")
     assert again.returncode == 0, again.stderr[-3000:]
     log = again.stderr
     assert "(reused)" in log and "drives reused" in log and "already done" in log and "(cached)" in log
     assert "drive [" not in log  # nothing driven again
     assert plots == {p: _stamp(p) for p in (r["out"] / "closed_loop").rglob("*.png")}
+
+
+def test_mlflow_run_logged(killed_then_resumed):
+    """The rerun above passed --mlflow: parameters, metrics and the report are in OUT/mlruns."""
+    pytest.importorskip("mlflow", reason="mlflow is not installed (pip install 'pilotopt[mlflow]')")
+    from mlflow.tracking import MlflowClient
+
+    store = killed_then_resumed["out"] / "mlruns"
+    client = MlflowClient(f"sqlite:///{store / 'mlflow.db'}")
+    runs = [run for exp in client.search_experiments() for run in client.search_runs([exp.experiment_id])]
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.data.params["model"] == "pilotnet_student" and run.data.params["profile"] == "quick"
+    assert run.data.metrics["torch.mse"] > 0 and run.data.metrics["onnx_fp32.p50_ms"] > 0
+    names = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"report.md", "report.html", "results.json"} <= names
