@@ -37,7 +37,8 @@ def cached_record(job: dict) -> dict | None:
     return None
 
 
-def _base(job: dict) -> dict:
+def new_record(job: dict) -> dict:
+    """A failed record for `job` (fields filled in as the drive succeeds)."""
     return {"schema": SCHEMA, "key": job_key(job), "variant": job["variant"], "framework": job["framework"],
             "runtime": job["runtime"], "circuit": job["circuit"], "direction": job["direction"],
             "mode": job["mode"], "status": "failed", "reason": None, "metrics": None, "plot": None,
@@ -50,7 +51,7 @@ def drive_job(job: dict) -> dict:
 
     out = record_path(Path(job["out_dir"]), job["variant"], job["circuit"], job["direction"])
     out.parent.mkdir(parents=True, exist_ok=True)
-    rec = _base(job)
+    rec = new_record(job)
     t0 = time.perf_counter()
     try:
         rec.update(_drive(job, out))

@@ -229,11 +229,11 @@ def _closed_loop(cfg: PipelineConfig, out: Path, offline: dict, planned: list[di
 def _as_record(job: dict, rec) -> dict:
     """A worker that died (or an executor error) still gives a record for that drive."""
     from pilotopt.atomic import write_json
-    from pilotopt.pipeline.drive_jobs import _base, record_path
+    from pilotopt.pipeline.drive_jobs import new_record, record_path
 
     if isinstance(rec, dict) and rec.get("schema"):
         return rec
-    base = _base(job)
+    base = new_record(job)
     base["reason"] = (rec or {}).get("reason") if isinstance(rec, dict) else str(rec)
     path = record_path(Path(job["out_dir"]), job["variant"], job["circuit"], job["direction"])
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -4,31 +4,11 @@ short, seeded, deterministic fine-tune on the TRAINING split, and weight statist
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
-from pilotopt.errors import BadInputError
-
-
-@dataclass(frozen=True)
-class FineTuneSettings:
-    """The fine-tuning knobs every fine-tuning torch technique shares (subclass to add more)."""
-
-    epochs: int = 2  # passes over the (possibly capped) training split
-    batch_size: int = 64
-    learning_rate: float = 1e-4
-    max_train_frames: int = 0  # 0: the whole training split
-
-    def __post_init__(self):
-        for key in ("epochs", "batch_size"):
-            if getattr(self, key) < 1:
-                raise BadInputError(f"{key} must be >= 1, got {getattr(self, key)}")
-        if self.learning_rate <= 0:
-            raise BadInputError(f"learning_rate must be > 0, got {self.learning_rate}")
-        if self.max_train_frames < 0:
-            raise BadInputError(f"max_train_frames must be >= 0, got {self.max_train_frames}")
+from pilotopt.techniques._settings import FineTuneSettings  # noqa: F401 - re-exported for the torch techniques
 
 
 def batches(ctx, settings: FineTuneSettings):

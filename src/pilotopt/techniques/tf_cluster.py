@@ -10,27 +10,21 @@ from dataclasses import dataclass
 
 from pilotopt.errors import BadInputError
 from pilotopt.techniques import _tflite
+from pilotopt.techniques._settings import FineTuneSettings
 from pilotopt.techniques._core import TF, Result, TechniqueContext, register_technique
 from pilotopt.techniques._tfmot_fit import tfmot_version
 from pilotopt.techniques.tf_prune import _available
 
 
 @dataclass(frozen=True)
-class ClusterSettings:
-    number_of_clusters: int = 16
+class ClusterSettings(FineTuneSettings):
     epochs: int = 1
-    batch_size: int = 64
-    learning_rate: float = 1e-4
-    max_train_frames: int = 0  # 0: the whole training split
+    number_of_clusters: int = 16
 
     def __post_init__(self):
-        for key in ("number_of_clusters", "epochs", "batch_size"):
-            if getattr(self, key) < 1:
-                raise BadInputError(f"{key} must be >= 1, got {getattr(self, key)}")
+        super().__post_init__()
         if self.number_of_clusters < 2:
             raise BadInputError(f"number_of_clusters must be >= 2, got {self.number_of_clusters}")
-        if self.learning_rate <= 0:
-            raise BadInputError(f"learning_rate must be > 0, got {self.learning_rate}")
 
 
 @register_technique("tf_cluster", framework=TF, runtime="litert", order=44, needs_data=True,

@@ -10,27 +10,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pilotopt.errors import BadInputError
 from pilotopt.techniques import _tflite
 from pilotopt.techniques._core import TF, Result, TechniqueContext, register_technique
 from pilotopt.techniques._tfmot_fit import fine_tune, kernels, tfmot_version
-from pilotopt.techniques.tf_prune import _available
+from pilotopt.techniques.tf_prune import MaskUpdateSettings, _available
 
 
 @dataclass(frozen=True)
-class Prune2x4Settings:
-    epochs: int = 2  # fine-tuning epochs over the training split
-    batch_size: int = 64
-    learning_rate: float = 1e-4
-    frequency: int = 10  # steps between mask updates
-    max_train_frames: int = 0  # 0: the whole training split
-
-    def __post_init__(self):
-        for key in ("epochs", "batch_size", "frequency"):
-            if getattr(self, key) < 1:
-                raise BadInputError(f"{key} must be >= 1, got {getattr(self, key)}")
-        if self.learning_rate <= 0:
-            raise BadInputError(f"learning_rate must be > 0, got {self.learning_rate}")
+class Prune2x4Settings(MaskUpdateSettings):
+    """Only the fine-tune and mask-update knobs: the 2:4 pattern fixes the sparsity at 50 %."""
 
 
 def groups_along_input(kernel: np.ndarray, n: int = 4) -> np.ndarray:

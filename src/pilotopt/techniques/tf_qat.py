@@ -11,25 +11,21 @@ from dataclasses import dataclass
 
 from pilotopt.errors import BadInputError
 from pilotopt.techniques import _tflite
+from pilotopt.techniques._settings import FineTuneSettings
 from pilotopt.techniques._core import TF, Result, TechniqueContext, register_technique
 from pilotopt.techniques._tfmot_fit import fine_tune, tfmot_version
 from pilotopt.techniques.tf_prune import _available
 
 
 @dataclass(frozen=True)
-class QatSettings:
+class QatSettings(FineTuneSettings):
     epochs: int = 1
-    batch_size: int = 64
-    learning_rate: float = 1e-4
-    max_train_frames: int = 0  # 0: the whole training split
     representative_frames: int = 100  # converter calibration of any tensor QAT left without ranges
 
     def __post_init__(self):
-        for key in ("epochs", "batch_size", "representative_frames"):
-            if getattr(self, key) < 1:
-                raise BadInputError(f"{key} must be >= 1, got {getattr(self, key)}")
-        if self.learning_rate <= 0:
-            raise BadInputError(f"learning_rate must be > 0, got {self.learning_rate}")
+        super().__post_init__()
+        if self.representative_frames < 1:
+            raise BadInputError(f"representative_frames must be >= 1, got {self.representative_frames}")
 
 
 @register_technique("tf_qat", framework=TF, runtime="litert", order=43, needs_data=True, settings=QatSettings,
