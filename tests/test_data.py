@@ -455,7 +455,7 @@ def test_damaged_cache_is_rebuilt_not_trusted(tmp_path, monkeypatch, damage):
 
     calls = []
     real = decode_mod.decode_frame
-    monkeypatch.setattr(decode_mod, "decode_frame", lambda p: calls.append(p) or real(p))
+    monkeypatch.setattr(decode_mod, "decode_frame", lambda p, *a: calls.append(p) or real(p, *a))
     again = load_splits(cfg)
     assert again.summary["cache_hit"] is False and len(calls) == 6
     assert "rebuilt" in again.summary["cache_note"]

@@ -24,21 +24,20 @@ import ctypes, os, time
 from pilotopt.errors import RuntimeUnavailable
 from pilotopt.runtimes import register_runtime
 
-never = lambda path: False
 
-@register_runtime("test_segfault", detect=never)
+@register_runtime("test_segfault")
 def _segfault(path, threads=None):
     ctypes.string_at(0)  # SIGSEGV in the worker
 
-@register_runtime("test_exit", detect=never)
+@register_runtime("test_exit")
 def _exit(path, threads=None):
     os._exit(3)
 
-@register_runtime("test_unavailable", detect=never)
+@register_runtime("test_unavailable")
 def _unavailable(path, threads=None):
     raise RuntimeUnavailable("test_unavailable needs hardware this machine lacks")
 
-@register_runtime("test_sleep", detect=never)
+@register_runtime("test_sleep")
 def _sleep(path, threads=None):
     time.sleep(120)
 '''

@@ -55,7 +55,9 @@ def _cleanup_registry():
 
 # -- fixtures --------------------------------------------------------------------------------------
 def _sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    from pilotopt.artifacts import artifact_digest
+
+    return artifact_digest(path)  # the one content digest, as variant records carry it
 
 
 @pytest.fixture(scope="module")
@@ -213,12 +215,21 @@ def test_unknown_technique_and_setting(setup, tmp_path):
 
 
 def test_framework_mismatch_skips_without_replacing_ok_variants(done, tmp_path):
-    torch_ckpt = tmp_path / "model.pt"
-    torch_ckpt.write_bytes(b"not loaded: a tf technique is skipped before anything reads it")
+    from _fixtures import torch_checkpoint
+
+    torch_ckpt = torch_checkpoint(tmp_path / "model.pt")
     before = (done["out"] / "tflite_fp32" / "variant.json").read_text()
     vs = optimize(torch_ckpt, "tflite_fp32,tflite_int8", None, done["out"])  # no data needed when skipped
     assert [v.status for v in vs] == ["skipped", "skipped"] and "TensorFlow" in vs[0].reason
     assert (done["out"] / "tflite_fp32" / "variant.json").read_text() == before
+
+
+def test_an_input_model_that_cannot_load_stops_before_any_work(tmp_path):
+    broken = tmp_path / "model.pt"
+    broken.write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(BadInputError, match="model.pt"):
+        optimize(broken, "tflite_fp32", None, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 def test_data_required(setup, tmp_path):

@@ -60,11 +60,59 @@ def _axis_plan(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return i0, i1, (src - i0).astype(np.float32)
 
 
-@lru_cache(maxsize=16)
-def resize_plan(in_h: int, in_w: int, out_h: int = INPUT_H, out_w: int = INPUT_W) -> ResizePlan:
-    r0, r1, wr = _axis_plan(in_h, out_h)
-    c0, c1, wc = _axis_plan(in_w, out_w)
+def _nearest_plan(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """cv2.INTER_NEAREST: source index floor(i * n_in / n_out), weight 0 on the second tap."""
+    i0 = np.minimum(np.floor(np.arange(n_out, dtype=np.float64) * (n_in / n_out)).astype(np.int64), n_in - 1)
+    return i0, i0.copy(), np.zeros(n_out, np.float32)
+
+
+INTERPOLATIONS = ("bilinear", "nearest")
+
+
+@lru_cache(maxsize=32)
+def resize_plan(in_h: int, in_w: int, out_h: int = INPUT_H, out_w: int = INPUT_W,
+                interpolation: str = "bilinear") -> ResizePlan:
+    axis = _nearest_plan if interpolation == "nearest" else _axis_plan
+    r0, r1, wr = axis(in_h, out_h)
+    c0, c1, wc = axis(in_w, out_w)
     return ResizePlan(r0, r1, wr[:, None, None], c0, c1, wc[None, :, None])
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Which camera pixels a model sees and at what size: crop rows [crop_top, crop_bottom) of the
+    640 x 480 frame, resize to height x width. The part of an input contract that decides the
+    uint8 image (cached once per geometry); value scaling and layout come after it."""
+
+    crop_top: int = CROP_TOP
+    crop_bottom: int = CROP_BOTTOM
+    height: int = INPUT_H
+    width: int = INPUT_W
+    interpolation: str = "bilinear"
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.crop_top < self.crop_bottom <= FRAME_H:
+            raise BadInputError(f"crop rows {self.crop_top}:{self.crop_bottom} must lie within the "
+                                f"{FRAME_H}-row camera frame, top < bottom")
+        if self.height < 1 or self.width < 1:
+            raise BadInputError(f"model input size {self.height} x {self.width} must be positive")
+        if self.interpolation not in INTERPOLATIONS:
+            raise BadInputError(f"interpolation '{self.interpolation}' is not one of {', '.join(INTERPOLATIONS)}")
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return (self.height, self.width, 3)
+
+    @property
+    def key(self) -> str:
+        """Short stable text naming this geometry (cache keys, file names)."""
+        return f"{self.crop_top}-{self.crop_bottom}_{self.height}x{self.width}_{self.interpolation}"
+
+    def plan(self, frame_w: int = FRAME_W) -> ResizePlan:
+        return resize_plan(self.crop_bottom - self.crop_top, frame_w, self.height, self.width, self.interpolation)
+
+
+PILOTNET_GEOMETRY = Geometry()
 
 
 def apply_resize(img: np.ndarray, plan: ResizePlan, row_pos=None, col_pos=None) -> np.ndarray:
@@ -82,8 +130,8 @@ def apply_resize(img: np.ndarray, plan: ResizePlan, row_pos=None, col_pos=None) 
     return out
 
 
-def crop_resize(frame: np.ndarray) -> np.ndarray:
-    """640 x 480 RGB camera frame -> 66 x 200 RGB uint8 PilotNet input (road half only)."""
+def crop_resize(frame: np.ndarray, geometry: Geometry = PILOTNET_GEOMETRY) -> np.ndarray:
+    """640 x 480 RGB camera frame -> the geometry's uint8 RGB image (default: the 66 x 200 road half)."""
     if frame.ndim != 3 or frame.shape[2] != 3:
         raise BadInputError(f"expected an RGB frame (H, W, 3), got shape {frame.shape}")
     if frame.shape[:2] != (FRAME_H, FRAME_W):
@@ -91,8 +139,8 @@ def crop_resize(frame: np.ndarray) -> np.ndarray:
             f"frame is {frame.shape[1]} x {frame.shape[0]}; PilotNet preprocessing expects "
             f"{FRAME_W} x {FRAME_H} camera frames"
         )
-    crop = frame[CROP_TOP:CROP_BOTTOM]
-    return apply_resize(crop, resize_plan(crop.shape[0], crop.shape[1]))
+    crop = frame[geometry.crop_top:geometry.crop_bottom]
+    return apply_resize(crop, geometry.plan(crop.shape[1]))
 
 
 def normalize_labels(v, w) -> np.ndarray:

@@ -31,6 +31,9 @@ class Variant:
     status: str = "ok"
     reason: str | None = None  # why failed / skipped
     record: dict = field(default_factory=dict)  # settings, duration, sparsity, ...
+    contract: dict | None = None  # the input contract that feeds it (pilotopt.contracts; None: pilotopt's own)
+    arch: str | None = None  # architecture of a weights-only artifact (a state dict)
+    arch_args: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
         return {"schema": VARIANT_SCHEMA, **asdict(self)}
@@ -58,6 +61,14 @@ def read_variant(folder: Path | str) -> Variant:
         return Variant(**doc)
     except TypeError as exc:
         raise BadInputError(f"'{path}' does not describe a variant ({exc}); regenerate it") from None
+
+
+def variant_artifact(folder: Path | str, variant: Variant):
+    """The variant's artifact (pilotopt.artifacts.Artifact) with its contract and architecture."""
+    from pilotopt.artifacts import open_artifact
+
+    return open_artifact(Path(folder) / variant.artifact, arch=variant.arch, arch_args=variant.arch_args or None,
+                         contract=variant.contract, parent=variant.baseline)
 
 
 def read_variants(artifacts: Path | str) -> list[tuple[Path, Variant]]:

@@ -8,11 +8,17 @@ from typing import Optional
 
 import typer
 
+from pilotopt.cli.model_options import (ArchArgsOption, ArchOption, InputOption, open_model, parse_arch_args,
+                                        warn_out_of_range)
 from pilotopt.cli.progress import console, out as stdout
 
 
 def evaluate_cmd(
-    artifacts: Path = typer.Option(..., help="Artifacts folder: one sub-folder per variant, each with variant.json."),
+    artifacts: Path = typer.Option(..., help="Artifacts folder (one sub-folder per variant, each with variant.json), "
+                                             "or one model file or folder of any kind pilotopt reads."),
+    arch: Optional[str] = ArchOption,
+    arch_args: Optional[str] = ArchArgsOption,
+    input_: Optional[str] = InputOption,
     data: list[Path] = typer.Option(..., help="Dataset root folder (repeat for several)."),
     out: Path = typer.Option(..., help="Output folder for results.json, results.csv, per-variant results and logs."),
     threads: int = typer.Option(2, help="CPU threads given to every runtime (the same for all variants)."),
@@ -35,6 +41,10 @@ def evaluate_cmd(
     from pilotopt.evaluate.harness import evaluate_artifacts
     from pilotopt.evaluate.results import RESULTS_CSV, RESULTS_JSON, make_table, reasons
 
+    from pilotopt.artifacts import detect_kind, resolve_path
+
+    if artifacts.is_file() or (artifacts.is_dir() and detect_kind(resolve_path(artifacts)) is not None):
+        open_model(artifacts, arch, arch_args, input_)  # a bare model: say what was detected or assumed
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console,
                   disable=not console.is_terminal) as prog:
@@ -55,7 +65,8 @@ def evaluate_cmd(
         doc = evaluate_artifacts(artifacts, list(data), out, threads=threads, test_circuits=test_circuits,
                                  cache_dir=cache_dir, min_calls=min_calls, min_seconds=min_seconds,
                                  throughput_batch=throughput_batch, max_frames=max_frames, progress=progress,
-                                 force=force, timeout=timeout)
+                                 force=force, timeout=timeout, arch=arch, arch_args=parse_arch_args(arch_args),
+                                 contract=input_)
     if stdout.is_terminal or os.environ.get("COLUMNS"):
         stdout.print(make_table(doc))
     else:  # a pipe or file: do not squeeze the table into 80 columns
@@ -64,4 +75,8 @@ def evaluate_cmd(
         Console(file=stdout.file, width=200).print(make_table(doc))
     for line in reasons(doc):
         typer.echo(line)
+    for row in doc["variants"]:
+        share = row.get("outputs_out_of_range_share")
+        if share is not None:
+            warn_out_of_range(share, row.get("input_contract") or "pilotopt", f"{row['name']}'s test predictions")
     typer.echo(f"written: {out / RESULTS_JSON}, {out / RESULTS_CSV}")

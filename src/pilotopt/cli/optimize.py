@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 
+from pilotopt.cli.model_options import ArchArgsOption, ArchOption, InputOption, parse_arch_args
 from pilotopt.errors import BadInputError
 
 list_app = typer.Typer(help="List what pilotopt knows about.", no_args_is_help=True)
@@ -26,7 +27,11 @@ def parse_sets(items: list[str] | None) -> dict[str, dict]:
 
 
 def optimize_cmd(
-    model: Path = typer.Option(..., help="Trained baseline: Keras .h5 / SavedModel, torch model.pt, or a training output folder."),
+    model: Path = typer.Option(..., help="Input model: a training output folder, pilotopt checkpoint, PyTorch state dict "
+                                         "(with --arch), TorchScript, ONNX, Keras .h5 / .keras / SavedModel."),
+    arch: Optional[str] = ArchOption,
+    arch_args: Optional[str] = ArchArgsOption,
+    input_: Optional[str] = InputOption,
     techniques: str = typer.Option(..., help="Comma-separated technique names, or all (see `pilotopt list techniques`)."),
     data: Optional[list[Path]] = typer.Option(None, help="Dataset root folder (repeat for several); its TRAINING split "
                                                          "is used for calibration and fine-tuning."),
@@ -51,6 +56,7 @@ def optimize_cmd(
 
     circuits = None if test_circuits is None else tuple(c.strip() for c in test_circuits.split(",") if c.strip())
     variants = optimize(model, techniques, list(data or []), out, settings=parse_sets(set_), config_file=config,
+                        arch=arch, arch_args=parse_arch_args(arch_args), contract=input_,
                         seed=seed, threads=threads, cache_dir=cache_dir, test_circuits=circuits, force=force, timeout=timeout,
                         progress=lambda msg: console.print(msg, highlight=False, markup=False))
     table = Table(title=f"variants in {out}")
@@ -87,3 +93,46 @@ def list_techniques_cmd() -> None:
             ok, why = False, f"{type(exc).__name__}: {exc}"
         table.add_row(name, tech.framework, tech.runtime, tech.description, "yes" if ok else f"no: {why}")
     stdout.print(table)
+
+
+@list_app.command("contracts")
+def list_contracts_cmd() -> None:
+    """Input-contract presets: crop, size, layout, value scaling and output mapping of each."""
+    from rich.table import Table
+
+    from pilotopt.cli.progress import out as stdout
+    from pilotopt.contracts import contract_names, get_contract
+
+    table = Table(title="input contracts (--input NAME, or a YAML file: base, crop, size, interpolation, channels, "
+                        "layout, scaling, pixel_scale, mean, std, outputs)")
+    for col in ("name", "preprocessing", "outputs -> physical", "for"):
+        table.add_column(col, overflow="fold")
+    for name in contract_names():
+        c = get_contract(name)
+        o = c.outputs
+        table.add_row(name, c.summary().split(": ", 1)[1] + (" (size from the model)" if c.size_from_model else ""),
+                      f"v = {o.v_scale:g} p{o.v_index} + {o.v_offset:g}, w = {o.w_scale:g} p{o.w_index} + {o.w_offset:g}",
+                      c.description)
+    stdout.print(table)
+
+
+@list_app.command("archs")
+def list_archs_cmd() -> None:
+    """Architectures a bare PyTorch state dict can be loaded into with --arch."""
+    from pilotopt.cli.progress import out as stdout
+    from pilotopt.models.arch import arch_names, resolve_arch
+
+    for name in arch_names():
+        a = resolve_arch(name)
+        stdout.print(f"{name}: {a.description} (input {a.declared_shape}, contract {a.contract})", highlight=False)
+    stdout.print("or package.module:Class with --arch-args", highlight=False)
+
+
+@list_app.command("kinds")
+def list_kinds_cmd() -> None:
+    """Model file kinds pilotopt detects by content, and the runtime that runs each."""
+    from pilotopt.artifacts import kinds
+    from pilotopt.cli.progress import out as stdout
+
+    for kind in kinds().values():
+        stdout.print(f"{kind.name}: {kind.description} -> runtime {kind.runtime}", highlight=False)

@@ -7,6 +7,8 @@ from typing import Optional
 
 import typer
 
+from pilotopt.cli.model_options import ArchArgsOption, ArchOption, InputOption, parse_arch_args
+
 
 def run_cmd(
     config: Optional[Path] = typer.Option(None, help="YAML config (keys: profile, seed, threads, data, train, techniques, "
@@ -15,6 +17,11 @@ def run_cmd(
     out: Path = typer.Option(Path("out/run"), help="Output folder; rerunning with the same folder reuses finished stages."),
     profile: Optional[str] = typer.Option(None, help="quick (default: small data, few epochs, < 20 min on 2 cores) or full."),
     data: Optional[list[Path]] = typer.Option(None, help="Use these dataset folder(s) instead of generating one."),
+    model: Optional[Path] = typer.Option(None, help="Start from this model (any kind pilotopt reads) instead of training "
+                                                    "baselines; the report names it as the baseline."),
+    arch: Optional[str] = ArchOption,
+    arch_args: Optional[str] = ArchArgsOption,
+    input_: Optional[str] = InputOption,
     techniques: Optional[str] = typer.Option(None, help="Comma-separated techniques, or all (default all)."),
     frameworks: Optional[str] = typer.Option(None, help="Baselines to train: torch,tf (default both)."),
     executor: Optional[str] = typer.Option(None, help="Where closed-loop drives run: local (processes) or ray."),
@@ -38,6 +45,13 @@ def run_cmd(
         overrides["profile"] = profile
     if data:
         overrides.setdefault("data", {})["path"] = [str(p) for p in data]
+    if model is not None:
+        overrides["model"] = {"path": str(model), "arch": arch, "arch_args": parse_arch_args(arch_args) or {},
+                              "input": input_}
+    elif arch or arch_args or input_:
+        from pilotopt.errors import BadInputError
+
+        raise BadInputError("--arch, --arch-args and --input describe a given model; pass --model too")
     if techniques is not None:
         names = [t.strip() for t in techniques.split(",") if t.strip()]
         overrides["techniques"] = "all" if names == ["all"] else names

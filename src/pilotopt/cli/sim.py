@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
+from pilotopt.cli.model_options import ArchArgsOption, ArchOption, InputOption, open_model, warn_out_of_range
 from pilotopt.cli.progress import out as stdout, progress_bar
 
 app = typer.Typer(help="The built-in follow-line simulator: circuits, driving, datasets.", no_args_is_help=True)
@@ -42,8 +43,13 @@ def list_cmd() -> None:
 @app.command("drive")
 def drive_cmd(
     brain: str = typer.Option("expert", help="Who drives: expert (privileged) or classic (colour mask + PD); ignored with --model."),
-    model: Optional[Path] = typer.Option(None, help="Drive a trained model (model.pt, model.h5, SavedModel or training output folder)."),
+    model: Optional[Path] = typer.Option(None, help="Drive a model: any file pilotopt reads (checkpoint, state dict "
+                                                    "with --arch, TorchScript, .pt2, ONNX, .h5, SavedModel, .tflite, "
+                                                    "OpenVINO .xml) or a training output folder."),
     runtime: Optional[str] = typer.Option(None, help="Runtime for --model (default: detected from the file)."),
+    arch: Optional[str] = ArchOption,
+    arch_args: Optional[str] = ArchArgsOption,
+    input_: Optional[str] = InputOption,
     circuit: str = typer.Option("simple", help="Built-in circuit name or a CSV file of x,y points."),
     direction: str = typer.Option("anticlockwise", help="anticlockwise or clockwise."),
     mode: str = typer.Option("lockstep", help="lockstep (sim waits for the brain) or realtime."),
@@ -75,10 +81,11 @@ def drive_cmd(
                       video_every=video_every if video else 0)
     cfg.validate()
     if model is not None:
-        from pilotopt.runtimes import load_predictor
+        from pilotopt.artifacts import load_artifact_predictor
         from pilotopt.sim.brains.model import ModelBrain
 
-        b = ModelBrain(load_predictor(model, runtime), label=str(model))
+        art = open_model(model, arch, arch_args, input_)
+        b = ModelBrain(load_artifact_predictor(art, runtime), label=str(model))
         brain = f"model {model.name}"
     else:
         b = make_brain(brain)
@@ -90,6 +97,8 @@ def drive_cmd(
         result = drive(b, cfg, on_tick=lambda sim: update(min(goal, max(0.0, sim.progress))) if sim.tick % 20 == 0 else None)
         update(min(goal, max(0.0, result.metrics["completed_distance"])))
     _print_metrics(result.metrics)
+    if model is not None:
+        warn_out_of_range(b.out_of_range_share, art.contract.name, "the model's commands in this drive")
     if json_out:
         write_json(json_out, result.to_json())
         typer.echo(f"metrics: {json_out}")

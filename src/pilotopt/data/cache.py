@@ -21,10 +21,10 @@ from pilotopt.atomic import atomic_path, ensure_writable_dir
 from pilotopt.data.decode import decode_all
 from pilotopt.data.formats import Recording
 from pilotopt.data.validate import FrameError, Problems
-from pilotopt.preprocess import INPUT_H, INPUT_W
+from pilotopt.preprocess import PILOTNET_GEOMETRY, Geometry
 
 CACHE_VERSION = 1  # bump when decoding, preprocessing or the layout below changes
-IMAGE_SHAPE = (INPUT_H, INPUT_W, 3)
+IMAGE_SHAPE = PILOTNET_GEOMETRY.image_shape  # the default geometry's; each cache records its own
 MANIFEST = "manifest.json"  # written last: its presence with complete=true is the marker
 ARRAYS = {"vw": (np.float64, 2), "recording": (np.int32, 1), "frame": (np.int32, 1)}
 
@@ -34,7 +34,7 @@ class FrameCache:
     """Rows grouped by recording (recordings sorted by path), frames in order within each."""
 
     path: Path
-    images: np.ndarray  # (N, 66, 200, 3) uint8 memmap
+    images: np.ndarray  # (N, H, W, 3) uint8 memmap of the cache's geometry
     vw: np.ndarray  # (N, 2) float64 physical v, w
     recording: np.ndarray  # (N,) int32: index into `recordings`
     frame: np.ndarray  # (N,) int32: the frame's position in its recording
@@ -55,26 +55,30 @@ class FrameCache:
         return (int(np.searchsorted(self.recording, r, "left")), int(np.searchsorted(self.recording, r, "right")))
 
 
-def cache_key(recordings: list[Recording], skip_bad: bool) -> str:
+def cache_key(recordings: list[Recording], skip_bad: bool, geometry: Geometry = PILOTNET_GEOMETRY) -> str:
     files = sorted(f for rec in recordings for f in rec.files)
-    h = hashlib.sha256(json.dumps({"version": CACHE_VERSION, "skip_bad": bool(skip_bad),
-                                   "shape": IMAGE_SHAPE}).encode())
+    doc = {"version": CACHE_VERSION, "skip_bad": bool(skip_bad), "shape": list(geometry.image_shape)}
+    if geometry != PILOTNET_GEOMETRY:  # the default keeps the keys caches were built under
+        doc["geometry"] = geometry.key
+    h = hashlib.sha256(json.dumps(doc).encode())
     for path, size, mtime in files:
         h.update(f"{path}\0{size}\0{mtime}\n".encode())
     return h.hexdigest()[:32]
 
 
 def load_or_build(recordings: list[Recording], cache_dir: Path, skip_bad: bool, workers: int,
-                  problems: Problems, progress: Callable[[int, int], None] | None = None) -> FrameCache:
+                  problems: Problems, progress: Callable[[int, int], None] | None = None,
+                  geometry: Geometry = PILOTNET_GEOMETRY) -> FrameCache:
     """The cache for these recordings: opened when valid, otherwise (re)built."""
     recordings = sorted(recordings, key=lambda r: str(r.path))
-    key = cache_key(recordings, skip_bad)
+    key = cache_key(recordings, skip_bad, geometry)
     target = ensure_writable_dir(Path(cache_dir) / "data") / key
     names = [str(r.path) for r in recordings]
-    cache, why = open_cache(target, key, names)
+    shape = geometry.image_shape
+    cache, why = open_cache(target, key, names, shape)
     if cache is None:
-        _build(target, key, recordings, skip_bad, workers, problems, progress)
-        cache, why_new = open_cache(target, key, names)
+        _build(target, key, recordings, skip_bad, workers, problems, progress, geometry)
+        cache, why_new = open_cache(target, key, names, shape)
         if cache is None:
             raise FrameError("cache", f"cache {target} failed its check right after it was written ({why_new}); "
                              "check the disk or choose another cache folder")
@@ -84,7 +88,8 @@ def load_or_build(recordings: list[Recording], cache_dir: Path, skip_bad: bool, 
     return cache
 
 
-def open_cache(target: Path, key: str, recordings: list[str]) -> tuple[FrameCache | None, str]:
+def open_cache(target: Path, key: str, recordings: list[str],
+               image_shape: tuple = IMAGE_SHAPE) -> tuple[FrameCache | None, str]:
     """(cache, "") when complete and consistent, else (None, why)."""
     manifest_path = target / MANIFEST
     if not manifest_path.is_file():
@@ -102,8 +107,8 @@ def open_cache(target: Path, key: str, recordings: list[str]) -> tuple[FrameCach
         images = np.load(target / "images.npy", mmap_mode="r")
     except (OSError, ValueError, EOFError) as exc:
         return None, f"images.npy unreadable ({exc})"
-    if images.shape != (n, *IMAGE_SHAPE) or images.dtype != np.uint8:
-        return None, f"images.npy has shape {images.shape}, expected {(n, *IMAGE_SHAPE)}"
+    if images.shape != (n, *image_shape) or images.dtype != np.uint8:
+        return None, f"images.npy has shape {images.shape}, expected {(n, *image_shape)}"
     if n and os.path.getsize(target / "images.npy") != images.offset + images.nbytes:
         return None, "images.npy has the wrong size"
     arrays = {}
@@ -129,7 +134,8 @@ def _digest(arr: np.ndarray) -> str:
 
 
 def _build(target: Path, key: str, recordings: list[Recording], skip_bad: bool, workers: int,
-           problems: Problems, progress) -> None:
+           problems: Problems, progress, geometry: Geometry = PILOTNET_GEOMETRY) -> None:
+    shape = geometry.image_shape
     start = time.perf_counter()
     paths = [str(p) for rec in recordings for p in rec.frames]
     vw = np.concatenate([rec.vw for rec in recordings]) if recordings else np.zeros((0, 2))
@@ -139,9 +145,9 @@ def _build(target: Path, key: str, recordings: list[Recording], skip_bad: bool, 
     with atomic_path(target) as tmp:
         tmp.mkdir(parents=True)
         images_path = tmp / "images.npy"
-        images = np.lib.format.open_memmap(images_path, mode="w+", dtype=np.uint8, shape=(n, *IMAGE_SHAPE))
+        images = np.lib.format.open_memmap(images_path, mode="w+", dtype=np.uint8, shape=(n, *shape))
         try:
-            failures, how = decode_all(images_path, images, paths, workers, not skip_bad, progress)
+            failures, how = decode_all(images_path, images, paths, workers, not skip_bad, progress, geometry)
         except FrameError as exc:
             problems.frame(exc.reason, str(exc))  # skip_bad is off: raises with the hint
             raise
@@ -165,7 +171,7 @@ def _build(target: Path, key: str, recordings: list[Recording], skip_bad: bool, 
             np.save(tmp / f"{name}.npy", arr, allow_pickle=False)
         manifest = {
             "complete": True, "version": CACHE_VERSION, "key": key, "n": int(keep.sum()),
-            "image_shape": list(IMAGE_SHAPE), "recordings": [str(r.path) for r in recordings],
+            "image_shape": list(shape), "geometry": geometry.key, "recordings": [str(r.path) for r in recordings],
             "circuits": [r.circuit for r in recordings], "skipped": decode_problems.as_dict(),
             "digests": {name: _digest(arr) for name, arr in arrays.items()},
             "decoded_with": how, "build_seconds": round(time.perf_counter() - start, 3),
@@ -176,7 +182,7 @@ def _build(target: Path, key: str, recordings: list[Recording], skip_bad: bool, 
 def _compact(images: np.ndarray, path: Path, keep: np.ndarray) -> np.ndarray:
     """Drop the rows of bad frames so the file holds exactly the kept frames."""
     kept_path = path.with_name("images.kept.npy")
-    out = np.lib.format.open_memmap(kept_path, mode="w+", dtype=np.uint8, shape=(int(keep.sum()), *IMAGE_SHAPE))
+    out = np.lib.format.open_memmap(kept_path, mode="w+", dtype=np.uint8, shape=(int(keep.sum()), *images.shape[1:]))
     rows = np.flatnonzero(keep)
     for s in range(0, len(rows), 1024):
         out[s:s + 1024] = images[rows[s:s + 1024]]

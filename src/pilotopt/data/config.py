@@ -13,6 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from pilotopt.errors import BadInputError
+from pilotopt.preprocess import PILOTNET_GEOMETRY, Geometry
 
 DEFAULT_TEST_CIRCUITS = ("simple", "montmelo", "montreal")
 
@@ -43,6 +44,7 @@ class DataConfig:
     sequence_length: int = 1
     augment: str | None = None
     workers: int = 2  # decode processes for the one-time cache build
+    geometry: Geometry = PILOTNET_GEOMETRY  # crop rows and size of the cached images (the model's input contract)
 
     def __post_init__(self) -> None:
         set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)

@@ -13,14 +13,14 @@ import numpy as np
 from PIL import Image
 
 from pilotopt.data.validate import FrameError
-from pilotopt.preprocess import FRAME_H, FRAME_W, crop_resize
+from pilotopt.preprocess import FRAME_H, FRAME_W, PILOTNET_GEOMETRY, Geometry, crop_resize
 
 PARALLEL_MIN_FRAMES = 200  # below this, starting worker processes costs more than it saves
 CHUNK = 128
 
 
-def decode_frame(path: Path | str) -> np.ndarray:
-    """One camera frame file -> the (66, 200, 3) uint8 model input, or FrameError naming the file."""
+def decode_frame(path: Path | str, geometry: Geometry = PILOTNET_GEOMETRY) -> np.ndarray:
+    """One camera frame file -> the geometry's uint8 image (default 66 x 200), or FrameError naming the file."""
     path = Path(path)
     try:
         with Image.open(path) as img:
@@ -41,17 +41,18 @@ def decode_frame(path: Path | str) -> np.ndarray:
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise FrameError("corrupt image", f"{path}: cannot decode the image ({exc}); re-export it or delete "
                          "it and its label") from None
-    return crop_resize(frame)
+    return crop_resize(frame, geometry)
 
 
-def decode_chunk(out: np.ndarray | str, indices: list[int], paths: list[str]) -> list[tuple[int, str, str]]:
+def decode_chunk(out: np.ndarray | str, indices: list[int], paths: list[str],
+                 geometry: Geometry = PILOTNET_GEOMETRY) -> list[tuple[int, str, str]]:
     """Decode `paths` into rows `indices` of `out` (an array, or the path of an .npy to open in
     place from a worker); returns (index, reason, message) for each bad frame."""
     array = np.load(out, mmap_mode="r+") if isinstance(out, str) else out
     failures = []
     for i, p in zip(indices, paths):
         try:
-            array[i] = decode_frame(p)
+            array[i] = decode_frame(p, geometry)
         except FrameError as exc:
             failures.append((i, exc.reason, str(exc)))
     if isinstance(out, str):
@@ -61,7 +62,7 @@ def decode_chunk(out: np.ndarray | str, indices: list[int], paths: list[str]) ->
 
 
 def decode_all(out_path: Path, out: np.ndarray, paths: list[str], workers: int, stop_on_error: bool,
-               progress: Callable[[int, int], None] | None = None) -> tuple[list[tuple[int, str, str]], str]:
+               progress: Callable[[int, int], None] | None = None, geometry: Geometry = PILOTNET_GEOMETRY) -> tuple[list[tuple[int, str, str]], str]:
     """Fill `out` (the memmap opened from `out_path`) with every frame. Returns the bad frames and
     how it ran; with `stop_on_error` it raises FrameError for the first bad frame instead."""
     total = len(paths)
@@ -69,7 +70,7 @@ def decode_all(out_path: Path, out: np.ndarray, paths: list[str], workers: int, 
     if workers > 1 and total >= PARALLEL_MIN_FRAMES:
         out.flush()
         try:
-            return _parallel(str(out_path), chunks, workers, stop_on_error, total, progress), f"{workers} processes"
+            return _parallel(str(out_path), chunks, workers, stop_on_error, total, progress, geometry), f"{workers} processes"
         except BrokenProcessPool:  # a worker died (e.g. out of memory): finish in this process
             note = "1 process (worker processes failed)"
     else:
@@ -77,7 +78,7 @@ def decode_all(out_path: Path, out: np.ndarray, paths: list[str], workers: int, 
     failures: list = []
     done = 0
     for idx, chunk_paths in chunks:
-        bad = decode_chunk(out, idx, chunk_paths)
+        bad = decode_chunk(out, idx, chunk_paths, geometry)
         if bad and stop_on_error:
             raise FrameError(bad[0][1], bad[0][2])
         failures.extend(bad)
@@ -87,7 +88,7 @@ def decode_all(out_path: Path, out: np.ndarray, paths: list[str], workers: int, 
     return failures, note
 
 
-def _parallel(out_path, chunks, workers, stop_on_error, total, progress):
+def _parallel(out_path, chunks, workers, stop_on_error, total, progress, geometry=PILOTNET_GEOMETRY):
     failures: list = []
     done = 0
     # fork where there is one: workers start in milliseconds and never re-import the caller's
@@ -96,7 +97,7 @@ def _parallel(out_path, chunks, workers, stop_on_error, total, progress):
     # from the parent (TF, torch, rich's refresh thread).
     method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
     with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(method)) as pool:
-        pending = {pool.submit(decode_chunk, out_path, idx, p): len(idx) for idx, p in chunks}
+        pending = {pool.submit(decode_chunk, out_path, idx, p, geometry): len(idx) for idx, p in chunks}
         try:
             while pending:
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)

@@ -1,7 +1,16 @@
 """The two recording layouts on disk, read into one shape (frame paths in order + physical labels):
 
-- DeepLearningStudio: a folder with `data.csv` (image_name, v, w, ...) next to its frames;
-- older: a folder with `Images/*.png` and `data.json` (a JSON list or objects back to back).
+- DeepLearningStudio: a folder with `data.csv` (image_name, v, w, ...) next to its frames. Without
+  an image_name column (`v,w[,timestamp]`) the rows pair, in file order, with the folder's frames
+  sorted by integer name (0.png, 1.png, ..., 10.png), as DeepLearningStudio reads them;
+- older: a folder with `Images/*.png` and `data.json` (a JSON list or objects back to back), or
+  DeepLearningStudio's TensorFlow split `Train/Images + Train/train.json`, `Test/Images +
+  Test/test.json` (a labels file named after its folder). Those files are not JSON (bare words such
+  as `"class3": moderate`), so objects that do not decode are read field by field instead. Objects
+  without image_name pair with the frames in integer-name order, like the CSV rows above.
+
+Circuits come from meta.json, else from the folder name; a `Train`/`Test` folder has no circuit in
+its name, so it is circuit `train`/`test` exactly: hold the test split out with `--test-circuits test`.
 
 Reading touches labels and file stats only; pixels are decoded once, by the cache."""
 
@@ -135,17 +144,28 @@ def _walk(root: Path, problems: Problems):
             yield here, LAYOUT_DLS
         elif "Images" in dirnames:
             dirnames[:] = []
-            if "data.json" in filenames:
+            if legacy_labels_path(here, filenames) is not None:
                 yield here, LAYOUT_LEGACY
             else:
-                problems.recording("missing labels", f"{here}: has Images/ but no data.json (and no data.csv); "
-                                   "add the labels file or move the folder out of the dataset root")
+                problems.recording("missing labels", f"{here}: has Images/ but no data.json or "
+                                   f"{here.name.lower()}.json (and no data.csv); add the labels file or move "
+                                   "the folder out of the dataset root")
         else:
             pngs = [f for f in filenames if f.lower().endswith(IMAGE_SUFFIXES)]
             if pngs:
                 files = f"{len(pngs)} image file{'s' if len(pngs) != 1 else ''}"
                 problems.recording("missing labels", f"{here}: {files} but no data.csv; add "
                                    "data.csv with columns image_name,v,w or move the folder out of the dataset root")
+
+
+def legacy_labels_path(folder: Path, filenames: list[str] | None = None) -> Path | None:
+    """The labels file next to Images/: data.json, else one named after the folder (any case), which
+    is how DeepLearningStudio's TensorFlow split names them (Train/train.json, Test/test.json)."""
+    names = {f.lower(): f for f in (os.listdir(folder) if filenames is None else filenames)}
+    for wanted in ("data.json", f"{folder.name.lower()}.json"):
+        if wanted in names and _stat_file(folder / names[wanted]) is not None:
+            return folder / names[wanted]
+    return None
 
 
 def _stat_file(path: Path) -> os.stat_result | None:
@@ -169,6 +189,27 @@ def _resolve(folder: Path, name: str) -> tuple[Path, os.stat_result] | None:
 
 def _file_entry(path: Path, st: os.stat_result) -> tuple[str, int, int]:
     return str(path), int(st.st_size), int(st.st_mtime_ns)
+
+
+def _frames_in_order(images_dir: Path, labels_path: Path, n_labels: int,
+                     problems: Problems) -> list[tuple[Path, os.stat_result]] | None:
+    """The frames that labels without image names pair with: every image in `images_dir` sorted by
+    its integer name (2.png before 10.png). A name that is not an integer or a count that differs
+    from the labels would pair labels with the wrong frames, so either drops the recording."""
+    images = [(p, st) for p in images_dir.iterdir()
+              if p.name.lower().endswith(IMAGE_SUFFIXES) and (st := _stat_file(p)) is not None]
+    odd = sorted((p.name for p, _ in images if not p.stem.isdigit()), key=natural_key)
+    if odd:
+        problems.recording("frame name not an integer", f"{images_dir}: frame {odd[0]!r} is not named by an integer "
+                           f"({len(odd)} such); {labels_path.name} has no image names, so its labels pair with "
+                           "frames 0.png, 1.png, ... in numeric order; rename the frames or add image names")
+        return None
+    if len(images) != n_labels:
+        problems.recording("count mismatch", f"{images_dir}: {n_labels} labels in {labels_path.name} but "
+                           f"{len(images)} frames; labels without image names pair with frames in order, so the "
+                           "counts must match (delete the extra frames or rows, or add image names)")
+        return None
+    return sorted(images, key=lambda e: (int(e[0].stem), e[0].name))
 
 
 def _read_text(path: Path, problems: Problems) -> str | None:
@@ -222,7 +263,8 @@ def _finish(folder, layout, entries, files, problems, known, empty_msg, bad_fram
 
 
 def read_dls(folder: Path, problems: Problems, known: list[str] | None = None) -> Recording | None:
-    """DeepLearningStudio layout: each data.csv row labels the frame it names (any row order)."""
+    """DeepLearningStudio layout: each data.csv row labels the frame it names (any row order), or,
+    without an image_name column, the frame at its position in integer-name order."""
     known = known_circuits() if known is None else known
     csv_path = folder / "data.csv"
     frames_before = problems.frames
@@ -233,12 +275,15 @@ def read_dls(folder: Path, problems: Problems, known: list[str] | None = None) -
     reader = csv.reader(io.StringIO(text))
     header = next(reader, None)
     cols = [h.strip().lower() for h in header] if header else []
-    missing = [c for c in ("image_name", "v", "w") if c not in cols]
+    missing = [c for c in ("v", "w") if c not in cols]
     if missing:
         found = ", ".join(cols) if cols else "none, the file is empty"
         problems.recording("missing column", f"{csv_path}: no {' or '.join(repr(m) for m in missing)} column "
-                           f"(found: {found}); data.csv needs the columns image_name,v,w")
+                           f"(found: {found}); data.csv needs the columns image_name,v,w (or v,w with frames "
+                           "named 0.png, 1.png, ... in row order)")
         return None
+    if "image_name" not in cols:
+        return _read_dls_in_order(folder, csv_path, reader, cols, files, problems, known)
     i_name, i_v, i_w = cols.index("image_name"), cols.index("v"), cols.index("w")
     entries: list = []
     labelled: dict[Path, int] = {}
@@ -273,6 +318,33 @@ def read_dls(folder: Path, problems: Problems, known: list[str] | None = None) -
                    problems.frames - frames_before)
 
 
+def _read_dls_in_order(folder, csv_path, reader, cols, files, problems, known) -> Recording | None:
+    """data.csv without image_name: row k (blank lines aside) labels the k-th frame of the folder in
+    integer-name order. A bad row still takes its frame's place, so later rows stay paired."""
+    frames_before = problems.frames
+    rows = [(reader.line_num, row) for row in reader if any(cell.strip() for cell in row)]
+    if not rows:
+        problems.recording("no rows", f"{csv_path} has no label rows; record frames into the folder or delete it")
+        return None
+    frames = _frames_in_order(folder, csv_path, len(rows), problems)
+    if frames is None:
+        return None
+    i_v, i_w = cols.index("v"), cols.index("w")
+    entries: list = []
+    for (line, row), (path, st) in zip(rows, frames):
+        where = f"{csv_path} line {line} (frame {path.name})"
+        if len(row) < len(cols):
+            problems.frame("bad row", f"{where}: {len(row)} fields but the header has {len(cols)}; fix that row")
+            continue
+        try:
+            entries.append((path, parse_label(row[i_v], "v", where), parse_label(row[i_w], "w", where), st))
+        except FrameError as exc:
+            problems.frame(exc.reason, str(exc))
+    return _finish(folder, LAYOUT_DLS, entries, files, problems, known,
+                   f"{csv_path} has no label rows; record frames into the folder or delete it",
+                   problems.frames - frames_before)
+
+
 def parse_json_objects(text: str) -> list:
     """A JSON list, or JSON values written back to back (`{...}{...}`, optionally with commas or
     newlines between them), flattened into one list."""
@@ -291,20 +363,85 @@ def parse_json_objects(text: str) -> list:
             out.append(value)
 
 
+_LOOSE_FIELD = re.compile(r'"((?:[^"\\]|\\.)*)"\s*:\s*("(?:[^"\\]|\\.)*"|[^,{}\[\]"]*)')
+
+
+def parse_loose_objects(text: str) -> list[dict]:
+    """`{...}` objects back to back whose values need not be JSON (DeepLearningStudio's train.json:
+    `{"class3": moderate, "w": -0.22, "v": 9}{...}`): each becomes a dict of its `"key": value`
+    fields as text, quotes removed, so v and w are read however the rest is written. ValueError on
+    an unclosed object or text between objects (a truncated or foreign file)."""
+    out: list[dict] = []
+    i, n = 0, len(text)
+    while True:
+        while i < n and (text[i].isspace() or text[i] in ",[]"):
+            i += 1
+        if i >= n:
+            return out
+        if text[i] != "{":
+            raise ValueError(f"expected '{{' at char {i}, found {text[i:i + 20]!r}")
+        end = _object_end(text, i)
+        fields = {}
+        for key, raw in _LOOSE_FIELD.findall(text[i + 1:end]):
+            fields[key] = _unquote(raw.strip())
+        out.append(fields)
+        i = end + 1
+
+
+def _object_end(text: str, start: int) -> int:
+    """Index of the `}` closing the object opened at `start` (braces inside strings do not count)."""
+    depth, in_string, escaped = 0, False, False
+    for j in range(start, len(text)):
+        ch = text[j]
+        if escaped:
+            escaped = False
+        elif in_string:
+            escaped, in_string = ch == "\\", ch != '"'
+        elif ch == '"':
+            in_string = True
+        elif ch == "{":
+            depth += 1
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                return j
+    raise ValueError(f"the object at char {start} is never closed (truncated file?)")
+
+
+def _unquote(raw: str) -> str:
+    if len(raw) >= 2 and raw[0] == raw[-1] == '"':
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return raw[1:-1]
+    return raw
+
+
+def _label_objects(json_path: Path, text: str, problems: Problems) -> list | None:
+    """The objects of a labels file: JSON when it is JSON, else read field by field (bare words)."""
+    try:
+        return parse_json_objects(text)
+    except ValueError as exc:
+        try:
+            return parse_loose_objects(text)
+        except ValueError as loose:
+            problems.recording("bad data.json", f"{json_path}: not valid JSON ({exc}) nor {{...}} objects back to "
+                               f"back ({loose}); fix or re-export it")
+            return None
+
+
 def read_legacy(folder: Path, problems: Problems, known: list[str] | None = None) -> Recording | None:
-    """Older layout: Images/ + data.json; objects without image names pair in order with the
-    frames sorted by integer stem."""
+    """Older layout: Images/ + data.json (or Train/train.json, Test/test.json); objects without
+    image names pair in order with the frames sorted by integer stem."""
     known = known_circuits() if known is None else known
-    json_path, images_dir = folder / "data.json", folder / "Images"
+    json_path, images_dir = legacy_labels_path(folder) or folder / "data.json", folder / "Images"
     frames_before = problems.frames
     text = _read_text(json_path, problems)
     if text is None:
         return None
     files = [_file_entry(json_path, os.stat(json_path))]
-    try:
-        objects = parse_json_objects(text)
-    except ValueError as exc:
-        problems.recording("bad data.json", f"{json_path}: not valid JSON ({exc}); fix or re-export it")
+    objects = _label_objects(json_path, text, problems)
+    if objects is None:
         return None
     named = [isinstance(o, dict) and "image_name" in o for o in objects]
     if objects and any(named) and not all(named):
@@ -312,14 +449,10 @@ def read_legacy(folder: Path, problems: Problems, known: list[str] | None = None
                            "give every object an image_name or none")
         return None
     if objects and not any(named):
-        images = sorted((p for p in images_dir.iterdir() if p.name.lower().endswith(IMAGE_SUFFIXES)),
-                        key=lambda p: natural_key(p.name))
-        if len(images) != len(objects):
-            problems.recording("count mismatch", f"{json_path}: {len(objects)} labels but {len(images)} frames in "
-                               f"{images_dir}; labels without image names pair with frames in order, so the "
-                               "counts must match (add image_name to each object)")
+        images = _frames_in_order(images_dir, json_path, len(objects), problems)
+        if images is None:
             return None
-        paths = [p.name for p in images]
+        paths = [p.name for p, _ in images]
     else:
         paths = [str(o["image_name"]).strip() for o in objects]
     entries: list = []

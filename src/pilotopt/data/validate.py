@@ -21,6 +21,10 @@ class FrameError(BadInputError):
         self.reason = reason
 
 
+class DataWarning(UserWarning):
+    """Data that loads but may not mean what the user thinks (e.g. labels clipped to the bounds)."""
+
+
 @dataclass
 class Problems:
     """Raise on the first problem, or (skip_bad) count it by reason and keep a few examples."""

@@ -51,16 +51,20 @@ def evaluate_artifacts(artifacts_dir: Path | str, data_roots: Sequence[Path | st
                        cache_dir: Path | str | None = None, min_calls: int = 300, min_seconds: float = 2.0,
                        throughput_batch: int = 64, max_frames: int | None = None, progress: Progress | None = None,
                        *, force: bool = False, timeout: float = DEFAULT_TIMEOUT, warmup_calls: int = 20,
-                       warmup_seconds: float = 0.5, max_seconds: float = 60.0) -> dict:
+                       warmup_seconds: float = 0.5, max_seconds: float = 60.0, arch: str | None = None,
+                       arch_args: dict | None = None, contract=None) -> dict:
     """Measure every variant under `artifacts_dir` on the held-out circuits of `data_roots`; write
     OUT/results.json and OUT/results.csv and return the results document.
+
+    `artifacts_dir` may also be one model file or folder (any kind pilotopt reads), measured as the
+    variant named after it with `arch`, `arch_args` and the input `contract` (see open_artifact).
 
     progress(phase, done, total, info): phase "data" while frames are decoded (first run only),
     "variant" before (info["state"] == "start") and after ("done", with info["row"]) each variant."""
     _check_settings(threads=threads, min_calls=min_calls, min_seconds=min_seconds, throughput_batch=throughput_batch,
                     max_frames=max_frames, timeout=timeout, warmup_calls=warmup_calls, warmup_seconds=warmup_seconds,
                     max_seconds=max_seconds)
-    found = _check_variants(artifacts_dir)
+    found = _check_variants(artifacts_dir, arch, arch_args, contract)
     if isinstance(data_roots, (str, Path)):
         data_roots = [data_roots]
     data_roots = [Path(r) for r in data_roots]
@@ -82,18 +86,24 @@ def evaluate_artifacts(artifacts_dir: Path | str, data_roots: Sequence[Path | st
     from pilotopt.evaluate.testset import prepare_testset
 
     data_progress = (lambda done, total: progress("data", done, total, {})) if progress else None
-    testset_dir, testset = prepare_testset(data_roots, test_circuits, cache_dir, max_frames, work, data_progress)
+    geometries = _geometries(found)
+    testsets: dict = {}
+    for geometry in geometries:  # one test set per input geometry (crop rows and size) in the folder
+        testsets[geometry] = prepare_testset(data_roots, test_circuits, cache_dir, max_frames, work, data_progress,
+                                             geometry=geometry, keep=[d for d, _ in testsets.values()])
+    testset_dir, testset = testsets[geometries[0]]
     labels = np.load(testset_dir / "labels.npy")
 
     protocol = {
         "threads": threads, "test_circuits": list(test_circuits), "max_frames": max_frames,
-        "frames": testset["samples"], "testset_digest": testset["digest"],
+        "frames": testset["samples"], "testset_digest": "+".join(t["digest"] for _, t in testsets.values()),
         "min_calls": min_calls, "min_seconds": min_seconds, "warmup_calls": warmup_calls,
         "warmup_seconds": warmup_seconds, "max_seconds": max_seconds,
         "throughput_batch": throughput_batch, "throughput_min_calls": max(5, min_calls // 10),
         "timeout_s": timeout, "worker_version": WORKER_VERSION,
         "latency": "batch 1, one preprocessed test frame (float32 1x66x200x3), the model call alone",
-        "brain_step": "batch 1, crop_resize of one rendered 640x480 frame + float32 conversion + the model call",
+        "brain_step": "batch 1, crop_resize of one rendered 640x480 frame to the contract's geometry + the contract's "
+                      "scaling and layout + the model call",
         "throughput": f"frames/s at batch {throughput_batch} (batch / mean call time)",
         "accuracy": f"every test frame, batches of {throughput_batch}; MSE normalized, MAE physical units",
         "memory": "worker peak RSS (VmHWM) after latency and throughput, and its RSS before loading the model",
@@ -109,8 +119,9 @@ def evaluate_artifacts(artifacts_dir: Path | str, data_roots: Sequence[Path | st
     for i, (folder, variant) in enumerate(found):
         if progress:
             progress("variant", i, total, {"name": variant.name, "state": "start"})
-        row = _evaluate_one(folder, variant, fingerprint=fingerprint, protocol=protocol, testset_dir=testset_dir,
-                            labels=labels, work=work, store=store, logs=logs, force=force, preds=preds)
+        row = _evaluate_one(folder, variant, fingerprint=fingerprint, protocol=protocol,
+                            testset_dir=testsets[_geometry_of(variant)][0], labels=labels, work=work, store=store,
+                            logs=logs, force=force, preds=preds)
         rows.append(row)
         if progress:
             progress("variant", i + 1, total, {"name": variant.name, "state": "done", "row": row})
@@ -119,6 +130,7 @@ def evaluate_artifacts(artifacts_dir: Path | str, data_roots: Sequence[Path | st
     doc = {"schema": RESULTS_SCHEMA, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
            "artifacts": str(Path(artifacts_dir).resolve()), "data": [str(r.resolve()) for r in data_roots],
            "machine": machine, "protocol": protocol, "testset": {**testset, "folder": str(testset_dir)},
+           "testsets": [{**t, "folder": str(d)} for d, t in testsets.values()],
            "variants": rows}
     write_results(out_dir, doc)
     return doc
@@ -151,9 +163,43 @@ def _check_settings(**kw) -> None:
         integer("max_frames", 1)
 
 
-def _check_variants(artifacts_dir) -> list[tuple[Path, Variant]]:
+def _geometry_of(variant: Variant):
+    from pilotopt.contracts import load_contract
+
+    return load_contract(variant.contract).geometry
+
+
+def _geometries(found) -> list:
+    """The distinct input geometries of the measured variants, pilotopt's own first."""
+    from pilotopt.preprocess import PILOTNET_GEOMETRY
+
+    seen = list(dict.fromkeys(_geometry_of(v) for _, v in found))
+    return sorted(seen, key=lambda g: g != PILOTNET_GEOMETRY) or [PILOTNET_GEOMETRY]
+
+
+def _bare_model(path: Path, arch, arch_args, contract) -> list[tuple[Path, Variant]]:
+    """One model file or folder given instead of an artifacts folder, as a variant of its own."""
+    from pilotopt.artifacts import open_artifact
+
+    art = open_artifact(path, arch=arch, arch_args=arch_args, contract=contract)
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", art.path.stem if art.path.is_file() else art.path.name) or "model"
+    variant = Variant(name=name, runtime=art.runtime, artifact=str(art.path.resolve()),
+                      framework=art.framework, technique="", baseline=None,
+                      record={"source": str(art.path), "input_kind": art.kind.name,
+                              "contract_notes": list(art.contract.notes)},
+                      contract=art.contract.to_dict(), arch=art.arch, arch_args=art.arch_args)
+    return [(art.path.parent, variant)]
+
+
+def _check_variants(artifacts_dir, arch=None, arch_args=None, contract=None) -> list[tuple[Path, Variant]]:
     load_runtime_plugins()
-    found = read_variants(artifacts_dir)
+    from pilotopt.artifacts import detect_kind, resolve_path
+
+    root = Path(artifacts_dir)
+    if root.is_file() or (root.is_dir() and detect_kind(resolve_path(root)) is not None):
+        found = _bare_model(root, arch, arch_args, contract)
+    else:
+        found = read_variants(artifacts_dir)
     from pilotopt.runtimes import runtime_names
 
     known = runtime_names()
@@ -181,6 +227,12 @@ def _fingerprint(protocol: dict, machine: dict) -> dict:
                                                   "libraries")}}
 
 
+def _contract_digest(variant: Variant) -> str:
+    from pilotopt.contracts import load_contract
+
+    return load_contract(variant.contract).digest
+
+
 def _safe(name: str) -> str:
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip(".") or "variant"
     return safe if safe == name else f"{safe}-{hashlib.sha1(name.encode()).hexdigest()[:8]}"
@@ -189,7 +241,7 @@ def _safe(name: str) -> str:
 # -- one variant ---------------------------------------------------------------------------------
 
 _MEASURED = ("error", "latency_ms", "throughput", "memory_mb", "predictor", "load_seconds", "measure_seconds",
-             "background_cpu", "params_error", "log")
+             "background_cpu", "params_error", "log", "input_contract", "outputs_out_of_range_share")
 
 
 def _evaluate_one(folder: Path, variant: Variant, *, fingerprint, protocol, testset_dir, labels, work, store,
@@ -208,6 +260,8 @@ def _evaluate_one(folder: Path, variant: Variant, *, fingerprint, protocol, test
     safe = _safe(variant.name)
     stored, pred_file = store / f"{safe}.json", store / f"{safe}.pred.npy"
     key = hashlib.sha256(json.dumps({"artifact": artifact_digest(artifact), "runtime": variant.runtime,
+                                     **({"contract": _contract_digest(variant)} if variant.contract else {}),
+                                     "testset": json.loads((testset_dir / "testset.json").read_text())["digest"],
                                      **fingerprint}, sort_keys=True).encode()).hexdigest()
     if not force:
         cached = _read_cached(stored, pred_file, key, len(labels))
@@ -222,6 +276,7 @@ def _evaluate_one(folder: Path, variant: Variant, *, fingerprint, protocol, test
     job_dir = work / "jobs"
     ensure_writable_dir(job_dir)
     job = {"name": variant.name, "artifact": str(artifact), "runtime": variant.runtime,
+           "contract": variant.contract, "arch": variant.arch, "arch_args": variant.arch_args,
            "threads": protocol["threads"], "testset": str(testset_dir),
            "min_calls": protocol["min_calls"], "min_seconds": protocol["min_seconds"],
            "warmup_calls": protocol["warmup_calls"], "warmup_seconds": protocol["warmup_seconds"],
@@ -246,7 +301,8 @@ def _evaluate_one(folder: Path, variant: Variant, *, fingerprint, protocol, test
                 "throughput": res.get("throughput"), "memory_mb": res.get("memory_mb"),
                 "predictor": res.get("predictor"), "load_seconds": res.get("load_seconds"),
                 "measure_seconds": res.get("measure_seconds"), "background_cpu": res.get("background_cpu"),
-                "params": res.get("params"), "log": str(log)}
+                "params": res.get("params"), "log": str(log), "input_contract": res.get("input_contract"),
+                "outputs_out_of_range_share": res.get("outputs_out_of_range_share")}
     if res.get("params_error"):
         measured["params_error"] = res["params_error"]
     row.update({k: measured[k] for k in _MEASURED if k in measured})

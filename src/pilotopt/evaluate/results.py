@@ -67,6 +67,7 @@ def base_row(variant, artifact: Path | None) -> dict:
     return {"name": variant.name, "technique": variant.technique, "framework": variant.framework,
             "runtime": variant.runtime, "artifact": str(artifact) if artifact is not None else None,
             "baseline": variant.baseline, "status": variant.status, "reason": variant.reason, "cached": False,
+            "contract": variant.contract, "arch": variant.arch, "arch_args": variant.arch_args,
             "size": {"bytes": None, "gzip_bytes": None, "params": None, "nonzero_params": None,
                      "params_source": None},
             "error": None, "latency_ms": None, "throughput": None, "memory_mb": None, "cross_check": None}

@@ -5,7 +5,7 @@ The test split is the held-out circuits as loaded for training (no flip, no over
 order; `max_frames` keeps that many samples evenly spaced over it. Recurrent models need the
 frames before each sample, so the folder stores
 
-    frames.npy    uint8 (M, 66, 200, 3)  every frame any sample needs
+    frames.npy    uint8 (M, H, W, 3)     every frame any sample needs, at the contract's geometry
     windows.npy   int64 (N, T_MAX)       per sample, indices into frames of the last T_MAX frames
                                          (repeating a recording's first frame, as training does);
                                          a model with T frames uses the last T columns
@@ -75,13 +75,17 @@ def _camera_frame() -> tuple[np.ndarray, dict]:
 
 def prepare_testset(data_roots: Sequence[Path | str], test_circuits: Sequence[str], cache_dir: Path | str | None,
                     max_frames: int | None, work_dir: Path,
-                    progress: Callable[[int, int], None] | None = None) -> tuple[Path, dict]:
-    """Load the test split, write it under work_dir/testset-<digest> (reused if already there) and
-    return (folder, description)."""
+                    progress: Callable[[int, int], None] | None = None, geometry=None,
+                    keep: Sequence[Path] = ()) -> tuple[Path, dict]:
+    """Load the test split at `geometry` (an input contract's crop and size; default PilotNet's),
+    write it under work_dir/testset-<digest> (reused if already there) and return (folder,
+    description). Other test sets in work_dir are removed unless named in `keep`."""
     from pilotopt.data import DataConfig, load_splits
+    from pilotopt.preprocess import PILOTNET_GEOMETRY
 
+    geometry = geometry or PILOTNET_GEOMETRY
     cfg = DataConfig(roots=list(data_roots), test_circuits=tuple(test_circuits), cache_dir=cache_dir,
-                     flip=False, oversample=1, sequence_length=1)
+                     flip=False, oversample=1, sequence_length=1, geometry=geometry)
     splits = load_splits(cfg, progress=progress)
     test = splits.test
     total = len(test)
@@ -101,6 +105,7 @@ def prepare_testset(data_roots: Sequence[Path | str], test_circuits: Sequence[st
     camera, camera_info = camera_frame()
 
     h = hashlib.sha256()
+    h.update(geometry.key.encode())
     for arr in (frames, windows, labels, camera):
         h.update(str((arr.dtype.str, arr.shape)).encode())
         h.update(np.ascontiguousarray(arr).tobytes())
@@ -119,6 +124,7 @@ def prepare_testset(data_roots: Sequence[Path | str], test_circuits: Sequence[st
         "oversample": 1,
         "data_cache": splits.summary.get("cache_path"),
         "camera_frame": camera_info,
+        "geometry": vars(geometry),
     }
     folder = Path(work_dir) / f"testset-{digest[:16]}"
     done = folder / TESTSET_FILE
@@ -129,7 +135,7 @@ def prepare_testset(data_roots: Sequence[Path | str], test_circuits: Sequence[st
                 np.save(tmp / f"{name}.npy", arr, allow_pickle=False)
             (tmp / TESTSET_FILE).write_text(json.dumps(meta, indent=1) + "\n")
     for old in Path(work_dir).glob("testset-*"):  # earlier test sets in our own work folder
-        if old.is_dir() and old != folder and not old.name.startswith("."):
+        if old.is_dir() and old != folder and old not in set(map(Path, keep)) and not old.name.startswith("."):
             shutil.rmtree(old, ignore_errors=True)
     return folder, meta
 
@@ -148,7 +154,7 @@ class EvalFrames:
         return len(self.windows)
 
     def inputs(self, idx, sequence_length: int = 1) -> np.ndarray:
-        """float32 model inputs of samples `idx`: (B, 66, 200, 3), or (B, T, 66, 200, 3) if T > 1."""
+        """float32 images of samples `idx`: (B, H, W, 3), or (B, T, H, W, 3) if T > 1 (pixel values)."""
         w = self.windows[np.asarray(idx, dtype=np.int64)]
         if sequence_length <= 1:
             return np.asarray(self.frames[w[:, -1]], dtype=np.float32)

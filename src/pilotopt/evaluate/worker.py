@@ -89,8 +89,9 @@ def measure(job: dict) -> dict:
     from pilotopt.evaluate.latency import time_calls
     from pilotopt.evaluate.plugins import load_runtime_plugins
     from pilotopt.evaluate.testset import EvalFrames
+    from pilotopt.artifacts import contract_predictor
+    from pilotopt.contracts import out_of_range_share
     from pilotopt.preprocess import crop_resize
-    from pilotopt.runtimes import load_predictor
 
     timing = {k: job[k] for k in ("min_calls", "min_seconds", "warmup_calls", "warmup_seconds", "max_seconds")}
     result: dict = {"status": "ok", "reason": None}
@@ -105,7 +106,8 @@ def measure(job: dict) -> dict:
         _phase(phase)
         t0 = time.perf_counter()
         try:
-            predictor = load_predictor(job["artifact"], runtime=job["runtime"], threads=job["threads"])
+            predictor = contract_predictor(job["artifact"], job["runtime"], job["threads"], job.get("contract"),
+                                           job.get("arch"), job.get("arch_args"))
         except RuntimeUnavailable as exc:
             # the artifact exists but its runtime is missing here: the evaluation failed (variants a
             # machine cannot produce at all are marked skipped by their producer instead)
@@ -132,17 +134,18 @@ def measure(job: dict) -> dict:
         phase = "brain step"
         _phase(phase)
         camera = data.camera
+        geometry = predictor.contract.geometry
         history: deque = deque(maxlen=t)
 
         def brain_step():
-            obs = crop_resize(camera)
+            obs = crop_resize(camera, geometry)
             if t > 1:
                 if not history:
                     history.extend([obs] * t)
                 history.append(obs)
-                batch = np.stack(history)[None].astype(np.float32)
+                batch = np.stack(history)[None]
             else:
-                batch = obs[None].astype(np.float32)
+                batch = obs[None]
             return predictor.predict(batch)
 
         _check_output(brain_step(), 1)
@@ -172,6 +175,8 @@ def measure(job: dict) -> dict:
             idx = np.arange(start, min(start + bs, len(data)))
             preds.append(_check_output(predictor.predict(data.inputs(idx, t)), len(idx)))
         pred = np.concatenate(preds).astype(np.float32)
+        result["input_contract"] = predictor.contract.name
+        result["outputs_out_of_range_share"] = round(out_of_range_share(pred), 4)
         if not np.isfinite(pred).all():
             raise ValueError(f"{int((~np.isfinite(pred)).any(axis=1).sum())} of {len(pred)} predictions "
                              "are NaN or infinite")

@@ -47,6 +47,15 @@ class TrainSection(_Strict):
     oversample: int = Field(2, ge=1)
 
 
+class ModelSection(_Strict):
+    """A model trained elsewhere: training is skipped and the report names it as the baseline."""
+
+    path: Optional[Path] = None  # any kind pilotopt reads (see `pilotopt list kinds`)
+    arch: Optional[str] = None  # architecture of a bare state dict (see `pilotopt list archs`)
+    arch_args: dict[str, Any] = Field(default_factory=dict)
+    input: Optional[str] = None  # input contract: a preset or a YAML file (see `pilotopt list contracts`)
+
+
 class OfflineSection(_Strict):
     max_frames: Optional[int] = Field(None, ge=1)  # test frames scored (None: all)
     min_calls: int = Field(300, ge=1)
@@ -84,6 +93,7 @@ class PipelineConfig(_Strict):
     threads: int = Field(2, ge=1)
     data: DataSection = Field(default_factory=DataSection)
     train: TrainSection = Field(default_factory=TrainSection)
+    model: ModelSection = Field(default_factory=ModelSection)
     techniques: Union[Literal["all"], list[str]] = "all"
     technique_defaults: dict[str, Any] = Field(default_factory=dict)  # applied to every technique with that setting
     technique_settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -228,6 +238,14 @@ def check_names(cfg: PipelineConfig, source: str = "config") -> None:
             if not Path(p).is_dir():
                 raise BadInputError(f"{source}: data.path: dataset folder '{p}' does not exist; pass a folder of "
                                     "recordings (from `pilotopt sim dataset`) or leave data.path out to generate one")
+    if cfg.model.path is not None:
+        from pilotopt.artifacts import open_artifact
+
+        try:
+            open_artifact(cfg.model.path, arch=cfg.model.arch, arch_args=cfg.model.arch_args or None,
+                          contract=cfg.model.input)
+        except BadInputError as exc:
+            raise BadInputError(f"{source}: model: {exc}") from None
     if cfg.train.model not in model_names():
         raise BadInputError(f"{source}: train.model: unknown model '{cfg.train.model}'; "
                             f"choose from {', '.join(model_names())}")
@@ -236,12 +254,15 @@ def check_names(cfg: PipelineConfig, source: str = "config") -> None:
                             "set executor.name: ray or drop the address")
 
 
-def technique_plan(cfg: PipelineConfig) -> dict[str, list[str]]:
-    """Techniques to run per baseline framework, in registry order."""
+def technique_plan(cfg: PipelineConfig, given_kind: str | None = None) -> dict[str, list[str]]:
+    """Techniques to run per baseline framework, in registry order; for a given model (`given_kind`,
+    its artifact kind) the techniques that take that kind, under the key "given"."""
     from pilotopt.techniques import techniques
 
     known = techniques()
     chosen = list(known) if cfg.techniques == "all" else list(dict.fromkeys(cfg.techniques))
+    if given_kind is not None:
+        return {"given": [n for n in known if n in chosen and known[n].takes(given_kind)]}
     return {fw: [n for n in known if n in chosen and known[n].framework == fw] for fw in cfg.train.frameworks}
 
 

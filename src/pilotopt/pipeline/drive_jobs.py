@@ -17,6 +17,10 @@ def job_key(job: dict) -> str:
     """What decides a drive's result: the variant's artifact and record, and the drive settings."""
     keep = {k: job[k] for k in ("variant", "runtime", "circuit", "direction", "mode", "laps", "timeout_s",
                                 "latency_scale", "seed", "threads", "videos", "artifact_sha256")}
+    if job.get("contract"):
+        from pilotopt.contracts import load_contract
+
+        keep["contract"] = load_contract(job["contract"]).digest
     return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -68,12 +72,14 @@ def drive_job(job: dict) -> dict:
 
 
 def _drive(job: dict, out: Path) -> dict:
-    from pilotopt.runtimes import load_predictor
+    from pilotopt.artifacts import load_artifact_predictor, open_artifact
     from pilotopt.sim.brains.model import ModelBrain
     from pilotopt.sim.closed_loop import DriveConfig, drive
     from pilotopt.sim.plots import plot_trajectory, trajectory_title
 
-    predictor = load_predictor(job["artifact"], runtime=job["runtime"], threads=job["threads"])
+    art = open_artifact(job["artifact"], arch=job.get("arch"), arch_args=job.get("arch_args") or None,
+                        contract=job.get("contract"))
+    predictor = load_artifact_predictor(art, runtime=job["runtime"], threads=job["threads"])
     brain = ModelBrain(predictor, label=job["variant"])
     cfg = DriveConfig(circuit=job["circuit"], direction=job["direction"], mode=job["mode"], laps=job["laps"],
                       timeout=job["timeout_s"], latency_scale=job["latency_scale"], seed=job["seed"],
@@ -82,7 +88,8 @@ def _drive(job: dict, out: Path) -> dict:
     metrics = {k: (v.value if hasattr(v, "value") else v) for k, v in result.metrics.items()}
     plot = out.with_suffix(".png")
     plot_trajectory(result, plot, title=trajectory_title(result))
-    done = {"metrics": metrics, "plot": plot.name, "brain": result.brain}
+    done = {"metrics": metrics, "plot": plot.name, "brain": result.brain,
+            "outputs_out_of_range_share": round(brain.out_of_range_share, 4)}
     if job["videos"] and result.frames:
         from pilotopt.sim.video import write_video
 

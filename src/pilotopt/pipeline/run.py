@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from pilotopt.artifacts import artifact_digest
 from pilotopt.pipeline.config import PipelineConfig, technique_overrides, technique_plan
 
 Say = Callable[[str], None]
@@ -66,7 +67,7 @@ def run_pipeline(cfg: PipelineConfig, out: Path | str, say: Say = print) -> dict
     with clock("data"):
         data_roots = _data(cfg, out, say)
     with clock("train"):
-        baselines = _train(cfg, out, data_roots, say)
+        baselines = _given_model(cfg, say) if cfg.model.path is not None else _train(cfg, out, data_roots, say)
     with clock("optimize"):
         planned = _optimize(cfg, out, data_roots, baselines, say)
     with clock("offline evaluation"):
@@ -131,19 +132,41 @@ def _train(cfg: PipelineConfig, out: Path, data_roots: list[Path], say: Say) -> 
     return baselines
 
 
+def _given_model(cfg: PipelineConfig, say: Say) -> dict[str, Path]:
+    """A model trained elsewhere stands in for training: {"given": its path}."""
+    from pilotopt.artifacts import open_artifact
+
+    art = open_artifact(cfg.model.path, arch=cfg.model.arch, arch_args=cfg.model.arch_args or None,
+                        contract=cfg.model.input)
+    say(f"baseline: the given model {art.path} ({art.kind.description}; input contract {art.contract.summary()}); "
+        "training skipped")
+    for note in art.contract.notes:
+        say(f"input contract: {note}")
+    return {"given": art.path}
+
+
 def _optimize(cfg: PipelineConfig, out: Path, data_roots, baselines: dict[str, Path], say: Say) -> list[dict]:
-    """Every planned technique, per framework; returns the plan with each technique's status."""
+    """Every planned technique, per framework (or for the given model); returns the plan with each
+    technique's status."""
     from pilotopt.techniques import get_technique, optimize
 
     planned = []
-    for fw, names in technique_plan(cfg).items():
+    given = {}
+    kind = None
+    if "given" in baselines:
+        from pilotopt.artifacts import open_artifact
+
+        given = {"arch": cfg.model.arch, "arch_args": cfg.model.arch_args or None, "contract": cfg.model.input}
+        kind = open_artifact(baselines["given"], **given).kind.name
+    for fw, names in technique_plan(cfg, kind).items():
         if not names:
             continue
         variants = optimize(baselines[fw], names, data_roots, out / "variants",
                             settings=technique_overrides(cfg, names), seed=cfg.seed, threads=cfg.threads,
                             cache_dir=out / "cache", progress=say, test_circuits=tuple(cfg.data.test_circuits),
-                            timeout=cfg.technique_timeout_s)
+                            timeout=cfg.technique_timeout_s, **given)
         for v in variants:
+            fw = v.framework if fw == "given" else fw
             planned.append({"name": v.name, "framework": fw, "status": v.status, "reason": v.reason,
                             "description": get_technique(v.name).description})
     return planned
@@ -165,19 +188,6 @@ def _offline(cfg: PipelineConfig, out: Path, data_roots, say: Say) -> dict:
                               max_frames=o.max_frames, progress=progress, timeout=o.timeout_s)
 
 
-def artifact_digest(path: Path) -> str:
-    """sha256 over the artifact's files (with companions such as OpenVINO's .bin) and their names."""
-    from pilotopt.evaluate.size import artifact_files
-
-    h = hashlib.sha256()
-    for f in artifact_files(Path(path)):
-        h.update(f.name.encode())
-        with open(f, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-    return h.hexdigest()
-
-
 def drive_jobs(cfg: PipelineConfig, out: Path, offline: dict, planned: list[dict]) -> list[dict]:
     """One job per (ok variant of this run) x circuit x direction."""
     wanted = {p["name"] for p in planned}
@@ -185,11 +195,13 @@ def drive_jobs(cfg: PipelineConfig, out: Path, offline: dict, planned: list[dict
     for row in offline["variants"]:
         if row["name"] not in wanted or row["status"] != "ok" or not row.get("artifact"):
             continue
-        digest = artifact_digest(Path(row["artifact"]))
+        digest = artifact_digest(Path(row["artifact"]))  # pilotopt.artifacts: the one content digest
         for circuit in cfg.drive_circuits:
             for direction in cfg.closed_loop.directions:
                 jobs.append({"variant": row["name"], "framework": row["framework"], "runtime": row["runtime"],
                              "artifact": row["artifact"], "artifact_sha256": digest, "circuit": circuit,
+                             "contract": row.get("contract"), "arch": row.get("arch"),
+                             "arch_args": row.get("arch_args") or {},
                              "direction": direction, "mode": cfg.closed_loop.mode, "laps": cfg.closed_loop.laps,
                              "timeout_s": cfg.closed_loop.timeout_s, "latency_scale": cfg.closed_loop.latency_scale,
                              "seed": cfg.seed, "threads": cfg.threads, "videos": cfg.closed_loop.videos,
@@ -253,6 +265,13 @@ def _report(cfg: PipelineConfig, out: Path, offline: dict, drives: list[dict], p
             "stages": dict(clock.stages), "elapsed_seconds": round(time.perf_counter() - t_start, 1),
             "machine": offline.get("machine"), "config_digest": hashlib.sha256(
                 repr(cfg.model_dump(mode="json")).encode()).hexdigest()[:12]}
+    if cfg.model.path is not None:
+        from pilotopt.contracts import load_contract
+
+        meta["baseline"] = (f"the given model {cfg.model.path}"
+                            + (f" (architecture {cfg.model.arch})" if cfg.model.arch else "")
+                            + f", input contract {load_contract(cfg.model.input).name if cfg.model.input else 'detected'}"
+                            + "; training was skipped")
     constraints = {"max_latency_ms": cfg.report.max_latency_ms, "max_size_mb": cfg.report.max_size_mb,
                    "must_complete": cfg.report.must_complete}
     return build_report(offline, drives, planned, out / "report", constraints=constraints, meta=meta)

@@ -130,6 +130,8 @@ def build_document(*, rows: list[dict], cl_rows: list[dict], tech_rows: list[dic
         blocks.append(Para(f"Front ({title}): " + (", ".join(front) if front else "no ok variant to plot") + "."))
 
     blocks.append(Heading(2, "Run information", "meta"))
+    if meta and meta.get("baseline"):
+        blocks.append(Para(f"Baseline: {meta['baseline']}.", strong=True))
     if meta:
         blocks.append(meta_table(meta))
     else:

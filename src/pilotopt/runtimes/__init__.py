@@ -1,7 +1,9 @@
-"""Predictors: load an artifact, run a batch of preprocessed frames, return normalized (v, w).
+"""Predictors: load an artifact and run a batch of the model's own input tensors.
 
-One module per runtime registers itself with a `detect(path)` test, so adding a runtime is adding a
-file. Every predictor also drives the simulator through `pilotopt.sim.brains.model.ModelBrain`."""
+One module per runtime registers its factory; the artifact kind (pilotopt.artifacts, detected by
+content) names the runtime that runs it, so adding a runtime is one runtime module plus one kind
+module. Seen through its input contract (pilotopt.contracts.ContractPredictor) every predictor
+takes camera images and returns normalized (v, w), and drives the simulator as a ModelBrain."""
 
 from __future__ import annotations
 
@@ -13,19 +15,21 @@ from typing import Callable
 from pilotopt.errors import BadInputError
 from pilotopt.runtimes.base import Predictor
 
-_RUNTIMES: dict[str, tuple[Callable[[Path], bool], Callable[..., Predictor]]] = {}
+_RUNTIMES: dict[str, Callable[..., Predictor]] = {}
 
 
-def register_runtime(name: str, detect: Callable[[Path], bool]):
+def register_runtime(name: str):
+    """Decorator for a predictor factory `(path, threads=None, **options)`. Which files it runs is
+    the artifact kinds' business (`pilotopt.artifacts`): a kind names its runtime."""
     def deco(factory):
-        _RUNTIMES[name] = (detect, factory)
+        _RUNTIMES[name] = factory
         return factory
     return deco
 
 
 def _load_all() -> None:
     for mod in pkgutil.iter_modules(__path__):
-        if mod.name != "base":
+        if mod.name != "base" and not mod.name.startswith("_"):
             importlib.import_module(f"{__name__}.{mod.name}")
 
 
@@ -36,33 +40,33 @@ def runtime_names() -> list[str]:
 
 def resolve_artifact(path: Path) -> Path:
     """A training output folder stands for the model it holds (metrics.json names it)."""
-    import json
+    from pilotopt.artifacts import resolve_path
 
-    metrics = path / "metrics.json"
-    if path.is_dir() and metrics.is_file():
-        try:
-            arts = json.loads(metrics.read_text()).get("artifacts") or []
-        except ValueError:
-            raise BadInputError(f"'{metrics}' is not valid JSON; retrain or pass the model file itself") from None
-        if arts:
-            return path / arts[0]
-    return path
+    return resolve_path(Path(path))
 
 
-def load_predictor(path: Path | str, runtime: str | None = None, threads: int | None = None) -> Predictor:
-    """Load an artifact with the named runtime, or the first runtime that recognizes it."""
+def load_predictor(path: Path | str, runtime: str | None = None, threads: int | None = None,
+                   arch: str | None = None, arch_args: dict | None = None, input_shape: tuple | None = None) -> Predictor:
+    """Load an artifact with the named runtime, or with the runtime of its kind (detected by
+    content). The predictor takes the model's own input (see pilotopt.contracts for frames);
+    `input_shape` re-declares a Keras model declared with a transposed input."""
+    from pilotopt.artifacts import detect_kind
+
     _load_all()
     path = resolve_artifact(Path(path))
     if not path.exists():
         raise BadInputError(f"model '{path}' does not exist; pass a trained model file or folder")
+    options = {"arch": arch, "arch_args": arch_args} if arch else {}
+    if input_shape is not None:
+        options["input_shape"] = tuple(input_shape)
     if runtime is not None:
         if runtime not in _RUNTIMES:
             raise BadInputError(f"unknown runtime '{runtime}'; choose one of {', '.join(sorted(_RUNTIMES))}")
-        return _RUNTIMES[runtime][1](path, threads=threads)
-    for name, (detect, factory) in _RUNTIMES.items():
-        if detect(path):
-            return factory(path, threads=threads)
-    raise BadInputError(
-        f"'{path}' is not a model pilotopt can load (known: {', '.join(sorted(_RUNTIMES))}); "
-        "pass a model.pt, model.h5, SavedModel folder or training output folder"
-    )
+        return _RUNTIMES[runtime](path, threads=threads, **options)
+    kind = detect_kind(path)
+    if kind is None or kind.runtime not in _RUNTIMES:
+        from pilotopt.artifacts import open_artifact
+
+        open_artifact(path, arch=arch)  # raises the one-line reason
+        raise BadInputError(f"'{path}' has no runtime here; known: {', '.join(sorted(_RUNTIMES))}")
+    return _RUNTIMES[kind.runtime](path, threads=threads, **options)

@@ -12,15 +12,13 @@ from pilotopt.runtimes import register_runtime
 from pilotopt.runtimes.base import Predictor
 
 
-def _is_keras(path: Path) -> bool:
-    return (path.is_file() and path.suffix in (".h5", ".keras")) or (path.is_dir() and (path / "saved_model.pb").is_file())
 
 
-@register_runtime("keras", detect=_is_keras)
+@register_runtime("keras")
 class KerasPredictor(Predictor):
     runtime = "keras"
 
-    def __init__(self, path: Path, threads: int | None = None):
+    def __init__(self, path: Path, threads: int | None = None, input_shape: tuple | None = None, **_):
         from pilotopt.frameworks import import_tf
 
         tf = import_tf(threads)
@@ -31,6 +29,12 @@ class KerasPredictor(Predictor):
         except Exception as exc:
             raise BadInputError(f"cannot load Keras model '{path}': {type(exc).__name__}: "
                                 f"{str(exc).splitlines()[0][:200] if str(exc) else ''}") from None
+        declared = tuple(self.net.input_shape[1:])
+        if input_shape is not None and declared[-3:] != tuple(input_shape)[-3:]:  # a transposed declaration
+            from pilotopt.models.keras_input import adapt_keras
+
+            target = (*declared[:-3], *tuple(input_shape)[-3:])
+            self.net = adapt_keras(self.net, target, fold_input_batchnorm=False, where=f"'{path}'")
         shape = self.net.input_shape
         self.sequence_length = shape[1] if len(shape) == 5 else 1
         self._call = tf.function(lambda x: self.net(x, training=False), reduce_retracing=True)

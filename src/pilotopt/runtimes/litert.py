@@ -18,8 +18,6 @@ from pilotopt.runtimes._util import (check_frames, load_failed, require_file, re
 from pilotopt.runtimes.base import Predictor
 
 
-def _is_tflite(path: Path) -> bool:
-    return path.is_file() and path.suffix == ".tflite"
 
 
 def _qparams(details: dict) -> tuple[float, int]:
@@ -47,11 +45,11 @@ def dequantize(y: np.ndarray, details: dict) -> np.ndarray:
     return y.astype(np.float32, copy=False)
 
 
-@register_runtime("litert", detect=_is_tflite)
+@register_runtime("litert")
 class LiteRTPredictor(Predictor):
     runtime = "litert"
 
-    def __init__(self, path: Path, threads: int | None = None):
+    def __init__(self, path: Path, threads: int | None = None, **_):
         interpreter_mod = require_package("ai_edge_litert.interpreter", "ai-edge-litert")
         self.path = require_file(path, (".tflite",), "LiteRT")
         self.threads = threads

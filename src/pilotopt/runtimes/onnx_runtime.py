@@ -15,19 +15,17 @@ _ONNX_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tens
                "tensor(uint8)": np.uint8, "tensor(int8)": np.int8}
 
 
-def _is_onnx(path: Path) -> bool:
-    return path.is_file() and path.suffix == ".onnx"
 
 
 def _dim(d) -> int | None:
     return int(d) if isinstance(d, int) and d > 0 else None
 
 
-@register_runtime("onnxruntime", detect=_is_onnx)
+@register_runtime("onnxruntime")
 class OnnxRuntimePredictor(CheckedPredictor):
     runtime = "onnxruntime"
 
-    def __init__(self, path: Path, threads: int | None = None):
+    def __init__(self, path: Path, threads: int | None = None, **_):
         ort = require_package("onnxruntime")
         self.path = require_file(path, (".onnx",), "ONNX")
         self.threads = threads

@@ -23,8 +23,6 @@ from pilotopt.runtimes.base import CheckedPredictor
 PRECISIONS = {"f32": "f32", "fp32": "f32", "bf16": "bf16", "f16": "f16", "fp16": "f16"}
 
 
-def _is_ir(path: Path) -> bool:
-    return path.is_file() and path.suffix == ".xml"
 
 
 def _precision_from_variant(path: Path) -> str | None:
@@ -40,11 +38,11 @@ def _type_name(t) -> str:
     return t.get_type_name() if hasattr(t, "get_type_name") else str(t)
 
 
-@register_runtime("openvino", detect=_is_ir)
+@register_runtime("openvino")
 class OpenVINOPredictor(CheckedPredictor):
     runtime = "openvino"
 
-    def __init__(self, path: Path, threads: int | None = None, precision: str | None = None):
+    def __init__(self, path: Path, threads: int | None = None, precision: str | None = None, **_):
         ov = require_package("openvino")
         self.path = require_file(path, (".xml", ".onnx"), "OpenVINO")
         precision = precision or _precision_from_variant(self.path) or "f32"

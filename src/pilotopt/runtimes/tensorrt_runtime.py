@@ -22,8 +22,6 @@ from pilotopt.runtimes.base import Predictor
 UNAVAILABLE = "no NVIDIA GPU/TensorRT on this machine"
 
 
-def _is_engine(path: Path) -> bool:
-    return path.is_file() and path.suffix in (".engine", ".plan")
 
 
 def require_tensorrt():
@@ -41,11 +39,11 @@ def require_tensorrt():
     return trt, torch
 
 
-@register_runtime("tensorrt", detect=_is_engine)
+@register_runtime("tensorrt")
 class TensorRTPredictor(Predictor):  # pragma: no cover - needs an NVIDIA GPU
     runtime = "tensorrt"
 
-    def __init__(self, path: Path, threads: int | None = None):
+    def __init__(self, path: Path, threads: int | None = None, **_):
         trt, torch = require_tensorrt()
         self.torch = torch
         self.path = require_file(path, (".engine", ".plan"), "TensorRT")

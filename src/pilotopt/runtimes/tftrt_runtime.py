@@ -16,11 +16,11 @@ from pilotopt.runtimes._util import load_failed
 from pilotopt.runtimes.base import Predictor
 
 
-@register_runtime("tftrt", detect=lambda path: False)
+@register_runtime("tftrt")
 class TfTrtPredictor(Predictor):  # pragma: no cover - needs an NVIDIA GPU and TF with TensorRT
     runtime = "tftrt"
 
-    def __init__(self, path: Path, threads: int | None = None):
+    def __init__(self, path: Path, threads: int | None = None, **_):
         from pilotopt.techniques.tftrt import available
 
         ok, why = available()

@@ -58,11 +58,11 @@ def read_options(path: Path) -> dict:
     return opts
 
 
-@register_runtime("torch_compile", detect=lambda path: False)
+@register_runtime("torch_compile")
 class TorchCompilePredictor(TorchPredictor):
     runtime = "torch_compile"
 
-    def __init__(self, path: Path, threads: int | None = None):
+    def __init__(self, path: Path, threads: int | None = None, **_):
         path = Path(path)
         self.options = read_options(path)
         if self.options["backend"] == "inductor":

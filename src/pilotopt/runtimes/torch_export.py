@@ -12,8 +12,6 @@ from pilotopt.runtimes._util import load_failed, quiet_loggers, require_file, re
 from pilotopt.runtimes.base import CheckedPredictor
 
 
-def _is_pt2(path: Path) -> bool:
-    return path.is_file() and path.suffix == ".pt2"
 
 
 def _register_quant_ops() -> None:
@@ -38,11 +36,11 @@ def _input_shape(program) -> tuple[int | None, ...]:
     return ()
 
 
-@register_runtime("torch_export", detect=_is_pt2)
+@register_runtime("torch_export")
 class TorchExportPredictor(CheckedPredictor):
     runtime = "torch_export"
 
-    def __init__(self, path: Path, threads: int | None = None):
+    def __init__(self, path: Path, threads: int | None = None, **_):
         from pilotopt.frameworks import import_torch
 
         require_package("torch")

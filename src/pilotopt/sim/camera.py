@@ -67,14 +67,17 @@ class FullFrameView(View):
 
 
 class PilotNetView(View):
-    """The PilotNet input: crop rows 240:480, bilinear resize to 66 x 200."""
+    """A model's input image: crop rows, resize (default: the PilotNet road half, 66 x 200). Any
+    input contract's geometry works; only the source pixels the resize reads are rendered."""
 
     name = "pilotnet"
 
-    def __init__(self, camera: CameraModel = CameraModel()):
-        crop_h = pp.CROP_BOTTOM - pp.CROP_TOP
-        self.plan = pp.resize_plan(crop_h, camera.width)
-        self.rows = self.plan.rows + pp.CROP_TOP
+    def __init__(self, camera: CameraModel = CameraModel(), geometry: pp.Geometry = pp.PILOTNET_GEOMETRY):
+        self.geometry = geometry
+        self.plan = geometry.plan(camera.width) if camera.width == pp.FRAME_W else pp.resize_plan(
+            geometry.crop_bottom - geometry.crop_top, camera.width, geometry.height, geometry.width,
+            geometry.interpolation)
+        self.rows = self.plan.rows + geometry.crop_top
         self.cols = self.plan.cols
         rel = self.plan.rows
         self._row_pos = (np.searchsorted(rel, self.plan.r0), np.searchsorted(rel, self.plan.r1))
@@ -84,7 +87,7 @@ class PilotNetView(View):
         return pp.apply_resize(grid, self.plan, self._row_pos, self._col_pos)
 
     def from_full(self, frame: np.ndarray) -> np.ndarray:
-        return pp.crop_resize(frame)
+        return pp.crop_resize(frame, self.geometry)
 
 
 class RowsView(View):

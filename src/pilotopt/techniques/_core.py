@@ -14,9 +14,13 @@ from typing import Any, Callable
 
 import numpy as np
 
-from pilotopt.errors import BadInputError
+from pilotopt.errors import BadInputError, RuntimeUnavailable
 
 TF, TORCH = "tf", "torch"
+# The artifact kinds (pilotopt.artifacts) a technique of each framework takes as its input.
+FRAMEWORK_KINDS = {TORCH: ("torch_checkpoint", "torch_state_dict"), TF: ("keras_h5", "keras_v3", "saved_model")}
+ONNX_SOURCES = (*FRAMEWORK_KINDS[TORCH], "torchscript", "onnx")  # what the ONNX-based techniques start from
+BASELINE_VARIANT = {TORCH: "torch", TF: "keras", "torchscript": "torch", "onnx": "onnx_fp32"}
 
 
 @dataclass(frozen=True)
@@ -31,6 +35,7 @@ class Result:
 
     artifact: str
     record: dict = field(default_factory=dict)
+    runtime: str | None = None  # when it differs from the technique's (e.g. a TorchScript input kept as is)
 
 
 def _always() -> tuple[bool, str]:
@@ -50,6 +55,10 @@ class Technique:
     tolerance: float | None = None  # max |output - baseline output| on check frames (None: only recorded)
     module: str = ""  # imported by the child process before it looks the technique up
     order: int = 100
+    accepts: tuple[str, ...] = ()  # artifact kinds it takes as input
+
+    def takes(self, kind: str) -> bool:
+        return kind in self.accepts
 
     def default_settings(self):
         return self.settings_cls()
@@ -63,7 +72,8 @@ _TECHNIQUES: dict[str, Technique] = {}
 
 def register_technique(name: str, *, framework: str, runtime: str, description: str,
                        settings: type = NoSettings, available: Callable[[], tuple[bool, str]] | None = None,
-                       needs_data: bool = False, tolerance: float | None = None, order: int = 100):
+                       needs_data: bool = False, tolerance: float | None = None, order: int = 100,
+                       accepts: tuple[str, ...] | None = None):
     """Decorator for `apply(ctx) -> Result`; registers the technique under `name`."""
     if framework not in (TF, TORCH):
         raise ValueError(f"framework must be '{TF}' or '{TORCH}', got {framework!r}")
@@ -74,7 +84,7 @@ def register_technique(name: str, *, framework: str, runtime: str, description: 
         _TECHNIQUES[name] = Technique(name=name, framework=framework, runtime=runtime, description=description,
                                       settings_cls=settings, apply=fn, available=available or _always,
                                       needs_data=needs_data, tolerance=tolerance, module=fn.__module__,
-                                      order=order)
+                                      order=order, accepts=tuple(accepts or FRAMEWORK_KINDS[framework]))
         return fn
 
     return deco
@@ -172,18 +182,33 @@ def settings_dict(settings) -> dict:
 
 # -- the context -----------------------------------------------------------------------------------
 class TechniqueContext:
-    """What `apply` gets: the baseline (each `keras_model()` call loads a fresh copy from disk, so
-    a technique can never change the baseline), the TRAINING split only, settings, seed, threads
-    and `out`, an empty folder to write the artifact into."""
+    """What `apply` gets: its input artifact (`baseline`: a pilotopt.artifacts.Artifact with its
+    input contract; each `keras_model()` / `torch_model()` call loads a fresh copy from disk, so a
+    technique can never change its input), the TRAINING split only, seen through the artifact's
+    input contract (frames in the model's own layout and scaling, labels in its output space),
+    settings, seed, threads and `out`, an empty folder to write the artifact into."""
 
     def __init__(self, baseline, settings, seed: int, threads: int | None, out: Path, data_config=None):
-        self.baseline = baseline  # pilotopt.export.base.Baseline
+        self.baseline = baseline  # pilotopt.artifacts.Artifact
         self.settings = settings
         self.seed = seed
         self.threads = threads
         self.out = Path(out)
         self._data_config = data_config
         self._train = None
+
+    @property
+    def contract(self):
+        return self.baseline.contract
+
+    @property
+    def sequence_length(self) -> int:
+        return int(self.baseline.metadata.get("sequence_length") or 1)
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        """The model's own per-sample input shape (its contract's layout and size)."""
+        return self.contract.sample_shape(self.sequence_length)
 
     # frameworks
     @property
@@ -193,18 +218,12 @@ class TechniqueContext:
         return import_tf(self.threads)
 
     def keras_model(self):
-        """A fresh copy of the Keras baseline (loaded from disk, TF-MOT registries ready)."""
+        """A fresh copy of the Keras input model (loaded from disk, TF-MOT registries ready), its
+        input re-declared to the contract's size when it was declared transposed."""
         self.tf  # noqa: B018 - import with our thread settings first
-        import tf_keras as keras
+        from pilotopt.models.keras_input import load_keras
 
-        from pilotopt.models import register_tfmot_layers
-
-        register_tfmot_layers()
-        try:
-            return keras.models.load_model(self.baseline.path, compile=False)
-        except Exception as exc:
-            raise BadInputError(f"cannot load Keras model '{self.baseline.path}': {type(exc).__name__}: "
-                                f"{str(exc).splitlines()[0][:200] if str(exc) else ''}") from None
+        return load_keras(self.baseline.path, self.sample_shape)
 
     @property
     def torch(self):
@@ -212,39 +231,36 @@ class TechniqueContext:
 
         return import_torch(self.threads)
 
-    def torch_checkpoint(self) -> dict:
-        """The PyTorch baseline checkpoint (architecture name, state dict, meta), read from disk."""
-        try:
-            ckpt = self.torch.load(self.baseline.path, map_location="cpu", weights_only=True)
-            ckpt["model"], ckpt["state_dict"]  # noqa: B018 - both keys must be there
-        except Exception as exc:
-            raise BadInputError(f"cannot load PyTorch checkpoint '{self.baseline.path}': {type(exc).__name__}: "
-                                f"{str(exc).splitlines()[0][:200] if str(exc) else ''}") from None
-        return ckpt
-
     @property
     def torch_model_name(self) -> str:
-        return self.torch_checkpoint()["model"]
+        return self.baseline.arch or self._torch_loaded()[1]
+
+    def _torch_loaded(self):
+        from pilotopt.runtimes.torch_eager import load_torch_module
+
+        if self.baseline.kind.name not in ("torch_checkpoint", "torch_state_dict"):
+            raise RuntimeUnavailable(f"this technique needs a PyTorch checkpoint or state dict; "
+                                     f"'{self.baseline.path}' is {self.baseline.kind.description}")
+        self.torch  # noqa: B018 - thread settings first
+        return load_torch_module(self.baseline.path, self.baseline.arch, self.baseline.arch_args, seed=self.seed)
 
     def torch_model(self):
-        """A fresh copy of the PyTorch baseline (eval mode), built from its checkpoint on disk."""
-        from pilotopt.models import build_torch
-
-        ckpt = self.torch_checkpoint()
-        net = build_torch(ckpt["model"], seed=self.seed)
-        net.load_state_dict(ckpt["state_dict"])
-        return net.eval()
+        """A fresh copy of the PyTorch input model (eval mode), built from its file on disk."""
+        return self._torch_loaded()[0]
 
     def save_torch_checkpoint(self, net, name: str = "model.pt", arch: str | None = None, meta: dict | None = None) -> str:
-        """`net`'s weights in the baseline's checkpoint format (loadable by the `torch` runtime)."""
-        ckpt = self.torch_checkpoint()
-        self.torch.save({"format": "pilotopt.torch/1", "model": arch or ckpt["model"],
+        """`net`'s weights in pilotopt's checkpoint format (loadable by the `torch` runtime)."""
+        from pilotopt.artifacts.torch_files import load_archive
+
+        source = load_archive(self.baseline.path)
+        old_meta = source.get("meta") if isinstance(source, dict) and isinstance(source.get("meta"), dict) else {}
+        self.torch.save({"format": "pilotopt.torch/1", "model": arch or self.torch_model_name,
                          "state_dict": {k: v.detach().clone().contiguous() for k, v in net.state_dict().items()},
-                         "meta": {**dict(ckpt.get("meta") or {}), **dict(meta or {})}}, self.out / name)
+                         "meta": {**dict(old_meta), **dict(meta or {})}}, self.out / name)
         return name
 
     def copy_baseline(self, name: str | None = None) -> str:
-        """Copy the baseline file/folder into `out` unchanged; returns the artifact name."""
+        """Copy the input file/folder into `out` unchanged; returns the artifact name."""
         src = self.baseline.path
         name = name or src.name
         if src.is_dir():
@@ -256,28 +272,35 @@ class TechniqueContext:
     # data
     @property
     def train(self):
-        """The training split (never validation or test)."""
+        """The training split (never validation or test), in the model's own input and output space."""
         if self._train is None:
             if self._data_config is None:
                 raise BadInputError("this technique needs training data; pass --data with dataset folder(s)")
+            from pilotopt.contracts.split import EncodedSplit
             from pilotopt.data import load_splits
 
             split = load_splits(self._data_config).train
             if len(split) == 0:
                 raise BadInputError("the training split is empty; check --data and the test circuits")
-            self._train = split
+            self._train = EncodedSplit(split, self.contract)
         return self._train
 
     def train_frames(self, n: int) -> np.ndarray:
-        """`n` training frames (evenly spread after a seeded shuffle) as float32 pixels 0..255."""
+        """`n` training frames (evenly spread after a seeded shuffle) as the model's float32 input."""
         split = self.train
         order = np.random.default_rng(self.seed).permutation(len(split))[: max(1, min(int(n), len(split)))]
         x, _ = split.batch(np.sort(order))
         return x.astype(np.float32)
 
+    def random_frames(self, n: int, seed: int = 0) -> np.ndarray:
+        """`n` seeded random uint8 images through the contract: the model's input without data."""
+        g = self.contract.geometry
+        shape = (n, self.sequence_length, *g.image_shape) if self.sequence_length > 1 else (n, *g.image_shape)
+        return self.contract.encode(np.random.default_rng(seed).integers(0, 256, size=shape).astype(np.uint8))
+
 
 def tree_size(path: Path) -> int:
     """Bytes of an artifact with its companion files (OpenVINO's .bin beside the .xml)."""
-    from pilotopt.evaluate.size import artifact_bytes
+    from pilotopt.artifacts import artifact_bytes
 
     return artifact_bytes(path)

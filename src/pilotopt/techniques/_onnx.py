@@ -56,21 +56,47 @@ def scratch() -> Iterator[Path]:
 
 
 def export_baseline(ctx: TechniqueContext, dest: Path) -> dict:
-    """The PyTorch baseline as a self-contained fp32 ONNX with a dynamic batch (weights inside the
-    file: ORT's quant_pre_process cannot read external data). Traced on seeded random frames of
-    the model's sample shape, batch 2 (torch.export specializes batch sizes 0 and 1)."""
+    """The input model as a self-contained fp32 ONNX with a dynamic batch (weights inside the file:
+    ORT's quant_pre_process cannot read external data), in the model's own input layout. A PyTorch
+    model is exported with the dynamo exporter on seeded frames of its contract (batch 2: torch.export
+    specializes batch sizes 0 and 1); a TorchScript trace with the TorchScript exporter; an ONNX
+    input is taken as it is."""
+    import shutil
+
     import onnx
 
     from pilotopt.export.to_onnx import OPSET, export_torch_onnx
-    from pilotopt.models import get_model_spec
 
+    kind = ctx.baseline.kind.name
+    if kind == "onnx":
+        shutil.copy2(ctx.baseline.path, dest)
+        return {"model": "onnx", "exporter": "none (ONNX input)", "onnx": onnx.__version__}
     torch = ctx.torch
+    example = ctx.random_frames(2, seed=ctx.seed)
+    if kind == "torchscript":
+        export_torchscript_onnx(torch.jit.load(str(ctx.baseline.path), map_location="cpu").eval(), example, Path(dest))
+        return {"model": "torchscript", "opset": OPSET, "torch": torch.__version__, "onnx": onnx.__version__,
+                "exporter": "torch.onnx TorchScript"}
     name = ctx.torch_model_name
-    shape = tuple(get_model_spec(name).sample_shape)
-    example = np.random.default_rng(ctx.seed).integers(0, 256, size=(2, *shape)).astype(np.float32)
     export_torch_onnx(ctx.torch_model(), example, Path(dest), opset=OPSET)
     return {"model": name, "opset": OPSET, "torch": torch.__version__, "onnx": onnx.__version__,
             "exporter": "torch.onnx dynamo"}
+
+
+def export_torchscript_onnx(module, example: np.ndarray, dest: Path) -> Path:
+    """A TorchScript module (a user's trace) to ONNX with the TorchScript-based exporter (dynamo
+    cannot take ScriptModules); dynamic batch, weights inside the file."""
+    import onnx
+    import torch
+
+    from pilotopt.export.to_onnx import INPUT_NAME, OPSET, OUTPUT_NAME
+
+    with torch.no_grad():
+        torch.onnx.export(module, (torch.from_numpy(example),), str(dest), dynamo=False, opset_version=OPSET,
+                          input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                          dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}})
+    onnx.checker.check_model(str(dest), full_check=True)
+    return dest
 
 
 def preprocess(src: Path, dest: Path) -> Path:

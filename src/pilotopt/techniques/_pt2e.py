@@ -33,11 +33,7 @@ def torchao_version() -> str | None:
 def example(ctx):
     """Two seeded uint8-valued frames of the model's input shape: batch 2, because export
     specializes a batch of 1 to a constant."""
-    from pilotopt.models import get_model_spec
-
-    shape = get_model_spec(ctx.torch_model_name).batch_shape(2)
-    x = np.random.default_rng(ctx.seed).integers(0, 256, size=shape).astype(np.float32)
-    return ctx.torch.from_numpy(x)
+    return ctx.torch.from_numpy(ctx.random_frames(2, seed=ctx.seed))
 
 
 def export(ctx, net, x):

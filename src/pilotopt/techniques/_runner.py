@@ -5,7 +5,6 @@ records that technique as failed with a one-line reason and goes on with the nex
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import json
 import os
@@ -71,15 +70,28 @@ def merge_settings(*layers: dict | None) -> dict[str, dict]:
 
 
 def baseline_hash(path: Path) -> str:
-    h = hashlib.sha256()
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for f in files:
-        if path.is_dir():
-            h.update(str(f.relative_to(path)).encode())
-        with open(f, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-    return h.hexdigest()
+    """The input artifact's content digest (pilotopt.artifacts.artifact_digest)."""
+    from pilotopt.artifacts import artifact_digest
+
+    return artifact_digest(path)
+
+
+def check_input(art, threads) -> None:
+    """Load the input model and run it once through its contract, before any work: a model that
+    cannot be loaded, or does not take what its contract feeds, stops with one line."""
+    import numpy as np
+
+    from pilotopt.artifacts import load_artifact_predictor
+    from pilotopt.export.base import quiet_conversion
+
+    t = int(art.metadata.get("sequence_length") or 1)
+    g = art.contract.geometry
+    images = np.zeros((1, t, *g.image_shape) if t > 1 else (1, *g.image_shape), np.uint8)
+    with quiet_conversion():
+        y = load_artifact_predictor(art, threads=threads).predict(images)
+    if np.asarray(y).shape != (1, 2):
+        raise BadInputError(f"model '{art.path}' returns shape {tuple(np.asarray(y).shape)} for one frame; "
+                            "pilotopt needs 2 outputs (v, w)")
 
 
 # -- the parent ------------------------------------------------------------------------------------
@@ -87,15 +99,18 @@ def optimize(model_path: Path | str, techniques_: Sequence[str] | str, data_root
              out_dir: Path | str, settings: dict[str, dict] | None = None, config_file: Path | str | None = None,
              seed: int = 0, threads: int | None = 2, cache_dir: Path | str | None = None,
              progress: Callable[[str], None] | None = None, test_circuits: Sequence[str] | str | None = None,
-             force: bool = False, timeout: float | None = None) -> list[Variant]:
+             force: bool = False, timeout: float | None = None, arch: str | None = None,
+             arch_args: dict | None = None, contract=None) -> list[Variant]:
     """Apply each technique to the baseline at `model_path`; one variant folder per technique under
     `out_dir` (named after the technique), written atomically. Returns one Variant per technique
     (ok / failed / skipped), in the order given. Raises BadInputError only for bad arguments, before
     any work. A variant already done with the same settings, seed and baseline is kept (not redone)
     unless `force`. `timeout`: seconds one technique may take before it is killed and recorded as
-    failed (None: no limit)."""
+    failed (None: no limit). `arch` / `arch_args`: the architecture of a state dict; `contract`: the
+    input contract (a preset name, YAML file or mapping; default pilotopt's own, adapted to the input
+    the model declares)."""
+    from pilotopt.artifacts import open_artifact
     from pilotopt.atomic import ensure_writable_dir
-    from pilotopt.export.base import resolve_baseline
 
     known = techniques()
     names = _select(techniques_, known)
@@ -105,10 +120,14 @@ def optimize(model_path: Path | str, techniques_: Sequence[str] | str, data_root
         raise BadInputError(f"settings given for unknown technique(s) {', '.join(unknown)}; "
                             f"choose from {', '.join(known)}")
     chosen = {n: known[n].make_settings(layers.get(n)) for n in names}  # validates every key first
-    baseline = resolve_baseline(model_path)
+    baseline = open_artifact(model_path, arch=arch, arch_args=arch_args, contract=contract)
+    if progress:
+        for note in baseline.contract.notes:
+            progress(f"input contract: {note}")
+    check_input(baseline, threads)
     data_cfg = None
-    if any(known[n].needs_data and known[n].framework == baseline.framework for n in names):
-        data_cfg = _data_config(data_roots, test_circuits, cache_dir, seed, names, known)
+    if any(known[n].needs_data and known[n].takes(baseline.kind.name) for n in names):
+        data_cfg = _data_config(data_roots, test_circuits, cache_dir, seed, names, known, baseline.contract.geometry)
     out = ensure_writable_dir(out_dir)
     digest = baseline_hash(baseline.path)
     if data_cfg is not None:  # build the preprocessed-data cache once, here, not in racing children
@@ -133,7 +152,7 @@ def optimize(model_path: Path | str, techniques_: Sequence[str] | str, data_root
     return results
 
 
-def _data_config(data_roots, test_circuits, cache_dir, seed, names, known):
+def _data_config(data_roots, test_circuits, cache_dir, seed, names, known, geometry=None):
     from pilotopt.data import DataConfig
 
     roots = [data_roots] if isinstance(data_roots, (str, Path)) else list(data_roots or [])
@@ -141,19 +160,29 @@ def _data_config(data_roots, test_circuits, cache_dir, seed, names, known):
         need = [n for n in names if known[n].needs_data]
         raise BadInputError(f"technique(s) {', '.join(need)} need training data; pass --data with dataset folder(s)")
     kw = {"roots": roots, "cache_dir": cache_dir, "seed": seed}
+    if geometry is not None:
+        kw["geometry"] = geometry
     if test_circuits is not None:
         kw["test_circuits"] = test_circuits
     return DataConfig(**kw)
 
 
-def _new_variant(tech: Technique, baseline, settings, digest: str, seed: int, threads) -> Variant:
-    from pilotopt.export.base import BASELINE_VARIANT
+def baseline_variant_name(baseline) -> str:
+    """The variant every other one is cross-checked against: the input model kept as it is."""
+    from pilotopt.techniques._core import BASELINE_VARIANT
 
-    base = BASELINE_VARIANT[tech.framework]
-    return Variant(name=tech.name, runtime=tech.runtime, artifact=None, framework=tech.framework,
+    return BASELINE_VARIANT.get(baseline.kind.name) or BASELINE_VARIANT[baseline.framework]
+
+
+def _new_variant(tech: Technique, baseline, settings, digest: str, seed: int, threads) -> Variant:
+    base = baseline_variant_name(baseline)
+    framework = baseline.framework if baseline.framework in ("tf", "torch") else tech.framework
+    return Variant(name=tech.name, runtime=tech.runtime, artifact=None, framework=framework,
                    technique=tech.name, baseline=None if tech.name == base else base,
                    record={"settings": settings_dict(settings), "seed": seed, "threads": threads,
-                           "source": str(baseline.path), "baseline_sha256": digest})
+                           "source": str(baseline.path), "baseline_sha256": digest,
+                           "input_kind": baseline.kind.name},
+                   contract=baseline.contract.to_dict())
 
 
 def _done_before(folder: Path, variant: Variant) -> Variant | None:
@@ -165,16 +194,22 @@ def _done_before(folder: Path, variant: Variant) -> Variant | None:
         return None
     keys = ("settings", "seed", "baseline_sha256")
     if (old.status == "ok" and old.artifact and (folder / old.artifact).exists()
-            and all(old.record.get(k) == variant.record.get(k) for k in keys)):
+            and all(old.record.get(k) == variant.record.get(k) for k in keys)
+            and _same_contract(old.contract, variant.contract)):
         old.record["reused"] = True
         return old
     return None
 
 
+def _same_contract(a: dict | None, b: dict | None) -> bool:
+    from pilotopt.contracts import load_contract
+
+    return load_contract(a).digest == load_contract(b).digest
+
+
 def _run_one(tech: Technique, settings, baseline, digest, out: Path, seed, threads, data_cfg, force,
              timeout: float | None = None) -> Variant:
     from pilotopt.atomic import atomic_path
-    from pilotopt.export.base import FRAMEWORK_LABEL
 
     variant = _new_variant(tech, baseline, settings, digest, seed, threads)
     folder = out / tech.name
@@ -182,9 +217,11 @@ def _run_one(tech: Technique, settings, baseline, digest, out: Path, seed, threa
         old = _done_before(folder, variant)
         if old is not None:
             return old
-    if tech.framework != baseline.framework:
-        reason = (f"needs a {FRAMEWORK_LABEL[tech.framework]} baseline; '{baseline.path}' is "
-                  f"{FRAMEWORK_LABEL[baseline.framework]}")
+    if not tech.takes(baseline.kind.name):
+        from pilotopt.artifacts import get_kind
+
+        wants = ", ".join(get_kind(k).description for k in tech.accepts)
+        reason = f"needs {wants} as input; '{baseline.path}' is {baseline.kind.description}"
         if _holds_ok_variant(folder):  # never replace the other framework's ok variant with this skip
             variant.status, variant.reason = "skipped", reason
             return variant
@@ -200,18 +237,23 @@ def _run_one(tech: Technique, settings, baseline, digest, out: Path, seed, threa
         with atomic_path(folder) as tmp:
             tmp.mkdir()
             job = {"name": tech.name, "module": tech.module, "baseline": str(baseline.path),
-                   "framework": baseline.framework, "settings": settings_dict(settings), "seed": seed,
+                   "arch": baseline.arch, "arch_args": baseline.arch_args, "contract": baseline.contract.to_dict(),
+                   "settings": settings_dict(settings), "seed": seed,
                    "threads": threads, "out": str(tmp),
                    "data": None if data_cfg is None else {"roots": [str(r) for r in data_cfg.roots],
                                                           "test_circuits": list(data_cfg.test_circuits),
                                                           "cache_dir": None if data_cfg.cache_dir is None
-                                                          else str(data_cfg.cache_dir), "seed": seed}}
+                                                          else str(data_cfg.cache_dir), "seed": seed,
+                                                          "geometry": vars(data_cfg.geometry)}}
             reply = _run_child(job, timeout)
             if "skipped" in reply:
                 raise RuntimeUnavailable(reply["skipped"])
             if "failed" in reply:
                 raise _TechniqueFailed(reply["failed"])
             variant.artifact = reply["artifact"]
+            variant.runtime = reply.get("runtime") or variant.runtime
+            variant.arch = reply.get("arch")
+            variant.arch_args = reply.get("arch_args") or {}
             variant.record.update(reply["record"])
             variant.record["wall_s"] = round(time.perf_counter() - t0, 3)
             write_variant(tmp, variant)
@@ -317,7 +359,8 @@ def child_main(job: dict, reply_file: str) -> None:
 
 
 def _child_apply(job: dict) -> dict:
-    from pilotopt.export.base import Baseline, quiet_conversion
+    from pilotopt.artifacts import open_artifact
+    from pilotopt.export.base import quiet_conversion
 
     if job.get("module"):
         importlib.import_module(job["module"])
@@ -328,9 +371,13 @@ def _child_apply(job: dict) -> dict:
     data_cfg = None
     if job.get("data"):
         from pilotopt.data import DataConfig
+        from pilotopt.preprocess import Geometry
 
-        data_cfg = DataConfig(**job["data"])
-    baseline = Baseline(path=Path(job["baseline"]), framework=job["framework"])
+        data = dict(job["data"])
+        data["geometry"] = Geometry(**data["geometry"]) if data.get("geometry") else Geometry()
+        data_cfg = DataConfig(**data)
+    baseline = open_artifact(job["baseline"], arch=job.get("arch"), arch_args=job.get("arch_args") or None,
+                             contract=job["contract"])
     out = Path(job["out"])
     ctx = TechniqueContext(baseline, settings, job["seed"], job["threads"], out, data_cfg)
     t0 = time.perf_counter()
@@ -343,27 +390,44 @@ def _child_apply(job: dict) -> dict:
     record = dict(result.record)
     record["duration_s"] = round(duration, 3)
     record["size_bytes"] = tree_size(dest)
+    runtime = result.runtime or tech.runtime
+    produced = open_artifact(dest, arch=baseline.arch if _weights_only(dest) else None,
+                             arch_args=baseline.arch_args or None, contract=baseline.contract.to_dict())
     with quiet_conversion():
-        record.update(_check(tech, ctx, dest))
-    return {"artifact": result.artifact, "record": record}
+        record.update(_check(tech, ctx, produced, runtime))
+    return {"artifact": result.artifact, "record": record, "runtime": runtime, "arch": produced.arch,
+            "arch_args": produced.arch_args}
 
 
-def _check(tech: Technique, ctx: TechniqueContext, dest: Path) -> dict:
-    """Outputs of the result vs the baseline's on the same frames (training frames if there is data)."""
+def _weights_only(path: Path) -> bool:
+    from pilotopt.artifacts import detect_kind
+
+    kind = detect_kind(path)
+    return kind is not None and kind.needs_arch
+
+
+def _check(tech: Technique, ctx: TechniqueContext, produced, runtime: str) -> dict:
+    """The result's outputs vs the input model's, both fed through the input contract exactly as
+    the evaluation will feed them (training frames if there is data, else seeded random images):
+    a variant is ok only if it loads and runs that way."""
     import numpy as np
 
-    from pilotopt.export.base import ExportContext
-    from pilotopt.runtimes import load_predictor
+    from pilotopt.artifacts import load_artifact_predictor
 
-    ref_ctx = ExportContext(ctx.baseline, ctx.threads, ctx.out)
     if ctx._data_config is not None:
-        frames, kind = ctx.train_frames(CHECK_FRAMES), "train"
+        split = ctx.train.split
+        order = np.random.default_rng(ctx.seed).permutation(len(split))[:max(1, min(CHECK_FRAMES, len(split)))]
+        images, _ = split.batch(np.sort(order))
+        kind = "train"
     else:
-        frames, kind = ref_ctx.frames(CHECK_FRAMES, seed=1234), "random"
-    reference = ref_ctx.predictor.predict(frames)
-    got = load_predictor(dest, runtime=tech.runtime, threads=ctx.threads).predict(frames)
+        g = ctx.contract.geometry
+        t = ctx.sequence_length
+        shape = (CHECK_FRAMES, t, *g.image_shape) if t > 1 else (CHECK_FRAMES, *g.image_shape)
+        images, kind = np.random.default_rng(1234).integers(0, 256, size=shape).astype(np.uint8), "random"
+    reference = load_artifact_predictor(ctx.baseline, threads=ctx.threads).predict(images)
+    got = load_artifact_predictor(produced, runtime=runtime, threads=ctx.threads).predict(images)
     diff = float(np.max(np.abs(got - reference)))
     if tech.tolerance is not None and (not np.isfinite(diff) or diff > tech.tolerance):
         raise RuntimeError(f"outputs differ from the baseline by {diff:.3g} (> {tech.tolerance:g}) "
-                           f"on {len(frames)} {kind} frames")
-    return {"check_max_abs_diff": diff, "check_frames": int(len(frames)), "check_frames_from": kind}
+                           f"on {len(images)} {kind} frames")
+    return {"check_max_abs_diff": diff, "check_frames": int(len(images)), "check_frames_from": kind}

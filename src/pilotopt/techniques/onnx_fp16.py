@@ -6,7 +6,7 @@ the record counts those Casts, so a CPU timing of this variant is not mistaken f
 from __future__ import annotations
 
 from pilotopt.techniques import _onnx
-from pilotopt.techniques._core import TORCH, Result, TechniqueContext, register_technique
+from pilotopt.techniques._core import ONNX_SOURCES, TORCH, Result, TechniqueContext, register_technique
 
 
 def cpu_fallback_casts(path) -> int:
@@ -24,7 +24,7 @@ def cpu_fallback_casts(path) -> int:
     return int(after - sum(n.op_type == "Cast" for n in onnx.load(str(path)).graph.node))
 
 
-@register_technique("onnx_fp16", framework=TORCH, runtime="onnxruntime", order=210, tolerance=5e-2,
+@register_technique("onnx_fp16", framework=TORCH, accepts=ONNX_SOURCES, runtime="onnxruntime", order=210, tolerance=5e-2,
                     description="ONNX fp16 weights and compute (float32 I/O), run by ONNX Runtime")
 def apply(ctx: TechniqueContext) -> Result:
     import onnx

@@ -4,10 +4,10 @@ the file), run by ONNX Runtime on the CPU. The starting point of every ONNX-base
 from __future__ import annotations
 
 from pilotopt.techniques import _onnx
-from pilotopt.techniques._core import TORCH, Result, TechniqueContext, register_technique
+from pilotopt.techniques._core import ONNX_SOURCES, TORCH, Result, TechniqueContext, register_technique
 
 
-@register_technique("onnx_fp32", framework=TORCH, runtime="onnxruntime", order=200, tolerance=1e-3,
+@register_technique("onnx_fp32", framework=TORCH, accepts=ONNX_SOURCES, runtime="onnxruntime", order=200, tolerance=1e-3,
                     description="ONNX fp32 export of the PyTorch baseline, run by ONNX Runtime")
 def apply(ctx: TechniqueContext) -> Result:
     details = _onnx.export_baseline(ctx, ctx.out / _onnx.ARTIFACT)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pilotopt.techniques import _onnx
-from pilotopt.techniques._core import TORCH, Result, TechniqueContext, register_technique
+from pilotopt.techniques._core import ONNX_SOURCES, TORCH, Result, TechniqueContext, register_technique
 
 
 @dataclass(frozen=True)
@@ -15,7 +15,7 @@ class DynamicSettings:
     per_channel: bool = False  # ORT's default: one weight scale per tensor; True: per output channel
 
 
-@register_technique("onnx_int8_dynamic", framework=TORCH, runtime="onnxruntime", order=220,
+@register_technique("onnx_int8_dynamic", framework=TORCH, accepts=ONNX_SOURCES, runtime="onnxruntime", order=220,
                     settings=DynamicSettings,
                     description="ONNX Runtime dynamic quantization: int8 weights, activations quantized at run time")
 def apply(ctx: TechniqueContext) -> Result:

@@ -5,10 +5,10 @@ TRAINING frames, after ORT's quant_pre_process (shape inference + graph optimiza
 from __future__ import annotations
 
 from pilotopt.techniques import _onnx
-from pilotopt.techniques._core import TORCH, Result, TechniqueContext, register_technique
+from pilotopt.techniques._core import ONNX_SOURCES, TORCH, Result, TechniqueContext, register_technique
 
 
-@register_technique("onnx_int8_static", framework=TORCH, runtime="onnxruntime", order=230, needs_data=True,
+@register_technique("onnx_int8_static", framework=TORCH, accepts=ONNX_SOURCES, runtime="onnxruntime", order=230, needs_data=True,
                     settings=_onnx.StaticQuantSettings,
                     description="ONNX Runtime static Q/DQ int8, activations calibrated on training frames")
 def apply(ctx: TechniqueContext) -> Result:

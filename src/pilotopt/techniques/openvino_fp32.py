@@ -5,10 +5,10 @@ otherwise run fp32 models in bf16 on CPUs with bf16 support)."""
 from __future__ import annotations
 
 from pilotopt.techniques import _onnx
-from pilotopt.techniques._core import TORCH, Result, TechniqueContext, register_technique
+from pilotopt.techniques._core import ONNX_SOURCES, TORCH, Result, TechniqueContext, register_technique
 
 
-@register_technique("openvino_fp32", framework=TORCH, runtime="openvino", order=240, tolerance=1e-3,
+@register_technique("openvino_fp32", framework=TORCH, accepts=ONNX_SOURCES, runtime="openvino", order=240, tolerance=1e-3,
                     description="OpenVINO IR fp32 (from the ONNX export), run in f32")
 def apply(ctx: TechniqueContext) -> Result:
     model, details = _onnx.openvino_model(ctx)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from pilotopt.errors import BadInputError
 from pilotopt.techniques import _onnx
-from pilotopt.techniques._core import TORCH, Result, TechniqueContext, register_technique
+from pilotopt.techniques._core import ONNX_SOURCES, TORCH, Result, TechniqueContext, register_technique
 
 PRESETS = ("performance", "mixed")  # symmetric activations / asymmetric activations
 RANGE_ESTIMATORS = ("minmax", "mean_minmax", "median_minmax", "histogram")  # RangeEstimatorParametersSet
@@ -34,7 +34,7 @@ class NncfSettings:
                 raise BadInputError(f"{key} must be one of {', '.join(valid)}, got {getattr(self, key)!r}")
 
 
-@register_technique("openvino_int8", framework=TORCH, runtime="openvino", order=250, needs_data=True,
+@register_technique("openvino_int8", framework=TORCH, accepts=ONNX_SOURCES, runtime="openvino", order=250, needs_data=True,
                     settings=NncfSettings,
                     description="OpenVINO IR int8 by NNCF post-training quantization on training frames")
 def apply(ctx: TechniqueContext) -> Result:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pilotopt.errors import BadInputError
 from pilotopt.export.to_tensorrt import MAX_BATCH
 from pilotopt.techniques import _onnx
-from pilotopt.techniques._core import TORCH, Result, TechniqueContext, register_technique
+from pilotopt.techniques._core import ONNX_SOURCES, TORCH, Result, TechniqueContext, register_technique
 
 ARTIFACT = "model.engine"
 PRECISIONS = {"fp32": 1e-3, "fp16": 5e-2, "int8": None}  # precision -> tolerance vs the baseline
@@ -70,7 +70,7 @@ def build(ctx: TechniqueContext, precision: str) -> Result:  # pragma: no cover 
 
 
 def _register(precision: str, order: int) -> None:
-    register_technique(f"tensorrt_{precision}", framework=TORCH, runtime="tensorrt", order=order,
+    register_technique(f"tensorrt_{precision}", framework=TORCH, accepts=ONNX_SOURCES, runtime="tensorrt", order=order,
                        needs_data=precision == "int8", settings=TensorRTSettings, available=available,
                        tolerance=PRECISIONS[precision],
                        description=f"TensorRT {precision} engine from the ONNX export (NVIDIA GPU)")(

@@ -160,7 +160,7 @@ def apply(ctx: TechniqueContext) -> Result:
     if not isinstance(net, FrameConvNet):
         raise BadInputError(f"torch_channel_prune supports frame conv nets only, not '{name}' "
                             f"({type(net).__name__})")
-    sample_shape = tuple(get_model_spec(name).sample_shape)
+    sample_shape = tuple(ctx.sample_shape)
     example = torch.zeros((1, *sample_shape))
     probe = _probe_mse(ctx)
     before = {"params": int(sum(p.numel() for p in net.parameters())), "macs": count_macs(net, sample_shape),

@@ -1,5 +1,6 @@
-"""A trained model as a simulator brain: the PilotNet view in, the predictor's normalized (v, w)
-mapped back to physical units. Recurrent models get the last T frames."""
+"""A trained model as a simulator brain: the view its input contract asks for (crop rows and size)
+in, its outputs mapped to pilotopt-normalized (v, w) by the contract and then to physical units.
+Recurrent models get the last T frames. A predictor without a contract is pilotopt's own."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections import deque
 
 import numpy as np
 
+from pilotopt.contracts.predictor import RANGE_MARGIN
 from pilotopt.preprocess import denormalize_labels
 from pilotopt.runtimes.base import Predictor
 from pilotopt.sim.brains.base import Brain
@@ -18,11 +20,17 @@ class ModelBrain(Brain):
     name = "model"
 
     def __init__(self, predictor: Predictor, label: str | None = None):
+        from pilotopt.contracts import ContractPredictor, load_contract
+
         super().__init__()
+        if not isinstance(predictor, ContractPredictor):
+            predictor = ContractPredictor(predictor, load_contract(None))
         self.predictor = predictor
-        self.view = PilotNetView()
+        self.view = PilotNetView(geometry=predictor.contract.geometry)
         self.label = label or predictor.runtime
         self.history: deque = deque(maxlen=max(1, predictor.sequence_length))
+        self.steps = 0
+        self.out_of_range = 0  # normalized outputs outside [0, 1]: a sign of the wrong input contract
 
     def reset(self, sim) -> None:
         self.history.clear()
@@ -33,14 +41,23 @@ class ModelBrain(Brain):
             if not self.history:
                 self.history.extend([obs] * t)
             self.history.append(obs)
-            batch = np.stack(self.history)[None].astype(np.float32)
+            batch = np.stack(self.history)[None]
         else:
-            batch = obs[None].astype(np.float32)
+            batch = obs[None]
         t0 = time.perf_counter()
         y = self.predictor.predict(batch)
         self.last_inference_s = time.perf_counter() - t0
-        v, w = denormalize_labels(np.asarray(y, dtype=np.float64).reshape(-1, 2)[0])
+        y = np.asarray(y, dtype=np.float64).reshape(-1, 2)[0]
+        self.steps += 1
+        if not (np.all(np.isfinite(y)) and np.all(y >= -RANGE_MARGIN) and np.all(y <= 1 + RANGE_MARGIN)):
+            self.out_of_range += 1
+        v, w = denormalize_labels(y)
         return float(v), float(w)
 
+    @property
+    def out_of_range_share(self) -> float:
+        return self.out_of_range / self.steps if self.steps else 0.0
+
     def describe(self) -> dict:
-        return {"name": self.label, "view": self.view.name, **self.predictor.describe()}
+        return {"name": self.label, "view": self.view.name, **self.predictor.describe(),
+                "outputs_out_of_range_share": round(self.out_of_range_share, 4)}

@@ -1,0 +1,169 @@
+"""Artifacts: a model file or folder of a known kind, with the input contract that feeds it.
+
+    from pilotopt.artifacts import open_artifact
+    art = open_artifact("pilotnet.ckpt", arch="dls_pilotnet", contract="dls-torch")
+    art.kind.name, art.runtime, art.params(), art.digest()
+
+Every format pilotopt reads is one `kind_*.py` module here (see `kind.py`). The sizes and the
+content digest of any artifact come from `files.py`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pilotopt.artifacts.files import artifact_bytes, artifact_digest, artifact_files, gzip_bytes, size_info
+from pilotopt.artifacts.kind import Artifact, Kind, detect_kind, get_kind, kinds, register_kind, resolve_path
+from pilotopt.artifacts.tally import params_from_record
+from pilotopt.errors import BadInputError
+
+__all__ = ["Artifact", "Kind", "artifact_bytes", "artifact_digest", "artifact_files", "count_params", "detect_kind",
+           "contract_predictor", "get_kind", "gzip_bytes", "kinds", "load_artifact_predictor", "open_artifact", "params_from_record", "register_kind",
+           "resolve_path", "size_info"]
+
+
+def count_params(path: Path, runtime: str | None = None) -> dict | None:
+    """{"params", "nonzero_params", "params_source"} read from the artifact, or None when its kind
+    cannot be counted. Raises what the reading library raises."""
+    path = Path(path)
+    kind = detect_kind(path)
+    if kind is None and path.is_dir():  # a variant folder holding one artifact
+        kind = next((k for k in map(detect_kind, sorted(path.iterdir())) if k is not None), None)
+        path = next((p for p in sorted(path.iterdir()) if detect_kind(p) is kind), path)
+    if kind is None or kind.count is None:
+        return None
+    return kind.count(path)
+
+
+def _unreadable(path: Path) -> BadInputError:
+    from pilotopt.artifacts.torch_files import is_pickle_archive, load_archive
+
+    if is_pickle_archive(path) and isinstance(load_archive(path), Exception):
+        return BadInputError(
+            f"'{path}' is a pickled PyTorch object, not weights (pilotopt does not unpickle code); save "
+            "torch.save(model.state_dict(), 'model.ckpt') and pass --arch, or trace it with torch.jit")
+    known = ", ".join(k.description for k in kinds().values())
+    return BadInputError(f"'{path}' is not a model file pilotopt can read (known: {known}); "
+                         "check the file is complete, or export the model to ONNX")
+
+
+def open_artifact(path: Path | str, *, arch: str | None = None, arch_args: dict | None = None,
+                  contract=None, parent: str | None = None) -> Artifact:
+    """Detect the kind of `path` (a training output folder stands for its model), attach the
+    architecture (weights-only kinds need one) and the input contract: the one given, checked against
+    the input the model declares, or pilotopt's own adapted to that declared input, with a note of
+    what was assumed. Raises BadInputError with one line naming the file and the fix."""
+    from pilotopt.contracts import load_contract
+
+    path = resolve_path(Path(path))
+    if not path.exists():
+        raise BadInputError(f"model '{path}' does not exist; pass a model file or a training output folder")
+    kind = detect_kind(path)
+    if kind is None:
+        raise _unreadable(path)
+    spec = None
+    if kind.needs_arch or arch:
+        from pilotopt.models.arch import resolve_arch
+
+        if not arch:
+            from pilotopt.models.arch import arch_names
+
+            raise BadInputError(f"'{path}' is a PyTorch state dict (weights only); pass --arch with its architecture: "
+                                f"one of {', '.join(arch_names())}, or package.module:Class")
+        spec = resolve_arch(arch, arch_args or {})
+    art = Artifact(path=path, kind=kind, contract=None, arch=arch, arch_args=dict(arch_args or {}), parent=parent)
+    declared = _declared(art, spec)
+    sequence = int(getattr(spec, "sequence_length", 1) or 1) if spec is not None else _sequence_of(declared)
+    if contract is None:
+        art.contract = _default_contract(art, spec, declared, sequence)
+    else:
+        art.contract = load_contract(contract).sized_to(declared)
+        _check_declared(art, declared, sequence)
+    art.metadata = {"declared_input": list(declared) if declared else None, "sequence_length": sequence}
+    return art
+
+
+def _declared(art: Artifact, spec) -> tuple | None:
+    if spec is not None:
+        return tuple(spec.declared_shape)
+    try:
+        return art.declared_input()
+    except Exception:  # noqa: BLE001 - reading the declared input is informative; loading reports errors
+        return None
+
+
+def _sequence_of(declared: tuple | None) -> int:
+    return int(declared[0] or 1) if declared is not None and len(declared) == 4 else 1
+
+
+def _default_contract(art: Artifact, spec, declared, sequence: int):
+    """pilotopt's own contract, or the architecture's preset, adapted to the declared input."""
+    import dataclasses
+
+    from pilotopt.contracts import get_contract
+    from pilotopt.preprocess import Geometry
+
+    name = getattr(spec, "contract", None) or "pilotopt"
+    base = get_contract(name).sized_to(declared)
+    if declared is None or len(declared) < 3:
+        return base if art.kind.name in ("torch_checkpoint",) or spec is not None else base.with_notes(
+            f"assumed the '{name}' contract ({base.summary()}): the model declares no input shape; "
+            "pass --input PRESET|FILE.yaml if it expects something else")
+    frame = declared[-3:]
+    if base.sample_shape(sequence) == tuple(declared) or _matches(base.sample_shape(sequence), declared):
+        return base
+    if frame[0] == 3 and frame[-1] != 3:
+        layout, h, w = "nchw", frame[1], frame[2]
+    else:
+        layout, h, w = "nhwc", frame[0], frame[1]
+    if h is None or w is None:
+        return base.with_notes(f"assumed the '{name}' contract: the model's input size is dynamic")
+    g = base.geometry
+    adapted = dataclasses.replace(base, name=f"{name}+detected", layout=layout,
+                                  geometry=Geometry(g.crop_top, g.crop_bottom, int(h), int(w), g.interpolation))
+    return adapted.with_notes(
+        f"detected {layout.upper()} input {int(h)}x{int(w)} from the model; assumed the rest of the '{name}' contract "
+        f"(rows {g.crop_top}:{g.crop_bottom}, {base.channels.upper()}, values as '{name}', outputs normalized by "
+        "pilotopt's bounds); pass --input PRESET|FILE.yaml if the model was trained otherwise")
+
+
+def _matches(expected: tuple, declared: tuple) -> bool:
+    return len(expected) == len(declared) and all(d is None or d == e for e, d in zip(expected, declared))
+
+
+def _check_declared(art: Artifact, declared, sequence: int) -> None:
+    if declared is None:
+        return
+    expected = art.contract.sample_shape(sequence)
+    if _matches(expected, tuple(declared)):
+        return
+    if art.kind.framework == "tf" and len(declared) == 3 and tuple(declared[:2])[::-1] == expected[:2]:
+        art.contract = art.contract.with_notes(
+            f"the model declares input {tuple(declared)} but is fed {expected} by contract '{art.contract.name}': "
+            "its input is re-declared to the contract's size when it is loaded (same weights)")
+        return
+    from pilotopt.runtimes._util import fmt_shape
+
+    raise BadInputError(f"model '{art.path}' declares input {fmt_shape((None, *declared))} but input contract "
+                        f"'{art.contract.name}' feeds {fmt_shape((None, *expected))}; pass --input with a matching "
+                        "preset (see `pilotopt list contracts`) or a YAML file")
+
+
+def load_artifact_predictor(art: Artifact, runtime: str | None = None, threads: int | None = None):
+    """The artifact's predictor seen through its input contract: uint8 images of the contract's
+    geometry in, pilotopt-normalized (v, w) out (pilotopt.contracts.ContractPredictor)."""
+    return contract_predictor(art.path, runtime or art.runtime, threads, art.contract, art.arch, art.arch_args,
+                              sequence_length=int(art.metadata.get("sequence_length") or 1))
+
+
+def contract_predictor(path: Path, runtime: str, threads: int | None, contract=None, arch: str | None = None,
+                       arch_args: dict | None = None, sequence_length: int = 1):
+    """`runtime`'s predictor of `path` through `contract` (a preset, mapping or InputContract; None:
+    pilotopt's own), without detecting the file's kind (a named runtime may run any file)."""
+    from pilotopt.contracts import ContractPredictor, load_contract
+    from pilotopt.runtimes import load_predictor
+
+    contract = load_contract(contract)
+    shape = contract.sample_shape(1) if runtime == "keras" else None  # per frame; the model keeps its T
+    raw = load_predictor(path, runtime=runtime, threads=threads, arch=arch, arch_args=arch_args or None,
+                         input_shape=shape)
+    return ContractPredictor(raw, contract)
