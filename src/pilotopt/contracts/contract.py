@@ -214,7 +214,8 @@ def from_dict(doc: dict, where: str = "input contract") -> InputContract:
         mean = tuple(float(v) for v in doc.get("mean", mean))
         std = tuple(float(v) for v in doc.get("std", std))
         outputs = _outputs(doc["outputs"], where) if "outputs" in doc else base.outputs
-        return InputContract(name=str(doc.get("name", base.name if doc.get("base") else "custom")), geometry=geometry,
+        return InputContract(name=str(doc.get("name", f"{base.name}+custom" if doc.get("base") else "custom")),
+                             geometry=geometry,
                              channels=str(doc.get("channels", base.channels)).lower(),
                              layout=str(doc.get("layout", base.layout)).lower(), pixel_scale=pixel_scale,
                              mean=mean, std=std, outputs=outputs,
