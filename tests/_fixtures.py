@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 
 def sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    """The content digest variant records carry (pilotopt.artifacts.artifact_digest)."""
+    from pilotopt.artifacts import artifact_digest
+
+    return artifact_digest(Path(path))
 
 
 def torch_checkpoint(path: Path, model: str = "pilotnet_student", seed: int = 0) -> Path:

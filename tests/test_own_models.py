@@ -148,9 +148,11 @@ def test_optimize_and_evaluate_with_the_preset(case, optimized, dls, tiny_data):
     pred = np.load(got["work"] / "eval" / "variants" / f"{fp32}.pred.npy")
     np.testing.assert_allclose(pred, expected, atol=1e-5)
     assert rows[fp32]["outputs_out_of_range_share"] < 0.5  # the right preset keeps (v, w) in range
-    for n in names:  # every variant agrees with the input model through the same contract
+    for n in names:  # every variant was checked against the input model through the same contract
         assert got["variants"][n].contract["name"].startswith(CASES[case][2])
-        assert got["variants"][n].record["check_max_abs_diff"] < 0.1, n
+        diff = got["variants"][n].record["check_max_abs_diff"]
+        fine_tuned = n in ("torch_prune_local", "tf_qat")  # trained on: close, not equal
+        assert diff < (0.5 if fine_tuned else 0.06), (n, diff)
 
 
 @pytest.mark.slow
@@ -205,9 +207,23 @@ def test_wrong_preset_is_caught_or_visible(dls, tmp_path):
     assert out_of_range_share(load_artifact_predictor(art).predict(images)) > 0.5
     right = open_artifact(dls["root"] / "20230101_pilotnet_model_no_crop.h5", contract="dls-tf")
     assert out_of_range_share(load_artifact_predictor(right).predict(images)) < 0.5
-    r = _cli("sim", "drive", "--model", str(dls["root"] / "20230101_pilotnet_model_no_crop.h5"), "--circuit", "simple",
-             "--timeout", "2", "--input", str(_yaml(tmp_path, "base: dls-tf\nscaling: raw\n")))
-    assert r.returncode == 0 and "warning:" in r.stderr and "input contract" in r.stderr, r.stderr
+    shares = {}
+    for name, preset in (("wrong", str(_yaml(tmp_path, "base: dls-tf\nscaling: raw\n"))), ("right", "dls-tf")):
+        r = _cli("sim", "drive", "--model", str(dls["root"] / "20230101_pilotnet_model_no_crop.h5"), "--circuit",
+                 "simple", "--timeout", "2", "--input", preset, "--json", str(tmp_path / f"{name}.json"))
+        assert r.returncode == 0 and "input contract" in r.stderr, r.stderr
+        shares[name] = json.loads((tmp_path / f"{name}.json").read_text())["brain"]["outputs_out_of_range_share"]
+    assert shares["wrong"] > shares["right"]  # recorded with every drive
+
+
+def test_out_of_range_warning(capsys):
+    from pilotopt.cli.model_options import warn_out_of_range
+
+    warn_out_of_range(0.9, "dls-tf")
+    err = capsys.readouterr().err
+    assert "warning: 90%" in err and "pass --input" in err
+    warn_out_of_range(0.1, "dls-tf")
+    assert capsys.readouterr().err == ""
 
 
 def _yaml(tmp_path: Path, text: str) -> Path:
@@ -253,10 +269,31 @@ offline: {{max_frames: 24, min_calls: 5, min_seconds: 0.05, throughput_batch: 8}
 closed_loop: {{timeout_s: 3.0}}
 """)
     r = _cli("run", "--config", str(cfg), "--out", str(tmp_path / "run"), "--model",
-             str(dls["root"] / "pilot_net_model_123.ckpt"), "--arch", "dls_pilotnet", "--input", "dls-torch", timeout=900)
+             str(dls["root"] / "pilot_net_model_123.ckpt"), "--arch", "dls_pilotnet", "--input", "dls-torch",
+             "--no-must-complete", timeout=900)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     assert not (tmp_path / "run" / "train").exists()  # training skipped
     report = (tmp_path / "run" / "report" / "report.md").read_text()
     assert "the given model" in report and "pilot_net_model_123.ckpt" in report
     results = json.loads((tmp_path / "run" / "report" / "results.json").read_text())
     assert json.dumps(results).count("onnx_fp32") >= 1
+    # the recommended variant, deployable by the user's own tools, with its contract beside it
+    deploy = tmp_path / "run" / "report" / "deploy"
+    doc = json.loads((deploy / "input_contract.json").read_text())
+    assert doc["input_contract"]["name"] == "dls-torch" and doc["input_contract"]["layout"] == "nchw"
+    x = torch.rand(2, 3, 66, 200)
+    with torch.no_grad():
+        expected = dls["net"](x).numpy()
+    if doc["kind"] == "onnx":
+        import onnxruntime as ort
+
+        sess = ort.InferenceSession(str(deploy / doc["artifact"]))
+        got = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
+    else:  # a state dict, as DLS / Behavior Metrics load it
+        from pilotopt.models.arch import resolve_arch
+
+        net = resolve_arch("dls_pilotnet").build(0)
+        net.load_state_dict(torch.load(deploy / (doc["state_dict"] or doc["artifact"]), weights_only=True))
+        with torch.no_grad():
+            got = net(x).numpy()
+    np.testing.assert_allclose(got, expected, atol=1e-4)

@@ -5,6 +5,9 @@ error on machines without a GPU) kept off the user's terminal."""
 from __future__ import annotations
 
 import contextlib
+import logging
+import warnings
+from typing import Iterator
 import os
 import sys
 
@@ -53,3 +56,18 @@ def import_torch(threads: int | None = None):
     if threads:
         torch.set_num_threads(threads)
     return torch
+
+
+@contextlib.contextmanager
+def quiet_conversion() -> Iterator[None]:
+    """Converters chatter: C++ log lines on fd 2, Python warnings, progress loggers."""
+    import os
+
+    from pilotopt.runtimes._util import quiet_loggers
+
+    ctx = contextlib.nullcontext() if os.environ.get("PILOTOPT_DEBUG") else quiet_stderr()
+    with ctx, warnings.catch_warnings(), quiet_loggers("torch.onnx", "torch.export", "torch._export",
+                                                        "torch._dynamo", "onnxscript", "absl", "tensorflow",
+                                                        level=logging.ERROR):
+        warnings.simplefilter("ignore")
+        yield

@@ -164,6 +164,7 @@ def bench_runtimes(models: list[Path | str], data: Path | None = None, cache_dir
                    min_seconds: float = 2.0, progress: Callable[[str], None] | None = None) -> dict:
     """Export each baseline to every runtime of its framework and time them side by side."""
     from pilotopt.export import export_baseline, resolve_baseline
+    from pilotopt.techniques._runner import baseline_variant_name
 
     if not models:
         raise BadInputError("pass at least one --model (a torch model.pt or Keras .h5/SavedModel, "
@@ -194,7 +195,8 @@ def bench_runtimes(models: list[Path | str], data: Path | None = None, cache_dir
             say(f"exporting {base.path} ({base.framework})")
             variants = export_baseline(base.path, root, threads=threads, progress=say)
             by_name = {v.name: v for v in variants}
-            ref_variant = by_name.get(base.variant_name)
+            ref_name = baseline_variant_name(base)
+            ref_variant = by_name.get(ref_name)
             if ref_variant is None or ref_variant.status != "ok":
                 raise BadInputError(f"cannot load the baseline '{base.path}': "
                                     f"{ref_variant.reason if ref_variant else 'not exported'}")
@@ -203,7 +205,7 @@ def bench_runtimes(models: list[Path | str], data: Path | None = None, cache_dir
             inputs[base.framework] = {"baseline": str(base.path), "frames": source, "shape": list(x.shape)}
             reference = None
             # the framework baseline first: every other row is compared with its outputs
-            for v in sorted(variants, key=lambda v: v.name != base.variant_name):
+            for v in sorted(variants, key=lambda v: v.name != ref_name):
                 row = _row(v)
                 rows.append(row)
                 if v.status != "ok":
@@ -212,7 +214,7 @@ def bench_runtimes(models: list[Path | str], data: Path | None = None, cache_dir
                 say(f"timing {v.name} ({v.runtime})")
                 out = _measure(row, root / v.name / v.artifact, v.runtime, threads, x, y, reference,
                                min_calls, min_seconds)
-                if v.name == base.variant_name:
+                if v.name == ref_name:
                     if out is None:
                         raise BadInputError(f"the baseline '{base.path}' did not run: {row['reason']}")
                     reference = out

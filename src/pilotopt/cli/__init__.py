@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from pilotopt.errors import PilotoptError
+from pilotopt.errors import PilotoptError, one_line
 
 app = typer.Typer(
     name="pilotopt",
@@ -53,6 +53,6 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # noqa: BLE001 - the last line of defence against tracebacks
         if os.environ.get("PILOTOPT_DEBUG"):
             raise
-        typer.echo(f"internal error: {type(exc).__name__}: {exc} (rerun with PILOTOPT_DEBUG=1 for details)",
+        typer.echo(f"internal error: {one_line(exc)} (rerun with PILOTOPT_DEBUG=1 for details)",
                    err=True)
         sys.exit(1)

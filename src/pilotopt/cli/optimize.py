@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from pilotopt.cli.model_options import ArchArgsOption, ArchOption, InputOption, parse_arch_args
-from pilotopt.errors import BadInputError
+from pilotopt.errors import BadInputError, one_line
 
 list_app = typer.Typer(help="List what pilotopt knows about.", no_args_is_help=True)
 
@@ -90,7 +90,7 @@ def list_techniques_cmd() -> None:
         try:
             ok, why = tech.available()
         except Exception as exc:  # noqa: BLE001
-            ok, why = False, f"{type(exc).__name__}: {exc}"
+            ok, why = False, one_line(exc)
         table.add_row(name, tech.framework, tech.runtime, tech.description, "yes" if ok else f"no: {why}")
     stdout.print(table)
 

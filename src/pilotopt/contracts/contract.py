@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pilotopt.errors import BadInputError
+from pilotopt.errors import BadInputError, one_line
 from pilotopt.preprocess import PILOTNET_GEOMETRY, V_MAX, V_MIN, W_MAX, W_MIN, Geometry
 
 LAYOUTS = ("nhwc", "nchw")
@@ -225,7 +225,7 @@ def from_dict(doc: dict, where: str = "input contract") -> InputContract:
     except BadInputError:
         raise
     except (TypeError, ValueError, IndexError, KeyError) as exc:
-        raise BadInputError(f"{where} is malformed ({type(exc).__name__}: {exc}); see `pilotopt list contracts`") from None
+        raise BadInputError(f"{where} is malformed ({one_line(exc)}); see `pilotopt list contracts`") from None
 
 
 def _outputs(doc: dict, where: str) -> OutputMap:
@@ -297,6 +297,6 @@ def load_contract(spec: "str | Path | dict | InputContract | None") -> InputCont
         except FileNotFoundError:
             raise BadInputError(f"input contract file '{path}' does not exist; pass a preset name or a YAML file") from None
         except (OSError, yaml.YAMLError) as exc:
-            raise BadInputError(f"cannot read input contract '{path}': {str(exc).splitlines()[0]}") from None
+            raise BadInputError(f"cannot read input contract '{path}': {one_line(exc)}") from None
         return from_dict(doc or {}, where=f"input contract '{path}'")
     return get_contract(text)

@@ -20,9 +20,6 @@ import numbers
 import os
 import re
 import resource
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Callable, Sequence
@@ -330,58 +327,27 @@ def _read_cached(stored: Path, pred_file: Path, key: str, n: int):
 # -- the worker process --------------------------------------------------------------------------
 
 def worker_env(threads: int) -> dict:
-    import pilotopt
+    """The worker's environment (isolation.child_env, with the BLAS/OpenMP thread variables)."""
+    from pilotopt.isolation import child_env
 
-    env = dict(os.environ)
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        env[var] = str(threads)
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    env.setdefault("TF_USE_LEGACY_KERAS", "1")
-    env["PYTHONUNBUFFERED"] = "1"
-    src = str(Path(pilotopt.__file__).resolve().parents[1])  # the same pilotopt as this process
-    env["PYTHONPATH"] = os.pathsep.join([src, *[p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]])
-    return env
+    return child_env(threads)
 
 
 def run_worker(job_path: Path, result_path: Path, log: Path, threads: int, timeout: float) -> dict:
     """Run one worker to completion (or kill it at `timeout`); its result, or a failure that says
-    how it died and in which phase."""
-    cmd = [sys.executable, "-m", "pilotopt.evaluate.worker", str(job_path)]
-    timed_out = False
-    busy0, own0, t0 = _cpu_busy_seconds(), _children_cpu_seconds(), time.monotonic()
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=worker_env(threads), start_new_session=True)
-        try:
-            rc = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill(proc)
-            rc, timed_out = proc.returncode, True
-        except BaseException:
-            _kill(proc)
-            raise
-    busy1, own1, wall = _cpu_busy_seconds(), _children_cpu_seconds(), time.monotonic() - t0
-    if not timed_out and rc == 0 and result_path.is_file():
-        try:
-            res = json.loads(result_path.read_text())
-            if busy0 is not None and busy1 is not None and wall > 0:
-                res["background_cpu"] = round(max(0.0, (busy1 - busy0) - (own1 - own0)) / wall, 3)
-            return res
-        except ValueError:
-            return {"status": "failed", "reason": f"the worker's result '{result_path}' is not valid JSON"}
-    phase, last = _log_tail(log)
-    where = f" during '{phase}'" if phase else ""
-    if timed_out:
-        reason = f"timed out after {timeout:g} s{where} (log: {log})"
-    elif rc is not None and rc < 0:
-        try:
-            name = signal.Signals(-rc).name
-        except ValueError:
-            name = f"signal {-rc}"
-        reason = f"worker crashed with {name}{where} (log: {log})"
-    else:
-        reason = f"worker exited with code {rc}{where}{': ' + last if last else ''} (log: {log})"
-    return {"status": "failed", "reason": reason}
+    how it died and in which phase (isolation.run_python, the phase from the log's `@@phase` lines)."""
+    from pilotopt.isolation import run_python
+
+    busy0, own0 = _cpu_busy_seconds(), _children_cpu_seconds()
+    out = run_python(["-m", "pilotopt.evaluate.worker", str(job_path)], result_path, timeout=timeout,
+                     threads=threads, log=log, who="the worker", phase_mark=PHASE_MARK)
+    busy1, own1 = _cpu_busy_seconds(), _children_cpu_seconds()
+    if out.reply is None:
+        return {"status": "failed", "reason": out.reason}
+    res = out.reply
+    if busy0 is not None and busy1 is not None and out.seconds > 0:
+        res["background_cpu"] = round(max(0.0, (busy1 - busy0) - (own1 - own0)) / out.seconds, 3)
+    return res
 
 
 def _cpu_busy_seconds() -> float | None:
@@ -398,25 +364,6 @@ def _cpu_busy_seconds() -> float | None:
 def _children_cpu_seconds() -> float:
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     return ru.ru_utime + ru.ru_stime
-
-
-def _kill(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)  # the worker's own session: it and anything it started
-    except (ProcessLookupError, PermissionError):
-        proc.kill()
-    proc.wait()
-
-
-def _log_tail(log: Path) -> tuple[str | None, str | None]:
-    try:
-        lines = log.read_text(errors="replace").splitlines()
-    except OSError:
-        return None, None
-    phases = [ln[len(PHASE_MARK):].strip() for ln in lines if ln.startswith(PHASE_MARK)]
-    other = [ln.strip() for ln in lines if ln.strip() and not ln.startswith(PHASE_MARK)]
-    last = other[-1][:200] if other else None
-    return (phases[-1] if phases else None), last
 
 
 # -- across variants -----------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 import os
 
-from pilotopt.errors import BadInputError
+from pilotopt.errors import BadInputError, one_line
 
 PLUGIN_ENV = "PILOTOPT_RUNTIME_PLUGINS"
 
@@ -20,5 +20,5 @@ def load_runtime_plugins() -> list[str]:
             importlib.import_module(name)
         except Exception as exc:  # noqa: BLE001 - any import failure is the user's setting
             raise BadInputError(f"runtime plugin module '{name}' (from ${PLUGIN_ENV}) cannot be imported: "
-                                f"{type(exc).__name__}: {exc}; fix it or unset {PLUGIN_ENV}") from None
+                                f"{one_line(exc)}; fix it or unset {PLUGIN_ENV}") from None
     return names

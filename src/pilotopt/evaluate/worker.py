@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import resource
 import sys
 import time
@@ -25,26 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
+from pilotopt.errors import one_line  # also importable from here under its old home
+
 PHASE_MARK = "@@phase "
 
 
 def _phase(name: str) -> None:
     print(f"{PHASE_MARK}{name}", flush=True)
-
-
-def one_line(exc: BaseException, limit: int = 300) -> str:
-    """The exception as one line: our errors' own message, else "Type: first line"; for messages
-    that end in an "XxxError: ..." line (TorchScript, TF), that line, which names the real cause."""
-    text = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
-    if not text:
-        msg = type(exc).__name__
-    elif type(exc).__name__ in ("BadInputError", "PilotoptError", "RuntimeUnavailable"):
-        msg = text[0]
-    elif len(text) > 1 and re.match(r"^[A-Za-z_.]*(Error|Exception): \S", text[-1]):
-        msg = text[-1]
-    else:
-        msg = f"{type(exc).__name__}: {text[0]}"
-    return msg if len(msg) <= limit else msg[: limit - 3] + "..."
 
 
 def _status_kb(field: str) -> int | None:

@@ -61,6 +61,13 @@ class ModelSpec:
             return (self.sequence_length, *self.input_shape)
         return tuple(self.input_shape)
 
+    @property
+    def input_geometry(self):
+        """The crop and size of pilotopt's input contract at this model's input size."""
+        from pilotopt.preprocess import Geometry
+
+        return Geometry(height=self.input_shape[0], width=self.input_shape[1])
+
     def batch_shape(self, n: int) -> tuple[int, ...]:
         """Shape of an input batch of `n` samples (float32 NHWC raw pixels in [0, 255])."""
         return (n, *self.sample_shape)

@@ -9,7 +9,7 @@ import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from pilotopt.errors import BadInputError
+from pilotopt.errors import BadInputError, one_line
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def resolve_arch(spec: str, args: dict | None = None) -> Arch:
         try:
             factory = getattr(importlib.import_module(module), cls)
         except (ImportError, AttributeError) as exc:
-            raise BadInputError(f"cannot import architecture '{spec}' ({type(exc).__name__}: {exc}); check the module "
+            raise BadInputError(f"cannot import architecture '{spec}' ({one_line(exc)}); check the module "
                                 "is on PYTHONPATH and the class name") from None
         shape = args.pop("declared_shape", None)
         try:

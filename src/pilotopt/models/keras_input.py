@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pilotopt.errors import BadInputError
+from pilotopt.errors import BadInputError, one_line
 
 
 def load_keras(path: Path, sample_shape: tuple | None = None, fold_input_batchnorm: bool = True):
@@ -28,8 +28,7 @@ def load_keras(path: Path, sample_shape: tuple | None = None, fold_input_batchno
     try:
         model = keras.models.load_model(path, compile=False)
     except Exception as exc:  # noqa: BLE001
-        raise BadInputError(f"cannot load Keras model '{path}': {type(exc).__name__}: "
-                            f"{str(exc).splitlines()[0][:200] if str(exc) else ''}") from None
+        raise BadInputError(f"cannot load Keras model '{path}': {one_line(exc, limit=200)}") from None
     return adapt_keras(model, sample_shape, fold_input_batchnorm, where=str(path))
 
 
@@ -57,8 +56,6 @@ def batchnorm_affine(bn) -> tuple[np.ndarray, np.ndarray]:
 
 def adapt_keras(model, sample_shape: tuple | None = None, fold_input_batchnorm: bool = True, where: str = "the model"):
     """`model`, or a rebuilt copy with the contract's input size and the input BatchNorm folded."""
-    import tf_keras as keras
-
     declared = tuple(model.input_shape[1:])
     redeclare = sample_shape is not None and declared != tuple(sample_shape)
     bn = input_batchnorm(model) if fold_input_batchnorm else None
@@ -83,7 +80,7 @@ def adapt_keras(model, sample_shape: tuple | None = None, fold_input_batchnorm: 
         rebuilt = model.__class__.from_config(config)
     except Exception as exc:  # noqa: BLE001 - a layer that fixes the spatial size
         raise BadInputError(f"{where} declares input {declared} and cannot be rebuilt for {tuple(sample_shape or declared)} "
-                            f"({type(exc).__name__}: {str(exc).splitlines()[0][:160]}); pass --input with the "
+                            f"({one_line(exc, limit=160)}); pass --input with the "
                             "contract it was trained with") from None
     for layer in rebuilt.layers:
         if bn is not None and layer.name == bn.name:
@@ -92,7 +89,7 @@ def adapt_keras(model, sample_shape: tuple | None = None, fold_input_batchnorm: 
             layer.set_weights(model.get_layer(layer.name).get_weights())
         except ValueError as exc:
             raise BadInputError(f"{where}: layer '{layer.name}' does not keep its weights at input "
-                                f"{tuple(sample_shape or declared)} ({str(exc).splitlines()[0][:160]}); pass --input "
+                                f"{tuple(sample_shape or declared)} ({one_line(exc, limit=160)}); pass --input "
                                 "with the contract it was trained with") from None
     rebuilt.pilotopt_adapted = {"redeclared_from": list(declared) if redeclare else None,
                                 "input_batchnorm_folded": bn.name if bn is not None else None}

@@ -13,7 +13,7 @@ from typing import Any, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from pilotopt.errors import BadInputError
+from pilotopt.errors import BadInputError, one_line
 
 FRAMEWORKS = ("torch", "tf")
 
@@ -170,8 +170,7 @@ def read_yaml(path: Path) -> dict:
     try:
         doc = yaml.safe_load(path.read_text())
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise BadInputError(f"config file '{path}' is not valid YAML: {first}") from None
+        raise BadInputError(f"config file '{path}' is not valid YAML: {one_line(exc)}") from None
     if doc is None:
         return {}
     if not isinstance(doc, dict):

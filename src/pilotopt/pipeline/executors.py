@@ -19,14 +19,14 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Callable, ClassVar
 
-from pilotopt.errors import BadInputError
+from pilotopt.errors import BadInputError, one_line
+from pilotopt.isolation import DIED, apply_child_env, child_env_vars
 
 Job = dict
 JobFn = Callable[[dict], dict]
 OnDone = Callable[[int, dict, dict], None]
 
-WORKER_DIED = ("worker process died abruptly (hard crash such as SIGSEGV or abort, or killed for memory); "
-               "its Python stack, if any, is on stderr")
+WORKER_DIED = f"the worker process {DIED}; its Python stack, if any, is on stderr"
 
 _EXECUTORS: dict[str, type[Executor]] = {}
 
@@ -62,10 +62,7 @@ def failed(reason: str) -> dict:
     return {"status": "failed", "reason": reason}
 
 
-def _one_line(exc: BaseException) -> str:
-    from pilotopt.evaluate.worker import one_line
-
-    return one_line(exc)
+_one_line = one_line  # the old name of pilotopt.errors.one_line
 
 
 def _run_job(fn: JobFn, job: dict) -> dict:
@@ -130,7 +127,7 @@ class LocalExecutor(Executor):
         or a worker dies. Returns the jobs lost to a dead worker when it is unknown which of them
         died; a lone lost job is failed here."""
         pool = ProcessPoolExecutor(max_workers=width, mp_context=multiprocessing.get_context("spawn"),
-                                   max_tasks_per_child=1)
+                                   max_tasks_per_child=1, initializer=apply_child_env)
         running: dict[Future, int] = {}
         lost: list[int] = []
 
@@ -231,8 +228,12 @@ class RayExecutor(Executor):
             kwargs: dict[str, Any] = {"address": "local", "include_dashboard": False}
         else:
             kwargs = {"address": self.address}
-        if self.runtime_env:
-            kwargs["runtime_env"] = self.runtime_env
+        # the same environment as every other child (isolation.child_env_vars); this machine's
+        # paths only for a local instance, whose workers run here. The user's runtime_env wins.
+        runtime_env = dict(self.runtime_env or {})
+        runtime_env["env_vars"] = {**child_env_vars(paths=self.address in (None, "local")),
+                                   **(runtime_env.get("env_vars") or {})}
+        kwargs["runtime_env"] = runtime_env
         try:
             ray.init(**kwargs)
         except ConnectionError as exc:

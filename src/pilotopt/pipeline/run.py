@@ -274,7 +274,30 @@ def _report(cfg: PipelineConfig, out: Path, offline: dict, drives: list[dict], p
                             + "; training was skipped")
     constraints = {"max_latency_ms": cfg.report.max_latency_ms, "max_size_mb": cfg.report.max_size_mb,
                    "must_complete": cfg.report.must_complete}
-    return build_report(offline, drives, planned, out / "report", constraints=constraints, meta=meta)
+    paths = build_report(offline, drives, planned, out / "report", constraints=constraints, meta=meta)
+    deployed = _deploy(offline, paths, out / "report" / "deploy")
+    if deployed is not None:
+        paths["deploy"] = Path(deployed["folder"])
+    return paths
+
+
+def _deploy(offline: dict, paths: dict, dest: Path) -> dict | None:
+    """The recommended variant in its user's form, with its input contract (pilotopt.deploy)."""
+    import json
+    import shutil
+
+    from pilotopt.deploy import write_deployable
+
+    rec = json.loads(Path(paths["results_json"]).read_text()).get("recommendation") or {}
+    keys = {r["key"]: r for r in json.loads(Path(paths["results_json"]).read_text()).get("variants", [])}
+    chosen = keys.get(rec.get("recommended"))
+    row = next((r for r in offline["variants"] if chosen and r["name"] == chosen.get("name")
+                and r.get("artifact") and r["status"] == "ok"), None)
+    if row is None:
+        shutil.rmtree(dest, ignore_errors=True)  # no recommendation: no stale deployable either
+        return None
+    return write_deployable(Path(row["artifact"]), dest, variant=row["name"], contract=row.get("contract"),
+                            arch=row.get("arch"), arch_args=row.get("arch_args"))
 
 
 def _with_paths(rec: dict, root: Path) -> dict:

@@ -9,20 +9,14 @@ from typing import Iterator, Sequence
 
 import numpy as np
 
-from pilotopt.errors import BadInputError, RuntimeUnavailable
+from pilotopt.errors import BadInputError, RuntimeUnavailable, one_line
 
 
-def short_error(exc: BaseException, limit: int = 200) -> str:
-    """`Type: the most telling line` of an exception (C++ layers write several lines, the
-    first of which is often just the source location)."""
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    useful = [ln for ln in lines if not ln.startswith(("Exception from src", "Check '"))] or lines
-    text = useful[-1] if useful else ""
-    return f"{type(exc).__name__}: {text[:limit]}" if text else type(exc).__name__
+short_error = one_line  # the old name of pilotopt.errors.one_line
 
 
 def load_failed(kind: str, path: Path, exc: BaseException) -> BadInputError:
-    return BadInputError(f"cannot load {kind} model '{path}': {short_error(exc)}; "
+    return BadInputError(f"cannot load {kind} model '{path}': {one_line(exc, limit=200)}; "
                          "re-export it (the file is truncated, corrupt or not this format)")
 
 

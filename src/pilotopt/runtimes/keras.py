@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pilotopt.errors import BadInputError
+from pilotopt.errors import BadInputError, one_line
 from pilotopt.runtimes import register_runtime
 from pilotopt.runtimes.base import Predictor
 
@@ -27,8 +27,7 @@ class KerasPredictor(Predictor):
         try:
             self.net = keras.models.load_model(path, compile=False)
         except Exception as exc:
-            raise BadInputError(f"cannot load Keras model '{path}': {type(exc).__name__}: "
-                                f"{str(exc).splitlines()[0][:200] if str(exc) else ''}") from None
+            raise BadInputError(f"cannot load Keras model '{path}': {one_line(exc, limit=200)}") from None
         declared = tuple(self.net.input_shape[1:])
         if input_shape is not None and declared[-3:] != tuple(input_shape)[-3:]:  # a transposed declaration
             from pilotopt.models.keras_input import adapt_keras

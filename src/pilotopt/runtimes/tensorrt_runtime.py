@@ -1,5 +1,5 @@
 """TensorRT predictor for serialized engines (.engine / .plan), built from ONNX by
-`pilotopt.export.to_tensorrt`.
+`pilotopt.techniques.tensorrt_engines`.
 
 UNTESTED ON CPU MACHINES: the development machine has no NVIDIA GPU, so only the
 "skipped: no NVIDIA GPU/TensorRT" path runs in the test suite. tensorrt is imported only inside

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pilotopt.errors import BadInputError
+from pilotopt.errors import BadInputError, one_line
 from pilotopt.runtimes import register_runtime
 from pilotopt.runtimes.base import CheckedPredictor
 
@@ -25,8 +25,8 @@ def load_torch_module(path: Path, arch: str | None = None, arch_args: dict | Non
 
     obj = load_archive(path)
     if isinstance(obj, Exception):
-        raise BadInputError(f"cannot load PyTorch file '{path}': {type(obj).__name__}: "
-                            f"{str(obj).splitlines()[0][:200] if str(obj) else ''}; pass a state dict or checkpoint")
+        raise BadInputError(f"cannot load PyTorch file '{path}': {one_line(obj, limit=200)}; "
+                            "pass a state dict or checkpoint")
     own = isinstance(obj, dict) and isinstance(obj.get("model"), str) and "state_dict" in obj
     name = arch or (obj["model"] if own else None)
     if name is None:
@@ -64,15 +64,14 @@ class TorchPredictor(CheckedPredictor):
 
     def __init__(self, path: Path, threads: int | None = None, arch: str | None = None, arch_args: dict | None = None,
                  **_):
-        torch = self.torch = _torch(threads)
+        self.torch = _torch(threads)
         self.path = path
         try:
             self.net, self.model, self.sequence_length, spec = load_torch_module(path, arch, arch_args)
         except BadInputError:
             raise
         except Exception as exc:  # truncated file, wrong format, mismatched weights
-            raise BadInputError(f"cannot load PyTorch checkpoint '{path}': {type(exc).__name__}: "
-                                f"{str(exc).splitlines()[0][:200] if str(exc) else ''}") from None
+            raise BadInputError(f"cannot load PyTorch checkpoint '{path}': {one_line(exc, limit=200)}") from None
         self.sample_shape = tuple(spec.declared_shape) if spec.declared_shape else None
 
     def _run(self, x: np.ndarray) -> np.ndarray:

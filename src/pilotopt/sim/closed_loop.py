@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from pilotopt.errors import BadInputError
+from pilotopt.errors import BadInputError, one_line
 from pilotopt.sim.brains.base import Brain
 from pilotopt.sim.camera import CameraModel, PilotNetView, View
 from pilotopt.sim.circuits import load_circuit, parse_direction
@@ -116,7 +116,7 @@ def drive(brain: Brain, config: DriveConfig | None = None,
         try:
             v, w = brain.step(obs)
         except Exception as exc:  # a model runtime that crashes ends the run, scored as such
-            error = f"{type(exc).__name__}: {exc}"
+            error = one_line(exc)
             sim.termination = Termination.BRAIN_ERROR
             break
         step_s = time.perf_counter() - t0

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pilotopt.errors import BadInputError
+from pilotopt.errors import BadInputError, one_line
 from pilotopt.techniques import _tflite
 from pilotopt.techniques._tfmot_fit import fine_tune, kernels
 
@@ -120,7 +120,7 @@ def preserving_qat(ctx, model, scheme, s: CollabSettings) -> tuple:
         with q.quantize_scope():
             qat = q.quantize_apply(q.quantize_annotate_model(model), scheme)
     except Exception as exc:
-        refused = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+        refused = one_line(exc, limit=200)
 
         def annotate(layer):
             return q.quantize_annotate_layer(layer) if _is_target(layer) else layer

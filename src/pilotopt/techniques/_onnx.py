@@ -18,6 +18,8 @@ from pilotopt.errors import BadInputError
 from pilotopt.techniques._core import Result, TechniqueContext
 
 ARTIFACT = "model.onnx"
+OPSET = 18
+INPUT_NAME, OUTPUT_NAME = "frames", "vw"
 CALIBRATION_BATCH = 16  # frames per calibration inference (the exported batch dimension is dynamic)
 ACTIVATION_TYPES = ("uint8", "int8")
 CALIBRATE_METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Percentile"}
@@ -55,6 +57,24 @@ def scratch() -> Iterator[Path]:
         yield Path(tmp)
 
 
+def export_torch_onnx(net, example: np.ndarray, dest: Path, opset: int = OPSET) -> Path:
+    """Export a torch module taking (N, ...) float32 frames to a self-contained ONNX file with a
+    dynamic batch dimension (dynamo exporter, weights inside the file); raises if the result fails
+    onnx.checker."""
+    import onnx
+    import torch
+
+    from pilotopt.techniques._pt2e import batch_dim
+
+    with torch.inference_mode(False), torch.no_grad():
+        program = torch.onnx.export(net, (torch.from_numpy(example),), dynamo=True, external_data=False,
+                                    opset_version=opset, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                                    dynamic_shapes=({0: batch_dim()},), verbose=False, optimize=True)
+    program.save(str(dest), external_data=False)
+    onnx.checker.check_model(str(dest), full_check=True)
+    return dest
+
+
 def export_baseline(ctx: TechniqueContext, dest: Path) -> dict:
     """The input model as a self-contained fp32 ONNX with a dynamic batch (weights inside the file:
     ORT's quant_pre_process cannot read external data), in the model's own input layout. A PyTorch
@@ -64,8 +84,6 @@ def export_baseline(ctx: TechniqueContext, dest: Path) -> dict:
     import shutil
 
     import onnx
-
-    from pilotopt.export.to_onnx import OPSET, export_torch_onnx
 
     kind = ctx.baseline.kind.name
     if kind == "onnx":
@@ -88,8 +106,6 @@ def export_torchscript_onnx(module, example: np.ndarray, dest: Path) -> Path:
     cannot take ScriptModules); dynamic batch, weights inside the file."""
     import onnx
     import torch
-
-    from pilotopt.export.to_onnx import INPUT_NAME, OPSET, OUTPUT_NAME
 
     with torch.no_grad():
         torch.onnx.export(module, (torch.from_numpy(example),), str(dest), dynamo=False, opset_version=OPSET,

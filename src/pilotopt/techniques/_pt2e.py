@@ -36,10 +36,18 @@ def example(ctx):
     return ctx.torch.from_numpy(ctx.random_frames(2, seed=ctx.seed))
 
 
-def export(ctx, net, x):
-    """torch.export of `net` (a module or GraphModule) with the fp32 exporter's dynamic batch."""
-    from pilotopt.export.to_torch_export import batch_dim
+MAX_BATCH = 4096
 
+
+def batch_dim():
+    """The dynamic batch dimension every torch.export / ONNX export here declares."""
+    import torch
+
+    return torch.export.Dim("batch", min=1, max=MAX_BATCH)
+
+
+def export(ctx, net, x):
+    """torch.export of `net` (a module or GraphModule) with a dynamic batch."""
     return ctx.torch.export.export(net, (x,), dynamic_shapes=({0: batch_dim()},))
 
 

@@ -8,14 +8,12 @@ from __future__ import annotations
 import importlib
 import json
 import os
-import signal
-import tempfile
 import time
 import traceback
 from pathlib import Path
 from typing import Callable, Sequence
 
-from pilotopt.errors import BadInputError, RuntimeUnavailable
+from pilotopt.errors import BadInputError, RuntimeUnavailable, one_line
 from pilotopt.techniques._core import (TechniqueContext, Technique, _TECHNIQUES, settings_dict, techniques,
                                        tree_size)
 from pilotopt.variants import VARIANT_FILE, Variant, read_variant, write_variant
@@ -48,7 +46,7 @@ def read_settings_file(path: Path | str) -> dict[str, dict]:
     except FileNotFoundError:
         raise BadInputError(f"config file '{path}' does not exist") from None
     except (OSError, yaml.YAMLError) as exc:
-        raise BadInputError(f"cannot read config file '{path}': {str(exc).splitlines()[0]}") from None
+        raise BadInputError(f"cannot read config file '{path}': {one_line(exc)}") from None
     if doc is None:
         return {}
     if isinstance(doc, dict) and set(doc) == {"settings"}:
@@ -82,7 +80,7 @@ def check_input(art, threads) -> None:
     import numpy as np
 
     from pilotopt.artifacts import load_artifact_predictor
-    from pilotopt.export.base import quiet_conversion
+    from pilotopt.frameworks import quiet_conversion
 
     t = int(art.metadata.get("sequence_length") or 1)
     g = art.contract.geometry
@@ -229,7 +227,7 @@ def _run_one(tech: Technique, settings, baseline, digest, out: Path, seed, threa
     try:
         ok, why = tech.available()
     except Exception as exc:  # noqa: BLE001
-        ok, why = False, f"availability check failed: {type(exc).__name__}: {exc}"
+        ok, why = False, f"availability check failed: {one_line(exc)}"
     if not ok:
         return _finish_early(folder, variant, "skipped", why or "not available here")
     t0 = time.perf_counter()
@@ -263,9 +261,7 @@ def _run_one(tech: Technique, settings, baseline, digest, out: Path, seed, threa
     except _TechniqueFailed as exc:
         status, reason = "failed", str(exc)
     except Exception as exc:  # noqa: BLE001 - one technique failing never stops the others
-        from pilotopt.runtimes._util import short_error
-
-        status, reason = "failed", short_error(exc, limit=300)
+        status, reason = "failed", one_line(exc)
     variant.record["wall_s"] = round(time.perf_counter() - t0, 3)
     return _finish_early(folder, variant, status, reason)
 
@@ -293,44 +289,14 @@ def _finish_early(folder: Path, variant: Variant, status: str, reason: str) -> V
 
 
 def _run_child(job: dict, timeout: float | None = None) -> dict:
-    """Run the technique in a fresh interpreter (not a fork: TensorFlow is not fork-safe, and a fresh
-    process needs no `if __name__ == "__main__"` guard in the caller's script); its reply comes back
-    through a file."""
-    import subprocess
-    import sys
+    """Run the technique in a fresh interpreter (isolation.run_job: not a fork, TensorFlow is not
+    fork-safe); its reply, or {"failed": how the process died}."""
+    from pilotopt.isolation import DEBUG_ENV, run_job
 
-    from pilotopt.atomic import write_json
-
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)  # so test/plugin modules import there too
-    env.setdefault("TF_USE_LEGACY_KERAS", "1")
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    with tempfile.TemporaryDirectory(prefix="pilotopt-technique-") as scratch:
-        job_file, reply_file = Path(scratch) / "job.json", Path(scratch) / "reply.json"
-        write_json(job_file, job)
-        quiet = not os.environ.get("PILOTOPT_DEBUG")
-        try:
-            code = subprocess.call([sys.executable, "-c",
-                                    "from pilotopt.techniques._runner import child_cli; child_cli()",
-                                    str(job_file), str(reply_file)], env=env, stdin=subprocess.DEVNULL,
-                                   stdout=subprocess.DEVNULL if quiet else None,
-                                   stderr=subprocess.DEVNULL if quiet else None, timeout=timeout)
-        except subprocess.TimeoutExpired:  # call() has killed the child
-            return {"failed": f"timed out after {timeout:g} s (killed)"}
-        if reply_file.is_file():
-            try:
-                return json.loads(reply_file.read_text())
-            except ValueError:
-                pass
-        if code < 0:
-            try:
-                sig = signal.Signals(-code).name
-            except ValueError:
-                sig = f"signal {-code}"
-            return {"failed": f"the technique's process crashed with {sig} (the converter died; "
-                              "rerun with PILOTOPT_DEBUG=1 to see its output)"}
-        return {"failed": f"the technique's process exited with code {code} without a result "
-                          "(rerun with PILOTOPT_DEBUG=1 to see its output)"}
+    out = run_job(["-c", "from pilotopt.techniques._runner import child_cli; child_cli()"], job, timeout=timeout,
+                  scratch_prefix="pilotopt-technique-", who="the technique's process",
+                  hint=None if os.environ.get(DEBUG_ENV) else "rerun with PILOTOPT_DEBUG=1 to see its output")
+    return out.reply if out.reply is not None else {"failed": out.reason}
 
 
 # -- the child -------------------------------------------------------------------------------------
@@ -341,18 +307,17 @@ def child_cli() -> None:
 
 
 def child_main(job: dict, reply_file: str) -> None:
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from pilotopt.isolation import DEBUG_ENV, set_env_defaults
+
+    set_env_defaults()
     try:
         reply = _child_apply(job)
     except RuntimeUnavailable as exc:
         reply = {"skipped": str(exc)}
     except BaseException as exc:  # noqa: BLE001
-        from pilotopt.runtimes._util import short_error
-
-        if os.environ.get("PILOTOPT_DEBUG"):
+        if os.environ.get(DEBUG_ENV):
             traceback.print_exc()
-        reply = {"failed": short_error(exc, limit=300)}
+        reply = {"failed": one_line(exc)}
     from pilotopt.atomic import write_json
 
     write_json(reply_file, reply)
@@ -360,7 +325,7 @@ def child_main(job: dict, reply_file: str) -> None:
 
 def _child_apply(job: dict) -> dict:
     from pilotopt.artifacts import open_artifact
-    from pilotopt.export.base import quiet_conversion
+    from pilotopt.frameworks import quiet_conversion
 
     if job.get("module"):
         importlib.import_module(job["module"])

@@ -1,6 +1,7 @@
-"""What the LiteRT techniques share: conversion of the baseline (reusing the fp32 exporter's
-converter, including its fixed-batch fallback for recurrent models), the representative dataset
-from the training split, and a description of the converted model's tensors by type."""
+"""What the LiteRT techniques share: conversion of the input model (with a fixed-batch fallback for
+recurrent models), the representative dataset from the training split, and a description of the
+converted model's tensors by type. Conversion still lives in TensorFlow; inference uses
+ai_edge_litert (runtimes/litert.py)."""
 
 from __future__ import annotations
 
@@ -36,21 +37,50 @@ def representative_dataset(ctx: TechniqueContext, n: int) -> tuple[Callable, int
     return gen, len(frames)
 
 
-def convert(ctx: TechniqueContext, configure: Callable | None = None, model=None) -> tuple[bytes, dict]:
-    """LiteRT flatbuffer of `model` (default: a fresh copy of the Keras baseline);
-    `configure(converter)` sets the converter's options."""
-    from pilotopt.export.to_tflite import _needs_fixed_batch, convert_keras, convert_keras_batch1
+def convert_keras(model, configure=None) -> bytes:
+    """TFLite flatbuffer bytes of a Keras model; `configure(converter)` may set quantization."""
+    from pilotopt.frameworks import import_tf
 
+    tf = import_tf()
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if configure is not None:
+        configure(converter)
+    return converter.convert()
+
+
+def convert_keras_batch1(model, configure=None) -> bytes:
+    """The same, traced at a fixed batch of 1: recurrent models (ConvLSTM2D) only convert to
+    builtin ops this way; with a dynamic batch their TensorList ops would need the Flex
+    (SELECT_TF_OPS) delegate, which ai_edge_litert does not ship. The predictor loops over the batch."""
+    from pilotopt.frameworks import import_tf
+
+    tf = import_tf()
+    spec = tf.TensorSpec((1, *model.input_shape[1:]), tf.float32)
+    concrete = tf.function(lambda x: model(x, training=False), input_signature=[spec]).get_concrete_function()
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
+    if configure is not None:
+        configure(converter)
+    return converter.convert()
+
+
+def needs_fixed_batch(exc: Exception) -> bool:
+    return "tensor list" in str(exc).lower() or "TensorList" in str(exc)
+
+
+def convert(ctx: TechniqueContext, configure: Callable | None = None, model=None) -> tuple[bytes, dict]:
+    """LiteRT flatbuffer of `model` (default: a fresh copy of the Keras input model);
+    `configure(converter)` sets the converter's options."""
     tf = ctx.tf
     model = ctx.keras_model() if model is None else model
     details = {"tensorflow": tf.__version__, "converter": "TFLiteConverter.from_keras_model"}
     try:
         data = convert_keras(model, configure)
     except Exception as exc:  # ConverterError
-        if not _needs_fixed_batch(exc):
+        if not needs_fixed_batch(exc):
             raise
         data = convert_keras_batch1(model, configure)
-        details.update(converter="TFLiteConverter.from_concrete_functions", fixed_batch=1)
+        details.update(converter="TFLiteConverter.from_concrete_functions", fixed_batch=1,
+                       note="recurrent model: TensorList ops lower to builtins only at a fixed batch of 1")
     return data, details
 
 

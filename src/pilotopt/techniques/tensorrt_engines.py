@@ -1,5 +1,5 @@
 """`tensorrt_fp32`, `tensorrt_fp16`, `tensorrt_int8`: serialized TensorRT engines (NVIDIA GPU only)
-built from the baseline's ONNX by pilotopt.export.to_tensorrt.build_engine (dynamic batch 1..max_batch,
+built from the baseline's ONNX by build_engine below (dynamic batch 1..max_batch,
 TF32 off for fp32, BuilderFlag.FP16 / INT8) and run by the `tensorrt` predictor.
 
 int8 is explicit quantization: the ONNX is first quantized to Q/DQ by ONNX Runtime with symmetric
@@ -14,14 +14,52 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import dataclass
+from pathlib import Path
 
-from pilotopt.errors import BadInputError
-from pilotopt.export.to_tensorrt import MAX_BATCH
+from pilotopt.errors import BadInputError, RuntimeUnavailable
 from pilotopt.techniques import _onnx
 from pilotopt.techniques._core import ONNX_SOURCES, TORCH, Result, TechniqueContext, register_technique
 
 ARTIFACT = "model.engine"
 PRECISIONS = {"fp32": 1e-3, "fp16": 5e-2, "int8": None}  # precision -> tolerance vs the baseline
+
+
+
+MAX_BATCH = 64
+WORKSPACE_BYTES = 1 << 30
+
+
+def build_engine(onnx_path: Path, dest: Path, precision: str = "fp32", max_batch: int = MAX_BATCH) -> dict:
+    from pilotopt.runtimes.tensorrt_runtime import require_tensorrt
+
+    trt, _ = require_tensorrt()  # RuntimeUnavailable on CPU machines, before touching CUDA
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    network = builder.create_network(0)  # explicit batch is the only mode in TensorRT 10
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse(Path(onnx_path).read_bytes()):
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise RuntimeError(f"TensorRT could not parse '{onnx_path}': {errors}")
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, WORKSPACE_BYTES)
+    flags = {"fp32": [], "fp16": ["FP16"], "int8": ["INT8"]}[precision]
+    for flag in flags:
+        if not hasattr(trt.BuilderFlag, flag):
+            raise RuntimeUnavailable(f"TensorRT {trt.__version__} has no {flag} builder flag (strongly typed "
+                                     f"networks); export an ONNX already in {precision}")
+        config.set_flag(getattr(trt.BuilderFlag, flag))
+    if precision == "fp32" and hasattr(trt.BuilderFlag, "TF32"):
+        config.clear_flag(trt.BuilderFlag.TF32)
+    inp = network.get_input(0)
+    sample = tuple(inp.shape)[1:]
+    profile = builder.create_optimization_profile()
+    profile.set_shape(inp.name, (1, *sample), (1, *sample), (max_batch, *sample))
+    config.add_optimization_profile(profile)
+    engine = builder.build_serialized_network(network, config)
+    if engine is None:
+        raise RuntimeError("TensorRT engine build failed (see the TensorRT log)")
+    dest.write_bytes(bytes(engine))
+    return {"tensorrt": trt.__version__, "precision": precision, "max_batch": max_batch, "from": "onnx_fp32"}
 
 
 @dataclass(frozen=True)
@@ -50,7 +88,6 @@ def available() -> tuple[bool, str]:
 
 
 def build(ctx: TechniqueContext, precision: str) -> Result:  # pragma: no cover - needs an NVIDIA GPU
-    from pilotopt.export.to_tensorrt import build_engine
     from pilotopt.runtimes.tensorrt_runtime import require_tensorrt
 
     s: TensorRTSettings = ctx.settings

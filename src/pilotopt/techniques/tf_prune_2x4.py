@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pilotopt.errors import one_line
 from pilotopt.techniques import _tflite
 from pilotopt.techniques._core import TF, Result, TechniqueContext, register_technique
 from pilotopt.techniques._tfmot_fit import fine_tune, kernels, tfmot_version
@@ -59,7 +60,7 @@ def apply(ctx: TechniqueContext) -> Result:
                 wrapped.append(layer.name)
                 return out
             except (ValueError, TypeError) as exc:  # not supported for this layer: keep it dense
-                skipped.append({"layer": layer.name, "reason": f"{type(exc).__name__}: {exc}"[:200]})
+                skipped.append({"layer": layer.name, "reason": one_line(exc, limit=200)})
         return layer  # the fresh copy's own layer, weights kept
 
     pruned = keras.models.clone_model(model, clone_function=clone)

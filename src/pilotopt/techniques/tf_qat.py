@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pilotopt.errors import BadInputError
+from pilotopt.errors import BadInputError, one_line
 from pilotopt.techniques import _tflite
 from pilotopt.techniques._settings import FineTuneSettings
 from pilotopt.techniques._core import TF, Result, TechniqueContext, register_technique
@@ -44,7 +44,7 @@ def apply(ctx: TechniqueContext) -> Result:
     try:
         qat = q.quantize_model(model)
     except Exception as exc:  # a layer TF-MOT cannot quantize: annotate Conv2D/Dense only
-        refused = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+        refused = one_line(exc, limit=200)
         model = ctx.keras_model()
 
         def annotate(layer):

@@ -19,7 +19,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from pilotopt.errors import BadInputError
+from pilotopt.errors import BadInputError, one_line
 from pilotopt.techniques import _torch_fit
 from pilotopt.techniques._core import TORCH, Result, TechniqueContext, register_technique
 
@@ -138,7 +138,7 @@ def load_eager(path: Path | str):
         raise
     except Exception as exc:
         raise BadInputError(f"cannot rebuild the pruned model from '{path}' and '{meta_file}': "
-                            f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}") from None
+                            f"{one_line(exc, limit=200)}") from None
     return net.eval()
 
 
@@ -158,8 +158,10 @@ def apply(ctx: TechniqueContext) -> Result:
     name = ctx.torch_model_name
     net = ctx.torch_model()  # a fresh copy; the baseline file is never touched
     if not isinstance(net, FrameConvNet):
-        raise BadInputError(f"torch_channel_prune supports frame conv nets only, not '{name}' "
-                            f"({type(net).__name__})")
+        from pilotopt.errors import RuntimeUnavailable
+
+        raise RuntimeUnavailable(f"torch_channel_prune rebuilds pilotopt's frame conv nets at their pruned widths; "
+                                 f"'{name}' ({type(net).__name__}) is not one")
     sample_shape = tuple(ctx.sample_shape)
     example = torch.zeros((1, *sample_shape))
     probe = _probe_mse(ctx)

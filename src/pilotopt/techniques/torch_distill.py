@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pilotopt.errors import BadInputError
+from pilotopt.errors import BadInputError, one_line
 from pilotopt.techniques import _torch_fit
 from pilotopt.techniques._core import TORCH, Result, TechniqueContext, register_technique
 
@@ -60,8 +60,7 @@ def _student(ctx: TechniqueContext, s: DistillSettings):
         except BadInputError:
             raise
         except Exception as exc:
-            raise BadInputError(f"cannot load init checkpoint '{path}': {type(exc).__name__}: "
-                                f"{str(exc).splitlines()[0][:200] if str(exc) else ''}") from None
+            raise BadInputError(f"cannot load init checkpoint '{path}': {one_line(exc, limit=200)}") from None
     return net
 
 
@@ -85,6 +84,12 @@ def apply(ctx: TechniqueContext) -> Result:
     from pilotopt.models import get_model_spec
 
     teacher_name = ctx.torch_model_name
+    if not ctx.contract.raw_pixels or ctx.contract.geometry != get_model_spec(s.student).input_geometry:
+        from pilotopt.errors import RuntimeUnavailable
+
+        raise RuntimeUnavailable(f"the student '{s.student}' takes pilotopt's input contract (66x200 NHWC raw "
+                                 f"pixels); the input model's is '{ctx.contract.name}', and a student with "
+                                 "another contract is not built yet")
     teacher_spec, student_spec = get_model_spec(teacher_name), get_model_spec(s.student)
     if teacher_spec.sequence_length != 1 or student_spec.sequence_length != 1:
         raise BadInputError(f"torch_distill needs frame models; '{teacher_name}' -> '{s.student}' includes a "
