@@ -1,4 +1,6 @@
-"""`torch_channel_prune`: structured channel pruning with torch-pruning. Whole conv filters and hidden
+"""`torch_channel_prune`: structured channel pruning with torch-pruning, of pilotopt's frame conv nets
+and of feed-forward models of other toolkits (DLS's PilotNet: its last Linear is the head that
+keeps its 2 outputs; recurrent models are skipped with the reason). Whole conv filters and hidden
 dense units are removed (their dependents - the next layer's inputs, dense1's columns behind the
 flatten - follow via torch-pruning's DependencyGraph), so the network really has fewer channels,
 parameters and MACs, unlike magnitude pruning's zeros. Then a fine-tune on the TRAINING split.
@@ -54,6 +56,21 @@ def _available() -> tuple[bool, str]:
     if importlib.util.find_spec("torch_pruning") is None:
         return False, "torch-pruning is not installed (pip install torch-pruning)"
     return True, ""
+
+
+def _last_linear(net):
+    """The output layer of a model of another toolkit: its last Linear (the (v, w) head)."""
+    import torch
+
+    linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
+    if not linears:
+        raise BadInputError("torch_channel_prune needs a model whose last layer is a Linear (v, w) head")
+    return linears[-1]
+
+
+def _recurrent(net) -> list:
+    """Recurrent blocks (a ConvLSTM's gates split one convolution four ways)."""
+    return [m for m in net.modules() if "lstm" in type(m).__name__.lower()]
 
 
 def layer_widths(net) -> dict[str, int]:
@@ -157,11 +174,12 @@ def apply(ctx: TechniqueContext) -> Result:
     torch.manual_seed(ctx.seed)
     name = ctx.torch_model_name
     net = ctx.torch_model()  # a fresh copy; the baseline file is never touched
-    if not isinstance(net, FrameConvNet):
+    if not isinstance(net, FrameConvNet) and _recurrent(net):
         from pilotopt.errors import RuntimeUnavailable
 
-        raise RuntimeUnavailable(f"torch_channel_prune rebuilds pilotopt's frame conv nets at their pruned widths; "
-                                 f"'{name}' ({type(net).__name__}) is not one")
+        raise RuntimeUnavailable(f"'{name}' has recurrent (ConvLSTM) blocks, whose gate convolutions torch-pruning "
+                                 "cannot split; channel pruning covers feed-forward conv nets")
+    output = net.head.output if isinstance(net, FrameConvNet) else _last_linear(net)
     sample_shape = tuple(ctx.sample_shape)
     example = torch.zeros((1, *sample_shape))
     probe = _probe_mse(ctx)
@@ -171,7 +189,7 @@ def apply(ctx: TechniqueContext) -> Result:
     pruner = tp.pruner.BasePruner(
         net, example, importance=tp.importance.GroupMagnitudeImportance(p=IMPORTANCE[s.importance]),
         pruning_ratio=s.pruning_ratio, iterative_steps=s.iterative_steps, global_pruning=s.global_pruning,
-        round_to=s.round_to or None, ignored_layers=[net.head.output])  # never change the 2 outputs
+        round_to=s.round_to or None, ignored_layers=[output])  # never change the 2 outputs
     rounds = []
     for step in range(s.iterative_steps):
         net.eval()
@@ -184,15 +202,17 @@ def apply(ctx: TechniqueContext) -> Result:
     net.eval()
     after = {"params": int(sum(p.numel() for p in net.parameters())), "macs": count_macs(net, sample_shape),
              "widths": layer_widths(net)}
-    if after["widths"]["output"] != before["widths"]["output"]:  # would silently change what it predicts
+    out_name = next(n for n, m in net.named_modules() if m is output).rsplit(".", 1)[-1]
+    if after["widths"][out_name] != before["widths"][out_name]:  # would silently change what it predicts
         raise RuntimeError("pruning changed the output layer")
 
     with torch.inference_mode(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # TorchScript deprecation notices
         traced = torch.jit.trace(net, torch.from_numpy(ctx.train_frames(2)))
     traced.save(str(ctx.out / ARTIFACT))
-    (ctx.out / WIDTHS).write_text(json.dumps({"format": "pilotopt.pruned_widths/1", "model": name,
-                                              "widths": after["widths"]}, indent=2) + "\n")
+    if isinstance(net, FrameConvNet):  # a registered architecture: rebuildable from its widths
+        (ctx.out / WIDTHS).write_text(json.dumps({"format": "pilotopt.pruned_widths/1", "model": name,
+                                                  "widths": after["widths"]}, indent=2) + "\n")
     return Result(ARTIFACT, {
         "model": name, "method": "torch-pruning BasePruner + GroupMagnitudeImportance, torch.jit.trace",
         "params_before": before["params"], "params_after": after["params"],
@@ -201,5 +221,6 @@ def apply(ctx: TechniqueContext) -> Result:
         "channels_before": before["widths"], "channels_after": after["widths"], "rounds": rounds,
         "probe_mse_baseline": before["probe_mse"], "probe_mse_final": rounds[-1]["probe_mse_fine_tuned"],
         "probe_frames": "256 seeded training frames",
-        "final_loss": rounds[-1]["final_loss"], "widths_file": WIDTHS, "torch_pruning": tp.__version__,
+        "final_loss": rounds[-1]["final_loss"], "widths_file": WIDTHS if isinstance(net, FrameConvNet) else None,
+        "torch_pruning": tp.__version__,
     })

@@ -84,25 +84,34 @@ def apply(ctx: TechniqueContext) -> Result:
     from pilotopt.models import get_model_spec
 
     teacher_name = ctx.torch_model_name
-    if not ctx.contract.raw_pixels or ctx.contract.geometry != get_model_spec(s.student).input_geometry:
+    student_spec = get_model_spec(s.student)
+    own = ctx.contract.raw_pixels and ctx.contract.outputs.identity  # pilotopt's contract: a plain student
+    if ctx.contract.geometry != student_spec.input_geometry:
         from pilotopt.errors import RuntimeUnavailable
 
-        raise RuntimeUnavailable(f"the student '{s.student}' takes pilotopt's input contract (66x200 NHWC raw "
-                                 f"pixels); the input model's is '{ctx.contract.name}', and a student with "
-                                 "another contract is not built yet")
-    teacher_spec, student_spec = get_model_spec(teacher_name), get_model_spec(s.student)
-    if teacher_spec.sequence_length != 1 or student_spec.sequence_length != 1:
+        g = ctx.contract.geometry
+        raise RuntimeUnavailable(f"the student '{s.student}' sees {student_spec.input_shape[0]}x"
+                                 f"{student_spec.input_shape[1]} images; the input model's contract "
+                                 f"'{ctx.contract.name}' feeds {g.height}x{g.width}")
+    teacher = ctx.torch_model()  # eval mode, a fresh copy; never trained here
+    teacher_params = int(sum(p.numel() for p in teacher.parameters()))
+    teacher_macs = _macs(ctx, teacher, teacher_name)
+    if ctx.sequence_length != 1 or student_spec.sequence_length != 1:
         raise BadInputError(f"torch_distill needs frame models; '{teacher_name}' -> '{s.student}' includes a "
                             "recurrent one")
-    if teacher_name == s.student or teacher_spec.num_params <= student_spec.num_params:
-        raise BadInputError(f"the baseline '{teacher_name}' ({teacher_spec.num_params:,} params) is not bigger "
+    if teacher_name == s.student or teacher_params <= student_spec.num_params:
+        raise BadInputError(f"the baseline '{teacher_name}' ({teacher_params:,} params) is not bigger "
                             f"than the student '{s.student}' ({student_spec.num_params:,}); nothing to distill")
 
     torch.manual_seed(ctx.seed)
-    teacher = ctx.torch_model()  # eval mode, a fresh copy; never trained here
     for p in teacher.parameters():
         p.requires_grad_(False)
     student = _student(ctx, s)
+    if not own:  # inside the teacher's contract: its tensors in, its output space out
+        from pilotopt.contracts.torch_adapter import adapters
+
+        to_raw, to_native = adapters(ctx.contract)
+        student = torch.nn.Sequential(to_raw, student, to_native)
     opt = torch.optim.Adam(student.parameters(), lr=s.learning_rate)
     total = _torch_fit.steps(ctx, s)
     floor = s.final_lr_fraction
@@ -149,14 +158,34 @@ def apply(ctx: TechniqueContext) -> Result:
     close_epoch(last_epoch)
     student.eval()
 
-    name = ctx.save_torch_checkpoint(student, arch=s.student,
-                                     meta={"distilled_from": teacher_name, "distill_alpha": s.alpha})
-    t_params = int(sum(p.numel() for p in teacher.parameters()))
+    runtime = None
+    if own:
+        name = ctx.save_torch_checkpoint(student, arch=s.student,
+                                         meta={"distilled_from": teacher_name, "distill_alpha": s.alpha})
+    else:  # a self-contained trace in the teacher's contract, as the toolkit's own tools load it
+        with torch.inference_mode():
+            traced = torch.jit.trace(student, torch.from_numpy(ctx.random_frames(2)))
+        name = "model.torchscript.pt"
+        traced.save(str(ctx.out / name))
+        runtime = "torchscript"
+    t_params = teacher_params
     s_params = int(sum(p.numel() for p in student.parameters()))
     return Result(name, {
         "model": s.student, "teacher": teacher_name, "student": s.student, "alpha": s.alpha,
         "teacher_params": t_params, "student_params": s_params, "params_ratio": s_params / t_params,
-        "teacher_macs": int(teacher_spec.macs), "student_macs": int(student_spec.macs),
-        "macs_ratio": student_spec.macs / teacher_spec.macs, "init": s.init or "fresh (seeded)",
+        "teacher_macs": int(teacher_macs), "student_macs": int(student_spec.macs),
+        "macs_ratio": student_spec.macs / teacher_macs, "init": s.init or "fresh (seeded)",
         "fine_tune_steps": n_steps, "history": history, "final_loss": history[-1]["loss"] if history else None,
-    })
+        "input_contract": ctx.contract.name, "student_wrapped_in_contract": not own,
+    }, runtime=runtime)
+
+
+def _macs(ctx: TechniqueContext, teacher, name: str) -> int:
+    """The teacher's multiply-accumulates: analytic for a registered model, else counted by hooks."""
+    from pilotopt.models import get_model_spec, model_names
+
+    if name in model_names():
+        return int(get_model_spec(name).macs)
+    from pilotopt.techniques.torch_channel_prune import count_macs
+
+    return int(count_macs(teacher, tuple(ctx.sample_shape)))
