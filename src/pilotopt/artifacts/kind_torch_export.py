@@ -12,26 +12,49 @@ def detect(path: Path) -> bool:
     return any(n.endswith(("/archive_format", "/models/model.json")) for n in zip_members(path))
 
 
-def count(path: Path) -> dict | None:
+def register_quant_ops() -> None:
+    """Int8 programs from PT2E call torch.ops.quantized_decomposed.*, which torch defines only once
+    its decomposed-quantization library is imported (torchao does that); without it they fail to
+    deserialize. The import is cheap and needs no torchao."""
+    try:
+        import torch.ao.quantization.fx._decomposed  # noqa: F401
+    except Exception:  # noqa: BLE001 - a torch without it: plain programs still load
+        pass
+
+
+def load_program(path: Path):
+    """The ExportedProgram in `path` (quantized ones included), without torch's logged tracebacks."""
     import torch
 
-    ep = torch.export.load(str(path))
+    from pilotopt.runtimes._util import quiet_loggers
+
+    register_quant_ops()
+    with quiet_loggers("torch.export", "torch._export"):  # torch logs a traceback before raising
+        return torch.export.load(str(path))
+
+
+def input_shape(program) -> tuple[int | None, ...]:
+    """The first user input's shape, symbolic sizes (the dynamic batch) -> None."""
+    name = program.graph_signature.user_inputs[0]
+    for node in program.graph.nodes:
+        if node.op == "placeholder" and node.name == name:
+            val = node.meta.get("val")
+            if val is None:
+                break
+            return tuple(d if isinstance(d, int) else None for d in tuple(val.shape))
+    return ()
+
+
+def count(path: Path) -> dict | None:
+    ep = load_program(path)
     tally = tally_torch_state(dict(ep.state_dict), Tally())
     tally_torch_state({k: v for k, v in getattr(ep, "constants", {}).items() if hasattr(v, "dtype")}, tally)
     return tally.result("torch.export state dict")
 
 
 def declared_input(path: Path) -> tuple | None:
-    import torch
-
-    ep = torch.export.load(str(path))
-    for spec in ep.graph_signature.input_specs:
-        if spec.kind.name == "USER_INPUT":
-            node = next((n for n in ep.graph.nodes if n.name == spec.arg.name), None)
-            val = node.meta.get("val") if node is not None else None
-            if val is not None:
-                return tuple(int(d) if isinstance(d, int) else None for d in val.shape[1:])
-    return None
+    shape = input_shape(load_program(path))
+    return tuple(shape[1:]) if shape else None
 
 
 register_kind(Kind("torch_export", "torch", "torch_export", "torch.export program (.pt2)", detect, count,

@@ -31,12 +31,18 @@ def require_package(module: str, pip_name: str | None = None):
                                  f"`pip install {pip_name or module}` to use this runtime") from None
 
 
-def require_file(path: Path, suffixes: Sequence[str], kind: str) -> Path:
+def require_file(path: Path, suffixes: Sequence[str], kind: str, runtime: str | None = None) -> Path:
+    """`path` if it is a file of this runtime: by its suffix, or by its content (pilotopt.artifacts)
+    whatever it is called."""
     path = Path(path)
     if not path.is_file():
         raise BadInputError(f"{kind} model '{path}' is not a file; pass the exported {'/'.join(suffixes)} file")
     if not any(path.name.endswith(s) for s in suffixes):
-        raise BadInputError(f"'{path}' is not a {kind} model (expected {' or '.join(suffixes)})")
+        from pilotopt.artifacts import detect_kind
+
+        detected = detect_kind(path) if runtime else None
+        if detected is None or detected.runtime != runtime:
+            raise BadInputError(f"'{path}' is not a {kind} model (expected {' or '.join(suffixes)})")
     return path
 
 

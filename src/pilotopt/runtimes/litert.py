@@ -51,7 +51,7 @@ class LiteRTPredictor(Predictor):
 
     def __init__(self, path: Path, threads: int | None = None, **_):
         interpreter_mod = require_package("ai_edge_litert.interpreter", "ai-edge-litert")
-        self.path = require_file(path, (".tflite",), "LiteRT")
+        self.path = require_file(path, (".tflite",), "LiteRT", "litert")
         self.threads = threads
         from pilotopt.frameworks import quiet_stderr
 

@@ -27,7 +27,7 @@ class OnnxRuntimePredictor(CheckedPredictor):
 
     def __init__(self, path: Path, threads: int | None = None, **_):
         ort = require_package("onnxruntime")
-        self.path = require_file(path, (".onnx",), "ONNX")
+        self.path = require_file(path, (".onnx",), "ONNX", "onnxruntime")
         self.threads = threads
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = int(threads or 0)  # 0 = ONNX Runtime's default

@@ -44,7 +44,7 @@ class OpenVINOPredictor(CheckedPredictor):
 
     def __init__(self, path: Path, threads: int | None = None, precision: str | None = None, **_):
         ov = require_package("openvino")
-        self.path = require_file(path, (".xml", ".onnx"), "OpenVINO")
+        self.path = require_file(path, (".xml", ".onnx"), "OpenVINO", "openvino")
         precision = precision or _precision_from_variant(self.path) or "f32"
         if str(precision).lower() not in PRECISIONS:
             raise BadInputError(f"unknown OpenVINO inference precision '{precision}'; choose f32, bf16 or f16")

@@ -46,7 +46,7 @@ class TensorRTPredictor(Predictor):  # pragma: no cover - needs an NVIDIA GPU
     def __init__(self, path: Path, threads: int | None = None, **_):
         trt, torch = require_tensorrt()
         self.torch = torch
-        self.path = require_file(path, (".engine", ".plan"), "TensorRT")
+        self.path = require_file(path, (".engine", ".plan"), "TensorRT", "tensorrt")
         self.logger = trt.Logger(trt.Logger.WARNING)
         try:
             self.engine = trt.Runtime(self.logger).deserialize_cuda_engine(self.path.read_bytes())
