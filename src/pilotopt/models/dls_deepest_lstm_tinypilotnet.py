@@ -56,13 +56,14 @@ def _module():
             self.fc_1 = nn.Linear(8 * h * w, 50)
             self.fc_2 = nn.Linear(50, 10)
             self.fc_3 = nn.Linear(10, outputs)
-            self.relu = nn.ReLU()
+            self.relu_1, self.relu_2, self.relu_3 = nn.ReLU(), nn.ReLU(), nn.ReLU()  # DLS's own modules
+            self.relu_fc_1, self.relu_fc_2 = nn.ReLU(), nn.ReLU()
 
         def forward(self, img):
-            out = self.relu(self.cn_3(self.relu(self.cn_2(self.relu(self.cn_1(img))))))
+            out = self.relu_3(self.cn_3(self.relu_2(self.cn_2(self.relu_1(self.cn_1(img))))))
             out = self.clstm_n(self.dropout_1(out).unsqueeze(1))
             out = out.reshape(out.size(0), -1)
-            return self.fc_3(self.relu(self.fc_2(self.relu(self.fc_1(out)))))
+            return self.fc_3(self.relu_fc_2(self.fc_2(self.relu_fc_1(self.fc_1(out)))))
 
     return DLSDeepestLSTMTinyPilotNet
 

@@ -27,15 +27,18 @@ def _module():
             self.fc_3 = nn.Linear(100, 50)
             self.fc_4 = nn.Linear(50, 10)
             self.fc_5 = nn.Linear(10, outputs)
-            self.relu = nn.ReLU()
+            for i in range(1, 6):  # one ReLU module per layer, as DLS has them (relu1.., relu_fc1..)
+                setattr(self, f"relu{i}", nn.ReLU())
+            for i in range(1, 5):
+                setattr(self, f"relu_fc{i}", nn.ReLU())
 
         def forward(self, img):
             out = self.ln_1(img)
-            for conv in (self.cn_1, self.cn_2, self.cn_3, self.cn_4, self.cn_5):
-                out = self.relu(conv(out))
+            for i in range(1, 6):
+                out = getattr(self, f"relu{i}")(getattr(self, f"cn_{i}")(out))
             out = self.flatten(out)
-            for fc in (self.fc_1, self.fc_2, self.fc_3, self.fc_4):
-                out = self.relu(fc(out))
+            for i in range(1, 5):
+                out = getattr(self, f"relu_fc{i}")(getattr(self, f"fc_{i}")(out))
             return self.fc_5(out)
 
     return DLSPilotNet
