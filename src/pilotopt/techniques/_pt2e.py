@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from typing import Callable
 
-import numpy as np
-
 QUANTIZER = "X86InductorQuantizer"  # int8 per-channel symmetric weights, uint8 per-tensor activations
 
 

@@ -168,7 +168,6 @@ def apply(ctx: TechniqueContext) -> Result:
     torch = ctx.torch
     import torch_pruning as tp
 
-    from pilotopt.models import get_model_spec
     from pilotopt.models._torch_layers import FrameConvNet
 
     torch.manual_seed(ctx.seed)
