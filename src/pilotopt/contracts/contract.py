@@ -289,14 +289,9 @@ def load_contract(spec: "str | Path | dict | InputContract | None") -> InputCont
         return from_dict(spec)
     text = str(spec)
     if text.endswith((".yaml", ".yml", ".json")) or Path(text).is_file():
-        import yaml
+        from pilotopt.yamlfile import read_yaml
 
         path = Path(text)
-        try:
-            doc = yaml.safe_load(path.read_text())
-        except FileNotFoundError:
-            raise BadInputError(f"input contract file '{path}' does not exist; pass a preset name or a YAML file") from None
-        except (OSError, yaml.YAMLError) as exc:
-            raise BadInputError(f"cannot read input contract '{path}': {one_line(exc)}") from None
+        doc = read_yaml(path, "input contract file", "; pass a preset name or a YAML file")
         return from_dict(doc or {}, where=f"input contract '{path}'")
     return get_contract(text)

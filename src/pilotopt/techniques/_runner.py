@@ -38,15 +38,10 @@ def _select(names: Sequence[str] | str, known: dict[str, Technique]) -> list[str
 
 def read_settings_file(path: Path | str) -> dict[str, dict]:
     """A YAML (or JSON) file `{technique: {key: value}}`, optionally under a top-level `settings:`."""
-    import yaml
+    from pilotopt.yamlfile import read_yaml
 
     path = Path(path)
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise BadInputError(f"config file '{path}' does not exist") from None
-    except (OSError, yaml.YAMLError) as exc:
-        raise BadInputError(f"cannot read config file '{path}': {one_line(exc)}") from None
+    doc = read_yaml(path, "config file")
     if doc is None:
         return {}
     if isinstance(doc, dict) and set(doc) == {"settings"}:
