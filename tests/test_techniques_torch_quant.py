@@ -21,7 +21,7 @@ SETTINGS = {
     "torch_qat": dict(FAST),
     "torch_prune_local": dict(FAST),
     "torch_prune_global": dict(FAST),
-    "torch_prune_quant": {**FAST, "qat_epochs": 1},
+    "torch_prune_quant": dict(FAST),  # a chain: torch_prune_local > torch_qat, each step gets these keys
 }
 # at 1e-4 a few steps move a zeroed weight less than half an int8 step, so the zeros would survive
 # conversion even without the mask; at 1e-3 they do not: this run shows the mask is what keeps them
@@ -222,8 +222,9 @@ def _int8_zeros_cover_pruned_share(v, path):
         assert tuple(q.shape) == (CONVS | DENSE)[name]
         target = 0.3 if name in CONVS else 0.5
         assert float((q == 0).float().mean()) >= target - 0.005, name  # the pruned share survived
-        assert v.record["pruned_sparsity_per_layer"][name] >= target - 0.005
-    assert all(v.record["pruned_zeros_kept_in_int8_per_layer"].values())
+        assert v.record["sparsity_per_layer"][name] >= target - 0.005  # carried from step 1
+    assert v.steps == ["torch_prune_local", "torch_qat"]
+    assert all(v.record["input_zeros_kept_in_int8_per_layer"].values())
     assert v.record["fake_quant_calls_during_training"] > 0
 
 
@@ -242,7 +243,7 @@ def test_prune_quant_keeps_the_zeros_when_qat_moves_weights_far(env):
 @pytest.mark.parametrize("name, bad", [("torch_prune_local", {"conv_amount": 1.5}),
                                        ("torch_prune_global", {"amount": -0.1}),
                                        ("torch_static", {"calibration_frames": 0}),
-                                       ("torch_prune_quant", {"qat_epochs": 0}),
+                                       ("torch_prune_quant", {"epochs": 0}),
                                        ("torch_qat", {"learning_rate": 0})])
 def test_bad_settings_are_one_line_errors(env, name, bad):
     with pytest.raises(BadInputError) as err:

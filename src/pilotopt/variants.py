@@ -34,6 +34,8 @@ class Variant:
     contract: dict | None = None  # the input contract that feeds it (pilotopt.contracts; None: pilotopt's own)
     arch: str | None = None  # architecture of a weights-only artifact (a state dict)
     arch_args: dict = field(default_factory=dict)
+    steps: list = field(default_factory=list)  # the techniques that made it, in order (a chain: several)
+    parent: str | None = None  # a chain's: the folder (relative to the artifacts folder) its last step started from
 
     def to_json(self) -> dict:
         return {"schema": VARIANT_SCHEMA, **asdict(self)}

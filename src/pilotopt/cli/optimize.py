@@ -60,7 +60,8 @@ def optimize_cmd(
                         seed=seed, threads=threads, cache_dir=cache_dir, test_circuits=circuits, force=force, timeout=timeout,
                         progress=lambda msg: console.print(msg, highlight=False, markup=False))
     table = Table(title=f"variants in {out}")
-    for col in ("technique", "status", "runtime", "size", "max |diff| vs baseline", "seconds", "note"):
+    table.add_column("variant", overflow="fold")
+    for col in ("status", "runtime", "size", "max |diff| vs its input", "seconds", "note"):
         table.add_column(col)
     for v in variants:
         size = v.record.get("size_bytes")

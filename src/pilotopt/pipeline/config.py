@@ -97,6 +97,8 @@ class PipelineConfig(_Strict):
     techniques: Union[Literal["all"], list[str]] = "all"
     technique_defaults: dict[str, Any] = Field(default_factory=dict)  # applied to every technique with that setting
     technique_settings: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # named chains {name: {steps: [a, b], settings: {a: {key: value}}}}, run beside `techniques`
+    variants: dict[str, Any] = Field(default_factory=dict)
     technique_timeout_s: Optional[float] = Field(1800.0, gt=0)
     offline: OfflineSection = Field(default_factory=OfflineSection)
     closed_loop: ClosedLoopSection = Field(default_factory=ClosedLoopSection)
@@ -118,6 +120,10 @@ PROFILES: dict[str, dict] = {
         "technique_defaults": {"epochs": 1, "max_train_frames": 1024, "representative_frames": 100,
                                "calibration_frames": 100, "subset_size": 100},
         "technique_settings": {"torch_distill": {"epochs": 6, "max_train_frames": 0}},
+        # chains: their first steps are the standalone variants above, run once (prefixes are cached)
+        "variants": {"torch_distill+onnx_int8_static": {"steps": ["torch_distill", "onnx_int8_static"]},
+                     "torch_channel_prune+openvino_int8": {"steps": ["torch_channel_prune", "openvino_int8"]},
+                     "tf_prune+tflite_int8_fallback": {"steps": ["tf_prune", "tflite_int8_fallback"]}},
         "offline": {"max_frames": 1000, "min_calls": 100, "min_seconds": 0.5},
         "closed_loop": {"directions": ["anticlockwise"]},
     },
@@ -207,12 +213,19 @@ def check_names(cfg: PipelineConfig, source: str = "config") -> None:
     from pilotopt.sim.circuits import circuit_names
     from pilotopt.techniques import get_technique, technique_names
 
+    from pilotopt.techniques import techniques
+    from pilotopt.techniques._chain import is_spec, plan_chains
+
     known = technique_names()
     names = known if cfg.techniques == "all" else cfg.techniques
     for name in names:
-        if name not in known:
+        if name not in known and not is_spec(name):
             raise BadInputError(f"{source}: techniques: unknown technique '{name}'; "
-                                f"choose from {', '.join(known)} (or all)")
+                                f"choose from {', '.join(known)} (or all), or chain them: a>b")
+    try:
+        plan_chains([n for n in names if is_spec(n)], techniques(), cfg.variants)
+    except BadInputError as exc:
+        raise BadInputError(f"{source}: {exc}") from None
     for name, values in cfg.technique_settings.items():
         if name not in known:
             raise BadInputError(f"{source}: technique_settings.{name}: unknown technique '{name}'")
@@ -254,15 +267,45 @@ def check_names(cfg: PipelineConfig, source: str = "config") -> None:
 
 
 def technique_plan(cfg: PipelineConfig, given_kind: str | None = None) -> dict[str, list[str]]:
-    """Techniques to run per baseline framework, in registry order; for a given model (`given_kind`,
-    its artifact kind) the techniques that take that kind, under the key "given"."""
+    """Techniques (and `a>b` chains) to run per baseline framework, in registry order, chains after;
+    for a given model (`given_kind`, its artifact kind) those whose first step takes that kind,
+    under the key "given"."""
     from pilotopt.techniques import techniques
+    from pilotopt.techniques._chain import build_chain, is_spec, split_spec
 
     known = techniques()
     chosen = list(known) if cfg.techniques == "all" else list(dict.fromkeys(cfg.techniques))
+    specs = [n for n in chosen if is_spec(n)]
+    first = {n: build_chain(split_spec(n), known).steps[0].technique for n in specs}
     if given_kind is not None:
-        return {"given": [n for n in known if n in chosen and known[n].takes(given_kind)]}
-    return {fw: [n for n in known if n in chosen and known[n].framework == fw] for fw in cfg.train.frameworks}
+        return {"given": [n for n in known if n in chosen and known[n].takes(given_kind)]
+                + [n for n in specs if first[n].takes(given_kind)]}
+    return {fw: [n for n in known if n in chosen and known[n].framework == fw]
+            + [n for n in specs if first[n].framework == fw] for fw in cfg.train.frameworks}
+
+
+def variant_plan(cfg: PipelineConfig, given_kind: str | None = None) -> dict[str, dict]:
+    """The named chains (`variants:`) per baseline framework, keyed as technique_plan."""
+    from pilotopt.techniques import techniques
+    from pilotopt.techniques._chain import chain_from_mapping
+
+    known = techniques()
+    chains = {name: chain_from_mapping(name, spec, known) for name, spec in cfg.variants.items()}
+    if given_kind is not None:
+        return {"given": {n: cfg.variants[n] for n, c in chains.items() if c.takes(given_kind)}}
+    return {fw: {n: cfg.variants[n] for n, c in chains.items() if c.framework == fw} for fw in cfg.train.frameworks}
+
+
+def referenced_techniques(cfg: PipelineConfig, items: list[str], variants: dict) -> list[str]:
+    """Every registered technique the given items and named chains run, steps included."""
+    from pilotopt.techniques import techniques
+    from pilotopt.techniques._chain import plan_chains
+
+    names: list[str] = []
+    for chain in plan_chains(items, techniques(), variants):
+        names += [chain.name] if chain.registered else []
+        names += [s.technique.name for s in chain.steps] + [s.origin for s in chain.steps if s.origin]
+    return list(dict.fromkeys(n for n in names if n in techniques()))
 
 
 def technique_overrides(cfg: PipelineConfig, names: list[str]) -> dict[str, dict]:

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Callable
 
 from pilotopt.artifacts import artifact_digest
-from pilotopt.pipeline.config import PipelineConfig, technique_overrides, technique_plan
+from pilotopt.pipeline.config import (PipelineConfig, referenced_techniques, technique_overrides, technique_plan,
+                                      variant_plan)
 
 Say = Callable[[str], None]
 
@@ -148,7 +149,7 @@ def _given_model(cfg: PipelineConfig, say: Say) -> dict[str, Path]:
 def _optimize(cfg: PipelineConfig, out: Path, data_roots, baselines: dict[str, Path], say: Say) -> list[dict]:
     """Every planned technique, per framework (or for the given model); returns the plan with each
     technique's status."""
-    from pilotopt.techniques import get_technique, optimize
+    from pilotopt.techniques import optimize
 
     planned = []
     given = {}
@@ -158,18 +159,28 @@ def _optimize(cfg: PipelineConfig, out: Path, data_roots, baselines: dict[str, P
 
         given = {"arch": cfg.model.arch, "arch_args": cfg.model.arch_args or None, "contract": cfg.model.input}
         kind = open_artifact(baselines["given"], **given).kind.name
+    named = variant_plan(cfg, kind)
     for fw, names in technique_plan(cfg, kind).items():
-        if not names:
+        if not names and not named.get(fw):
             continue
-        variants = optimize(baselines[fw], names, data_roots, out / "variants",
-                            settings=technique_overrides(cfg, names), seed=cfg.seed, threads=cfg.threads,
+        used = referenced_techniques(cfg, names, named.get(fw) or {})
+        variants = optimize(baselines[fw], names, data_roots, out / "variants", variants=named.get(fw) or {},
+                            settings=technique_overrides(cfg, used), seed=cfg.seed, threads=cfg.threads,
                             cache_dir=out / "cache", progress=say, test_circuits=tuple(cfg.data.test_circuits),
                             timeout=cfg.technique_timeout_s, **given)
         for v in variants:
             fw = v.framework if fw == "given" else fw
             planned.append({"name": v.name, "framework": fw, "status": v.status, "reason": v.reason,
-                            "description": get_technique(v.name).description})
+                            "description": _description(v), "steps": list(v.steps or [v.name])})
     return planned
+
+
+def _description(v) -> str:
+    """A registered technique's description, or a chain's steps."""
+    from pilotopt.techniques import techniques
+
+    known = techniques().get(v.name)
+    return known.description if known is not None else " -> ".join(v.steps or [v.name])
 
 
 def _offline(cfg: PipelineConfig, out: Path, data_roots, say: Say) -> dict:

@@ -19,8 +19,13 @@ from pilotopt.errors import BadInputError, RuntimeUnavailable
 TF, TORCH = "tf", "torch"
 # The artifact kinds (pilotopt.artifacts) a technique of each framework takes as its input.
 FRAMEWORK_KINDS = {TORCH: ("torch_checkpoint", "torch_state_dict"), TF: ("keras_h5", "keras_v3", "saved_model")}
-ONNX_SOURCES = (*FRAMEWORK_KINDS[TORCH], "torchscript", "onnx")  # what the ONNX-based techniques start from
+# what the ONNX-based techniques start from (a tf_keras .h5 through tf2onnx)
+ONNX_SOURCES = (*FRAMEWORK_KINDS[TORCH], "torchscript", "onnx", "keras_h5")
 BASELINE_VARIANT = {TORCH: "torch", TF: "keras", "torchscript": "torch", "onnx": "onnx_fp32"}
+# The artifact kind a technique produces, by the runtime that runs it (`produces=` overrides it).
+RUNTIME_KIND = {"keras": "keras_h5", "litert": "tflite", "tftrt": "tftrt_saved_model", "torch": "torch_checkpoint",
+                "torchscript": "torchscript", "torch_export": "torch_export", "torch_compile": "torch_checkpoint",
+                "onnxruntime": "onnx", "openvino": "openvino", "tensorrt": "tensorrt", "executorch": "executorch"}
 
 
 @dataclass(frozen=True)
@@ -56,9 +61,18 @@ class Technique:
     module: str = ""  # imported by the child process before it looks the technique up
     order: int = 100
     accepts: tuple[str, ...] = ()  # artifact kinds it takes as input
+    produces: str = ""  # the artifact kind it writes (a chain's next step must accept it)
+    conversion: bool = False  # a plain format conversion, which a chain may insert by itself
+    finish: str | None = None  # conversion appended when it ends a chain (a fine-tuned Keras model -> LiteRT)
+    steps: tuple[str, ...] = ()  # a registered chain: the techniques it runs in order (apply is None)
+    step_settings: dict = field(default_factory=dict)  # a registered chain's own settings per step
 
     def takes(self, kind: str) -> bool:
         return kind in self.accepts
+
+    @property
+    def is_chain(self) -> bool:
+        return bool(self.steps)
 
     def default_settings(self):
         return self.settings_cls()
@@ -73,8 +87,12 @@ _TECHNIQUES: dict[str, Technique] = {}
 def register_technique(name: str, *, framework: str, runtime: str, description: str,
                        settings: type = NoSettings, available: Callable[[], tuple[bool, str]] | None = None,
                        needs_data: bool = False, tolerance: float | None = None, order: int = 100,
-                       accepts: tuple[str, ...] | None = None):
-    """Decorator for `apply(ctx) -> Result`; registers the technique under `name`."""
+                       accepts: tuple[str, ...] | None = None, produces: str | None = None,
+                       conversion: bool = False, finish: str | None = None):
+    """Decorator for `apply(ctx) -> Result`; registers the technique under `name`. `accepts` /
+    `produces`: the artifact kinds it takes and writes (defaults: its framework's model kinds, and
+    the kind its runtime runs); `conversion`: it only changes the format; `finish`: the conversion a
+    chain ending in this technique gets appended (a pass that writes a training-framework model)."""
     if framework not in (TF, TORCH):
         raise ValueError(f"framework must be '{TF}' or '{TORCH}', got {framework!r}")
     if not dataclasses.is_dataclass(settings):
@@ -84,7 +102,9 @@ def register_technique(name: str, *, framework: str, runtime: str, description: 
         _TECHNIQUES[name] = Technique(name=name, framework=framework, runtime=runtime, description=description,
                                       settings_cls=settings, apply=fn, available=available or _always,
                                       needs_data=needs_data, tolerance=tolerance, module=fn.__module__,
-                                      order=order, accepts=tuple(accepts or FRAMEWORK_KINDS[framework]))
+                                      order=order, accepts=tuple(accepts or FRAMEWORK_KINDS[framework]),
+                                      produces=produces or RUNTIME_KIND.get(runtime, runtime),
+                                      conversion=conversion, finish=finish)
         return fn
 
     return deco

@@ -89,6 +89,8 @@ def export_baseline(ctx: TechniqueContext, dest: Path) -> dict:
     if kind == "onnx":
         shutil.copy2(ctx.baseline.path, dest)
         return {"model": "onnx", "exporter": "none (ONNX input)", "onnx": onnx.__version__}
+    if kind in KERAS_SOURCES:
+        return export_keras_onnx(ctx, Path(dest))
     torch = ctx.torch
     example = ctx.random_frames(2, seed=ctx.seed)
     if kind == "torchscript":
@@ -99,6 +101,25 @@ def export_baseline(ctx: TechniqueContext, dest: Path) -> dict:
     export_torch_onnx(ctx.torch_model(), example, Path(dest), opset=OPSET)
     return {"model": name, "opset": OPSET, "torch": torch.__version__, "onnx": onnx.__version__,
             "exporter": "torch.onnx dynamo"}
+
+
+KERAS_SOURCES = ("keras_h5",)  # tf2onnx converts tf_keras models (a Keras 3 .keras file fails in it)
+
+
+def export_keras_onnx(ctx: TechniqueContext, dest: Path) -> dict:
+    """A tf_keras model (the TF baseline, or a fine-tuned TF-MOT pass) to ONNX with tf2onnx, the
+    maintained converter, with a dynamic batch in the model's own (NHWC) layout."""
+    tf = ctx.tf
+    from pilotopt.runtimes._util import require_package
+
+    tf2onnx = require_package("tf2onnx")
+    model = ctx.keras_model()
+    spec = (tf.TensorSpec((None, *ctx.sample_shape), tf.float32, name="input"),)
+    tf2onnx.convert.from_keras(model, input_signature=spec, opset=OPSET, output_path=str(dest))
+    import onnx
+
+    return {"model": "keras", "opset": OPSET, "tf2onnx": tf2onnx.__version__, "onnx": onnx.__version__,
+            "exporter": "tf2onnx.convert.from_keras"}
 
 
 def export_torchscript_onnx(module, example: np.ndarray, dest: Path) -> Path:

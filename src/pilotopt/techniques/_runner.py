@@ -30,26 +30,18 @@ def _select(names: Sequence[str] | str, known: dict[str, Technique]) -> list[str
         names = list(known)
     if not names:
         raise BadInputError(f"no technique given; choose from {', '.join(known)} (or all)")
-    unknown = [n for n in names if n not in known]
+    from pilotopt.techniques._chain import is_spec
+
+    unknown = [n for n in names if n not in known and not is_spec(n)]
     if unknown:
-        raise BadInputError(f"unknown technique(s) {', '.join(unknown)}; choose from {', '.join(known)}")
+        raise BadInputError(f"unknown technique(s) {', '.join(unknown)}; choose from {', '.join(known)} "
+                            "(or chain them: a>b)")
     return names
 
 
 def read_settings_file(path: Path | str) -> dict[str, dict]:
     """A YAML (or JSON) file `{technique: {key: value}}`, optionally under a top-level `settings:`."""
-    from pilotopt.yamlfile import read_yaml
-
-    path = Path(path)
-    doc = read_yaml(path, "config file")
-    if doc is None:
-        return {}
-    if isinstance(doc, dict) and set(doc) == {"settings"}:
-        doc = doc["settings"]
-    if not isinstance(doc, dict) or not all(isinstance(v, dict) or v is None for v in doc.values()):
-        raise BadInputError(f"config file '{path}' must map technique names to settings, e.g. "
-                            "'tflite_int8: {{representative_frames: 200}}'")
-    return {str(k): dict(v or {}) for k, v in doc.items()}
+    return read_config_file(path)[0]
 
 
 def merge_settings(*layers: dict | None) -> dict[str, dict]:
@@ -93,34 +85,44 @@ def optimize(model_path: Path | str, techniques_: Sequence[str] | str, data_root
              seed: int = 0, threads: int | None = 2, cache_dir: Path | str | None = None,
              progress: Callable[[str], None] | None = None, test_circuits: Sequence[str] | str | None = None,
              force: bool = False, timeout: float | None = None, arch: str | None = None,
-             arch_args: dict | None = None, contract=None) -> list[Variant]:
-    """Apply each technique to the baseline at `model_path`; one variant folder per technique under
-    `out_dir` (named after the technique), written atomically. Returns one Variant per technique
-    (ok / failed / skipped), in the order given. Raises BadInputError only for bad arguments, before
-    any work. A variant already done with the same settings, seed and baseline is kept (not redone)
-    unless `force`. `timeout`: seconds one technique may take before it is killed and recorded as
-    failed (None: no limit). `arch` / `arch_args`: the architecture of a state dict; `contract`: the
-    input contract (a preset name, YAML file or mapping; default pilotopt's own, adapted to the input
-    the model declares)."""
+             arch_args: dict | None = None, contract=None, variants: dict | None = None) -> list[Variant]:
+    """Apply each technique or chain to the baseline at `model_path`; one variant folder each under
+    `out_dir` (named after the technique, the chain's steps joined by '+', or the YAML variant's
+    name), written atomically. `techniques_`: names, `a>b>c` chains, or "all"; `variants`: named
+    chains {name: {steps: [...], settings: {step: {...}}}} (also read from `config_file`'s
+    `variants:`). Returns one Variant per chain (ok / failed / skipped), in the order given. Raises
+    BadInputError only for bad arguments (unknown names, steps whose kinds do not fit), before any
+    work. Every chain prefix is cached by (input digest, steps, settings, seed): a prefix shared by
+    several chains runs once, and a variant already done is kept unless `force`. `timeout`: seconds
+    one step may take before it is killed and recorded as failed (None: no limit). `arch` /
+    `arch_args`: the architecture of a state dict; `contract`: the input contract (a preset name,
+    YAML file or mapping; default pilotopt's own, adapted to the input the model declares)."""
     from pilotopt.artifacts import open_artifact
     from pilotopt.atomic import ensure_writable_dir
+    from pilotopt.techniques._chain import plan_chains, step_overrides
 
     known = techniques()
-    names = _select(techniques_, known)
-    layers = merge_settings(read_settings_file(config_file) if config_file else None, settings)
+    file_settings, file_variants = read_config_file(config_file) if config_file else ({}, {})
+    items = _select(techniques_, known) if techniques_ or not (variants or file_variants) else []
+    chains = plan_chains(items, known, {**file_variants, **(variants or {})})
+    layers = merge_settings(file_settings, settings)
     unknown = [n for n in layers if n not in known]
     if unknown:
         raise BadInputError(f"settings given for unknown technique(s) {', '.join(unknown)}; "
                             f"choose from {', '.join(known)}")
-    chosen = {n: known[n].make_settings(layers.get(n)) for n in names}  # validates every key first
+    for name, values in layers.items():  # validates every key first, also of techniques no chain runs
+        known[name].make_settings(values)
+    chosen = {c.name: [s.technique.make_settings(step_overrides(c, i, layers)) for i, s in enumerate(c.steps)]
+              for c in chains}
     baseline = open_artifact(model_path, arch=arch, arch_args=arch_args, contract=contract)
     if progress:
         for note in baseline.contract.notes:
             progress(f"input contract: {note}")
     check_input(baseline, threads)
     data_cfg = None
-    if any(known[n].needs_data and known[n].takes(baseline.kind.name) for n in names):
-        data_cfg = _data_config(data_roots, test_circuits, cache_dir, seed, names, known, baseline.contract.geometry)
+    if any(c.needs_data and c.takes(baseline.kind.name) for c in chains):
+        need = [c.name for c in chains if c.needs_data]
+        data_cfg = _data_config(data_roots, test_circuits, cache_dir, seed, need, baseline.contract.geometry)
     out = ensure_writable_dir(out_dir)
     digest = baseline_hash(baseline.path)
     if data_cfg is not None:  # build the preprocessed-data cache once, here, not in racing children
@@ -131,26 +133,46 @@ def optimize(model_path: Path | str, techniques_: Sequence[str] | str, data_root
         if len(load_splits(data_cfg).train) == 0:
             raise BadInputError("the training split is empty; check --data and the test circuits")
     results = []
-    for i, name in enumerate(names, 1):
-        tech = known[name]
+    for i, chain in enumerate(chains, 1):
         if progress:
-            progress(f"[{i}/{len(names)}] {name}: {tech.description}")
-        variant = _run_one(tech, chosen[name], baseline, digest, out, seed, threads, data_cfg, force, timeout)
+            progress(f"[{i}/{len(chains)}] {chain.name}: {chain.description}")
+        variant = _run_chain(chain, chosen[chain.name], baseline, digest, out, seed, threads, data_cfg, force,
+                             timeout, progress=progress)
         if progress:
             took = variant.record.get("duration_s")
             extra = f" ({took:.1f} s)" if isinstance(took, (int, float)) and variant.status == "ok" else ""
             note = variant.reason if variant.status != "ok" else ("already done" if variant.record.get("reused") else "")
-            progress(f"[{i}/{len(names)}] {name}: {variant.status}{extra}{': ' + note if note else ''}")
+            progress(f"[{i}/{len(chains)}] {chain.name}: {variant.status}{extra}{': ' + note if note else ''}")
         results.append(variant)
     return results
 
 
-def _data_config(data_roots, test_circuits, cache_dir, seed, names, known, geometry=None):
+def read_config_file(path: Path | str) -> tuple[dict[str, dict], dict]:
+    """A YAML file of per-technique settings, optionally with `settings:` and `variants:` sections:
+    ({technique: {key: value}}, {variant name: chain spec})."""
+    from pilotopt.yamlfile import read_yaml
+
+    path = Path(path)
+    doc = read_yaml(path, "config file")
+    if doc is None:
+        return {}, {}
+    variants = {}
+    if isinstance(doc, dict) and ("settings" in doc or "variants" in doc) and set(doc) <= {"settings", "variants"}:
+        variants = doc.get("variants") or {}
+        if not isinstance(variants, dict):
+            raise BadInputError(f"config file '{path}': variants must map names to {{steps: [...], settings: ...}}")
+        doc = doc.get("settings") or {}
+    if not isinstance(doc, dict) or not all(isinstance(v, dict) or v is None for v in doc.values()):
+        raise BadInputError(f"config file '{path}' must map technique names to settings, e.g. "
+                            "'tflite_int8: {{representative_frames: 200}}'")
+    return {str(k): dict(v or {}) for k, v in doc.items()}, {str(k): v for k, v in variants.items()}
+
+
+def _data_config(data_roots, test_circuits, cache_dir, seed, need, geometry=None):
     from pilotopt.data import DataConfig
 
     roots = [data_roots] if isinstance(data_roots, (str, Path)) else list(data_roots or [])
     if not roots:
-        need = [n for n in names if known[n].needs_data]
         raise BadInputError(f"technique(s) {', '.join(need)} need training data; pass --data with dataset folder(s)")
     kw = {"roots": roots, "cache_dir": cache_dir, "seed": seed}
     if geometry is not None:
@@ -167,70 +189,192 @@ def baseline_variant_name(baseline) -> str:
     return BASELINE_VARIANT.get(baseline.kind.name) or BASELINE_VARIANT[baseline.framework]
 
 
-def _new_variant(tech: Technique, baseline, settings, digest: str, seed: int, threads) -> Variant:
+STEPS_DIR = ".steps"  # ARTIFACTS/.steps/<prefix key>/: what a chain's inner steps wrote, cached by prefix
+BOOKKEEPING = ("settings", "seed", "threads", "source", "baseline_sha256", "input_kind", "chain_key", "duration_s",
+               "size_bytes", "wall_s", "reused", "check_max_abs_diff", "check_frames", "check_frames_from",
+               "steps", "step_records", "step_settings", "chain_duration_s", "chain_wall_s")
+
+
+def _new_variant(name: str, tech: Technique, baseline, inp, settings, digest: str, seed: int, threads,
+                 key: str) -> Variant:
+    """The record of one step run on `inp`, for a chain that starts from `baseline`."""
     base = baseline_variant_name(baseline)
     framework = baseline.framework if baseline.framework in ("tf", "torch") else tech.framework
-    return Variant(name=tech.name, runtime=tech.runtime, artifact=None, framework=framework,
-                   technique=tech.name, baseline=None if tech.name == base else base,
+    return Variant(name=name, runtime=tech.runtime, artifact=None, framework=framework,
+                   technique=name, baseline=None if name == base else base,
                    record={"settings": settings_dict(settings), "seed": seed, "threads": threads,
-                           "source": str(baseline.path), "baseline_sha256": digest,
-                           "input_kind": baseline.kind.name},
-                   contract=baseline.contract.to_dict())
+                           "source": str(inp.path), "baseline_sha256": digest,
+                           "input_kind": inp.kind.name, "chain_key": key},
+                   contract=baseline.contract.to_dict(), steps=[tech.name])
 
 
-def _done_before(folder: Path, variant: Variant) -> Variant | None:
+def _done_before(folder: Path, key: str) -> Variant | None:
+    """The ok variant in `folder` made by the same chain prefix (same input, steps, settings, seed)."""
     if not (folder / VARIANT_FILE).is_file():
         return None
     try:
         old = read_variant(folder)
     except BadInputError:
         return None
-    keys = ("settings", "seed", "baseline_sha256")
-    if (old.status == "ok" and old.artifact and (folder / old.artifact).exists()
-            and all(old.record.get(k) == variant.record.get(k) for k in keys)
-            and _same_contract(old.contract, variant.contract)):
+    if old.status == "ok" and old.artifact and (folder / old.artifact).exists() and old.record.get("chain_key") == key:
         old.record["reused"] = True
         return old
     return None
 
 
-def _same_contract(a: dict | None, b: dict | None) -> bool:
-    from pilotopt.contracts import load_contract
+def _prefix_keys(chain, settings_list, baseline, digest: str, seed: int) -> list[str]:
+    from pilotopt.techniques._chain import chain_key, root_key
 
-    return load_contract(a).digest == load_contract(b).digest
+    key = root_key(digest, baseline.contract.digest, baseline.arch, baseline.arch_args)
+    keys = []
+    for step, st in zip(chain.steps, settings_list):
+        key = chain_key(key, step.technique.name, st, seed)
+        keys.append(key)
+    return keys
 
 
-def _run_one(tech: Technique, settings, baseline, digest, out: Path, seed, threads, data_cfg, force,
-             timeout: float | None = None) -> Variant:
-    from pilotopt.atomic import atomic_path
+def _available(tech: Technique) -> tuple[bool, str]:
+    try:
+        return tech.available()
+    except Exception as exc:  # noqa: BLE001
+        return False, f"availability check failed: {one_line(exc)}"
 
-    variant = _new_variant(tech, baseline, settings, digest, seed, threads)
-    folder = out / tech.name
+
+def _run_chain(chain, settings_list, baseline, digest, out: Path, seed, threads, data_cfg, force,
+               timeout: float | None = None, progress: Callable[[str], None] | None = None) -> Variant:
+    """Run the chain's steps in order, each in its own child process; the last step writes
+    OUT/<chain name>/, the others OUT/.steps/<prefix key>/ (reused by any chain with that prefix)."""
+    from pilotopt.variants import variant_artifact
+
+    keys = _prefix_keys(chain, settings_list, baseline, digest, seed)
+    n = len(chain.steps)
+    folder = out / chain.name
+    last_tech = chain.steps[-1].technique
+    final = _new_variant(chain.name, last_tech, baseline, baseline, settings_list[-1], digest, seed, threads, keys[-1])
+    final.steps = chain.names
+    if n > 1:
+        per_step = {s.technique.name: settings_dict(st) for s, st in zip(chain.steps, settings_list)}
+        if chain.registered:  # a technique's own name: its settings read as one mapping, as before
+            final.record["settings"] = {k: v for s, st in zip(chain.steps, settings_list) if not s.inserted
+                                        for k, v in settings_dict(st).items()}
+            final.record["step_settings"] = per_step
+        else:
+            final.record["settings"] = per_step
     if not force:
-        old = _done_before(folder, variant)
+        old = _done_before(folder, keys[-1])
         if old is not None:
             return old
-    if not tech.takes(baseline.kind.name):
+    if not chain.takes(baseline.kind.name):
+        from pilotopt.artifacts import get_kind
+
+        first = chain.steps[0].technique
+        wants = ", ".join(get_kind(k).description for k in first.accepts)
+        who = "" if n == 1 else f"its first step {first.name} "
+        reason = f"{who}needs {wants} as input; '{baseline.path}' is {baseline.kind.description}"
+        if _holds_ok_variant(folder):  # never replace the other framework's ok variant with this skip
+            final.status, final.reason = "skipped", reason
+            return final
+        return _finish_early(folder, final, "skipped", reason)
+    for step in chain.steps:
+        ok, why = _available(step.technique)
+        if not ok:
+            why = why or "not available here"
+            return _finish_early(folder, final, "skipped", why if n == 1 else f"step {step.technique.name}: {why}")
+    if n == 1:
+        cached = None if force else _done_before(out / STEPS_DIR / keys[0][:24], keys[0])
+        if cached is not None:  # another chain ran this step already: take its output as it is
+            return _adopt(out / STEPS_DIR / keys[0][:24], cached, folder, final)
+        return _run_step(chain.steps[0].technique, settings_list[0], baseline, final, folder, seed, threads,
+                         data_cfg, timeout)
+    current, records, parent = baseline, [], None
+    t0 = time.perf_counter()
+    for i, (step, st) in enumerate(zip(chain.steps, settings_list)):
+        tech, last = step.technique, i == n - 1
+        if last:
+            final.record.update({k: v for r in records for k, v in r.pop("_carry").items()})
+            final.record["source"], final.record["input_kind"] = str(current.path), current.kind.name
+            final.record["step_records"] = list(records)
+            final.parent = parent
+            v = _run_step(tech, st, current, final, folder, seed, threads, data_cfg, timeout)
+        else:
+            target = out / STEPS_DIR / keys[i][:24]
+            v = None if force else (_done_before(target, keys[i]) or (_done_before(out / tech.name, keys[i])
+                                                                      if i == 0 else None))
+            if v is not None and v.name == tech.name and i == 0:
+                target = out / tech.name
+            if v is None:
+                if progress:
+                    progress(f"  step {i + 1}/{n}: {tech.name}")
+                template = _new_variant(f"{chain.name}@{i + 1}", tech, baseline, current, st, digest, seed,
+                                        threads, keys[i])
+                v = _run_step(tech, st, current, template, target, seed, threads, data_cfg, timeout)
+            elif progress:
+                progress(f"  step {i + 1}/{n}: {tech.name} (already done)")
+        if v.status != "ok":
+            if last:
+                return v
+            final.record["step_records"] = [{k: x for k, x in r.items() if k != "_carry"} for r in records]
+            status = "skipped" if v.status == "skipped" else "failed"
+            return _finish_early(folder, final, status, f"step {i + 1}/{n} {tech.name} {v.status}: {v.reason}")
+        if not last:
+            records.append(_step_record(i, tech, v, out, target))
+            parent = target.relative_to(out).as_posix()
+            current = variant_artifact(target, v)
+    row = _step_record(n - 1, last_tech, v, out, folder)
+    row.pop("_carry")
+    v.record["step_records"].append(row)
+    v.record["chain_duration_s"] = round(sum(r.get("duration_s") or 0.0 for r in v.record["step_records"]
+                                             if not r.get("reused")), 3)
+    v.record["chain_wall_s"] = round(time.perf_counter() - t0, 3)
+    write_variant(folder, v)
+    return v
+
+
+def _adopt(src: Path, done: Variant, folder: Path, final: Variant) -> Variant:
+    """Copy a cached step's folder to `folder` as the variant `final` describes (name, record)."""
+    import shutil
+
+    from pilotopt.atomic import atomic_path
+
+    final.artifact, final.runtime, final.arch, final.arch_args = done.artifact, done.runtime, done.arch, done.arch_args
+    final.record.update({k: v for k, v in done.record.items() if k not in ("source",)})
+    final.record["reused"] = True
+    with atomic_path(folder) as tmp:
+        shutil.copytree(src, tmp)
+        write_variant(tmp, final)
+    return final
+
+
+def _step_record(i: int, tech: Technique, v: Variant, out: Path, folder: Path) -> dict:
+    """What one step did, for the chain's record (and the details to carry into its record)."""
+    r = v.record
+    row = {"step": i + 1, "technique": tech.name, "runtime": v.runtime, "folder": folder.relative_to(out).as_posix(),
+           "settings": r.get("settings"), "size_bytes": r.get("size_bytes"), "duration_s": r.get("duration_s"),
+           "check_max_abs_diff": r.get("check_max_abs_diff"), "reused": bool(r.get("reused"))}
+    for key in ("macs", "macs_after", "student_macs", "sparsity_overall", "params_after", "student_params"):
+        if key in r:
+            row[key] = r[key]
+    row["_carry"] = {k: val for k, val in r.items() if k not in BOOKKEEPING}
+    return row
+
+
+def _run_step(tech: Technique, settings, inp, variant: Variant, folder: Path, seed, threads, data_cfg,
+              timeout: float | None = None) -> Variant:
+    """Run one technique on `inp` in a child process; `folder` gets `variant` (ok, failed or skipped)."""
+    from pilotopt.atomic import atomic_path
+
+    if not tech.takes(inp.kind.name):
         from pilotopt.artifacts import get_kind
 
         wants = ", ".join(get_kind(k).description for k in tech.accepts)
-        reason = f"needs {wants} as input; '{baseline.path}' is {baseline.kind.description}"
-        if _holds_ok_variant(folder):  # never replace the other framework's ok variant with this skip
-            variant.status, variant.reason = "skipped", reason
-            return variant
-        return _finish_early(folder, variant, "skipped", reason)
-    try:
-        ok, why = tech.available()
-    except Exception as exc:  # noqa: BLE001
-        ok, why = False, f"availability check failed: {one_line(exc)}"
-    if not ok:
-        return _finish_early(folder, variant, "skipped", why or "not available here")
+        return _finish_early(folder, variant, "failed", f"{tech.name} needs {wants} as input; the previous step "
+                                                        f"wrote {inp.kind.description}")
     t0 = time.perf_counter()
     try:
         with atomic_path(folder) as tmp:
             tmp.mkdir()
-            job = {"name": tech.name, "module": tech.module, "baseline": str(baseline.path),
-                   "arch": baseline.arch, "arch_args": baseline.arch_args, "contract": baseline.contract.to_dict(),
+            job = {"name": tech.name, "module": tech.module, "baseline": str(inp.path),
+                   "arch": inp.arch, "arch_args": inp.arch_args, "contract": inp.contract.to_dict(),
                    "settings": settings_dict(settings), "seed": seed,
                    "threads": threads, "out": str(tmp),
                    "data": None if data_cfg is None else {"roots": [str(r) for r in data_cfg.roots],

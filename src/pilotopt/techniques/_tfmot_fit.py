@@ -48,3 +48,15 @@ def tfmot_version():
     import tensorflow_model_optimization as tfmot
 
     return getattr(tfmot, "__version__", None)
+
+
+KERAS_ARTIFACT = "model.h5"
+
+
+def save_keras(ctx, model, record: dict):
+    """The fine-tuned, stripped Keras model as the pass's artifact (.h5, no optimizer state); a chain
+    converts it next (alone, the technique ends in its `finish` conversion, plain LiteRT)."""
+    from pilotopt.techniques._core import Result
+
+    model.save(ctx.out / KERAS_ARTIFACT, include_optimizer=False)
+    return Result(KERAS_ARTIFACT, record)

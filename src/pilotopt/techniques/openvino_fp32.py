@@ -8,7 +8,7 @@ from pilotopt.techniques import _onnx
 from pilotopt.techniques._core import ONNX_SOURCES, TORCH, Result, TechniqueContext, register_technique
 
 
-@register_technique("openvino_fp32", framework=TORCH, accepts=ONNX_SOURCES, runtime="openvino", order=240, tolerance=1e-3,
+@register_technique("openvino_fp32", conversion=True, framework=TORCH, accepts=ONNX_SOURCES, runtime="openvino", order=240, tolerance=1e-3,
                     description="OpenVINO IR fp32 (from the ONNX export), run in f32")
 def apply(ctx: TechniqueContext) -> Result:
     model, details = _onnx.openvino_model(ctx)

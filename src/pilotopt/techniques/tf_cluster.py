@@ -9,10 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pilotopt.errors import BadInputError
-from pilotopt.techniques import _tflite
 from pilotopt.techniques._settings import FineTuneSettings
 from pilotopt.techniques._core import TF, Result, TechniqueContext, register_technique
-from pilotopt.techniques._tfmot_fit import tfmot_version
+from pilotopt.techniques._tfmot_fit import tfmot_version, save_keras
 from pilotopt.techniques.tf_prune import _available
 
 
@@ -27,9 +26,9 @@ class ClusterSettings(FineTuneSettings):
             raise BadInputError(f"number_of_clusters must be >= 2, got {self.number_of_clusters}")
 
 
-@register_technique("tf_cluster", framework=TF, runtime="litert", order=44, needs_data=True,
+@register_technique("tf_cluster", framework=TF, runtime="keras", finish="tflite_fp32", order=44, needs_data=True,
                     settings=ClusterSettings, available=_available,
-                    description="TF-MOT weight clustering (16, k-means++), fine-tune, strip, LiteRT")
+                    description="TF-MOT weight clustering (16, k-means++), fine-tune, strip (then plain LiteRT)")
 def apply(ctx: TechniqueContext) -> Result:
     s: ClusterSettings = ctx.settings
     ctx.tf  # noqa: B018 - TensorFlow first, with our thread settings, before TF-MOT imports it
@@ -40,5 +39,4 @@ def apply(ctx: TechniqueContext) -> Result:
     keras.utils.set_random_seed(ctx.seed)
     # the same clustering step as the collaborative techniques, per tensor, no sparsity kept
     stripped, record = cluster(ctx, ctx.keras_model(), s, preserve_sparsity=False, per_channel=False)
-    data, details = _tflite.convert(ctx, model=stripped)
-    return _tflite.write(ctx, data, {**details, **record, "tensorflow_model_optimization": tfmot_version()})
+    return save_keras(ctx, stripped, {**record, "tensorflow_model_optimization": tfmot_version()})

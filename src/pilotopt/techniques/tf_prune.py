@@ -9,10 +9,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from pilotopt.errors import BadInputError
-from pilotopt.techniques import _tflite
 from pilotopt.techniques._core import TF, Result, TechniqueContext, register_technique
 from pilotopt.techniques._settings import FineTuneSettings
-from pilotopt.techniques._tfmot_fit import fine_tune, kernels, steps, tfmot_version
+from pilotopt.techniques._tfmot_fit import fine_tune, kernels, steps, tfmot_version, save_keras
 
 
 @dataclass(frozen=True)
@@ -47,9 +46,9 @@ def _available() -> tuple[bool, str]:
     return True, ""
 
 
-@register_technique("tf_prune", framework=TF, runtime="litert", order=40, needs_data=True, settings=PruneSettings,
+@register_technique("tf_prune", framework=TF, runtime="keras", finish="tflite_fp32", order=40, needs_data=True, settings=PruneSettings,
                     available=_available,
-                    description="TF-MOT magnitude pruning 0.5 -> 0.8 (polynomial), fine-tune, strip, LiteRT")
+                    description="TF-MOT magnitude pruning 0.5 -> 0.8 (polynomial), fine-tune, strip (then plain LiteRT)")
 def apply(ctx: TechniqueContext) -> Result:
     s: PruneSettings = ctx.settings
     ctx.tf  # TensorFlow first, quietly, before TF-MOT imports it
@@ -70,10 +69,9 @@ def apply(ctx: TechniqueContext) -> Result:
                     max_train_frames=s.max_train_frames, callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
     stripped = tfmot.sparsity.keras.strip_pruning(pruned)
     ks = kernels(stripped)
-    data, details = _tflite.convert(ctx, model=stripped)
     total_w = sum(k.size for k in ks.values())
-    return _tflite.write(ctx, data, {
-        **details, **fit, "sparsity_per_layer": {name: float(np.mean(k == 0.0)) for name, k in ks.items()},
+    return save_keras(ctx, stripped, {
+        **fit, "sparsity_per_layer": {name: float(np.mean(k == 0.0)) for name, k in ks.items()},
         "sparsity_overall": sum(int(np.sum(k == 0)) for k in ks.values()) / total_w if total_w else 0.0,
         "schedule_end_step": int(end_step), "schedule_frequency": int(frequency),
         "tensorflow_model_optimization": tfmot_version(),

@@ -11,9 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from pilotopt.errors import one_line
-from pilotopt.techniques import _tflite
 from pilotopt.techniques._core import TF, Result, TechniqueContext, register_technique
-from pilotopt.techniques._tfmot_fit import fine_tune, kernels, tfmot_version
+from pilotopt.techniques._tfmot_fit import fine_tune, kernels, tfmot_version, save_keras
 from pilotopt.techniques.tf_prune import MaskUpdateSettings, _available
 
 
@@ -38,9 +37,9 @@ def is_m_by_n(kernel: np.ndarray, m: int = 2, n: int = 4) -> bool:
     return bool(np.all(np.sum(groups_along_input(kernel, n) == 0, axis=1) >= m))
 
 
-@register_technique("tf_prune_2x4", framework=TF, runtime="litert", order=42, needs_data=True,
+@register_technique("tf_prune_2x4", framework=TF, runtime="keras", finish="tflite_fp32", order=42, needs_data=True,
                     settings=Prune2x4Settings, available=_available,
-                    description="TF-MOT 2:4 structured sparsity on Conv2D/Dense, fine-tune, strip, LiteRT")
+                    description="TF-MOT 2:4 structured sparsity on Conv2D/Dense, fine-tune, strip (then plain LiteRT)")
 def apply(ctx: TechniqueContext) -> Result:
     s: Prune2x4Settings = ctx.settings
     ctx.tf  # noqa: B018 - TensorFlow first, with our thread settings, before TF-MOT imports it
@@ -68,9 +67,8 @@ def apply(ctx: TechniqueContext) -> Result:
                     max_train_frames=s.max_train_frames, callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
     stripped = tfmot.sparsity.keras.strip_pruning(pruned)
     ks = {n: k for n, k in kernels(stripped).items() if n in wrapped}
-    data, details = _tflite.convert(ctx, model=stripped)
-    return _tflite.write(ctx, data, {
-        **details, **fit, "sparsity_m_by_n": [2, 4], "pruned_layers": wrapped, "skipped_layers": skipped,
+    return save_keras(ctx, stripped, {
+        **fit, "sparsity_m_by_n": [2, 4], "pruned_layers": wrapped, "skipped_layers": skipped,
         "sparsity_per_layer": {n: float(np.mean(k == 0)) for n, k in ks.items()},
         "m_by_n_ok_per_layer": {n: is_m_by_n(k) for n, k in ks.items()},
         "tensorflow_model_optimization": tfmot_version(),

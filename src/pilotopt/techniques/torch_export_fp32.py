@@ -5,7 +5,7 @@ from __future__ import annotations
 from pilotopt.techniques._core import TORCH, Result, TechniqueContext, register_technique
 
 
-@register_technique("torch_export", framework=TORCH, runtime="torch_export", order=102, tolerance=1e-4,
+@register_technique("torch_export", conversion=True, framework=TORCH, runtime="torch_export", order=102, tolerance=1e-4,
                     description="the PyTorch model as a torch.export program (.pt2, fp32 conversion)")
 def apply(ctx: TechniqueContext) -> Result:
     from pilotopt.techniques._pt2e import MAX_BATCH, batch_dim

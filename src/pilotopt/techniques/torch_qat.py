@@ -1,7 +1,12 @@
 """`torch_qat`: quantization-aware training via PT2E (torchao): prepare_qat_pt2e inserts real
 fake-quant modules (int8 per-channel weights, uint8 activations), a short fine-tune on the TRAINING
 split runs through them (the record counts the modules, their calls during training and their effect
-on the outputs), then convert_pt2e -> `.pt2` with a dynamic batch (`torch_export` runtime)."""
+on the outputs), then convert_pt2e -> `.pt2` with a dynamic batch (`torch_export` runtime).
+
+Weights that are exactly zero in the input (a pruned model, e.g. after `torch_prune_local` in the
+chain `torch_prune_quant`) are put back to zero after every optimizer step, so QAT keeps the
+sparsity; symmetric weight quantization maps 0 to 0, and the record shows the zeros survived in
+the int8 weights, per layer."""
 
 from __future__ import annotations
 
@@ -12,7 +17,27 @@ from pilotopt.techniques._torch_fit import FineTuneSettings
 
 @register_technique("torch_qat", framework=TORCH, runtime="torch_export", order=130, needs_data=True,
                     settings=FineTuneSettings, available=_pt2e.available,
-                    description="PT2E quantization-aware training (fake-quant fine-tune), int8 .pt2")
+                    description="PT2E quantization-aware training (fake-quant fine-tune, keeps zero weights), int8 .pt2")
 def apply(ctx: TechniqueContext) -> Result:
-    name, record = _pt2e.qat(ctx, ctx.torch_model(), ctx.settings)
+    from pilotopt.techniques.torch_prune_local import zero_masks
+
+    net = ctx.torch_model()
+    masks = {k: m for k, m in zero_masks(net).items() if not bool(m.all())}  # layers with zero weights
+
+    def keep_zeros(prepared) -> None:
+        params = dict(prepared.named_parameters())
+        for key, mask in masks.items():
+            if key not in params:
+                raise RuntimeError(f"the QAT graph has no parameter '{key}' to keep the zeros of")
+            params[key].mul_(mask)
+
+    name, record = _pt2e.qat(ctx, net, ctx.settings, after_step=keep_zeros if masks else None)
+    if masks:
+        int8 = _pt2e.int8_weights(ctx.torch.export.load(str(ctx.out / name)))
+        kept = {layer: bool((int8[layer][~masks[f"{layer}.weight"]] == 0).all()) if layer in int8 else False
+                for layer in (k[: -len(".weight")] for k in masks)}
+        record["input_zeros_kept_in_int8_per_layer"] = kept
+        if not all(kept.values()):
+            raise RuntimeError(f"zero weights of the input came back non-zero in the int8 weights of "
+                               f"{', '.join(k for k, v in kept.items() if not v)}")
     return Result(name, record)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pilotopt.techniques._core import TORCH, Result, TechniqueContext, register_technique
 
 
-@register_technique("torchscript", framework=TORCH, runtime="torchscript", order=101, tolerance=1e-4,
+@register_technique("torchscript", conversion=True, framework=TORCH, runtime="torchscript", order=101, tolerance=1e-4,
                     description="the PyTorch model traced to TorchScript (fp32 conversion)")
 def apply(ctx: TechniqueContext) -> Result:
     torch = ctx.torch

@@ -1,0 +1,85 @@
+"""ExecuTorch predictor for .pte programs lowered to the XNNPACK delegate (int8 or fp32 kernels).
+
+The program has a fixed batch (1: what a car runs); larger batches are run frame by frame. XNNPACK's
+thread pool is set to the run's thread count, as every other runtime's."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+from pilotopt.runtimes import register_runtime
+from pilotopt.runtimes._util import load_failed, require_file, require_package, sequence_length_of
+from pilotopt.runtimes.base import CheckedPredictor
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """ExecuTorch's C++ loader logs CPU probing lines to fd 2 that a user cannot act on."""
+    if os.environ.get("PILOTOPT_DEBUG"):
+        yield
+        return
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _runtime():
+    require_package("executorch")
+    with _quiet_stderr():
+        from executorch.runtime import Runtime
+
+        return Runtime.get()
+
+
+def load_method_meta(path: Path) -> tuple | None:
+    """The `forward` method's input sizes, read from the program."""
+    with _quiet_stderr():
+        meta = _runtime().load_program(str(path)).metadata("forward")
+    return tuple(int(d) for d in meta.input_tensor_meta(0).sizes()) if meta.num_inputs else None
+
+
+def set_threads(threads: int | None) -> None:
+    if threads:
+        from executorch.extension.pybindings import portable_lib
+
+        if portable_lib._threadpool_get_thread_count() != int(threads):
+            portable_lib._unsafe_reset_threadpool(int(threads))
+
+
+@register_runtime("executorch")
+class ExecuTorchPredictor(CheckedPredictor):
+    runtime = "executorch"
+
+    def __init__(self, path: Path, threads: int | None = None, **_):
+        from pilotopt.frameworks import import_torch
+
+        require_package("executorch")
+        self.torch = import_torch(threads)
+        self.path = require_file(path, (".pte",), "ExecuTorch", "executorch")
+        try:
+            with _quiet_stderr():
+                program = _runtime().load_program(str(self.path))
+                self.method = program.load_method("forward")
+                sizes = tuple(int(d) for d in program.metadata("forward").input_tensor_meta(0).sizes())
+        except Exception as exc:
+            raise load_failed("ExecuTorch", self.path, exc) from None
+        set_threads(threads)
+        self.fixed_batch = sizes[0]
+        self.sample_shape = sizes[1:]
+        self.sequence_length = sequence_length_of(self.sample_shape)
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        out = self.method.execute([self.torch.from_numpy(np.ascontiguousarray(x, np.float32))])
+        return out[0].detach().numpy().astype(np.float32, copy=False).reshape(len(x), -1)
+
+    def describe(self) -> dict:
+        return {**super().describe(), "delegate": "XNNPACK", "batch": self.fixed_batch}
