@@ -15,12 +15,5 @@ def detect(path: Path) -> bool:
     return len(head) == 8 and head[4:6] == b"ET" and head[6:8].isdigit()
 
 
-def declared_input(path: Path) -> tuple | None:
-    from pilotopt.runtimes.executorch_runtime import load_method_meta
-
-    sizes = load_method_meta(path)
-    return tuple(sizes[1:]) if sizes else None
-
-
 register_kind(Kind("executorch", "torch", "executorch", "ExecuTorch program (.pte, XNNPACK delegate)", detect,
-                   None, declared_input, order=6))
+                   None, None, order=6))  # reading its input would fix ExecuTorch's thread pool

@@ -91,7 +91,8 @@ def bench_techniques(variants_dir: Path | str, data: Path | str, cache_dir: Path
                      frames: int = 2000, rounds: int = 3, min_calls: int = 200, min_seconds: float = 1.0,
                      speedup_goal: float = 3.0, mse_tolerance: float = 0.10,
                      test_circuits: tuple[str, ...] | None = None,
-                     progress: Callable[[str], None] | None = None) -> dict:
+                     progress: Callable[[str], None] | None = None, peak_seconds: float = 3.0) -> dict:
+    from pilotopt.bench.machine import measure_peaks, precision_of, variant_macs
     from pilotopt.variants import read_variant
 
     say = progress or (lambda _m: None)
@@ -111,13 +112,27 @@ def bench_techniques(variants_dir: Path | str, data: Path | str, cache_dir: Path
     x1 = x[:1]
     from pilotopt.evaluate.size import artifact_bytes
 
+    models = {v.framework: v.record.get("model") for v in ok if v.name == BASELINES[v.framework]}
+    models = {fw: m if m not in (None, "torchscript", "onnx", "keras") else None for fw, m in models.items()}
+    models.setdefault("tf", None)
+    if models.get("tf") is None and models.get("torch"):
+        models["tf"] = models["torch"]  # both baselines of a run share one architecture
+
+    def macs_of(v):
+        n, src = variant_macs(v.record, models.get(v.framework))
+        return {"macs": n, "macs_from": src, "precision": precision_of(v.name, v.record)}
+
     rows = {v.name: {"name": v.name, "technique": v.technique, "framework": v.framework, "runtime": v.runtime,
-                     "status": v.status, "reason": v.reason,
+                     "status": v.status, "reason": v.reason, "steps": list(v.steps or [v.name]), **macs_of(v),
                      "size_bytes": artifact_bytes(root / v.name / v.artifact) if v.artifact else None,
                      "artifact": str(root / v.name / v.artifact) if v.artifact else None, "p50_rounds_ms": []}
             for v in variants}
     snap = _cpu_snapshot()
     t_start = time.perf_counter()
+    peaks = None
+    if peak_seconds > 0:
+        say("measuring the machine's GEMM peaks (pilotopt bench machine)")
+        peaks = measure_peaks(threads, peak_seconds)
     with tempfile.TemporaryDirectory(prefix="pilotopt-bench-") as scratch:
         pairs: dict[str, Path] = {}  # "<runtime>@<framework>" -> the baseline converted to that runtime
         for v in ok:
@@ -132,7 +147,9 @@ def bench_techniques(variants_dir: Path | str, data: Path | str, cache_dir: Path
                     say(f"cannot convert the baseline to {v.runtime}: {exc}")
                 if made is not None:
                     pairs[key] = made
-                    rows[f"{base}@{v.runtime}"] = {"name": f"{base}@{v.runtime}", "technique": base,
+                    rows[f"{base}@{v.runtime}"] = {**{k: rows[base][k] for k in ("macs", "macs_from")},
+                                                   "precision": "fp32", "steps": [base, v.runtime],
+                                                   "name": f"{base}@{v.runtime}", "technique": base,
                                                    "framework": v.framework, "runtime": v.runtime, "status": "ok",
                                                    "reason": None, "size_bytes": made.stat().st_size,
                                                    "artifact": str(made), "p50_rounds_ms": [],
@@ -155,6 +172,10 @@ def bench_techniques(variants_dir: Path | str, data: Path | str, cache_dir: Path
     for r in rows.values():
         if r["p50_rounds_ms"]:
             r["p50_ms"] = float(np.median(r["p50_rounds_ms"]))
+            if r.get("macs"):
+                r["gmacs_per_s"] = r["macs"] / (r["p50_ms"] / 1e3) / 1e9
+                peak = (peaks or {}).get(f"{r['precision']}_gmacs")
+                r["peak_share"] = r["gmacs_per_s"] / peak if peak else None
     out_rows = list(rows.values())
     claims = _claims(rows, speedup_goal, mse_tolerance)
     share = _other_cpu_share(snap, _cpu_snapshot())
@@ -163,13 +184,15 @@ def bench_techniques(variants_dir: Path | str, data: Path | str, cache_dir: Path
         warnings.append(f"other processes used {share:.0%} of the CPU during the run: latencies are noisy")
     return {"schema": BENCH_SCHEMA, "pilotopt": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "seconds": round(time.perf_counter() - t_start, 1),
-            "machine": {"cpu": _cpu_name(), "threads": threads, "other_processes_cpu_share": share},
+            "machine": {"cpu": _cpu_name(), "threads": threads, "other_processes_cpu_share": share, "peaks": peaks},
             "versions": _versions(),
             "settings": {"variants": str(root), "frames": source, "rounds": rounds, "min_calls": min_calls,
                          "min_seconds": min_seconds, "speedup_goal": speedup_goal, "mse_tolerance": mse_tolerance},
             "notes": ["p50_ms: median over rounds of the batch-1 p50 of the model call alone",
                       "speedup = baseline p50 / variant p50 (> 1 is faster); mse_ratio = variant MSE / baseline MSE",
-                      "<baseline>@<runtime> rows: the unchanged baseline converted to that runtime"],
+                      "<baseline>@<runtime> rows: the unchanged baseline converted to that runtime",
+                      "gmacs_per_s = MACs per prediction / p50; peak_share = that / the machine's measured GEMM "
+                      "peak of the variant's precision (machine.peaks)"],
             "warnings": warnings, "rows": out_rows, "claims": claims}
 
 
@@ -198,7 +221,8 @@ def render_table(doc: dict):
     from rich.table import Table
 
     t = Table(title=f"techniques side by side ({doc['settings']['rounds']} rounds)")
-    for col in ("variant", "runtime", "size MB", "test MSE", "MSE ratio", "p50 ms", "speed-up", "status"):
+    for col in ("variant", "runtime", "size MB", "test MSE", "MSE ratio", "MMACs", "p50 ms", "GMAC/s", "% peak",
+                "speed-up", "status"):
         t.add_column(col, justify="right" if col not in ("variant", "runtime", "status") else "left")
 
     def f(v, fmt):
@@ -206,6 +230,9 @@ def render_table(doc: dict):
 
     for r in doc["rows"]:
         t.add_row(r["name"], r["runtime"], f(r["size_bytes"] and r["size_bytes"] / 1e6, ".2f"), f(r.get("mse"), ".5f"),
-                  f(r.get("mse_ratio"), ".3f"), f(r.get("p50_ms"), ".3f"), f(r.get("speedup"), ".2f"),
+                  f(r.get("mse_ratio"), ".3f"), f(r.get("macs") and r["macs"] / 1e6, ".1f"), f(r.get("p50_ms"), ".3f"),
+                  f(r.get("gmacs_per_s"), ".1f"),
+                  f(r.get("peak_share") and 100 * r["peak_share"], ".0f") + (f" {r['precision']}" if r.get("peak_share") else ""),
+                  f(r.get("speedup"), ".2f"),
                   r["status"] if r["status"] == "ok" else f"{r['status']}: {r['reason']}")
     return t

@@ -82,6 +82,8 @@ def bench_techniques_cmd(
     speedup_goal: float = typer.Option(3.0, min=1.0, help="Speed-up over the baseline a variant must reach to be listed."),
     mse_tolerance: float = typer.Option(0.10, min=0.0, help="Allowed relative MSE increase over the baseline."),
     test_circuits: str = typer.Option("simple,montmelo,montreal", help="Held-out circuits (comma-separated)."),
+    peak_seconds: float = typer.Option(3.0, min=0.0, help="Seconds per GEMM kernel when measuring the machine's "
+                                                          "peaks first (0: skip the % of peak column)."),
 ) -> None:
     """Time every variant side by side in one process (batch 1, round-robin) with its test MSE, against
     the baseline and against the unchanged baseline in the variant's own runtime."""
@@ -93,7 +95,7 @@ def bench_techniques_cmd(
     err = Console(stderr=True)
     doc = bench_techniques(variants, data, cache_dir=cache_dir, threads=threads, frames=frames, rounds=rounds,
                            min_calls=min_calls, min_seconds=min_seconds, speedup_goal=speedup_goal,
-                           mse_tolerance=mse_tolerance,
+                           mse_tolerance=mse_tolerance, peak_seconds=peak_seconds,
                            test_circuits=tuple(c.strip() for c in test_circuits.split(",") if c.strip()), progress=lambda m: err.print(f"[dim]{m}[/]", highlight=False))
     write_json(out, doc)
     Console(width=160).print(render_table(doc))
@@ -107,3 +109,25 @@ def bench_techniques_cmd(
     for w in doc["warnings"]:
         typer.echo(f"warning: {w}")
     typer.echo(f"written: {out}")
+
+
+@app.command("machine")
+def bench_machine_cmd(
+    out: Path = typer.Option(Path("bench_machine.json"), help="Where to write the JSON."),
+    threads: int = typer.Option(2, min=1, help="Threads the kernels run on (those the runs use)."),
+    seconds: float = typer.Option(3.0, min=0.1, help="Seconds of timed calls per kernel."),
+    size: int = typer.Option(1024, min=64, help="Side of the square GEMM."),
+) -> None:
+    """This CPU's sustained fp32 and int8 multiply-accumulate peaks (GMAC/s), measured with ONNX
+    Runtime's and PyTorch's own GEMM kernels: what `bench techniques` compares each variant with."""
+    from pilotopt.atomic import write_json
+    from pilotopt.bench.machine import measure_peaks
+
+    doc = measure_peaks(threads, seconds, size)
+    write_json(out, doc)
+    for kernel, rate in doc["kernels"].items():
+        typer.echo(f"{kernel}: {rate:.1f} GMAC/s")
+    for who, why in doc["errors"].items():
+        typer.echo(f"{who}: not measured ({why})")
+    fp32, int8 = doc["fp32_gmacs"], doc["int8_gmacs"]
+    typer.echo(f"peak on {threads} thread(s): fp32 {fp32 or 0:.1f} GMAC/s, int8 {int8 or 0:.1f} GMAC/s; written: {out}")

@@ -199,6 +199,8 @@ def load_config(path: Path | None = None, overrides: dict | None = None) -> Pipe
     base["technique_settings"] = {k: v for k, v in base.get("technique_settings", {}).items() if k in known}
     merged = _merge(_merge(base, doc), overrides)
     merged["profile"] = profile
+    if merged.get("techniques", "all") != "all" and "variants" not in doc and "variants" not in overrides:
+        merged["variants"] = {}  # the profile's chains belong to "all"; a technique list gets what it names
     try:
         cfg = PipelineConfig.model_validate(merged)
     except ValidationError as exc:

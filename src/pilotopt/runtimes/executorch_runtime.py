@@ -32,27 +32,27 @@ def _quiet_stderr():
         os.close(saved)
 
 
-def _runtime():
+_LOADED = {"any": False}  # a program was loaded in this process: the thread pool is fixed from then on
+
+
+def _runtime(threads: int | None = None):
+    """ExecuTorch's runtime; before the first program is loaded its thread pool is set to `threads`
+    (resetting it later, under loaded XNNPACK programs, aborts the process)."""
     require_package("executorch")
     with _quiet_stderr():
+        from executorch.extension.pybindings import portable_lib
         from executorch.runtime import Runtime
 
+        if threads and not _LOADED["any"] and portable_lib._threadpool_get_thread_count() != int(threads):
+            portable_lib._unsafe_reset_threadpool(int(threads))
+        _LOADED["any"] = True
         return Runtime.get()
 
 
-def load_method_meta(path: Path) -> tuple | None:
-    """The `forward` method's input sizes, read from the program."""
-    with _quiet_stderr():
-        meta = _runtime().load_program(str(path)).metadata("forward")
-    return tuple(int(d) for d in meta.input_tensor_meta(0).sizes()) if meta.num_inputs else None
+def pool_threads() -> int:
+    from executorch.extension.pybindings import portable_lib
 
-
-def set_threads(threads: int | None) -> None:
-    if threads:
-        from executorch.extension.pybindings import portable_lib
-
-        if portable_lib._threadpool_get_thread_count() != int(threads):
-            portable_lib._unsafe_reset_threadpool(int(threads))
+    return int(portable_lib._threadpool_get_thread_count())
 
 
 @register_runtime("executorch")
@@ -67,12 +67,13 @@ class ExecuTorchPredictor(CheckedPredictor):
         self.path = require_file(path, (".pte",), "ExecuTorch", "executorch")
         try:
             with _quiet_stderr():
-                program = _runtime().load_program(str(self.path))
-                self.method = program.load_method("forward")
-                sizes = tuple(int(d) for d in program.metadata("forward").input_tensor_meta(0).sizes())
+                # the Program owns the memory its Method runs in: keep both alive together
+                self.program = _runtime(threads).load_program(str(self.path))
+                self.method = self.program.load_method("forward")
+                sizes = tuple(int(d) for d in self.program.metadata("forward").input_tensor_meta(0).sizes())
         except Exception as exc:
             raise load_failed("ExecuTorch", self.path, exc) from None
-        set_threads(threads)
+        self.threads = pool_threads()
         self.fixed_batch = sizes[0]
         self.sample_shape = sizes[1:]
         self.sequence_length = sequence_length_of(self.sample_shape)
@@ -82,4 +83,4 @@ class ExecuTorchPredictor(CheckedPredictor):
         return out[0].detach().numpy().astype(np.float32, copy=False).reshape(len(x), -1)
 
     def describe(self) -> dict:
-        return {**super().describe(), "delegate": "XNNPACK", "batch": self.fixed_batch}
+        return {**super().describe(), "delegate": "XNNPACK", "batch": self.fixed_batch, "threads": self.threads}
