@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -13,10 +14,23 @@ import pytest
 from _fixtures import torch_checkpoint
 
 from pilotopt.errors import BadInputError
-from pilotopt.techniques import optimize, techniques
+from pilotopt.techniques import optimize, register_technique, techniques, unregister_technique
 from pilotopt.techniques._chain import build_chain, plan_chains, split_spec
 
 FAST = {"torch_prune_global": {"epochs": 1, "max_train_frames": 64, "batch_size": 32}}
+
+
+# a test-only last step (the chain's child process imports this module to find it)
+@register_technique("test_chain_segfault", framework="torch", runtime="torch", accepts=("torch_checkpoint",),
+                    description="test only: SIGSEGV")
+def _segfault(ctx):
+    os.kill(os.getpid(), signal.SIGSEGV)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _cleanup_registry():
+    yield
+    unregister_technique("test_chain_segfault")
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +78,18 @@ def test_other_settings_for_the_prefix_make_a_new_prefix(chained):
                     cache_dir=chained["root"] / "cache", test_circuits=("simple",), settings=other)
     assert v.status == "ok" and v.record["step_records"][0]["reused"] is False
     assert v.record["sparsity_overall"] >= 0.45
+
+
+def test_a_crash_in_a_later_step_keeps_the_steps_done_before_it(chained):
+    other = {"torch_prune_global": {**FAST["torch_prune_global"], "amount": 0.4}}
+    out = chained["root"] / "crash"
+    (v,) = optimize(chained["model"], ["torch_prune_global>test_chain_segfault"], [chained["data"]], out,
+                    cache_dir=chained["root"] / "cache", test_circuits=("simple",), settings=other)
+    assert v.status == "failed" and "step 2/2 test_chain_segfault" in v.reason and "SIGSEGV" in v.reason
+    # both steps ran in one process; the pruning step it finished first is kept, and reused
+    (again,) = optimize(chained["model"], ["torch_prune_global>onnx_fp32"], [chained["data"]], out,
+                        cache_dir=chained["root"] / "cache", test_circuits=("simple",), settings=other)
+    assert again.status == "ok" and again.record["step_records"][0]["reused"] is True
 
 
 def test_yaml_variants_name_the_chain_and_set_its_steps(chained, tmp_path):

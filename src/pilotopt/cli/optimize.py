@@ -32,11 +32,13 @@ def optimize_cmd(
     arch: Optional[str] = ArchOption,
     arch_args: Optional[str] = ArchArgsOption,
     input_: Optional[str] = InputOption,
-    techniques: str = typer.Option(..., help="Comma-separated technique names, or all (see `pilotopt list techniques`)."),
+    techniques: str = typer.Option("", help="Comma-separated technique names or chains a>b>c (each step's output is "
+                                            "the next one's input), or all (see `pilotopt list techniques`)."),
     data: Optional[list[Path]] = typer.Option(None, help="Dataset root folder (repeat for several); its TRAINING split "
                                                          "is used for calibration and fine-tuning."),
     out: Path = typer.Option(..., help="Artifacts folder: one variant folder per technique."),
-    config: Optional[Path] = typer.Option(None, help="YAML file of settings: {technique: {key: value}}."),
+    config: Optional[Path] = typer.Option(None, help="YAML file of settings {technique: {key: value}}, or with "
+                                                     "sections settings: and variants: {name: {steps: [...], settings: ...}}."),
     set_: Optional[list[str]] = typer.Option(None, "--set", help="Override one setting: technique.key=value (repeatable)."),
     seed: int = typer.Option(0, help="Seed for frame selection and fine-tuning."),
     threads: int = typer.Option(2, min=1, help="CPU threads for the frameworks."),

@@ -242,8 +242,9 @@ def _available(tech: Technique) -> tuple[bool, str]:
 
 def _run_chain(chain, settings_list, baseline, digest, out: Path, seed, threads, data_cfg, force,
                timeout: float | None = None, progress: Callable[[str], None] | None = None) -> Variant:
-    """Run the chain's steps in order, each in its own child process; the last step writes
-    OUT/<chain name>/, the others OUT/.steps/<prefix key>/ (reused by any chain with that prefix)."""
+    """Run the chain's steps in order: the cached prefix is taken as it is, the other steps run in one
+    child process (frameworks imported once; a crash fails the step it happened in). The last step
+    writes OUT/<chain name>/, the others OUT/.steps/<prefix key>/ (reused by any chain with that prefix)."""
     from pilotopt.variants import variant_artifact
 
     keys = _prefix_keys(chain, settings_list, baseline, digest, seed)
@@ -280,53 +281,71 @@ def _run_chain(chain, settings_list, baseline, digest, out: Path, seed, threads,
         if not ok:
             why = why or "not available here"
             return _finish_early(folder, final, "skipped", why if n == 1 else f"step {step.technique.name}: {why}")
-    if n == 1:
-        cached = None if force else _done_before(out / STEPS_DIR / keys[0][:24], keys[0])
+    if n == 1 and not force:
+        cached = _done_before(out / STEPS_DIR / keys[0][:24], keys[0])
         if cached is not None:  # another chain ran this step already: take its output as it is
             return _adopt(out / STEPS_DIR / keys[0][:24], cached, folder, final)
-        return _run_step(chain.steps[0].technique, settings_list[0], baseline, final, folder, seed, threads,
-                         data_cfg, timeout)
-    current, records, parent = baseline, [], None
-    t0 = time.perf_counter()
-    for i, (step, st) in enumerate(zip(chain.steps, settings_list)):
-        tech, last = step.technique, i == n - 1
-        if last:
-            final.record.update({k: v for r in records for k, v in r.pop("_carry").items()})
-            final.record["source"], final.record["input_kind"] = str(current.path), current.kind.name
-            final.record["step_records"] = list(records)
-            final.parent = parent
-            v = _run_step(tech, st, current, final, folder, seed, threads, data_cfg, timeout)
+    state = {"current": baseline, "records": [], "parent": None}
+
+    def done(i: int, v: Variant, target: Path) -> None:
+        state["records"].append(_step_record(i, chain.steps[i].technique, v, out, target))
+        state["parent"] = target.relative_to(out).as_posix()
+        state["current"] = variant_artifact(target, v)
+
+    start = 0
+    while start < n - 1 and not force:  # the cached prefix
+        tech = chain.steps[start].technique
+        target = out / STEPS_DIR / keys[start][:24]
+        v = _done_before(target, keys[start])
+        if v is None and start == 0:
+            v, target = _done_before(out / tech.name, keys[0]), out / tech.name
+        if v is None:
+            break
+        if progress and n > 1:
+            progress(f"  step {start + 1}/{n}: {tech.name} (already done)")
+        done(start, v, target)
+        start += 1
+
+    def before_write(k: int, v: Variant) -> None:
+        if start + k == n - 1 and n > 1:  # the chain's variant: earlier steps' details under its own
+            carried: dict = {}
+            for r in state["records"]:
+                carried.update(r["_carry"])
+            v.record = {**carried, **v.record}
+            v.record["step_records"] = [{key: x for key, x in r.items() if key != "_carry"} for r in state["records"]]
+            v.parent = state["parent"]
+
+    items = []
+    for i in range(start, n):
+        tech = chain.steps[i].technique
+        if i == n - 1:
+            items.append((tech, settings_list[i], final, folder))
         else:
-            target = out / STEPS_DIR / keys[i][:24]
-            v = None if force else (_done_before(target, keys[i]) or (_done_before(out / tech.name, keys[i])
-                                                                      if i == 0 else None))
-            if v is not None and v.name == tech.name and i == 0:
-                target = out / tech.name
-            if v is None:
-                if progress:
-                    progress(f"  step {i + 1}/{n}: {tech.name}")
-                template = _new_variant(f"{chain.name}@{i + 1}", tech, baseline, current, st, digest, seed,
-                                        threads, keys[i])
-                v = _run_step(tech, st, current, template, target, seed, threads, data_cfg, timeout)
-            elif progress:
-                progress(f"  step {i + 1}/{n}: {tech.name} (already done)")
+            items.append((tech, settings_list[i], _new_variant(f"{chain.name}@{i + 1}", tech, baseline, baseline,
+                                                              settings_list[i], digest, seed, threads, keys[i]),
+                          out / STEPS_DIR / keys[i][:24]))
+        if progress and n > 1:
+            progress(f"  step {i + 1}/{n}: {tech.name}")
+    t0 = time.perf_counter()
+    results = _run_steps(items, state, seed, threads, data_cfg, timeout, before_write,
+                         lambda k, v, target: done(start + k, v, target))
+    for k, v in enumerate(results):
+        i = start + k
         if v.status != "ok":
-            if last:
-                return v
-            final.record["step_records"] = [{k: x for k, x in r.items() if k != "_carry"} for r in records]
+            if i == n - 1:
+                return v if n == 1 else _finish_early(folder, v, v.status, f"step {n}/{n} {last_tech.name}: {v.reason}")
+            final.record["step_records"] = [{key: x for key, x in r.items() if key != "_carry"}
+                                            for r in state["records"]]
             status = "skipped" if v.status == "skipped" else "failed"
-            return _finish_early(folder, final, status, f"step {i + 1}/{n} {tech.name} {v.status}: {v.reason}")
-        if not last:
-            records.append(_step_record(i, tech, v, out, target))
-            parent = target.relative_to(out).as_posix()
-            current = variant_artifact(target, v)
-    row = _step_record(n - 1, last_tech, v, out, folder)
-    row.pop("_carry")
-    v.record["step_records"].append(row)
-    v.record["chain_duration_s"] = round(sum(r.get("duration_s") or 0.0 for r in v.record["step_records"]
-                                             if not r.get("reused")), 3)
-    v.record["chain_wall_s"] = round(time.perf_counter() - t0, 3)
-    write_variant(folder, v)
+            return _finish_early(folder, final, status, f"step {i + 1}/{n} {v.steps[0]} {v.status}: {v.reason}")
+    v = results[-1]
+    if n > 1:
+        row = {key: x for key, x in state["records"][-1].items() if key != "_carry"}
+        v.record["step_records"].append(row)
+        v.record["chain_duration_s"] = round(sum(r.get("duration_s") or 0.0 for r in v.record["step_records"]
+                                                 if not r.get("reused")), 3)
+        v.record["chain_wall_s"] = round(time.perf_counter() - t0, 3)
+        write_variant(folder, v)
     return v
 
 
@@ -358,51 +377,76 @@ def _step_record(i: int, tech: Technique, v: Variant, out: Path, folder: Path) -
     return row
 
 
-def _run_step(tech: Technique, settings, inp, variant: Variant, folder: Path, seed, threads, data_cfg,
-              timeout: float | None = None) -> Variant:
-    """Run one technique on `inp` in a child process; `folder` gets `variant` (ok, failed or skipped)."""
-    from pilotopt.atomic import atomic_path
+def _job_data(data_cfg, seed) -> dict | None:
+    if data_cfg is None:
+        return None
+    return {"roots": [str(r) for r in data_cfg.roots], "test_circuits": list(data_cfg.test_circuits),
+            "cache_dir": None if data_cfg.cache_dir is None else str(data_cfg.cache_dir), "seed": seed,
+            "geometry": vars(data_cfg.geometry)}
 
-    if not tech.takes(inp.kind.name):
-        from pilotopt.artifacts import get_kind
 
-        wants = ", ".join(get_kind(k).description for k in tech.accepts)
-        return _finish_early(folder, variant, "failed", f"{tech.name} needs {wants} as input; the previous step "
-                                                        f"wrote {inp.kind.description}")
+def _run_steps(items, state: dict, seed, threads, data_cfg, timeout, before_write, after_commit) -> list[Variant]:
+    """Run `items` [(technique, settings, variant, folder)] one after another in ONE child process,
+    starting from state["current"]; each step's folder is written atomically as soon as the child
+    reports the step done. Returns the variants up to and including the first that is not ok."""
+    import shutil
+
+    from pilotopt.atomic import ensure_writable_dir
+
+    inp = state["current"]
+    tmps = []
+    for _, _, _, folder in items:
+        ensure_writable_dir(folder.parent)
+        tmp = folder.parent / f".{folder.name}.tmp-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        tmps.append(tmp)
     t0 = time.perf_counter()
+    results: list[Variant] = []
     try:
-        with atomic_path(folder) as tmp:
-            tmp.mkdir()
-            job = {"name": tech.name, "module": tech.module, "baseline": str(inp.path),
-                   "arch": inp.arch, "arch_args": inp.arch_args, "contract": inp.contract.to_dict(),
-                   "settings": settings_dict(settings), "seed": seed,
-                   "threads": threads, "out": str(tmp),
-                   "data": None if data_cfg is None else {"roots": [str(r) for r in data_cfg.roots],
-                                                          "test_circuits": list(data_cfg.test_circuits),
-                                                          "cache_dir": None if data_cfg.cache_dir is None
-                                                          else str(data_cfg.cache_dir), "seed": seed,
-                                                          "geometry": vars(data_cfg.geometry)}}
-            reply = _run_child(job, timeout)
+        job = {"steps": [{"name": t.name, "module": t.module, "settings": settings_dict(st), "out": str(tmp)}
+                         for (t, st, _, _), tmp in zip(items, tmps)],
+               "baseline": str(inp.path), "arch": inp.arch, "arch_args": inp.arch_args,
+               "contract": inp.contract.to_dict(), "seed": seed, "threads": threads, "data": _job_data(data_cfg, seed)}
+        out = _run_child(job, None if timeout is None else timeout * len(items))
+        reply = out.reply or {}
+        replies = reply.get("steps") or []
+        for k, ((tech, _, variant, folder), tmp) in enumerate(zip(items, tmps)):
+            variant.record["source"] = str(state["current"].path)
+            variant.record["input_kind"] = state["current"].kind.name
+            if k < len(replies):
+                r = replies[k]
+                variant.artifact = r["artifact"]
+                variant.runtime = r.get("runtime") or variant.runtime
+                variant.arch = r.get("arch")
+                variant.arch_args = r.get("arch_args") or {}
+                variant.record.update(r["record"])
+                variant.record["wall_s"] = round(time.perf_counter() - t0, 3)
+                before_write(k, variant)
+                write_variant(tmp, variant)
+                if folder.exists():
+                    shutil.rmtree(folder)
+                os.replace(tmp, folder)
+                after_commit(k, variant, folder)
+                results.append(variant)
+                continue
             if "skipped" in reply:
-                raise RuntimeUnavailable(reply["skipped"])
-            if "failed" in reply:
-                raise _TechniqueFailed(reply["failed"])
-            variant.artifact = reply["artifact"]
-            variant.runtime = reply.get("runtime") or variant.runtime
-            variant.arch = reply.get("arch")
-            variant.arch_args = reply.get("arch_args") or {}
-            variant.record.update(reply["record"])
+                status, reason = "skipped", reply["skipped"]
+            elif "failed" in reply:
+                status, reason = "failed", reply["failed"]
+            else:
+                from pilotopt.isolation import failure_reason
+
+                reason = out.reason or failure_reason("the technique's process", out.returncode,
+                                                      timed_out=out.timed_out, timeout=timeout)
+                status = "failed"
             variant.record["wall_s"] = round(time.perf_counter() - t0, 3)
-            write_variant(tmp, variant)
-        return variant
-    except RuntimeUnavailable as exc:
-        status, reason = "skipped", str(exc)
-    except _TechniqueFailed as exc:
-        status, reason = "failed", str(exc)
-    except Exception as exc:  # noqa: BLE001 - one technique failing never stops the others
-        status, reason = "failed", one_line(exc)
-    variant.record["wall_s"] = round(time.perf_counter() - t0, 3)
-    return _finish_early(folder, variant, status, reason)
+            results.append(_finish_early(folder, variant, status, reason))
+            break
+    finally:
+        for tmp in tmps:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return results
 
 
 def _holds_ok_variant(folder: Path) -> bool:
@@ -410,10 +454,6 @@ def _holds_ok_variant(folder: Path) -> bool:
         return (folder / VARIANT_FILE).is_file() and read_variant(folder).status == "ok"
     except BadInputError:
         return False
-
-
-class _TechniqueFailed(RuntimeError):
-    pass
 
 
 def _finish_early(folder: Path, variant: Variant, status: str, reason: str) -> Variant:
@@ -427,15 +467,14 @@ def _finish_early(folder: Path, variant: Variant, status: str, reason: str) -> V
     return variant
 
 
-def _run_child(job: dict, timeout: float | None = None) -> dict:
-    """Run the technique in a fresh interpreter (isolation.run_job: not a fork, TensorFlow is not
-    fork-safe); its reply, or {"failed": how the process died}."""
+def _run_child(job: dict, timeout: float | None = None):
+    """Run the steps in a fresh interpreter (isolation.run_job: not a fork, TensorFlow is not
+    fork-safe); its Outcome (the reply holds every step done, even when the process died later)."""
     from pilotopt.isolation import DEBUG_ENV, run_job
 
-    out = run_job(["-c", "from pilotopt.techniques._runner import child_cli; child_cli()"], job, timeout=timeout,
-                  scratch_prefix="pilotopt-technique-", who="the technique's process",
-                  hint=None if os.environ.get(DEBUG_ENV) else "rerun with PILOTOPT_DEBUG=1 to see its output")
-    return out.reply if out.reply is not None else {"failed": out.reason}
+    return run_job(["-c", "from pilotopt.techniques._runner import child_cli; child_cli()"], job, timeout=timeout,
+                   scratch_prefix="pilotopt-technique-", who="the technique's process",
+                   hint=None if os.environ.get(DEBUG_ENV) else "rerun with PILOTOPT_DEBUG=1 to see its output")
 
 
 # -- the child -------------------------------------------------------------------------------------
@@ -446,43 +485,53 @@ def child_cli() -> None:
 
 
 def child_main(job: dict, reply_file: str) -> None:
+    """Apply each step to the previous one's output; the reply file is rewritten after every step,
+    so the parent keeps what was done before a crash."""
+    from pilotopt.artifacts import open_artifact
+    from pilotopt.atomic import write_json
     from pilotopt.isolation import DEBUG_ENV, set_env_defaults
 
     set_env_defaults()
+    done: list[dict] = []
+    reply: dict = {"steps": done}
     try:
-        reply = _child_apply(job)
+        data_cfg = None
+        if job.get("data"):
+            from pilotopt.data import DataConfig
+            from pilotopt.preprocess import Geometry
+
+            data = dict(job["data"])
+            data["geometry"] = Geometry(**data["geometry"]) if data.get("geometry") else Geometry()
+            data_cfg = DataConfig(**data)
+        current = open_artifact(job["baseline"], arch=job.get("arch"), arch_args=job.get("arch_args") or None,
+                                contract=job["contract"])
+        for step in job["steps"]:
+            result, current = _child_apply(step, current, job, data_cfg)
+            done.append(result)
+            write_json(reply_file, reply)
     except RuntimeUnavailable as exc:
-        reply = {"skipped": str(exc)}
+        reply["skipped"] = str(exc)
     except BaseException as exc:  # noqa: BLE001
         if os.environ.get(DEBUG_ENV):
             traceback.print_exc()
-        reply = {"failed": one_line(exc)}
-    from pilotopt.atomic import write_json
-
+        reply["failed"] = one_line(exc)
     write_json(reply_file, reply)
 
 
-def _child_apply(job: dict) -> dict:
+def _child_apply(step: dict, baseline, job: dict, data_cfg) -> tuple[dict, object]:
+    """One step on `baseline` (an Artifact): (its reply, the artifact it wrote)."""
     from pilotopt.artifacts import open_artifact
     from pilotopt.frameworks import quiet_conversion
 
-    if job.get("module"):
-        importlib.import_module(job["module"])
-    tech = _TECHNIQUES.get(job["name"]) or techniques().get(job["name"])
+    if step.get("module"):
+        importlib.import_module(step["module"])
+    tech = _TECHNIQUES.get(step["name"]) or techniques().get(step["name"])
     if tech is None:
-        raise RuntimeError(f"technique '{job['name']}' is not registered in the child process")
-    settings = tech.make_settings(job["settings"])
-    data_cfg = None
-    if job.get("data"):
-        from pilotopt.data import DataConfig
-        from pilotopt.preprocess import Geometry
-
-        data = dict(job["data"])
-        data["geometry"] = Geometry(**data["geometry"]) if data.get("geometry") else Geometry()
-        data_cfg = DataConfig(**data)
-    baseline = open_artifact(job["baseline"], arch=job.get("arch"), arch_args=job.get("arch_args") or None,
-                             contract=job["contract"])
-    out = Path(job["out"])
+        raise RuntimeError(f"technique '{step['name']}' is not registered in the child process")
+    settings = tech.make_settings(step["settings"])
+    if not tech.takes(baseline.kind.name):
+        raise RuntimeError(f"{tech.name} cannot take {baseline.kind.description} (what the previous step wrote)")
+    out = Path(step["out"])
     ctx = TechniqueContext(baseline, settings, job["seed"], job["threads"], out, data_cfg)
     t0 = time.perf_counter()
     with quiet_conversion():
@@ -499,8 +548,8 @@ def _child_apply(job: dict) -> dict:
                              arch_args=baseline.arch_args or None, contract=baseline.contract.to_dict())
     with quiet_conversion():
         record.update(_check(tech, ctx, produced, runtime))
-    return {"artifact": result.artifact, "record": record, "runtime": runtime, "arch": produced.arch,
-            "arch_args": produced.arch_args}
+    return ({"artifact": result.artifact, "record": record, "runtime": runtime, "arch": produced.arch,
+             "arch_args": produced.arch_args}, produced)
 
 
 def _weights_only(path: Path) -> bool:
