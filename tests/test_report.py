@@ -480,3 +480,24 @@ def test_html_in_headless_chromium(report):
         assert names == sorted(names, key=str.lower)
     finally:
         driver.quit()
+
+
+def test_chains_show_their_steps_and_slow_int8_is_flagged(tmp_path):
+    chain = offline_row("torch_distill+onnx_int8_static", framework="torch", runtime="onnxruntime", baseline="torch",
+                        mb=0.3, mse=0.006, p50=0.09)
+    chain.update(steps=["torch_distill", "onnx_int8_static"], precision="int8",
+                 step_sizes=[{"technique": "torch_distill", "size_bytes": 1_100_000},
+                             {"technique": "onnx_int8_static", "size_bytes": 300_000}])
+    rows = [offline_row("torch", framework="torch", runtime="torch", baseline=None, mb=6.4, mse=0.007, p50=0.5),
+            dict(offline_row("torch_export", framework="torch", runtime="torch_export", baseline="torch", mb=6.4,
+                             mse=0.007, p50=0.6), precision="fp32"),
+            dict(offline_row("torch_static", framework="torch", runtime="torch_export", baseline="torch", mb=1.7,
+                             mse=0.007, p50=3.7), precision="int8"),
+            dict(offline_row("onnx_fp32", framework="torch", runtime="onnxruntime", baseline="torch", mb=6.4,
+                             mse=0.007, p50=0.25), precision="fp32"),
+            chain]
+    paths = build_report(offline_doc(rows), [], [], tmp_path)
+    md = paths["report_md"].read_text()
+    assert "torch_distill → onnx_int8_static" in md and "1.10 → 0.30" in md  # steps and size after each
+    assert "torch_static (int8) is slower than torch_export in torch_export: 3.700 ms vs 0.600 ms" in md
+    assert "torch_distill+onnx_int8_static (int8) is slower" not in md  # 0.09 ms beats onnx_fp32's 0.25 ms

@@ -64,7 +64,14 @@ def machine_info(threads: int) -> dict:
 
 
 def base_row(variant, artifact: Path | None) -> dict:
-    return {"name": variant.name, "technique": variant.technique, "framework": variant.framework,
+    from pilotopt.bench.machine import precision_of, variant_macs
+
+    macs, macs_from = variant_macs(variant.record)
+    steps = [{"technique": r.get("technique"), "size_bytes": r.get("size_bytes"),
+              "check_max_abs_diff": r.get("check_max_abs_diff")} for r in variant.record.get("step_records") or []]
+    return {"steps": list(variant.steps or [variant.name]), "step_sizes": steps,
+            "precision": precision_of(variant.name, variant.record), "macs": macs, "macs_from": macs_from,
+            "name": variant.name, "technique": variant.technique, "framework": variant.framework,
             "runtime": variant.runtime, "artifact": str(artifact) if artifact is not None else None,
             "baseline": variant.baseline, "status": variant.status, "reason": variant.reason, "cached": False,
             "contract": variant.contract, "arch": variant.arch, "arch_args": variant.arch_args,

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from pilotopt.report import pareto as pareto_mod
 from pilotopt.report.recommend import display_names
-from pilotopt.report.tables import (FRAMEWORK_LABELS, Table, circuit_table, meta_table, offline_table,
-                                    summary_table, technique_table)
+from pilotopt.report.tables import (FRAMEWORK_LABELS, Table, chain_table, circuit_table, meta_table, offline_table,
+                                    slower_int8, summary_table, technique_table)
 
 TITLE = "pilotopt report"
 
@@ -97,6 +97,15 @@ def build_document(*, rows: list[dict], cl_rows: list[dict], tech_rows: list[dic
         blocks.append(technique_table(tech_rows))
     else:
         blocks.append(Para("No technique list was given."))
+
+    chains = chain_table(offline)
+    if chains is not None:
+        blocks.append(Heading(3, "Chains", "chains"))
+        blocks.append(chains)
+    slow = slower_int8([r for r in offline if r["status"] == "ok"])
+    if slow:
+        blocks.append(Heading(3, "Int8 slower than fp32", "slower-int8"))
+        blocks.append(Bullets(tuple(slow)))
 
     blocks.append(Heading(2, "Closed loop", "closed-loop"))
     circuits: list[str] = []

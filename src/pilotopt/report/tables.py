@@ -234,6 +234,8 @@ def _offline_flat(r: dict) -> dict:
         "throughput_fps": num(get(r, "throughput", "fps")),
         "speedup_vs_baseline": num(get(r, "cross_check", "speedup_p50")),
         "size_ratio_vs_baseline": num(get(r, "cross_check", "size_ratio")),
+        "steps": list(r.get("steps") or [r["name"]]), "step_sizes": list(r.get("step_sizes") or []),
+        "precision": r.get("precision"), "macs": num(r.get("macs")),
     }
 
 
@@ -381,6 +383,50 @@ def technique_table(rows: list[dict]) -> Table:
             Column("status_text", "Status"), Column("evaluation", "Offline evaluation"),
             Column("closed_loop", "Laps completed / drives"), Column("description", "Description")]
     return Table("techniques", cols, rows, caption="Every technique asked for")
+
+
+def chain_table(rows: list[dict]) -> Table | None:
+    """Variants made by chains: their steps and what each step left (size), with the result's MSE
+    and latency."""
+    chained = []
+    for r in rows:
+        steps = r.get("steps") or []
+        if len(steps) < 2:
+            continue
+        sizes = [s.get("size_bytes") for s in r.get("step_sizes") or []]
+        chained.append({**r, "steps_text": " → ".join(steps),
+                        "sizes_text": " → ".join(NULL if b is None else f"{b / 1e6:.2f}" for b in sizes) or NULL})
+    if not chained:
+        return None
+    cols = [Column("name", "Variant"), Column("steps_text", "Steps"), Column("sizes_text", "Size after each step (MB)"),
+            Column("mse_mean", "MSE", ".5f"), Column("latency_p50_ms", "p50 ms", ".3f"), Column("cl_text", "Laps")]
+    return Table("chains", cols, chained, caption="Variants made by chains of techniques")
+
+
+# the fp32 variant in each runtime an int8 variant is timed against, and why int8 can be slower there
+FP32_IN_RUNTIME = {"litert": "tflite_fp32", "onnxruntime": "onnx_fp32", "openvino": "openvino_fp32",
+                   "executorch": "executorch_fp32", "torch_export": "torch_export", "torch": "torch"}
+SLOWER_INT8_REASONS = {
+    "torch_export": "PT2E int8 programs run quantize/dequantize ops in fp32 around fp32 kernels outside inductor; "
+                    "executorch_int8 runs int8 kernels",
+    "onnxruntime": "dynamic quantization computes activation scales on every call; onnx_int8_static does not",
+}
+
+
+def slower_int8(rows: list[dict]) -> list[str]:
+    """One line per int8 variant slower than the fp32 variant of its framework in the same runtime."""
+    out = []
+    fp32 = {(r.get("framework"), r["name"]): r for r in rows}
+    for r in rows:
+        ref_name = FP32_IN_RUNTIME.get(r.get("runtime") or "")
+        ref = fp32.get((r.get("framework"), ref_name)) if ref_name else None
+        if (r.get("precision") != "int8" or ref is None or ref is r or r.get("latency_p50_ms") is None
+                or ref.get("latency_p50_ms") is None or r["latency_p50_ms"] <= ref["latency_p50_ms"]):
+            continue
+        why = SLOWER_INT8_REASONS.get(r["runtime"], "the runtime has no faster int8 kernels for these layers")
+        out.append(f"{r['name']} (int8) is slower than {ref_name} in {r['runtime']}: "
+                   f"{r['latency_p50_ms']:.3f} ms vs {ref['latency_p50_ms']:.3f} ms ({why}).")
+    return out
 
 
 def meta_table(meta: dict | None) -> Table:
