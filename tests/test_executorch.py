@@ -1,5 +1,5 @@
-"""ExecuTorch on XNNPACK: the PyTorch int8 path that runs int8 kernels (a .pte kind, runtime and two
-techniques), read back from the artifact."""
+"""ExecuTorch on XNNPACK: the PyTorch int8 that runs int8 kernels. torch_static and torch_qat lower
+their PT2E graph to a .pte by default; executorch_fp32 is their fp32 parent in the same runtime."""
 
 from __future__ import annotations
 
@@ -16,16 +16,17 @@ pytest.importorskip("executorch")
 def lowered(tmp_path_factory, tiny_data):
     root = tmp_path_factory.mktemp("executorch")
     model = torch_checkpoint(root / "student.pt", "pilotnet_student")
-    variants = optimize(model, ["executorch_fp32", "executorch_int8"], [tiny_data], root / "artifacts",
+    variants = optimize(model, ["executorch_fp32", "torch_static", "torch_qat"], [tiny_data], root / "artifacts",
                         cache_dir=root / "cache", test_circuits=("simple",),
-                        settings={"executorch_int8": {"calibration_frames": 16}})
+                        settings={"torch_static": {"calibration_frames": 16},
+                                  "torch_qat": {"epochs": 1, "max_train_frames": 32, "batch_size": 16}})
     return {"root": root, "model": model, "data": tiny_data, "variants": {v.name: v for v in variants}}
 
 
 def test_both_lower_to_xnnpack_and_detect_as_executorch(lowered):
     from pilotopt.artifacts import detect_kind, open_artifact
 
-    for name in ("executorch_fp32", "executorch_int8"):
+    for name in ("executorch_fp32", "torch_static", "torch_qat"):
         v = lowered["variants"][name]
         assert v.status == "ok", (name, v.reason)
         path = lowered["root"] / "artifacts" / name / v.artifact
@@ -40,8 +41,10 @@ def test_int8_is_smaller_and_close_to_fp32(lowered):
     from pilotopt.runtimes import load_predictor
 
     root = lowered["root"] / "artifacts"
-    v32, v8 = lowered["variants"]["executorch_fp32"], lowered["variants"]["executorch_int8"]
+    v32, v8 = lowered["variants"]["executorch_fp32"], lowered["variants"]["torch_static"]
     assert v8.record["precision"] == "int8" and v8.record["calibration_frames"] == 16
+    assert v8.record["backend"] == "executorch" and v8.record["quantizer"].startswith("XNNPACKQuantizer")
+    assert len(v8.record["int8_weight_layers"]) == 8  # 5 convs + 3 dense carry int8 weights
     assert v8.record["size_bytes"] < 0.4 * v32.record["size_bytes"]  # int8 weights: about a quarter
     from pilotopt.data import DataConfig, load_splits
 
@@ -50,7 +53,13 @@ def test_int8_is_smaller_and_close_to_fp32(lowered):
     frames, _ = split.batch(np.arange(3))  # the frames a drive feeds, not noise
     ref = load_predictor(lowered["model"], threads=1).predict(frames)
     y32 = load_predictor(root / "executorch_fp32" / v32.artifact, threads=1).predict(frames)
-    y8 = load_predictor(root / "executorch_int8" / v8.artifact, threads=1).predict(frames)
+    y8 = load_predictor(root / "torch_static" / v8.artifact, threads=1).predict(frames)
     assert y32.shape == y8.shape == (3, 2)  # batch 3 through a batch-1 program
     assert np.max(np.abs(y32 - ref)) < 1e-4
     assert 0 < np.max(np.abs(y8 - ref)) < 0.05  # quantized: not identical, still close
+
+
+def test_qat_lowers_to_int8_kernels_too(lowered):
+    v = lowered["variants"]["torch_qat"]
+    assert v.runtime == "executorch" and v.record["backend"] == "executorch"
+    assert v.record["fake_quant_calls_during_training"] > 0 and v.record["fake_quant_effect_max_abs"] > 0

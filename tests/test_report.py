@@ -264,7 +264,7 @@ def test_markdown_lists_techniques_tables_and_plots(report):
     assert "<script>" not in md and "<lambda>" not in md
     # study-form headers, one offline table per framework, closed-loop tables per circuit
     assert ("| Method | Runtime | Size (MB) | gzip (MB) | MSE | MAE v (m/s) | MAE w (rad/s) | "
-            "Inference time p50 (ms) | Speed-up vs baseline | Framework | Status |") in md
+            "Inference time p50 (ms) | Speed-up vs baseline | MMACs | GMAC/s | Framework | Status |") in md
     assert "### TensorFlow" in md and "### PyTorch" in md
     assert "### Circuit: simple" in md and "### Circuit: montreal" in md
     for label in ("Average speed (m/s)", "Position deviation MAE (m)", "Brain iteration frequency (Hz)",
@@ -485,7 +485,7 @@ def test_html_in_headless_chromium(report):
 def test_chains_show_their_steps_and_slow_int8_is_flagged(tmp_path):
     chain = offline_row("torch_distill+onnx_int8_static", framework="torch", runtime="onnxruntime", baseline="torch",
                         mb=0.3, mse=0.006, p50=0.09)
-    chain.update(steps=["torch_distill", "onnx_int8_static"], precision="int8",
+    chain.update(steps=["torch_distill", "onnx_int8_static"], precision="int8", macs=7_600_000,
                  step_sizes=[{"technique": "torch_distill", "size_bytes": 1_100_000},
                              {"technique": "onnx_int8_static", "size_bytes": 300_000}])
     rows = [offline_row("torch", framework="torch", runtime="torch", baseline=None, mb=6.4, mse=0.007, p50=0.5),
@@ -501,3 +501,4 @@ def test_chains_show_their_steps_and_slow_int8_is_flagged(tmp_path):
     assert "torch_distill → onnx_int8_static" in md and "1.10 → 0.30" in md  # steps and size after each
     assert "torch_static (int8) is slower than torch_export in torch_export: 3.700 ms vs 0.600 ms" in md
     assert "torch_distill+onnx_int8_static (int8) is slower" not in md  # 0.09 ms beats onnx_fp32's 0.25 ms
+    assert "| 7.6 | 84.4 |" in md  # MMACs and the GMAC/s they give at its p50

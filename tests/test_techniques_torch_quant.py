@@ -17,11 +17,13 @@ from pilotopt.techniques import optimize
 FAST = {"epochs": 1, "batch_size": 32, "max_train_frames": 128}
 SETTINGS = {
     "torch_dynamic": {},
-    "torch_static": {"calibration_frames": 32, "batch_size": 16},
-    "torch_qat": dict(FAST),
+    # the reference .pt2 program: its int8 weights and graph are read back here (the default
+    # executorch backend lowers the same PT2E graph to XNNPACK: tests/test_executorch.py)
+    "torch_static": {"calibration_frames": 32, "batch_size": 16, "backend": "pt2"},
+    "torch_qat": {**FAST, "backend": "pt2"},
     "torch_prune_local": dict(FAST),
     "torch_prune_global": dict(FAST),
-    "torch_prune_quant": dict(FAST),  # a chain: torch_prune_local > torch_qat, each step gets these keys
+    "torch_prune_quant": {**FAST, "backend": "pt2"},  # a chain: torch_prune_local > torch_qat, each step gets these keys
 }
 # at 1e-4 a few steps move a zeroed weight less than half an int8 step, so the zeros would survive
 # conversion even without the mask; at 1e-3 they do not: this run shows the mask is what keeps them

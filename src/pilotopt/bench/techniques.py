@@ -208,7 +208,11 @@ def _claims(rows: dict, goal: float, tol: float) -> dict:
             fast.append({"name": r["name"], "speedup": r["speedup"], "mse_ratio": r["mse_ratio"]})
         if "@" in r["name"]:
             continue
+        from pilotopt.report.tables import FP32_IN_RUNTIME
+
         ref = rows.get(f"{base['name']}@{r['runtime']}") if r["runtime"] != base["runtime"] else base
+        if ref is None or ref is r:  # the fp32 variant in that runtime (executorch_fp32, onnx_fp32, ...)
+            ref = rows.get(FP32_IN_RUNTIME.get(r["runtime"], ""))
         if ref is not None and ref is not r and ref.get("p50_ms"):
             same.append({"name": r["name"], "runtime": r["runtime"], "reference": ref["name"],
                          "speedup_same_runtime": ref["p50_ms"] / r["p50_ms"],

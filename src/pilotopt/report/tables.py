@@ -236,7 +236,13 @@ def _offline_flat(r: dict) -> dict:
         "size_ratio_vs_baseline": num(get(r, "cross_check", "size_ratio")),
         "steps": list(r.get("steps") or [r["name"]]), "step_sizes": list(r.get("step_sizes") or []),
         "precision": r.get("precision"), "macs": num(r.get("macs")),
+        "gmacs_per_s": _gmacs(num(r.get("macs")), num(get(r, "latency_ms", "model", "p50_ms"))),
     }
+
+
+def _gmacs(macs, p50_ms):
+    """Achieved GMAC/s at batch 1 (`pilotopt bench machine` gives the machine's peaks to compare)."""
+    return None if not macs or not p50_ms else macs / (p50_ms / 1e3) / 1e9
 
 
 _EMPTY_OFFLINE = {k: None for k in _offline_flat({"name": ""})}
@@ -340,6 +346,7 @@ def offline_table(rows: list[dict], framework: str, table_id: str) -> Table:
         Column("mae_w_radps", "MAE w (rad/s)", ".4f"),
         Column("latency_p50_ms", "Inference time p50 (ms)", ".3f"),
         Column("speedup_vs_baseline", "Speed-up vs baseline", ".2f"),
+        Column("macs", "MMACs", ".1f", 1e6), Column("gmacs_per_s", "GMAC/s", ".1f"),
         Column("framework_label", "Framework"), Column("status_text", "Status"),
     ]
     mine = [r for r in rows if r["in_offline"] and (r.get("framework") or "") == framework]
@@ -408,7 +415,7 @@ FP32_IN_RUNTIME = {"litert": "tflite_fp32", "onnxruntime": "onnx_fp32", "openvin
                    "executorch": "executorch_fp32", "torch_export": "torch_export", "torch": "torch"}
 SLOWER_INT8_REASONS = {
     "torch_export": "PT2E int8 programs run quantize/dequantize ops in fp32 around fp32 kernels outside inductor; "
-                    "executorch_int8 runs int8 kernels",
+                    "the executorch backend of torch_static / torch_qat runs int8 kernels",
     "onnxruntime": "dynamic quantization computes activation scales on every call; onnx_int8_static does not",
 }
 

@@ -1,6 +1,6 @@
-"""Lowering PyTorch models to ExecuTorch programs on the XNNPACK delegate: fp32 as exported, or
-int8 through PT2E with the XNNPACK quantizer (symmetric int8 per-channel weights, int8 activations
-calibrated on TRAINING frames), so the int8 model RUNS int8 kernels (XNNPACK's qs8 convolutions and
+"""Lowering PyTorch models to ExecuTorch programs on the XNNPACK delegate: fp32 as exported
+(`executorch_fp32`), or a PT2E graph converted with the XNNPACK quantizer (`torch_static`,
+`torch_qat`, via `_pt2e`), so the int8 model RUNS int8 kernels (XNNPACK's qs8 convolutions and
 fully connected layers) instead of fp32 q/dq around fp32 ops. Batch 1: what a car runs."""
 
 from __future__ import annotations
@@ -51,23 +51,3 @@ def fp32(ctx: TechniqueContext) -> Result:
     net = input_module(ctx)
     with ctx.torch.no_grad():
         return lower(ctx, net, _example(ctx), {"precision": "fp32", "model": ctx.torch_model_name})
-
-
-def int8(ctx: TechniqueContext, calibration_frames: int, per_channel: bool) -> Result:
-    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (XNNPACKQuantizer,
-                                                                          get_symmetric_quantization_config)
-    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
-
-    torch = ctx.torch
-    net = input_module(ctx)
-    example = _example(ctx)
-    quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=per_channel))
-    prepared = prepare_pt2e(torch.export.export(net, example).module(), quantizer)
-    frames = ctx.train_frames(calibration_frames)
-    with torch.no_grad():
-        for i in range(len(frames)):
-            prepared(torch.from_numpy(frames[i: i + 1]))
-        converted = convert_pt2e(prepared)
-    return lower(ctx, converted, example, {"precision": "int8", "model": ctx.torch_model_name,
-                                           "quantizer": "XNNPACKQuantizer (symmetric)", "per_channel": per_channel,
-                                           "calibration_frames": int(len(frames)), "calibration_from": "train"})

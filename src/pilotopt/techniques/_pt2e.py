@@ -5,13 +5,19 @@ quantizer, calibration on TRAINING frames, conversion, re-export and save as a `
 
 PT2E's converted graph is the reference q/dq form (int8 weights + dequantize, activations quantized
 and dequantized around fp32 conv/linear): it is exactly what the int8 kernels compute, and eager
-execution of it is no faster than fp32. Only torch.compile/inductor would fuse it into int8 kernels."""
+execution of it is 7-8x SLOWER than fp32. So torch_static and torch_qat default to the `executorch`
+backend: the XNNPACK quantizer (symmetric int8 per-channel weights, int8 activations) and the
+converted graph lowered to ExecuTorch's XNNPACK delegate, which runs int8 kernels (`.pte`). The
+`pt2` backend keeps the x86 quantizer's `.pt2` program (the `torch_export` runtime) for inspection
+and for torch.compile users."""
 
 from __future__ import annotations
 
 from typing import Callable
 
-QUANTIZER = "X86InductorQuantizer"  # int8 per-channel symmetric weights, uint8 per-tensor activations
+QUANTIZERS = {"executorch": "XNNPACKQuantizer (symmetric per-channel)",  # int8 weights and activations
+              "pt2": "X86InductorQuantizer"}  # int8 per-channel symmetric weights, uint8 per-tensor activations
+BACKENDS = tuple(QUANTIZERS)
 
 
 def available() -> tuple[bool, str]:
@@ -49,14 +55,26 @@ def export(ctx, net, x):
     return ctx.torch.export.export(net, (x,), dynamic_shapes=({0: batch_dim()},))
 
 
-def _quantizer(qat: bool):
+def check_backend(backend: str) -> None:
+    from pilotopt.errors import BadInputError
+
+    if backend not in BACKENDS:
+        raise BadInputError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+
+
+def _quantizer(qat: bool, backend: str = "pt2"):
+    if backend == "executorch":
+        from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (XNNPACKQuantizer,
+                                                                              get_symmetric_quantization_config)
+
+        return XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True, is_qat=qat))
     from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import (
         X86InductorQuantizer, get_default_x86_inductor_quantization_config)
 
     return X86InductorQuantizer().set_global(get_default_x86_inductor_quantization_config(is_qat=qat))
 
 
-def prepare(ctx, net, x, qat: bool):
+def prepare(ctx, net, x, qat: bool, backend: str = "pt2"):
     """Export `net` and insert observers (PTQ) or fake-quant modules (QAT). The result accepts
     `.train()` / `.eval()` so the shared fine-tune loop can drive it."""
     from torchao.quantization.pt2e import allow_exported_model_train_eval
@@ -64,7 +82,7 @@ def prepare(ctx, net, x, qat: bool):
 
     ctx.torch.manual_seed(ctx.seed)
     graph = export(ctx, net, x).module()
-    prepared = (prepare_qat_pt2e if qat else prepare_pt2e)(graph, _quantizer(qat))
+    prepared = (prepare_qat_pt2e if qat else prepare_pt2e)(graph, _quantizer(qat, backend))
     return allow_exported_model_train_eval(prepared)
 
 
@@ -103,14 +121,23 @@ def _drop_unused_attributes(gm) -> None:
     gm.recompile()
 
 
-def convert_and_save(ctx, prepared, x, name: str = "model.pt2"):
-    """convert_pt2e (int8 weights folded into constants), re-export with the dynamic batch and
-    torch.export.save into ctx.out. Returns (artifact name, the saved ExportedProgram)."""
+def convert_and_save(ctx, prepared, x, name: str = "model.pt2", backend: str = "pt2"):
+    """convert_pt2e (int8 weights folded into constants) and re-export with the dynamic batch; then
+    torch.export.save into ctx.out (`pt2`), or lower to ExecuTorch's XNNPACK delegate (`executorch`,
+    batch 1). Returns (artifact name, the converted ExportedProgram, details of the lowering)."""
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e
 
     converted = convert_pt2e(prepared)
     _drop_unused_attributes(converted)
-    return save(ctx, export(ctx, converted, x), name)
+    program = export(ctx, converted, x)
+    if backend == "executorch":
+        from pilotopt.techniques import _executorch
+
+        with ctx.torch.no_grad():
+            lowered = _executorch.lower(ctx, converted, (x[:1],), {})
+        return lowered.artifact, program, lowered.record
+    name, program = save(ctx, program, name)
+    return name, program, {}
 
 
 def save(ctx, program, name: str = "model.pt2"):
@@ -197,15 +224,15 @@ def int8_record(program) -> dict:
 
 
 # -- quantization-aware training -------------------------------------------------------------------
-def qat(ctx, net, settings, after_step: Callable[[object], None] | None = None):
+def qat(ctx, net, settings, after_step: Callable[[object], None] | None = None, backend: str = "pt2"):
     """prepare_qat_pt2e, fine-tune on the TRAINING split with the fake-quant modules in the graph
     (their enabled calls are counted: steps x fake-quant nodes shows every forward ran them), measure
     what fake-quant does to the outputs, convert and save. `after_step(prepared)` runs after each optimizer step.
-    Returns (artifact name, record)."""
+    Returns (artifact name, record, the converted program)."""
     from pilotopt.techniques._torch_fit import fine_tune
 
     x = example(ctx)
-    prepared = prepare(ctx, net, x, qat=True)
+    prepared = prepare(ctx, net, x, qat=True, backend=backend)
     fq_nodes = quant_modules(prepared, "fake_quant")
     if not fq_nodes:
         raise RuntimeError("prepare_qat_pt2e inserted no fake-quant modules: nothing would be quantized")
@@ -222,14 +249,14 @@ def qat(ctx, net, settings, after_step: Callable[[object], None] | None = None):
     for h in hooks:
         h.remove()
     effect = _fake_quant_effect(ctx, prepared, x)
-    artifact, program = convert_and_save(ctx, prepared, x)
+    artifact, program, lowering = convert_and_save(ctx, prepared, x, backend=backend)
     kinds: dict[str, int] = {}
     for m in modules:
         kinds[type(m).__name__] = kinds.get(type(m).__name__, 0) + 1
     return artifact, {**fit, "fake_quant_nodes": len(fq_nodes), "fake_quant_node_targets": fq_nodes,
                       "fake_quant_modules": len(modules), "fake_quant_types": kinds,
                       "fake_quant_calls_during_training": calls["n"], "fake_quant_effect_max_abs": effect,
-                      **quant_info(), **int8_record(program)}
+                      **quant_info(backend), **int8_record(program), **lowering}, program
 
 
 def _fake_quant_effect(ctx, prepared, x) -> float:
@@ -247,19 +274,20 @@ def _fake_quant_effect(ctx, prepared, x) -> float:
     return float((on - off).abs().max())
 
 
-def quant_info() -> dict:
-    return {"quantizer": QUANTIZER, "torchao": torchao_version()}
+def quant_info(backend: str = "pt2") -> dict:
+    return {"quantizer": QUANTIZERS[backend], "backend": backend, "torchao": torchao_version(),
+            "precision": "int8"}
 
 
-def ptq(ctx, net, calibration_frames: int, batch_size: int):
+def ptq(ctx, net, calibration_frames: int, batch_size: int, backend: str = "pt2"):
     """Static post-training quantization: prepare_pt2e, calibrate on TRAINING frames, convert, save.
-    Returns (artifact name, record)."""
+    Returns (artifact name, record, the converted program)."""
     x = example(ctx)
-    prepared = prepare(ctx, net, x, qat=False)
+    prepared = prepare(ctx, net, x, qat=False, backend=backend)
     observers = quant_modules(prepared, "observer")
     if not observers:
         raise RuntimeError("prepare_pt2e inserted no observers: nothing would be quantized")
     used = calibrate(ctx, prepared, calibration_frames, batch_size)
-    artifact, program = convert_and_save(ctx, prepared, x)
-    return artifact, {"observers": len(observers), "calibration_frames": used, **quant_info(),
-                      **int8_record(program)}
+    artifact, program, lowering = convert_and_save(ctx, prepared, x, backend=backend)
+    return artifact, {"observers": len(observers), "calibration_frames": used, **quant_info(backend),
+                      **int8_record(program), **lowering}, program

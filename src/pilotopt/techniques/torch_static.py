@@ -1,6 +1,9 @@
 """`torch_static`: static int8 post-training quantization via PT2E (torchao): torch.export ->
-prepare_pt2e with the x86 quantizer (int8 per-channel weights, uint8 per-tensor activations) ->
-calibration on TRAINING frames -> convert_pt2e -> `.pt2` with a dynamic batch (`torch_export` runtime)."""
+prepare_pt2e -> calibration on TRAINING frames -> convert_pt2e. Backend `executorch` (default):
+the XNNPACK quantizer (int8 per-channel weights, int8 activations) and the converted graph lowered
+to ExecuTorch's XNNPACK delegate, so it RUNS int8 kernels (`.pte`, `executorch` runtime, batch 1).
+Backend `pt2`: the x86 quantizer (uint8 activations) saved as a `.pt2` with a dynamic batch
+(`torch_export` runtime), whose q/dq runs in fp32 (slower than fp32 eager)."""
 
 from __future__ import annotations
 
@@ -15,17 +18,25 @@ from pilotopt.techniques._core import TORCH, Result, TechniqueContext, register_
 class StaticSettings:
     calibration_frames: int = 200  # TRAINING frames run through the observers for activation ranges
     batch_size: int = 32  # calibration batch
+    backend: str = "executorch"  # executorch (int8 kernels, .pte) or pt2 (q/dq reference program, .pt2)
 
     def __post_init__(self):
         for key in ("calibration_frames", "batch_size"):
             if getattr(self, key) < 1:
                 raise BadInputError(f"{key} must be >= 1, got {getattr(self, key)}")
+        _pt2e.check_backend(self.backend)
 
 
-@register_technique("torch_static", framework=TORCH, runtime="torch_export", order=120, needs_data=True,
+
+
+@register_technique("torch_static", framework=TORCH, runtime="executorch", order=120, needs_data=True,
                     settings=StaticSettings, available=_pt2e.available,
-                    description="PT2E static int8 PTQ (x86 quantizer), calibrated on training frames, .pt2")
+                    description="PT2E static int8 PTQ calibrated on training frames, lowered to ExecuTorch "
+                                "XNNPACK int8 kernels (.pte; backend pt2: x86 .pt2)")
 def apply(ctx: TechniqueContext) -> Result:
     s: StaticSettings = ctx.settings
-    name, record = _pt2e.ptq(ctx, ctx.torch_model(), s.calibration_frames, s.batch_size)
-    return Result(name, record)
+    name, record, _ = _pt2e.ptq(ctx, ctx.torch_model(), s.calibration_frames, s.batch_size, backend=s.backend)
+    return Result(name, record, runtime=RUNTIMES[s.backend])
+
+
+RUNTIMES = {"executorch": "executorch", "pt2": "torch_export"}
