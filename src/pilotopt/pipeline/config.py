@@ -123,6 +123,7 @@ PROFILES: dict[str, dict] = {
         # chains: their first steps are the standalone variants above, run once (prefixes are cached)
         "variants": {"torch_distill+onnx_int8_static": {"steps": ["torch_distill", "onnx_int8_static"]},
                      "torch_channel_prune+openvino_int8": {"steps": ["torch_channel_prune", "openvino_int8"]},
+                     "torch_distill+torch_static": {"steps": ["torch_distill", "torch_static"]},
                      "tf_prune+tflite_int8_fallback": {"steps": ["tf_prune", "tflite_int8_fallback"]}},
         "offline": {"max_frames": 1000, "min_calls": 100, "min_seconds": 0.5},
         "closed_loop": {"directions": ["anticlockwise"]},
