@@ -488,7 +488,8 @@ def test_chains_show_their_steps_and_slow_int8_is_flagged(tmp_path):
     chain.update(steps=["torch_distill", "onnx_int8_static"], precision="int8", macs=7_600_000,
                  step_sizes=[{"technique": "torch_distill", "size_bytes": 1_100_000},
                              {"technique": "onnx_int8_static", "size_bytes": 300_000}])
-    rows = [offline_row("torch", framework="torch", runtime="torch", baseline=None, mb=6.4, mse=0.007, p50=0.5),
+    rows = [dict(offline_row("torch", framework="torch", runtime="torch", baseline=None, mb=6.4, mse=0.007, p50=0.5),
+                 macs=28_200_000),
             dict(offline_row("torch_export", framework="torch", runtime="torch_export", baseline="torch", mb=6.4,
                              mse=0.007, p50=0.6), precision="fp32"),
             dict(offline_row("torch_static", framework="torch", runtime="torch_export", baseline="torch", mb=1.7,
@@ -502,3 +503,4 @@ def test_chains_show_their_steps_and_slow_int8_is_flagged(tmp_path):
     assert "torch_static (int8) is slower than torch_export in torch_export: 3.700 ms vs 0.600 ms" in md
     assert "torch_distill+onnx_int8_static (int8) is slower" not in md  # 0.09 ms beats onnx_fp32's 0.25 ms
     assert "| 7.6 | 84.4 |" in md  # MMACs and the GMAC/s they give at its p50
+    assert "| 3.700 | 0.27 | 28.2 | 7.6 |" in md  # torch_static keeps its baseline's MACs: 28.2 M at 3.7 ms

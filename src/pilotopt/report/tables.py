@@ -289,6 +289,11 @@ def variant_rows(offline: list[dict], cl_rows: list[dict]) -> list[dict]:
                            status_text=status_text("skipped", "not evaluated offline"))
                 by_key[k] = row
         drives.setdefault(k, []).append(d)
+    for (fw, _), row in by_key.items():  # weight pruning and quantization keep the baseline's MACs
+        base = by_key.get(key_of(fw, row.get("baseline")))
+        if row.get("macs") is None and base is not None and base.get("macs") and len(row.get("steps") or []) < 2:
+            row["macs"] = base["macs"]
+            row["gmacs_per_s"] = _gmacs(row["macs"], row.get("latency_p50_ms"))
     rows = []
     for k, row in by_key.items():
         row = dict(row, key=f"{k[0]}/{k[1]}")

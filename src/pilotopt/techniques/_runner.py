@@ -285,10 +285,12 @@ def _run_chain(chain, settings_list, baseline, digest, out: Path, seed, threads,
         cached = _done_before(out / STEPS_DIR / keys[0][:24], keys[0])
         if cached is not None:  # another chain ran this step already: take its output as it is
             return _adopt(out / STEPS_DIR / keys[0][:24], cached, folder, final)
-    state = {"current": baseline, "records": [], "parent": None}
+    state = {"current": baseline, "records": [], "carry": {}, "parent": None}
 
     def done(i: int, v: Variant, target: Path) -> None:
-        state["records"].append(_step_record(i, chain.steps[i].technique, v, out, target))
+        row, carry = _step_record(i, chain.steps[i].technique, v, out, target)
+        state["records"].append(row)
+        state["carry"].update(carry)
         state["parent"] = target.relative_to(out).as_posix()
         state["current"] = variant_artifact(target, v)
 
@@ -308,11 +310,11 @@ def _run_chain(chain, settings_list, baseline, digest, out: Path, seed, threads,
 
     def before_write(k: int, v: Variant) -> None:
         if start + k == n - 1 and n > 1:  # the chain's variant: earlier steps' details under its own
-            carried: dict = {}
-            for r in state["records"]:
-                carried.update(r["_carry"])
-            v.record = {**carried, **v.record}
-            v.record["step_records"] = [{key: x for key, x in r.items() if key != "_carry"} for r in state["records"]]
+            rows = [*state["records"], _step_record(n - 1, last_tech, v, out, folder)[0]]
+            v.record = {**state["carry"], **v.record}
+            v.record["step_records"] = rows
+            v.record["chain_duration_s"] = round(sum(r.get("duration_s") or 0.0 for r in rows if not r["reused"]), 3)
+            v.record["chain_wall_s"] = round(time.perf_counter() - t0, 3)
             v.parent = state["parent"]
 
     items = []
@@ -334,19 +336,10 @@ def _run_chain(chain, settings_list, baseline, digest, out: Path, seed, threads,
         if v.status != "ok":
             if i == n - 1:
                 return v if n == 1 else _finish_early(folder, v, v.status, f"step {n}/{n} {last_tech.name}: {v.reason}")
-            final.record["step_records"] = [{key: x for key, x in r.items() if key != "_carry"}
-                                            for r in state["records"]]
+            final.record["step_records"] = list(state["records"])
             status = "skipped" if v.status == "skipped" else "failed"
             return _finish_early(folder, final, status, f"step {i + 1}/{n} {v.steps[0]} {v.status}: {v.reason}")
-    v = results[-1]
-    if n > 1:
-        row = {key: x for key, x in state["records"][-1].items() if key != "_carry"}
-        v.record["step_records"].append(row)
-        v.record["chain_duration_s"] = round(sum(r.get("duration_s") or 0.0 for r in v.record["step_records"]
-                                                 if not r.get("reused")), 3)
-        v.record["chain_wall_s"] = round(time.perf_counter() - t0, 3)
-        write_variant(folder, v)
-    return v
+    return results[-1]
 
 
 def _adopt(src: Path, done: Variant, folder: Path, final: Variant) -> Variant:
@@ -364,8 +357,9 @@ def _adopt(src: Path, done: Variant, folder: Path, final: Variant) -> Variant:
     return final
 
 
-def _step_record(i: int, tech: Technique, v: Variant, out: Path, folder: Path) -> dict:
-    """What one step did, for the chain's record (and the details to carry into its record)."""
+def _step_record(i: int, tech: Technique, v: Variant, out: Path, folder: Path) -> tuple[dict, dict]:
+    """What one step did, for the chain's `step_records`, and its details to carry into the chain's
+    record (what it measured, not bookkeeping)."""
     r = v.record
     row = {"step": i + 1, "technique": tech.name, "runtime": v.runtime, "folder": folder.relative_to(out).as_posix(),
            "settings": r.get("settings"), "size_bytes": r.get("size_bytes"), "duration_s": r.get("duration_s"),
@@ -373,8 +367,7 @@ def _step_record(i: int, tech: Technique, v: Variant, out: Path, folder: Path) -
     for key in ("macs", "macs_after", "student_macs", "sparsity_overall", "params_after", "student_params"):
         if key in r:
             row[key] = r[key]
-    row["_carry"] = {k: val for k, val in r.items() if k not in BOOKKEEPING}
-    return row
+    return row, {k: val for k, val in r.items() if k not in BOOKKEEPING}
 
 
 def _job_data(data_cfg, seed) -> dict | None:
