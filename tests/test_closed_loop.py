@@ -100,7 +100,7 @@ def test_two_laps_and_json():
     r = drive(make_brain("expert"), DriveConfig(circuit="simple", laps=2))
     assert r.metrics["laps_completed"] == 2 and r.metrics["percentage_completed"] >= 200
     doc = r.to_json()
-    assert doc["schema"] == "pilotopt.drive/1" and doc["metrics"]["lap_seconds"] > 0
+    assert doc["schema"] == "pilotopt.drive/2" and doc["metrics"]["lap_seconds"] > 0
 
 
 def test_bad_config():

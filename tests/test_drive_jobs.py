@@ -69,3 +69,23 @@ def test_drive_as_a_ray_task(model, tmp_path, monkeypatch):
     assert [r["status"] for r in results] == ["ok", "ok"]
     assert [r["circuit"] for r in results] == ["simple", "nurburgring"]
     assert (tmp_path / "torch" / "nurburgring_anticlockwise.png").is_file()
+
+
+def test_one_worker_drives_every_repetition_and_condition_loading_the_model_once(model, tmp_path, monkeypatch):
+    import pilotopt.artifacts as artifacts
+    from pilotopt.pipeline.drive_jobs import drive_variant
+
+    loads = []
+    real = artifacts.load_artifact_predictor
+    monkeypatch.setattr(artifacts, "load_artifact_predictor", lambda *a, **k: loads.append(1) or real(*a, **k))
+    drives = [_job(model, tmp_path, repetition=r, condition=c, timeout_s=1.0) for c in ("default", "dusk")
+              for r in (0, 1)]
+    recs = drive_variant({"variant": "torch", "drives": drives})
+    assert [r["status"] for r in recs] == ["ok"] * 4 and len(loads) == 1
+    assert [(r["condition"], r["repetition"]) for r in recs] == [("default", 0), ("default", 1), ("dusk", 0),
+                                                                  ("dusk", 1)]
+    names = sorted(p.name for p in (tmp_path / "torch").glob("*.json"))
+    assert names == ["simple_anticlockwise.json", "simple_anticlockwise__default__r1.json",
+                     "simple_anticlockwise__dusk__r0.json", "simple_anticlockwise__dusk__r1.json"]
+    again = drive_variant({"variant": "torch", "drives": drives})
+    assert all(r["cached"] for r in again) and len(loads) == 1  # finished drives are not driven again

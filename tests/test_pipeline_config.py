@@ -30,8 +30,9 @@ def test_file_then_command_line_override_the_profile(tmp_path):
 
 def test_technique_defaults_reach_only_techniques_with_that_setting():
     cfg = load_config(overrides={"technique_defaults": {"epochs": 1, "representative_frames": 7}})
-    over = technique_overrides(cfg, ["tf_prune", "tflite_int8", "keras"])
-    assert over["tf_prune"]["epochs"] == 1 and "representative_frames" not in over["tf_prune"]
+    over = technique_overrides(cfg, ["tf_cluster", "tflite_int8", "keras", "tf_prune"])
+    assert over["tf_cluster"]["epochs"] == 1 and "representative_frames" not in over["tf_cluster"]
+    assert over["tf_prune"]["epochs"] == 12  # the quick profile's own setting for it wins over the defaults
     assert over["tflite_int8"] == {"representative_frames": 7}
     assert "keras" not in over
 

@@ -31,15 +31,17 @@ train:
 techniques: [torch, torch_prune_global, onnx_fp32, openvino_fp32, tensorrt_fp32]
 technique_defaults: {epochs: 1, max_train_frames: 64}
 offline: {max_frames: 48, min_calls: 10, min_seconds: 0.05, throughput_batch: 16}
-closed_loop: {timeout_s: 4.0}
+closed_loop: {timeout_s: 4.0, repeats: 2, conditions: [dusk, "slow:30"], shortlist: 1}
 """
 
 
 def _run(cfg: Path, out: Path, *extra: str, wait: bool = True):
-    cmd = [sys.executable, "-m", "pilotopt", "run", "--config", str(cfg), "--out", str(out), *extra]
+    """`--out` relative to the working directory, as `make demo` passes it."""
+    cmd = [sys.executable, "-m", "pilotopt", "run", "--config", str(cfg), "--out", out.name, *extra]
     if wait:
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=out.parent)
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                            cwd=out.parent)
 
 
 def _stamp(path: Path) -> int:
@@ -103,6 +105,61 @@ def test_every_ok_variant_was_driven_on_the_test_circuit(killed_then_resumed):
         m = rec["metrics"]
         assert m["brain_steps"] > 10 and m["brain_iterations_frequency"] > 0 and m["real_time_factor"] > 0
         assert (out / "closed_loop" / name / rec["plot"]).is_file()
+
+
+def test_repetitions_and_conditions_for_the_shortlist(killed_then_resumed):
+    out = killed_then_resumed["out"]
+    doc = json.loads((out / "report" / "results.json").read_text())
+    drives = doc["closed_loop"]
+    ok = {r["name"] for r in json.loads((out / "offline" / "results.json").read_text())["variants"]
+          if r["status"] == "ok"}
+    default = [d for d in drives if d["condition"] == "default"]
+    assert {d["variant"] for d in default} == ok and len(default) == 2 * len(ok)  # every variant, 2 repetitions
+    assert {d["repetition"] for d in default} == {0, 1}
+    conditioned = [d for d in drives if d["condition"] != "default"]
+    shortlisted = {d["variant"] for d in conditioned}
+    assert "torch" in shortlisted and len(shortlisted) == 2  # the baseline and the best candidate
+    assert {d["condition"] for d in conditioned} == {"dusk", "slow:30"} and len(conditioned) == 2 * 2 * 2
+    # every drive drew its latency from the offline brain-step samples: reproducible
+    assert all(d["metrics"]["latency_source"] == "distribution" for d in drives if d["status"] == "ok")
+    torch_row = next(v for v in doc["variants"] if v["name"] == "torch")
+    assert torch_row["cl_score_lo"] <= torch_row["cl_score_mean"] <= torch_row["cl_score_hi"]
+    assert (out / "report" / "figures" / "heatmap.png").is_file()
+    assert set(doc["conditions"]) == {"default", "dusk", "slow:30"}
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+
+
+@pytest.mark.skipif(not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
+                    reason="headless Chromium not installed; `make test` installs it (chromium chromium-driver)")
+def test_report_from_a_relative_out_shows_every_figure_in_a_browser(killed_then_resumed):
+    """The run was given `--out out` from its parent folder, as `make demo` does: every figure of
+    report.html must load (a doubled out/.../out/... path once left all trajectories missing)."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    page = killed_then_resumed["out"] / "report" / "report.html"
+    html = page.read_text()
+    assert "image not found" not in html
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = str(CHROMIUM)
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1000"):
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=opts)
+    try:
+        driver.get(page.as_uri())
+        imgs = driver.execute_script(
+            "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.alt]);")
+        missing = driver.execute_script("return document.querySelectorAll('.missing').length;")
+    finally:
+        driver.quit()
+    trajectories = [alt for _done, _w, alt in imgs if alt.startswith("trajectory")]
+    assert missing == 0
+    assert all(done and width > 0 for done, width, _alt in imgs), imgs
+    assert len(trajectories) >= 4  # one per variant's first drive
+    assert {"latency against driving score", "driving score heatmap"} <= {alt for *_x, alt in imgs}
 
 
 def test_second_rerun_reuses_everything(killed_then_resumed):

@@ -19,6 +19,7 @@ from pilotopt.errors import BadInputError
 from pilotopt.report import REPORT_SCHEMA, build_report
 from pilotopt.report.pareto import front_points, pareto_front
 from pilotopt.report.recommend import Constraints, recommend
+from pilotopt.sim.score import autonomy, driving_score
 from pilotopt.report.tables import CSV_COLUMNS, closed_loop_rows, variant_rows
 
 EVIL = "ValueError: <script>alert(1)</script> & <lambda>"
@@ -68,7 +69,10 @@ def drive(variant, circuit, direction="anticlockwise", *, completed=True, status
                    "average_speed": speed, "position_deviation_mae": 0.12, "position_deviation_max": 0.6,
                    "brain_iterations_frequency": 55.0, "mean_inference_time": 0.4, "mean_brain_step_time": 0.8,
                    "real_time_factor": 2.5, "termination": "laps_completed" if completed else "off_track",
-                   "deadline_misses": 0.0, "suddenness": 0.02, "sim_seconds": 80.0, "wall_seconds": 32.0}
+                   "deadline_misses": 0.0, "suddenness": 0.02, "sim_seconds": 80.0, "wall_seconds": 32.0,
+                   "interventions": 0 if completed else 2, "bm_position_deviation": 2.3}
+        metrics["autonomy"] = autonomy(metrics["interventions"], 80.0)
+        metrics["driving_score"] = driving_score(metrics["percentage_completed"] / 100, metrics["autonomy"], 0.12)
     return {"variant": variant, "framework": framework, "circuit": circuit, "direction": direction,
             "status": status, "reason": reason, "metrics": metrics, "plot": plot, "video": video}
 
@@ -184,13 +188,15 @@ def test_drives_match_offline_variants_and_unknown_variants_still_appear():
 def test_results_json_schema_and_content(report):
     paths, out = report["paths"], report["out"]
     assert set(paths) == {"results_json", "results_csv", "report_md", "report_html", "pareto_latency_mse",
-                          "pareto_size_mse"}
+                          "pareto_size_mse", "decision", "correlation"}  # one condition only: no heatmap
     assert all(p.is_file() and p.parent.is_relative_to(out) for p in paths.values())
     text = (out / "results.json").read_text()
     doc = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
-    assert doc["schema"] == REPORT_SCHEMA == "pilotopt.report/1"
-    assert sorted(doc) == ["closed_loop", "constraints", "files", "meta", "offline", "pareto", "recommendation",
-                           "schema", "techniques", "variants"]
+    assert doc["schema"] == REPORT_SCHEMA == "pilotopt.report/2"
+    assert sorted(doc) == ["closed_loop", "conditions", "constraints", "files", "meta", "offline", "pareto",
+                           "predictive", "recommendation", "schema", "score_formulas", "techniques", "variants"]
+    assert doc["score_formulas"]["version"] == "pilotopt.driving_score/1"
+    assert doc["predictive"]["n"] == 5 and list(doc["conditions"]) == ["default"]
     assert [v["key"] for v in doc["variants"]] == [
         "tf/keras", "tf/tflite_fp32", "tf/tflite_int8", "tf/tflite_dynamic_range", "tf/tf_prune", "tf/tf_qat",
         "tf/tflite_int8_broken", "torch/torch_eager"]
@@ -198,7 +204,7 @@ def test_results_json_schema_and_content(report):
     assert doc["offline"]["testset"]["samples"] == 500
     assert len(doc["closed_loop"]) == len(report["drives"]) and len(doc["techniques"]) == 10
     assert doc["constraints"] == {"max_latency_ms": 0.2, "max_size_mb": None, "must_complete": False,
-                                  "mse_tolerance": 0.1}
+                                  "mse_tolerance": 0.1, "score_tolerance": 5.0, "latency_tie": 0.25}
     assert doc["meta"] == META
     assert doc["files"]["report_html"] == "report.html"
     broken = next(v for v in doc["variants"] if v["name"] == "tflite_int8_broken")
@@ -207,7 +213,8 @@ def test_results_json_schema_and_content(report):
     assert int8["size_bytes"] == 1644000 and isinstance(int8["size_bytes"], int)
     assert int8["recommended"] is True and int8["eligible"] is True
     rec = doc["recommendation"]
-    assert rec["recommended"] == "tf/tflite_int8" and rec["runner_up"] == "tf/tflite_dynamic_range"
+    assert rec["recommended"] == "tf/tflite_int8" and rec["runner_up"] is None
+    assert rec["excluded"]["driving"] == ["tf/tflite_dynamic_range"]
     # sorted keys at every level: deterministic diffs between runs
     assert text == json.dumps(json.loads(text), indent=2, sort_keys=True) + "\n"
 
@@ -270,23 +277,30 @@ def test_markdown_lists_techniques_tables_and_plots(report):
     for label in ("Average speed (m/s)", "Position deviation MAE (m)", "Brain iteration frequency (Hz)",
                   "Mean inference time (ms)", "Real-time factor", "Lap completed"):
         assert label in md
-    assert "| keras | TensorFlow | ok | 19.232 | 0.00704 | 1.086 |" in md
+    assert "| - | keras | TensorFlow | keras | 1.086 | 19.232 | 0.00704 | 80.6 | 100 | 0.120 | 3 | 3 |" in md
+    assert "| 1 | tflite_int8 | TensorFlow | litert | 0.117 | 1.644 | 0.00703 | 80.6 |" in md
+    assert "| tflite_dynamic_range | TensorFlow | litert | 0.085 | 1.626 | 0.00704 | 63.5 [" in md  # with its CI
     # images: Pareto plots and trajectories (relative, absolute elsewhere), a missing one is said missing
     assert "](figures/pareto_latency_mse.png)" in md and "](figures/pareto_size_mse.png)" in md
     assert "](drives/keras_simple.png)" in md
     assert "int8%20simple.png)" in md
     assert "image not found" in md and "missing.png" in md
     assert "[Video: keras on montreal (anticlockwise)](drives/keras_montreal.mp4)" in md
-    # the document ends with the recommendation, which names the runner-up and the exclusions
+    # the document opens with the decision: the recommendation against its baseline, the rule, the exclusions
     headings = re.findall(r"^## (.+)$", md, flags=re.M)
-    assert headings[-1] == "Recommendation"
-    tail = md.split("## Recommendation", 1)[1]
-    assert "**Deploy tflite_int8 (tf, litert)" in tail
+    assert headings[:3] == ["Decision", "Candidates", "Does offline error predict driving?"]
+    assert headings[-1] == "Run information"
+    head = md.split("## Candidates", 1)[0]
+    assert "**Deploy tflite_int8 (tf, litert)" in head
+    assert "| recommended | tflite_int8 | litert | 0.117 | 9.3 |" in head and "| baseline | keras | keras |" in head
     assert ("Excluded by max latency: keras (1.086 ms), tflite_fp32 (0.475 ms), tf_prune (0.251 ms), "
-            "torch_eager (2.100 ms).") in tail
-    assert "Runner-up: tflite_dynamic_range" in tail and "completed fewer closed-loop laps (2/3 vs 3/3)" in tail
-    assert "Excluded by the accuracy limit: tf_qat (MSE 0.009)" in tail
-    assert "Rule: " in tail and "within 10 %" in tail
+            "torch_eager (2.100 ms).") in head
+    assert "Excluded by the driving gate: tflite_dynamic_range (driving score 63.5" in head
+    assert "Excluded by the accuracy limit: tf_qat (MSE 0.009)" in head
+    assert "Rule: " in head and "within 10 %" in head and "ties" in head
+    assert "](figures/decision.png)" in head
+    assert "Spearman rho" in md and "](figures/correlation.png)" in md
+    assert "pilotopt.driving_score/1" in md  # the formulas, with their version
 
 
 # ----------------------------------------------------------------------------- recommendation
@@ -303,18 +317,54 @@ def standard_closed_loop_plain():
     return drives + [drive("tf_prune", "simple", status="failed", reason="crash")]
 
 
-def test_recommendation_without_constraints_prefers_completed_laps_then_speed():
+def test_recommendation_gates_on_driving_then_ranks_by_speed():
     rec = _rec()
-    # dynamic_range is faster but completed 2/3 laps; tf_qat is outside +10 % of the keras MSE
+    # dynamic_range is faster but drove worse (a failed lap: score far below keras'); tf_qat is
+    # outside +10 % of the keras MSE
     assert rec["recommended"] == "tf/tflite_int8"
-    assert rec["ranking"][:3] == ["tf/tflite_int8", "tf/tflite_fp32", "tf/keras"]
-    assert "tf/tflite_dynamic_range" in rec["ranking"] and "tf/tf_qat" not in rec["ranking"]
+    assert rec["ranking"] == ["tf/tflite_int8", "tf/tflite_fp32", "tf/keras"]
+    assert rec["excluded"]["driving"] == ["tf/tflite_dynamic_range", "tf/tf_prune"]  # tf_prune's drive crashed
     assert rec["excluded"]["accuracy"] == ["tf/tf_qat", "torch/torch_eager"]
     assert rec["reference"] == {"variant": "tf/keras", "mse": 0.00704, "source": "baseline"}
+    assert rec["score_reference"]["variant"] == "tf/keras"
+    assert rec["score_reference"]["limit"] == pytest.approx(rec["score_reference"]["low"] - 5.0)
     assert rec["unavailable"] == ["tf/tflite_int8_broken"]
     assert rec["runner_up"] == "tf/tflite_fp32"
-    assert any("Runner-up: tflite_fp32" in line and "slower (0.475 ms vs 0.117 ms)" in line
+    assert any("Runner-up: tflite_fp32" in line and "slower beyond the noise (0.475 ms vs 0.117 ms" in line
                for line in rec["explanation"])
+    assert any(line.startswith("Excluded by the driving gate: tflite_dynamic_range (driving score")
+               for line in rec["explanation"])
+
+
+def test_latency_inside_the_noise_is_a_tie_broken_by_driving():
+    """dynamic_range is 5 % slower than tf_cqat but drives closer to the line: a tie on speed, won
+    on the driving score (the demo's old pick went the other way). tf_cqat still passes the gate."""
+    doc = offline_doc([offline_row("keras", runtime="keras", baseline=None, mb=19.2, mse=0.0070, p50=1.0),
+                       offline_row("tflite_dynamic_range", mb=1.6, mse=0.0070, p50=0.178),
+                       offline_row("tf_cqat", mb=1.6, mse=0.0070, p50=0.169),
+                       offline_row("tflite_int8", mb=1.6, mse=0.0070, p50=0.30)])
+
+    def drives_of(v, deviation):
+        out = []
+        for rep in range(3):
+            d = drive(v, "simple")
+            d["repetition"] = rep
+            d["metrics"]["position_deviation_mae"] = deviation
+            d["metrics"]["driving_score"] = driving_score(1.0, 100.0, deviation)
+            out.append(d)
+        return out
+
+    drives = (drives_of("keras", 0.046) + drives_of("tflite_dynamic_range", 0.046) + drives_of("tf_cqat", 0.07)
+              + drives_of("tflite_int8", 0.02))
+    rec = _rec(None, doc, drives)
+    assert rec["recommended"] == "tf/tflite_dynamic_range"  # slower by 5 %: a tie, and it drives better
+    assert rec["ranking"][:2] == ["tf/tflite_dynamic_range", "tf/tf_cqat"]
+    assert rec["tie_groups"]["tf/tflite_dynamic_range"] == rec["tie_groups"]["tf/tf_cqat"]
+    assert rec["ranking"][2] == "tf/tflite_int8"  # drives best, but 78 % slower: not a tie
+    assert any("as fast within the noise" in line and "drives worse" in line for line in rec["explanation"])
+    assert "differences below 25 % are ties" in rec["rule"]
+    strict = _rec({"latency_tie": 0.0}, doc, drives)
+    assert strict["recommended"] == "tf/tf_cqat"  # no tie allowed: the fastest wins
 
 
 def test_latency_constraint_excludes_slow_variants():
@@ -400,13 +450,14 @@ def test_html_escapes_input_text_and_is_self_contained(report):
     assert "brain crashed: &lt;NaN&gt; output" in html
     assert not re.search(r"(src|href)=\"(https?:)?//", html)  # nothing fetched from the network
     srcs = re.findall(r'<img src="([^"]{0,40})', html)
-    assert len(srcs) == 4 and all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert len(srcs) == 6 and all(s.startswith("data:image/png;base64,") for s in srcs)
     assert "image not found" in html
-    # the same sections as report.md, and the recommendation last
-    for heading in ("Overview", "Offline evaluation", "Techniques", "Closed loop", "Pareto fronts",
-                    "Run information", "Recommendation"):
+    # the same sections as report.md, and the decision first
+    for heading in ("Decision", "Candidates", "Offline evaluation", "Techniques", "Closed loop", "Pareto fronts",
+                    "Driving score and autonomy", "Run information"):
         assert f">{heading}</h2>" in html
-    assert html.rindex("<h2") == html.index('<h2 id="recommendation">')
+    assert html.index("<h2") == html.index('<h2 id="decision">')
+    assert '<div class="gallery">' in html  # trajectories as small multiples
 
 
 # ----------------------------------------------------------------------------- report.html (browser)
@@ -441,7 +492,7 @@ def test_html_in_headless_chromium(report):
         assert driver.execute_script("return document.readyState") == "complete"
         imgs = driver.execute_script(
             "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.src.slice(0, 5)]);")
-        assert len(imgs) == 4
+        assert len(imgs) == 6
         assert all(done and width > 0 and src == "data:" for done, width, src in imgs), imgs
         resources = driver.execute_script("return performance.getEntriesByType('resource').map(e => e.name);")
         assert all(not r.startswith(("http:", "https:")) for r in resources), resources
@@ -449,34 +500,34 @@ def test_html_in_headless_chromium(report):
         def body_rows(table_id):
             return driver.find_elements(By.CSS_SELECTOR, f"#{table_id} tbody tr")
 
-        assert len(body_rows("summary")) == 8
+        assert len(body_rows("candidates")) == 7 and len(body_rows("decision")) == 2
         assert len(body_rows("offline-tf")) == 7 and len(body_rows("offline-torch")) == 1
         assert len(body_rows("techniques")) == 10
         assert len(body_rows("circuit-simple")) == 9 and len(body_rows("circuit-montreal")) == 4
-        assert len(body_rows("meta")) == 5
+        assert len(body_rows("meta")) == 5 and len(body_rows("failures")) == 3
 
-        heads = driver.find_elements(By.CSS_SELECTOR, "#summary thead th")
+        heads = driver.find_elements(By.CSS_SELECTOR, "#candidates thead th")
         labels = [h.text for h in heads]
-        size_col = labels.index("Size (MB)")
 
         def column(col):
-            return [r.find_elements(By.TAG_NAME, "td")[col].get_attribute("data-sort") for r in body_rows("summary")]
+            return [r.find_elements(By.TAG_NAME, "td")[col].get_attribute("data-sort")
+                    for r in body_rows("candidates")]
 
+        size_col = labels.index("Size (MB)")
         heads[size_col].click()
-        values = column(size_col)
-        nums = [float(v) for v in values if v]
-        # numeric, not text order ("19.232" < "6.388" as text); the failed variant's null stays last
+        nums = [float(v) for v in column(size_col)]
+        # numeric, not text order ("19.232" < "6.388" as text)
         assert nums == sorted(nums) and nums[0] == pytest.approx(1.615) and nums[-1] == pytest.approx(19.232)
-        assert values[-1] == "" and values.count("") == 1
         assert heads[size_col].get_attribute("aria-sort") == "ascending"
-        heads[size_col].click()
-        values = column(size_col)
+        score_col = labels.index("Driving score [95 % CI]")
+        for _ in range(2):  # both directions: the two variants never driven stay last
+            heads[score_col].click()
+            values = column(score_col)
+            assert values[-2:] == ["", ""] and values.count("") == 2
         nums = [float(v) for v in values if v]
-        assert nums == sorted(nums, reverse=True) and values[-1] == ""
-        names = [r.find_elements(By.TAG_NAME, "td")[0].text for r in body_rows("summary")]
-        assert names[0] == "keras" and names[-1] == "tflite_int8_broken"
+        assert nums == sorted(nums, reverse=True)
         heads[labels.index("Method")].click()
-        names = [r.find_elements(By.TAG_NAME, "td")[0].text for r in body_rows("summary")]
+        names = [r.find_elements(By.TAG_NAME, "td")[1].text for r in body_rows("candidates")]
         assert names == sorted(names, key=str.lower)
     finally:
         driver.quit()
@@ -504,3 +555,21 @@ def test_chains_show_their_steps_and_slow_int8_is_flagged(tmp_path):
     assert "torch_distill+onnx_int8_static (int8) is slower" not in md  # 0.09 ms beats onnx_fp32's 0.25 ms
     assert "| 7.6 | 84.4 |" in md  # MMACs and the GMAC/s they give at its p50
     assert "| 3.700 | 0.27 | 28.2 | 7.6 |" in md  # torch_static keeps its baseline's MACs: 28.2 M at 3.7 ms
+
+
+def test_publish_makes_the_docs_tables_from_results_json(report, tmp_path):
+    from pilotopt.errors import BadInputError
+    from pilotopt.report.publish import publish
+
+    run = tmp_path / "run.json"
+    run.write_text(json.dumps({"stages": {"train": {"seconds": 100.0, "ok": True}}, "total_seconds": 130.0}))
+    md = publish(report["out"] / "results.json", run, command="pilotopt run --profile full")
+    assert "    pilotopt run --profile full" in md and "| train | 100 |" in md and "| total | 130 |" in md
+    assert "## Side by side with the study" in md
+    # ours / study: dynamic range is 1.626 / 6.388 MB of the LiteRT fp32 baseline; the study had 0.2502
+    assert "| tflite_dynamic_range | Dynamic Range Q | 0.255 / 0.2502 | 1.000 / 0.9976 | 0.179 / 0.6195 |" in md
+    assert "| keras | 80.6 | 100 | 0.120 | 2.3 | 3/3 |" in md  # closed loop with clean laps
+    bad = tmp_path / "bad.json"
+    bad.write_text("{")
+    with pytest.raises(BadInputError, match="not readable JSON"):
+        publish(bad)

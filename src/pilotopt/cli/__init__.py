@@ -19,7 +19,7 @@ app = typer.Typer(
 
 
 def _register_commands() -> None:
-    from pilotopt.cli import bench, evaluate, optimize, run, sim, train
+    from pilotopt.cli import bench, evaluate, optimize, report, run, sim, train
 
     app.add_typer(sim.app, name="sim")
     app.command("run")(run.run_cmd)
@@ -28,6 +28,7 @@ def _register_commands() -> None:
     app.command("evaluate")(evaluate.evaluate_cmd)
     app.add_typer(optimize.list_app, name="list")
     app.add_typer(bench.app, name="bench")
+    app.add_typer(report.app, name="report")
 
 
 @app.callback()

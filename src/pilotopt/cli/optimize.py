@@ -139,3 +139,15 @@ def list_kinds_cmd() -> None:
 
     for kind in kinds().values():
         stdout.print(f"{kind.name}: {kind.description} -> runtime {kind.runtime}", highlight=False)
+
+
+@list_app.command("conditions")
+def list_conditions_cmd() -> None:
+    """Closed-loop driving conditions (closed_loop.conditions, `sim drive --condition`)."""
+    from pilotopt.cli.progress import out as stdout
+    from pilotopt.sim.conditions import condition_kinds
+
+    for name, kind in sorted(condition_kinds().items()):
+        level = f"; level: {kind.level} (default {kind.default_level:g})" if kind.level else ""
+        stdout.print(f"{name}: {kind.description}{level}", highlight=False)
+    stdout.print("name[:level], combined with '+', e.g. dusk+gaussian:8+slow:10", highlight=False)

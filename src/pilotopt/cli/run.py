@@ -31,6 +31,11 @@ def run_cmd(
     max_size_mb: Optional[float] = typer.Option(None, help="Recommendation: the artifact must not exceed this many MB."),
     must_complete: Optional[bool] = typer.Option(None, "--must-complete/--no-must-complete",
                                                  help="Recommendation: the variant must complete every test lap (default yes)."),
+    repeats: Optional[int] = typer.Option(None, min=1, help="Closed loop: drives per variant, circuit and condition, "
+                                                          "differing by seed (quick profile: 3)."),
+    conditions: Optional[str] = typer.Option(None, help="Closed loop: comma-separated conditions the shortlist is "
+                                                        "driven under, e.g. dusk,gaussian:10,slow:20 (see `pilotopt "
+                                                        "sim list`); 'none' for the default only."),
     mlflow: bool = typer.Option(False, "--mlflow", help="Also log parameters, metrics and the report to OUT/mlruns (MLflow)."),
 ) -> None:
     """Generate data, train the baselines, apply every technique, evaluate offline, drive each variant on
@@ -64,6 +69,11 @@ def run_cmd(
                        ("must_complete", must_complete)):
         if value is not None:
             overrides.setdefault("report", {})[key] = value
+    if repeats is not None:
+        overrides.setdefault("closed_loop", {})["repeats"] = repeats
+    if conditions is not None:
+        names = [c.strip() for c in conditions.split(",") if c.strip()]
+        overrides.setdefault("closed_loop", {})["conditions"] = [] if names == ["none"] else names
     if mlflow:
         overrides["mlflow"] = True
     cfg = load_config(config, overrides)

@@ -37,6 +37,14 @@ def list_cmd() -> None:
     stdout.print(table, soft_wrap=True)
     typer.echo("brains: " + ", ".join(brain_names()))
     typer.echo("visual variants (combine with '+'): " + ", ".join(variant_names()))
+    from pilotopt.sim.conditions import condition_kinds
+
+    ct = Table(title="conditions (--condition, closed_loop.conditions; name[:level], combine with '+')")
+    for col in ("name", "what it changes", "level (default)"):
+        ct.add_column(col)
+    for name, kind in sorted(condition_kinds().items()):
+        ct.add_row(name, kind.description, f"{kind.level} ({kind.default_level:g})" if kind.level else "-")
+    stdout.print(ct, soft_wrap=True)
     typer.echo("user circuits: pass a CSV of x,y centre-line points (metres, closed loop) as --circuit")
 
 
@@ -56,6 +64,15 @@ def drive_cmd(
     laps: int = typer.Option(1, min=1, help="Laps to drive."),
     latency: Optional[float] = typer.Option(None, help="realtime: fixed brain latency in seconds."),
     latency_scale: float = typer.Option(1.0, help="realtime: measured latency x this (emulate slower hardware)."),
+    latency_samples: Optional[Path] = typer.Option(None, help="realtime, reproducible: draw each latency (seeded) from "
+                                                             "these brain-step samples: a JSON list of ms, or an "
+                                                             "offline results.json with --model's variant in it."),
+    condition: str = typer.Option("default", help="Driving condition, e.g. dusk, gaussian:10, slow:5, lag:0.2 "
+                                                  "(see `sim list`)."),
+    repetition: int = typer.Option(0, min=0, help="0: the canonical start; k: a seeded start point, offset and "
+                                                  "sensor noise (as the pipeline's repetitions)."),
+    interventions: bool = typer.Option(False, "--interventions", help="Put the car back on the line when it is more "
+                                                                      "than 1 m off, instead of ending the run."),
     look: str = typer.Option("default", help="Visual variant, e.g. white_line+dark (see `sim list`)."),
     seed: int = typer.Option(0, help="Seed for sensor noise and textures."),
     timeout: Optional[float] = typer.Option(None, help="Sim seconds before giving up (default 1.5 x reference lap time)."),
@@ -78,6 +95,8 @@ def drive_cmd(
         raise BadInputError(f"unsupported video format '{video.suffix}'; use .mp4 or .gif")
     cfg = DriveConfig(circuit=circuit, direction=direction, mode=mode, laps=laps, latency=latency,
                       latency_scale=latency_scale, look=look, seed=seed, timeout=timeout,
+                      latency_samples=_samples(latency_samples, model) if latency_samples else None,
+                      condition=condition, repetition=repetition, interventions=interventions,
                       video_every=video_every if video else 0)
     cfg.validate()
     if model is not None:
@@ -114,6 +133,31 @@ def drive_cmd(
         typer.echo(f"video: {video}")
 
 
+def _samples(path: Path, model: Optional[Path]) -> list[float]:
+    """Brain-step latencies in seconds from a JSON list of ms or an offline results.json."""
+    import json
+
+    from pilotopt.errors import BadInputError
+
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise BadInputError(f"latency samples '{path}': not readable JSON ({exc}); pass a JSON list of ms or an "
+                            "offline results.json") from None
+    if isinstance(doc, dict):
+        rows = [r for r in doc.get("variants", []) if r.get("brain_step_samples_ms")]
+        if model is not None:
+            mine = [r for r in rows if r.get("artifact") and Path(r["artifact"]).resolve() == model.resolve()]
+            rows = mine or [r for r in rows if r.get("name") == model.parent.name]
+        if len(rows) != 1:
+            raise BadInputError(f"latency samples '{path}': expected one variant with brain-step samples "
+                                f"{'for ' + str(model) if model else ''}, found {len(rows)}; pass a JSON list of ms")
+        doc = rows[0]["brain_step_samples_ms"]
+    if not isinstance(doc, list) or not doc or not all(isinstance(x, (int, float)) and x >= 0 for x in doc):
+        raise BadInputError(f"latency samples '{path}': expected a non-empty list of milliseconds >= 0")
+    return [float(x) / 1000.0 for x in doc]
+
+
 def cfg_fps(video_every: int) -> float:
     from pilotopt.sim.camera import CameraModel
 
@@ -126,7 +170,8 @@ def _print_metrics(m: dict) -> None:
     table.add_column("value", justify="right")
     for key in ("termination", "lap_completed", "lap_seconds", "completed_distance", "percentage_completed",
                 "average_speed", "position_deviation_mae", "position_deviation_max", "mean_inference_time",
-                "brain_iterations_frequency", "real_time_factor", "suddenness", "deadline_misses", "error"):
+                "brain_iterations_frequency", "real_time_factor", "suddenness", "deadline_misses", "interventions",
+                "autonomy", "driving_score", "bm_position_deviation", "latency_source", "condition", "error"):
         v = m.get(key)
         if v is None and key == "error":
             continue

@@ -37,7 +37,7 @@ from pilotopt.evaluate.worker import PHASE_MARK
 from pilotopt.variants import VARIANT_FILE, Variant, read_variants
 
 WORKER_VERSION = 1  # bump when the worker measures differently: invalidates cached results
-VARIANT_RESULT_SCHEMA = "pilotopt.result.variant/1"
+VARIANT_RESULT_SCHEMA = "pilotopt.result.variant/2"  # /2: brain-step latency samples
 DEFAULT_TIMEOUT = 900.0
 
 Progress = Callable[[str, int, int, dict], None]
@@ -238,7 +238,8 @@ def _safe(name: str) -> str:
 # -- one variant ---------------------------------------------------------------------------------
 
 _MEASURED = ("error", "latency_ms", "throughput", "memory_mb", "predictor", "load_seconds", "measure_seconds",
-             "background_cpu", "params_error", "log", "input_contract", "outputs_out_of_range_share")
+             "background_cpu", "params_error", "log", "input_contract", "outputs_out_of_range_share",
+             "brain_step_samples_ms")
 
 
 def _evaluate_one(folder: Path, variant: Variant, *, fingerprint, protocol, testset_dir, labels, work, store,
@@ -299,7 +300,8 @@ def _evaluate_one(folder: Path, variant: Variant, *, fingerprint, protocol, test
                 "predictor": res.get("predictor"), "load_seconds": res.get("load_seconds"),
                 "measure_seconds": res.get("measure_seconds"), "background_cpu": res.get("background_cpu"),
                 "params": res.get("params"), "log": str(log), "input_contract": res.get("input_contract"),
-                "outputs_out_of_range_share": res.get("outputs_out_of_range_share")}
+                "outputs_out_of_range_share": res.get("outputs_out_of_range_share"),
+                "brain_step_samples_ms": res.get("brain_step_samples_ms")}
     if res.get("params_error"):
         measured["params_error"] = res["params_error"]
     row.update({k: measured[k] for k in _MEASURED if k in measured})

@@ -10,8 +10,10 @@ import numpy as np
 
 
 def time_calls(fn: Callable[[], object], min_calls: int = 300, min_seconds: float = 2.0,
-               warmup_calls: int = 20, warmup_seconds: float = 0.5, max_seconds: float = 60.0) -> dict:
-    """Call `fn()` repeatedly; returns milliseconds: mean, std, p50, p90, p99, min, max, and n."""
+               warmup_calls: int = 20, warmup_seconds: float = 0.5, max_seconds: float = 60.0,
+               keep_samples: bool = False) -> dict:
+    """Call `fn()` repeatedly; returns milliseconds: mean, std, p50, p90, p99, min, max, and n (and
+    with `keep_samples` every timed call in ms, in call order: what a reproducible drive draws from)."""
     t_end = time.perf_counter() + warmup_seconds
     done = 0
     while done < warmup_calls or time.perf_counter() < t_end:
@@ -28,7 +30,10 @@ def time_calls(fn: Callable[[], object], min_calls: int = 300, min_seconds: floa
         elapsed = time.perf_counter() - start
         if (len(samples) >= min_calls and elapsed >= min_seconds) or elapsed >= max_seconds:
             break
-    return summarize(samples)
+    out = summarize(samples)
+    if keep_samples:
+        out["samples_ms"] = [round(x * 1000.0, 5) for x in samples]
+    return out
 
 
 def summarize(seconds) -> dict:

@@ -59,6 +59,9 @@ def _peak_rss_bytes() -> int:
     return int(peak) if sys.platform == "darwin" else int(peak) * 1024
 
 
+MAX_SAMPLES = 1000
+
+
 def _mb(b: int | None) -> float | None:
     return None if b is None else round(b / 2**20, 2)
 
@@ -135,7 +138,11 @@ def measure(job: dict) -> dict:
             return predictor.predict(batch)
 
         _check_output(brain_step(), 1)
-        result["latency_ms"]["brain_step"] = time_calls(brain_step, **timing)
+        step = time_calls(brain_step, keep_samples=True, **timing)
+        samples = step.pop("samples_ms")
+        result["latency_ms"]["brain_step"] = step
+        # evenly thinned to at most MAX_SAMPLES, in call order: reproducible drives draw from these
+        result["brain_step_samples_ms"] = samples[::max(1, -(-len(samples) // MAX_SAMPLES))]
 
         phase = "throughput"
         _phase(phase)

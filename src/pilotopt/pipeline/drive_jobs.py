@@ -1,64 +1,106 @@
-"""One closed-loop drive of one variant on one circuit: the unit of work of the variant x circuit
-matrix. `drive_job(job)` runs in an executor's worker process (a fresh interpreter per job, so a
-runtime is timed without another one loaded beside it, and a crashing runtime takes only its own
-job down), writes its record and trajectory plot atomically, and returns the record."""
+"""Closed-loop drives as jobs. A drive is one variant on one circuit, direction, condition and
+repetition; `drive_variant(job)` runs all drives of one variant in one worker process (frameworks
+imported and the model loaded once, so a drive costs its simulation, not a Python start-up; a
+crashing runtime still takes down only its own variant). Each drive's record (and plot, video) is
+written atomically as soon as it ends, so a killed run keeps the drives it finished, and an identical
+drive is never run again (`cached_record`). `drive_job(drive)` runs a single drive."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from pathlib import Path
 
-SCHEMA = "pilotopt.closed_loop/1"
+SCHEMA = "pilotopt.closed_loop/2"
+_KEY_FIELDS = ("variant", "runtime", "circuit", "direction", "mode", "laps", "timeout_s", "latency_scale", "seed",
+               "threads", "videos", "artifact_sha256", "condition", "repetition", "interventions", "latency")
 
 
-def job_key(job: dict) -> str:
+def _latency_digest(drive: dict) -> str | None:
+    samples = drive.get("latency_samples_ms")
+    if not samples:
+        return None
+    return hashlib.sha256(json.dumps([round(float(x), 6) for x in samples]).encode()).hexdigest()[:16]
+
+
+def job_key(drive: dict) -> str:
     """What decides a drive's result: the variant's artifact and record, and the drive settings."""
-    keep = {k: job[k] for k in ("variant", "runtime", "circuit", "direction", "mode", "laps", "timeout_s",
-                                "latency_scale", "seed", "threads", "videos", "artifact_sha256")}
-    if job.get("contract"):
+    keep = {k: drive.get(k) for k in _KEY_FIELDS}
+    keep["latency_samples"] = _latency_digest(drive)
+    if drive.get("contract"):
         from pilotopt.contracts import load_contract
 
-        keep["contract"] = load_contract(job["contract"]).digest
+        keep["contract"] = load_contract(drive["contract"]).digest
     return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def record_path(out_dir: Path, variant: str, circuit: str, direction: str) -> Path:
-    return Path(out_dir) / variant / f"{Path(circuit).stem}_{direction}.json"
+def condition_slug(condition: str | None) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", condition or "default")
 
 
-def cached_record(job: dict) -> dict | None:
+def record_path(out_dir: Path, variant: str, circuit: str, direction: str, condition: str | None = None,
+                repetition: int = 0) -> Path:
+    """<variant>/<circuit>_<direction>.json for the default condition's first drive, else
+    <circuit>_<direction>__<condition>__r<k>.json."""
+    stem = f"{Path(circuit).stem}_{direction}"
+    if (condition or "default") != "default" or repetition:
+        stem += f"__{condition_slug(condition)}__r{int(repetition)}"
+    return Path(out_dir) / variant / f"{stem}.json"
+
+
+def drive_record_path(drive: dict) -> Path:
+    return record_path(Path(drive["out_dir"]), drive["variant"], drive["circuit"], drive["direction"],
+                       drive.get("condition"), int(drive.get("repetition") or 0))
+
+
+def cached_record(drive: dict) -> dict | None:
     """The record of an identical drive done before, if any (a rerun does not drive again)."""
-    path = record_path(Path(job["out_dir"]), job["variant"], job["circuit"], job["direction"])
     try:
-        rec = json.loads(path.read_text())
+        rec = json.loads(drive_record_path(drive).read_text())
     except (OSError, ValueError):
         return None
-    if rec.get("schema") == SCHEMA and rec.get("key") == job_key(job):
+    if rec.get("schema") == SCHEMA and rec.get("key") == job_key(drive):
         rec["cached"] = True
         return rec
     return None
 
 
-def new_record(job: dict) -> dict:
-    """A failed record for `job` (fields filled in as the drive succeeds)."""
-    return {"schema": SCHEMA, "key": job_key(job), "variant": job["variant"], "framework": job["framework"],
-            "runtime": job["runtime"], "circuit": job["circuit"], "direction": job["direction"],
-            "mode": job["mode"], "status": "failed", "reason": None, "metrics": None, "plot": None,
-            "video": None, "cached": False}
+def new_record(drive: dict) -> dict:
+    """A failed record for `drive` (fields filled in as the drive succeeds)."""
+    return {"schema": SCHEMA, "key": job_key(drive), "variant": drive["variant"], "framework": drive["framework"],
+            "runtime": drive["runtime"], "circuit": drive["circuit"], "direction": drive["direction"],
+            "mode": drive["mode"], "condition": drive.get("condition") or "default",
+            "repetition": int(drive.get("repetition") or 0), "status": "failed", "reason": None, "metrics": None,
+            "plot": None, "video": None, "cached": False}
 
 
-def drive_job(job: dict) -> dict:
-    """Load the variant, drive it, write <variant>/<circuit>_<direction>.json (+ .png, + .mp4)."""
+def drive_job(drive: dict) -> dict:
+    """One drive in this process: load the variant, drive it, write its record."""
+    return _run_drive(drive, {})
+
+
+def drive_variant(job: dict) -> list[dict]:
+    """Every drive in `job["drives"]` (one variant), the model loaded once; cached drives are
+    returned as they are."""
+    loaded: dict = {}
+    out = []
+    for drive in job["drives"]:
+        rec = cached_record(drive)
+        out.append(rec if rec is not None else _run_drive(drive, loaded))
+    return out
+
+
+def _run_drive(drive: dict, loaded: dict) -> dict:
     from pilotopt.atomic import write_json
 
-    out = record_path(Path(job["out_dir"]), job["variant"], job["circuit"], job["direction"])
+    out = drive_record_path(drive)
     out.parent.mkdir(parents=True, exist_ok=True)
-    rec = new_record(job)
+    rec = new_record(drive)
     t0 = time.perf_counter()
     try:
-        rec.update(_drive(job, out))
+        rec.update(_drive(drive, out, loaded))
         rec["status"] = "ok"
     except Exception as exc:  # noqa: BLE001 - a variant that cannot drive is that variant's failure
         from pilotopt.runtimes._util import short_error
@@ -71,26 +113,39 @@ def drive_job(job: dict) -> dict:
     return rec
 
 
-def _drive(job: dict, out: Path) -> dict:
+def _predictor(drive: dict, loaded: dict):
     from pilotopt.artifacts import load_artifact_predictor, open_artifact
+
+    key = (drive["artifact"], drive["runtime"], drive["threads"], json.dumps(drive.get("contract")))
+    if key not in loaded:
+        loaded.clear()
+        art = open_artifact(drive["artifact"], arch=drive.get("arch"), arch_args=drive.get("arch_args") or None,
+                            contract=drive.get("contract"))
+        loaded[key] = load_artifact_predictor(art, runtime=drive["runtime"], threads=drive["threads"])
+    return loaded[key]
+
+
+def _drive(drive: dict, out: Path, loaded: dict) -> dict:
     from pilotopt.sim.brains.model import ModelBrain
-    from pilotopt.sim.closed_loop import DriveConfig, drive
+    from pilotopt.sim.closed_loop import DriveConfig, drive as run
     from pilotopt.sim.plots import plot_trajectory, trajectory_title
 
-    art = open_artifact(job["artifact"], arch=job.get("arch"), arch_args=job.get("arch_args") or None,
-                        contract=job.get("contract"))
-    predictor = load_artifact_predictor(art, runtime=job["runtime"], threads=job["threads"])
-    brain = ModelBrain(predictor, label=job["variant"])
-    cfg = DriveConfig(circuit=job["circuit"], direction=job["direction"], mode=job["mode"], laps=job["laps"],
-                      timeout=job["timeout_s"], latency_scale=job["latency_scale"], seed=job["seed"],
-                      video_every=2 if job["videos"] else 0)
-    result = drive(brain, cfg)
+    brain = ModelBrain(_predictor(drive, loaded), label=drive["variant"])
+    samples = drive.get("latency_samples_ms") if drive.get("latency", "distribution") == "distribution" else None
+    cfg = DriveConfig(circuit=drive["circuit"], direction=drive["direction"], mode=drive["mode"], laps=drive["laps"],
+                      timeout=drive["timeout_s"], latency_scale=drive["latency_scale"], seed=drive["seed"],
+                      condition=drive.get("condition") or "default", repetition=int(drive.get("repetition") or 0),
+                      interventions=bool(drive.get("interventions")),
+                      latency_samples=[x / 1000.0 for x in samples] if samples else None,
+                      video_every=2 if drive["videos"] else 0)
+    result = run(brain, cfg)
     metrics = {k: (v.value if hasattr(v, "value") else v) for k, v in result.metrics.items()}
-    plot = out.with_suffix(".png")
-    plot_trajectory(result, plot, title=trajectory_title(result))
-    done = {"metrics": metrics, "plot": plot.name, "brain": result.brain,
-            "outputs_out_of_range_share": round(brain.out_of_range_share, 4)}
-    if job["videos"] and result.frames:
+    done = {"metrics": metrics, "brain": result.brain, "outputs_out_of_range_share": round(brain.out_of_range_share, 4)}
+    if drive.get("plot", True):
+        plot = out.with_suffix(".png")
+        plot_trajectory(result, plot, title=trajectory_title(result))
+        done["plot"] = plot.name
+    if drive["videos"] and result.frames:
         from pilotopt.sim.video import write_video
 
         video = out.with_suffix(".mp4")

@@ -199,70 +199,140 @@ def _offline(cfg: PipelineConfig, out: Path, data_roots, say: Say) -> dict:
                               max_frames=o.max_frames, progress=progress, timeout=o.timeout_s)
 
 
-def drive_jobs(cfg: PipelineConfig, out: Path, offline: dict, planned: list[dict]) -> list[dict]:
-    """One job per (ok variant of this run) x circuit x direction."""
+def _drive_base(cfg: PipelineConfig, out: Path, row: dict, digest: str) -> dict:
+    cl = cfg.closed_loop
+    return {"variant": row["name"], "framework": row["framework"], "runtime": row["runtime"],
+            "artifact": row["artifact"], "artifact_sha256": digest, "contract": row.get("contract"),
+            "arch": row.get("arch"), "arch_args": row.get("arch_args") or {}, "mode": cl.mode, "laps": cl.laps,
+            "timeout_s": cl.timeout_s, "latency_scale": cl.latency_scale, "latency": cl.latency,
+            "latency_samples_ms": row.get("brain_step_samples_ms") if cl.latency == "distribution" else None,
+            "interventions": cl.interventions, "seed": cfg.seed, "threads": cfg.threads, "videos": cl.videos,
+            "out_dir": str(out / "closed_loop")}
+
+
+def drive_jobs(cfg: PipelineConfig, out: Path, offline: dict, planned: list[dict],
+               conditions: list[str] | None = None, only: set[str] | None = None) -> list[dict]:
+    """One job per ok variant of this run (or of `only`): its drives on every circuit, direction,
+    condition (default: the default condition only) and repetition. The first repetition of each
+    condition is plotted."""
     wanted = {p["name"] for p in planned}
     jobs = []
     for row in offline["variants"]:
         if row["name"] not in wanted or row["status"] != "ok" or not row.get("artifact"):
             continue
-        digest = artifact_digest(Path(row["artifact"]))  # pilotopt.artifacts: the one content digest
-        for circuit in cfg.drive_circuits:
-            for direction in cfg.closed_loop.directions:
-                jobs.append({"variant": row["name"], "framework": row["framework"], "runtime": row["runtime"],
-                             "artifact": row["artifact"], "artifact_sha256": digest, "circuit": circuit,
-                             "contract": row.get("contract"), "arch": row.get("arch"),
-                             "arch_args": row.get("arch_args") or {},
-                             "direction": direction, "mode": cfg.closed_loop.mode, "laps": cfg.closed_loop.laps,
-                             "timeout_s": cfg.closed_loop.timeout_s, "latency_scale": cfg.closed_loop.latency_scale,
-                             "seed": cfg.seed, "threads": cfg.threads, "videos": cfg.closed_loop.videos,
-                             "out_dir": str(out / "closed_loop")})
+        if only is not None and row["name"] not in only:
+            continue
+        base = _drive_base(cfg, out, row, artifact_digest(Path(row["artifact"])))
+        drives = [dict(base, circuit=circuit, direction=direction, condition=condition, repetition=rep, plot=rep == 0)
+                  for condition in (conditions or ["default"]) for circuit in cfg.drive_circuits
+                  for direction in cfg.closed_loop.directions for rep in range(cfg.closed_loop.repeats)]
+        jobs.append({"variant": row["name"], "framework": row["framework"], "drives": drives})
     return jobs
 
 
+def shortlist(cfg: PipelineConfig, offline: dict, drives: list[dict], planned: list[dict]) -> list[str]:
+    """The variants driven under the conditions: the baselines and the `closed_loop.shortlist`
+    best candidates by the report's rule on the default-condition drives."""
+    from pilotopt.report.recommend import baseline_keys, recommend
+    from pilotopt.report.tables import check_closed_loop, closed_loop_rows, offline_rows, variant_rows
+
+    wanted = {p["name"] for p in planned}
+    rows = variant_rows(offline_rows([r for r in offline["variants"] if r["name"] in wanted]),
+                        closed_loop_rows(check_closed_loop(drives)))
+    ok = {r["key"]: r for r in rows if r.get("status") == "ok" and r.get("cl_runs_total")}
+    rec = recommend(list(ok.values()), _constraints(cfg))
+    bases = baseline_keys(rows)
+    chosen = [r["name"] for r in ok.values() if r["key"] in bases]
+    ranked = list(rec["ranking"]) + sorted((k for k in ok if k not in rec["ranking"]),
+                                           key=lambda k: -(ok[k].get("cl_score_mean") or 0.0))
+    extra = 0
+    for key in ranked:
+        if extra >= cfg.closed_loop.shortlist:
+            break
+        if ok[key]["name"] not in chosen:
+            chosen.append(ok[key]["name"])
+            extra += 1
+    return chosen
+
+
+def _constraints(cfg: PipelineConfig) -> dict:
+    r = cfg.report
+    return {"max_latency_ms": r.max_latency_ms, "max_size_mb": r.max_size_mb, "must_complete": r.must_complete,
+            "score_tolerance": r.score_tolerance, "latency_tie": r.latency_tie}
+
+
 def _closed_loop(cfg: PipelineConfig, out: Path, offline: dict, planned: list[dict], say: Say) -> list[dict]:
-    from pilotopt.pipeline.drive_jobs import cached_record, drive_job
+    """Every variant in the default condition, then the shortlist under the conditions."""
+    records = _drive_all(cfg, drive_jobs(cfg, out, offline, planned), "default condition", say)
+    if cfg.closed_loop.conditions:
+        names = shortlist(cfg, offline, records, planned)
+        say(f"closed loop: {len(names)} variants under {len(cfg.closed_loop.conditions)} conditions "
+            f"({', '.join(cfg.closed_loop.conditions)}): {', '.join(names)}")
+        records += _drive_all(cfg, drive_jobs(cfg, out, offline, planned, cfg.closed_loop.conditions, set(names)),
+                              "conditions", say)
+    return records
+
+
+def _drive_all(cfg: PipelineConfig, jobs: list[dict], what: str, say: Say) -> list[dict]:
+    from pilotopt.pipeline.drive_jobs import cached_record, drive_variant
     from pilotopt.pipeline.executors import get_executor
 
-    jobs = drive_jobs(cfg, out, offline, planned)
-    records: list[dict | None] = [cached_record(j) for j in jobs]
-    todo = [i for i, r in enumerate(records) if r is None]
-    if len(jobs) > len(todo):
-        say(f"closed loop: {len(jobs) - len(todo)} of {len(jobs)} drives reused")
+    records: dict[tuple[int, int], dict] = {}
+    for j, job in enumerate(jobs):
+        for d, drive in enumerate(job["drives"]):
+            rec = cached_record(drive)
+            if rec is not None:
+                records[(j, d)] = rec
+    total = sum(len(job["drives"]) for job in jobs)
+    todo = [j for j, job in enumerate(jobs) if any((j, d) not in records for d in range(len(job["drives"])))]
+    if records:
+        say(f"closed loop ({what}): {len(records)} of {total} drives reused")
     if todo:
         ex = get_executor(cfg.executor.name, workers=cfg.executor.workers, address=cfg.executor.address)
         finished = [0]
 
-        def on_done(i, job, rec):
+        def on_done(i, job, result):
             finished[0] += 1
-            if isinstance(rec, dict):
-                m = rec.get("metrics") or {}
-                what = (f"{m.get('percentage_completed', 0):.0f}% of the lap, {m.get('brain_iterations_frequency') or 0:.0f} Hz"
-                        if rec.get("status") == "ok" else f"{rec.get('status')}: {rec.get('reason')}")
+            recs = _as_records(job, result)
+            ok = [r for r in recs if r.get("status") == "ok"]
+            if ok:
+                from pilotopt.report.tables import drive_completed
+
+                scores = [r["metrics"].get("driving_score") or 0.0 for r in ok]
+                what_ = (f"{sum(drive_completed(r) for r in ok)}/{len(recs)} clean laps, score "
+                         f"{sum(scores) / len(scores):.1f}")
             else:
-                what = f"failed: {rec}"
-            say(f"drive [{finished[0]}/{len(todo)}] {job['variant']} on {job['circuit']} {job['direction']}: {what}")
+                what_ = f"{recs[0].get('status')}: {recs[0].get('reason')}" if recs else "no drives"
+            say(f"drive [{finished[0]}/{len(todo)}] {job['variant']} ({len(recs)} drives): {what_}")
 
-        results = ex.map(drive_job, [jobs[i] for i in todo], on_done=on_done)
-        for i, rec in zip(todo, results):
-            records[i] = _as_record(jobs[i], rec)
-    return [r for r in records if r is not None]
+        results = ex.map(drive_variant, [jobs[j] for j in todo], on_done=on_done)
+        for j, result in zip(todo, results):
+            for d, rec in enumerate(_as_records(jobs[j], result)):
+                records[(j, d)] = rec
+    return [records[(j, d)] for j, job in enumerate(jobs) for d in range(len(job["drives"])) if (j, d) in records]
 
 
-def _as_record(job: dict, rec) -> dict:
-    """A worker that died (or an executor error) still gives a record for that drive."""
+def _as_records(job: dict, result) -> list[dict]:
+    """A worker that died (or an executor error) still gives a record for each of its drives: the
+    ones it finished are on disk; the others are failed with its reason."""
     from pilotopt.atomic import write_json
-    from pilotopt.pipeline.drive_jobs import new_record, record_path
+    from pilotopt.pipeline.drive_jobs import cached_record, drive_record_path, new_record
 
-    if isinstance(rec, dict) and rec.get("schema"):
-        return rec
-    base = new_record(job)
-    base["reason"] = (rec or {}).get("reason") if isinstance(rec, dict) else str(rec)
-    path = record_path(Path(job["out_dir"]), job["variant"], job["circuit"], job["direction"])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    base["key"] = None  # never reused: a crash is retried on the next run
-    write_json(path, base)
-    return base
+    if isinstance(result, list) and len(result) == len(job["drives"]):
+        return result
+    reason = (result or {}).get("reason") if isinstance(result, dict) else str(result)
+    out = []
+    for drive in job["drives"]:
+        rec = cached_record(drive)
+        if rec is None:
+            rec = new_record(drive)
+            rec["reason"] = reason
+            rec["key"] = None  # never reused: a crash is retried on the next run
+            path = drive_record_path(drive)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_json(path, rec)
+        out.append(rec)
+    return out
 
 
 def _report(cfg: PipelineConfig, out: Path, offline: dict, drives: list[dict], planned: list[dict],
@@ -271,7 +341,9 @@ def _report(cfg: PipelineConfig, out: Path, offline: dict, drives: list[dict], p
 
     wanted = {p["name"] for p in planned}
     offline = {**offline, "variants": [r for r in offline["variants"] if r["name"] in wanted]}
-    drives = [_with_paths(r, out / "closed_loop") for r in drives]
+    offline = {**offline, "variants": [{k: v for k, v in r.items() if k != "brain_step_samples_ms"}
+                                       for r in offline["variants"]]}
+    drives = [_with_paths(r, out / "closed_loop", out / "report") for r in drives]
     meta = {"profile": cfg.profile, "seed": cfg.seed, "threads": cfg.threads, "config": cfg.model_dump(mode="json"),
             "stages": dict(clock.stages), "elapsed_seconds": round(time.perf_counter() - t_start, 1),
             "machine": offline.get("machine"), "config_digest": hashlib.sha256(
@@ -283,9 +355,7 @@ def _report(cfg: PipelineConfig, out: Path, offline: dict, drives: list[dict], p
                             + (f" (architecture {cfg.model.arch})" if cfg.model.arch else "")
                             + f", input contract {load_contract(cfg.model.input).name if cfg.model.input else 'detected'}"
                             + "; training was skipped")
-    constraints = {"max_latency_ms": cfg.report.max_latency_ms, "max_size_mb": cfg.report.max_size_mb,
-                   "must_complete": cfg.report.must_complete}
-    paths = build_report(offline, drives, planned, out / "report", constraints=constraints, meta=meta)
+    paths = build_report(offline, drives, planned, out / "report", constraints=_constraints(cfg), meta=meta)
     deployed = _deploy(offline, paths, out / "report" / "deploy")
     if deployed is not None:
         paths["deploy"] = Path(deployed["folder"])
@@ -311,11 +381,15 @@ def _deploy(offline: dict, paths: dict, dest: Path) -> dict | None:
                             arch=row.get("arch"), arch_args=row.get("arch_args"))
 
 
-def _with_paths(rec: dict, root: Path) -> dict:
+def _with_paths(rec: dict, root: Path, report_dir: Path) -> dict:
+    """Plot and video paths relative to the report folder, whatever the form of --out (a path
+    relative to the working directory would be read relative to the report folder and doubled)."""
+    import os
+
     rec = dict(rec)
     for key in ("plot", "video"):
         if rec.get(key):
-            rec[key] = str(root / rec["variant"] / rec[key])
+            rec[key] = os.path.relpath(Path(root).resolve() / rec["variant"] / rec[key], Path(report_dir).resolve())
     return rec
 
 

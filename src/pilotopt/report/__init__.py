@@ -2,7 +2,7 @@
 
 `build_report(offline, closed_loop, techniques, out_dir, constraints=None, meta=None)` writes
 
-- results.json  schema "pilotopt.report/1": variants (flat rows), offline (the source document's
+- results.json  schema "pilotopt.report/2": variants (flat rows), offline (the source document's
                 context + its rows), closed_loop, techniques, pareto, recommendation, meta, files
 - results.csv   one row per variant (tables.CSV_COLUMNS): offline numbers + closed-loop aggregates
 - report.md     study-style tables, techniques, closed loop per circuit, Pareto plots, recommendation
@@ -29,15 +29,19 @@ from pathlib import Path
 from typing import Any
 
 from pilotopt.atomic import ensure_writable_dir, write_text
+from pilotopt.sim.score import FORMULAS
 from pilotopt.report import pareto
+from pilotopt.report.decision import annotate as annotate_decision
+from pilotopt.report.decision import predictive
 from pilotopt.report.document import build_document
+from pilotopt.report.figures import correlation_plot, decision_plot, heatmap
 from pilotopt.report.html import render_html
 from pilotopt.report.markdown import render_markdown
 from pilotopt.report.recommend import Constraints, recommend
 from pilotopt.report.tables import (CSV_COLUMNS, check_closed_loop, check_techniques, closed_loop_rows,
                                     offline_rows, technique_rows, variant_rows)
 
-REPORT_SCHEMA = "pilotopt.report/1"
+REPORT_SCHEMA = "pilotopt.report/2"
 RESULTS_JSON = "results.json"
 RESULTS_CSV = "results.csv"
 REPORT_MD = "report.md"
@@ -92,6 +96,7 @@ def _annotate(rows: list[dict], rec: dict, fronts: dict[str, list[str]]) -> None
     """Add the decision to each variant row so every output (CSV, tables) shows it."""
     unavailable = set(rec["unavailable"])
     accuracy = set(rec["excluded"].get("accuracy", []))
+    driving = set(rec["excluded"].get("driving", []))
     for r in rows:
         k = r["key"]
         for stem, keys in fronts.items():
@@ -99,7 +104,8 @@ def _annotate(rows: list[dict], rec: dict, fronts: dict[str, list[str]]) -> None
         if k in unavailable:
             r["violations"] = ["not_ok_offline"]
         else:
-            r["violations"] = list(rec["violations"].get(k, [])) + (["accuracy"] if k in accuracy else [])
+            r["violations"] = (list(rec["violations"].get(k, [])) + (["accuracy"] if k in accuracy else [])
+                               + (["driving"] if k in driving else []))
         r["eligible"] = k not in unavailable and not rec["violations"].get(k)
         r["recommended"] = k == rec["recommended"]
 
@@ -120,6 +126,10 @@ def build_report(offline: Any, closed_loop: list[dict] | None, techniques: list[
     rec = recommend(rows, cons)
     fronts = pareto.fronts(rows)
     _annotate(rows, rec, fronts)
+    annotate_decision(rows, rec)
+    conditions = list(dict.fromkeys(["default", *(d.get("condition", "default") for d in cl_rows)])) \
+        if cl_rows else []
+    pred = predictive(rows)
 
     written: dict[str, Path] = {}
     figures: dict[str, Path | None] = {}
@@ -132,8 +142,19 @@ def build_report(offline: Any, closed_loop: list[dict] | None, techniques: list[
         else:  # nothing ok to plot: drop a figure left by an earlier build so no stale plot survives
             (out_dir / FIGURES_DIR / f"{stem}.png").unlink(missing_ok=True)
 
+    for stem, draw in (("decision", lambda p: decision_plot(rows, rec["recommended"], p)),
+                       ("heatmap", lambda p: heatmap(rows, conditions, p)),
+                       ("correlation", lambda p: correlation_plot(rows, p))):
+        target = out_dir / FIGURES_DIR / f"{stem}.png"
+        fig = draw(target)
+        figures[stem] = fig
+        if fig is not None:
+            written[stem] = fig
+        else:
+            target.unlink(missing_ok=True)
+
     blocks = build_document(rows=rows, cl_rows=cl_rows, tech_rows=tech_rows, rec=rec, figures=figures,
-                            fronts=fronts, meta=meta, out_dir=out_dir)
+                            fronts=fronts, meta=meta, out_dir=out_dir, conditions=conditions, predictive=pred)
     write_text(out_dir / REPORT_MD, render_markdown(blocks, out_dir))
     written["report_md"] = out_dir / REPORT_MD
     write_text(out_dir / REPORT_HTML, render_html(blocks, out_dir))
@@ -153,6 +174,10 @@ def build_report(offline: Any, closed_loop: list[dict] | None, techniques: list[
         "techniques": techs,
         "pareto": fronts,
         "recommendation": rec,
+        "conditions": {c: [{"key": r["key"], **(r.get("cl_conditions") or {}).get(c, {})} for r in rows
+                           if c in (r.get("cl_conditions") or {})] for c in conditions},
+        "predictive": pred,
+        "score_formulas": FORMULAS,
         "meta": meta or {},
         "files": {k: p.relative_to(out_dir).as_posix() for k, p in sorted(written.items())},
     }

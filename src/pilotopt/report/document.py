@@ -9,7 +9,7 @@ from pathlib import Path
 from pilotopt.report import pareto as pareto_mod
 from pilotopt.report.recommend import display_names
 from pilotopt.report.tables import (FRAMEWORK_LABELS, Table, chain_table, circuit_table, meta_table, offline_table,
-                                    slower_int8, summary_table, technique_table)
+                                    slower_int8, technique_table)
 
 TITLE = "pilotopt report"
 
@@ -43,6 +43,13 @@ class Image:
 
 
 @dataclass(frozen=True)
+class Gallery:
+    """Small multiples: images shown side by side at thumbnail size."""
+
+    images: tuple
+
+
+@dataclass(frozen=True)
 class Link:
     text: str
     path: Path
@@ -62,9 +69,15 @@ def _slug(text: str) -> str:
 
 def build_document(*, rows: list[dict], cl_rows: list[dict], tech_rows: list[dict], rec: dict,
                    figures: dict[str, Path | None], fronts: dict[str, list[str]], meta: dict | None,
-                   out_dir: Path) -> list:
-    """Blocks in reading order: overview, offline tables, techniques, closed loop, Pareto fronts,
-    run information, and last the recommendation."""
+                   out_dir: Path, conditions: list[str] | None = None, predictive: dict | None = None) -> list:
+    """Blocks in reading order: the decision (recommendation against the baseline, the speed vs
+    driving plot, the rule), the candidates, robustness under conditions, whether offline error
+    predicts driving, then the offline tables, techniques, failures, closed-loop drives, Pareto
+    fronts, the formulas and the run information."""
+    from pilotopt.report.decision import (candidates_table, condition_table, decision_table, divergence_table,
+                                          failures_table, predictive_text)
+    from pilotopt.sim.score import FORMULAS
+
     names = display_names(rows)
     blocks: list = [Heading(1, TITLE, "top")]
     offline = [r for r in rows if r["in_offline"]]
@@ -73,10 +86,52 @@ def build_document(*, rows: list[dict], cl_rows: list[dict], tech_rows: list[dic
     blocks.append(Para(
         f"{len(offline)} variants evaluated offline ({counts['ok']} ok, {counts['failed']} failed, "
         f"{counts['skipped']} skipped); {len(tech_rows)} techniques asked for; {len(cl_rows)} closed-loop drives "
-        f"on {len({d['circuit'] for d in cl_rows})} circuits. Lower is better for size, MSE, latency and deviation."))
+        f"on {len({d['circuit'] for d in cl_rows})} circuit(s) under {len(conditions or ['default'])} condition(s). "
+        "Lower is better for size, MSE, latency and deviation; higher for the driving score and autonomy."))
 
-    blocks.append(Heading(2, "Overview", "overview"))
-    blocks.append(summary_table(rows))
+    blocks.append(Heading(2, "Decision", "decision"))
+    blocks.append(decision_table(rows, rec))
+    fig = figures.get("decision")
+    if fig is not None:
+        blocks.append(Image(fig, "latency against driving score", "Inference time against driving score (95 % "
+                            "interval over repetitions); the star is the recommendation, squares the baselines, "
+                            "the red line the variants nothing faster drives better than.", fig.is_file()))
+    blocks.append(Bullets(tuple(rec["explanation"])))
+
+    blocks.append(Heading(2, "Candidates", "candidates"))
+    blocks.append(candidates_table(rows))
+    chosen = next((r for r in rows if r["key"] == rec.get("recommended")), None)
+    if chosen is not None and chosen.get("cl_score_mean") is not None:
+        same = [names[r["key"]] for r in rows if r.get("score_overlaps_chosen")]
+        blocks.append(Para(
+            f"Driving-score intervals that overlap {names[chosen['key']]}'s: "
+            + (", ".join(same) + ": their difference in driving from it is not significant at these repetitions."
+               if same else "none: every other driven variant drives measurably better or worse.")))
+
+    conditions = list(conditions or [])
+    if len(conditions) > 1:
+        blocks.append(Heading(2, "Robustness: conditions and slower hardware", "robustness"))
+        blocks.append(Para("The baselines and the best candidates, driven under each condition: the world's look, "
+                           "camera noise as Behavior Metrics adds it, and hardware N times slower (realtime latency "
+                           "x N). 'Drives on HW N x slower' is the largest tested slow-down at which every drive "
+                           "is a clean lap."))
+        fig = figures.get("heatmap")
+        if fig is not None:
+            blocks.append(Image(fig, "driving score heatmap", "Driving score by variant and condition", fig.is_file()))
+        table = condition_table(rows, conditions)
+        if table is not None:
+            blocks.append(table)
+
+    if predictive is not None and predictive.get("n", 0) >= 3:
+        blocks.append(Heading(2, "Does offline error predict driving?", "predictive"))
+        fig = figures.get("correlation")
+        if fig is not None:
+            blocks.append(Image(fig, "MSE against driving", "Offline MSE against driving score and autonomy, one "
+                                "point per driven variant", fig.is_file()))
+        blocks.append(Bullets(tuple(predictive_text(predictive))))
+        table = divergence_table(predictive)
+        if table is not None:
+            blocks.append(table)
 
     blocks.append(Heading(2, "Offline evaluation", "offline"))
     blocks.append(Para("Model size on disk, MSE over the normalised (v, w) labels of the test set, and the "
@@ -106,26 +161,37 @@ def build_document(*, rows: list[dict], cl_rows: list[dict], tech_rows: list[dic
     if slow:
         blocks.append(Heading(3, "Int8 slower than fp32", "slower-int8"))
         blocks.append(Bullets(tuple(slow)))
+    failures = failures_table(rows, tech_rows)
+    if failures is not None:
+        blocks.append(Heading(3, "Failed and skipped", "failed"))
+        blocks.append(failures)
 
     blocks.append(Heading(2, "Closed loop", "closed-loop"))
+    first = [d for d in cl_rows if d.get("condition", "default") == "default" and not d.get("repetition")]
     circuits: list[str] = []
-    for d in cl_rows:
+    for d in first:
         if d["circuit"] not in circuits:
             circuits.append(d["circuit"])
     if not circuits:
         blocks.append(Para("No closed-loop drives."))
+    else:
+        blocks.append(Para("The first drive of each variant in the default condition, per circuit (the study's "
+                           "table form); the report's other figures are over every repetition."))
     for circuit in circuits:
         anchor = f"circuit-{_slug(circuit)}"
         blocks.append(Heading(3, f"Circuit: {circuit}", anchor))
-        blocks.append(circuit_table(cl_rows, circuit, anchor))
-        for d in (d for d in cl_rows if d["circuit"] == circuit):
+        blocks.append(circuit_table(first, circuit, anchor))
+        thumbs, links = [], []
+        for d in (d for d in first if d["circuit"] == circuit):
             what = f"{d['variant']} on {circuit} ({d.get('direction') or 'default direction'})"
             if d.get("plot"):
                 p = resolve(d["plot"], out_dir)
-                blocks.append(Image(p, f"trajectory: {what}", f"Trajectory: {what}", p.is_file()))
+                thumbs.append(Image(p, f"trajectory: {what}", what, p.is_file()))
             if d.get("video"):
-                p = resolve(d["video"], out_dir)
-                blocks.append(Link(f"Video: {what}", p, "video"))
+                links.append(Link(f"Video: {what}", resolve(d["video"], out_dir), "video"))
+        if thumbs:
+            blocks.append(Gallery(tuple(thumbs)))
+        blocks.extend(links)
 
     blocks.append(Heading(2, "Pareto fronts", "pareto"))
     blocks.append(Para("Each point is a variant with status ok; the red staircase joins the variants no other "
@@ -138,6 +204,9 @@ def build_document(*, rows: list[dict], cl_rows: list[dict], tech_rows: list[dic
         front = [names[k] for k in fronts.get(stem, [])]
         blocks.append(Para(f"Front ({title}): " + (", ".join(front) if front else "no ok variant to plot") + "."))
 
+    blocks.append(Heading(2, "Driving score and autonomy", "formulas"))
+    blocks.append(Bullets(tuple(f"{k}: {v}" for k, v in FORMULAS.items())))
+
     blocks.append(Heading(2, "Run information", "meta"))
     if meta and meta.get("baseline"):
         blocks.append(Para(f"Baseline: {meta['baseline']}.", strong=True))
@@ -145,11 +214,7 @@ def build_document(*, rows: list[dict], cl_rows: list[dict], tech_rows: list[dic
         blocks.append(meta_table(meta))
     else:
         blocks.append(Para("No run information given."))
-
-    blocks.append(Heading(2, "Recommendation", "recommendation"))
-    blocks.append(Para(rec["summary"], strong=True))
-    blocks.append(Bullets(tuple(rec["explanation"])))
     return blocks
 
 
-__all__ = ["Bullets", "Heading", "Image", "Link", "Para", "Table", "build_document", "resolve"]
+__all__ = ["Bullets", "Gallery", "Heading", "Image", "Link", "Para", "Table", "build_document", "resolve"]

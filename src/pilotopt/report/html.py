@@ -13,7 +13,7 @@ from html import escape
 from pathlib import Path
 from urllib.parse import quote
 
-from pilotopt.report.document import TITLE, Bullets, Heading, Image, Link, Para
+from pilotopt.report.document import TITLE, Bullets, Gallery, Heading, Image, Link, Para
 from pilotopt.report.tables import Table
 
 CSS = """
@@ -28,7 +28,9 @@ th[aria-sort=ascending]::after{content:" \\25B2"}th[aria-sort=descending]::after
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 tr:nth-child(even) td{background:#fafafa}
 figure{margin:1em 0}figure img{max-width:100%;border:1px solid #ddd}
-figcaption{font-size:.85em;color:#555}.strong{font-weight:700}.missing{color:#a00;font-style:italic}
+figcaption{font-size:.85em;color:#555}
+.gallery{display:grid;grid-template-columns:repeat(auto-fill,minmax(260px,1fr));gap:.6em}
+.gallery figure{margin:0}.gallery figcaption{font-size:.75em}.strong{font-weight:700}.missing{color:#a00;font-style:italic}
 """
 
 # Sort the clicked table by that column; a second click reverses. Nulls (empty data-sort) stay last.
@@ -116,6 +118,13 @@ def _rel(path: Path, out_dir: Path) -> str:
     return quote(rel.replace(os.sep, "/"))
 
 
+def _image(b: Image) -> str:
+    if b.exists:
+        return (f'<figure><img src="{data_uri(b.path)}" alt="{_e(b.alt)}">'
+                f"<figcaption>{_e(b.caption)}</figcaption></figure>")
+    return f'<p class="missing">{_e(b.caption)}: image not found ({_e(b.path)})</p>'
+
+
 def render_html(blocks: list, out_dir: Path) -> str:
     body: list[str] = []
     for b in blocks:
@@ -128,11 +137,9 @@ def render_html(blocks: list, out_dir: Path) -> str:
         elif isinstance(b, Table):
             body.append(render_table(b))
         elif isinstance(b, Image):
-            if b.exists:
-                body.append(f'<figure><img src="{data_uri(b.path)}" alt="{_e(b.alt)}">'
-                            f"<figcaption>{_e(b.caption)}</figcaption></figure>")
-            else:
-                body.append(f'<p class="missing">{_e(b.caption)}: image not found ({_e(b.path)})</p>')
+            body.append(_image(b))
+        elif isinstance(b, Gallery):
+            body.append('<div class="gallery">' + "".join(_image(i) for i in b.images) + "</div>")
         elif isinstance(b, Link):
             # a relative file link: the video stays next to the report instead of bloating it
             body.append(f'<p><a href="{_e(_rel(b.path, out_dir))}">{_e(b.text)}</a></p>')

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pilotopt.report.document import Bullets, Heading, Image, Link, Para
+from pilotopt.report.document import Bullets, Gallery, Heading, Image, Link, Para
 from pilotopt.report.tables import Table
 
 
@@ -38,6 +38,12 @@ def render_table(t: Table) -> list[str]:
     return [head, sep, *body]
 
 
+def _image(b: Image, out_dir: Path) -> list[str]:
+    if b.exists:
+        return [f"![{_cell(b.alt)}]({_rel(b.path, out_dir)})", "", f"*{md_escape(b.caption)}*", ""]
+    return [f"*{md_escape(b.caption)}: image not found ({md_escape(str(b.path))})*", ""]
+
+
 def render_markdown(blocks: list, out_dir: Path) -> str:
     out: list[str] = []
     for b in blocks:
@@ -51,10 +57,10 @@ def render_markdown(blocks: list, out_dir: Path) -> str:
         elif isinstance(b, Table):
             out += render_table(b) + [""]
         elif isinstance(b, Image):
-            if b.exists:
-                out += [f"![{_cell(b.alt)}]({_rel(b.path, out_dir)})", "", f"*{md_escape(b.caption)}*", ""]
-            else:
-                out += [f"*{md_escape(b.caption)}: image not found ({md_escape(str(b.path))})*", ""]
+            out += _image(b, out_dir)
+        elif isinstance(b, Gallery):
+            for img in b.images:
+                out += _image(img, out_dir)
         elif isinstance(b, Link):
             out += [f"[{md_escape(b.text)}]({_rel(b.path, out_dir)})", ""]
         else:  # pragma: no cover - a new block type must get a renderer

@@ -10,8 +10,16 @@ The rule (RULE_TEXT says it in the report):
    the best MSE among the un-optimised baselines (the variants others cross-check against). With no
    baseline evaluated, the reference is the best MSE among the constrained candidates. If the gate
    leaves nothing, the most accurate constrained candidate is recommended and the report says so.
-4. Rank the survivors by: share of closed-loop drives that completed a lap (higher first: evidence
-   the model actually drives), then latency p50, then size, then MSE, then name.
+4. Driving gate (when anything was driven): keep those that drive as well as the reference, the
+   best-driving baseline: a candidate's mean driving score (over the default-condition drives) must
+   reach the lower end of the reference's 95 % bootstrap interval over repetitions minus
+   `score_tolerance` (default 5 points). A variant never driven does not pass. If the gate leaves
+   nothing, the best-driving gated candidate is recommended and the report says so.
+5. Rank the survivors by latency p50 (the target latency scale multiplies every variant alike), with
+   differences inside the measurement's noise as ties: the fastest remaining variant and every one
+   within `latency_tie` (default 25 %, the run-to-run spread of p50 on a shared machine) of it form
+   a group, ranked inside by driving score (higher first), then latency, size, MSE and name; then
+   the next group from the rest.
 
 Optimisation is about speed and size at "the same" accuracy, so accuracy is a gate with a tolerance
 rather than the first sort key: ranking by raw MSE would pick whichever variant is luckiest on the
@@ -28,6 +36,8 @@ from pilotopt.errors import BadInputError
 from pilotopt.report.tables import NULL, status_text
 
 DEFAULT_MSE_TOLERANCE = 0.10
+DEFAULT_SCORE_TOLERANCE = 5.0  # driving-score points
+DEFAULT_LATENCY_TIE = 0.25  # relative p50 difference treated as a tie
 CONSTRAINT_NAMES = ("max_latency_ms", "max_size_mb", "must_complete")
 CONSTRAINT_LABELS = {"max_latency_ms": "max latency", "max_size_mb": "max size",
                      "must_complete": "must complete every lap"}
@@ -41,6 +51,8 @@ class Constraints:
     max_size_mb: float | None = None
     must_complete: bool = False
     mse_tolerance: float = DEFAULT_MSE_TOLERANCE
+    score_tolerance: float = DEFAULT_SCORE_TOLERANCE
+    latency_tie: float = DEFAULT_LATENCY_TIE
 
     @classmethod
     def from_any(cls, c: Any) -> "Constraints":
@@ -63,11 +75,15 @@ class Constraints:
             v = getattr(out, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0):
                 raise BadInputError(f"{name} must be a positive number, got {v!r}")
-        if not isinstance(out.mse_tolerance, (int, float)) or not out.mse_tolerance >= 0:
-            raise BadInputError(f"mse_tolerance must be >= 0 (0.1 = 10 %), got {out.mse_tolerance!r}")
+        for name, hint in (("mse_tolerance", "0.1 = 10 %"), ("score_tolerance", "driving-score points"),
+                           ("latency_tie", "0.25 = 25 %")):
+            v = getattr(out, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
+                raise BadInputError(f"{name} must be >= 0 ({hint}), got {v!r}")
         return cls(max_latency_ms=None if out.max_latency_ms is None else float(out.max_latency_ms),
                    max_size_mb=None if out.max_size_mb is None else float(out.max_size_mb),
-                   must_complete=bool(out.must_complete), mse_tolerance=float(out.mse_tolerance))
+                   must_complete=bool(out.must_complete), mse_tolerance=float(out.mse_tolerance),
+                   score_tolerance=float(out.score_tolerance), latency_tie=float(out.latency_tie))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -85,8 +101,17 @@ class Constraints:
 
 RULE_TEXT = ("Among variants evaluated offline with status ok that meet every constraint, keep those whose "
              "MSE is within {tol:g} % of the reference MSE (the best MSE among the un-optimised baselines; the "
-             "best constrained candidate when no baseline was evaluated), then rank them by share of closed-loop "
-             "drives that completed a lap (more first), then inference time p50, then size, then MSE.")
+             "best constrained candidate when no baseline was evaluated), and, when variants were driven, that "
+             "drive as well as the best-driving baseline: a mean driving score at least the lower end of the "
+             "baseline's 95 % interval minus {stol:g} points. Rank them by inference time p50, where "
+             "differences below {tie:g} % are ties (inside the measurement's noise on a shared machine) broken "
+             "by the driving score, then size, then MSE.")
+
+
+def baseline_keys(rows: list[dict]) -> set[str]:
+    """Keys of the un-optimised baselines: the variants other variants name as their baseline."""
+    names = {((r.get("framework") or ""), r["baseline"]) for r in rows if r.get("baseline")}
+    return {r["key"] for r in rows if ((r.get("framework") or ""), r["name"]) in names}
 
 
 def display_names(rows: list[dict]) -> dict[str, str]:
@@ -106,9 +131,38 @@ def _completion(r: dict) -> float:
 
 
 def _rank_key(r: dict) -> tuple:
+    """Inside a latency tie group: driving score first, then latency, size, MSE, name."""
     inf = math.inf
-    return (-_completion(r), r["latency_p50_ms"] if r["latency_p50_ms"] is not None else inf,
+    return (-(r.get("cl_score_mean") if r.get("cl_score_mean") is not None else -inf),
+            r["latency_p50_ms"] if r["latency_p50_ms"] is not None else inf,
             r["size_mb"] if r["size_mb"] is not None else inf, r["mse_mean"], r.get("framework") or "", r["name"])
+
+
+def _latency(r: dict) -> float:
+    return r["latency_p50_ms"] if r.get("latency_p50_ms") is not None else math.inf
+
+
+def rank(rows: list[dict], tie: float) -> tuple[list[dict], dict[str, int]]:
+    """Rows in rank order and each row's tie group (see the module doc, step 5)."""
+    rest = sorted(rows, key=lambda r: (_latency(r), _rank_key(r)))
+    out, group = [], {}
+    g = 0
+    while rest:
+        limit = _latency(rest[0]) * (1.0 + tie)
+        members = [r for r in rest if _latency(r) <= limit]
+        for r in sorted(members, key=_rank_key):
+            out.append(r)
+            group[r["key"]] = g
+        rest = [r for r in rest if r not in members]
+        g += 1
+    return out, group
+
+
+def _score_text(r: dict) -> str:
+    if r.get("cl_score_mean") is None:
+        return "not driven"
+    return (f"driving score {r['cl_score_mean']:.1f} [{r['cl_score_lo']:.1f}, {r['cl_score_hi']:.1f}]"
+            + (f", autonomy {r['cl_autonomy_mean']:.0f} %" if r.get("cl_autonomy_mean") is not None else ""))
 
 
 def _violations(r: dict, c: Constraints) -> list[str]:
@@ -133,18 +187,25 @@ def _why_excluded(r: dict, constraint: str) -> str:
 
 
 def _describe(r: dict, name: str) -> str:
-    laps = f"{r['cl_runs_completed']}/{r['cl_runs_total']} closed-loop laps" if r.get("cl_runs_total") else \
+    laps = f"{r['cl_runs_completed']}/{r['cl_runs_total']} clean laps" if r.get("cl_runs_total") else \
         "not driven in closed loop"
     return (f"{name} ({r.get('framework') or NULL}, {r.get('runtime') or NULL}): inference p50 "
             f"{_fmt(r['latency_p50_ms'], '.3f')} ms, size {_fmt(r['size_mb'], '.3f')} MB, MSE "
-            f"{_fmt(r['mse_mean'], '.5g')}, {laps}")
+            f"{_fmt(r['mse_mean'], '.5g')}, {_score_text(r)}, {laps}")
 
 
-def _lost_on(best: dict, other: dict) -> str:
+def _lost_on(best: dict, other: dict, groups: dict[str, int] | None = None, tie: float = DEFAULT_LATENCY_TIE) -> str:
     """Words for the first rank criterion on which `other` is worse than `best`."""
-    if _completion(other) < _completion(best):
-        return (f"it completed fewer closed-loop laps ({other['cl_runs_completed']}/{other['cl_runs_total'] or 0} "
-                f"vs {best['cl_runs_completed']}/{best['cl_runs_total']})")
+    groups = groups or {}
+    same = groups.get(best["key"]) == groups.get(other["key"])
+    if not same:
+        return (f"it is slower beyond the noise ({_fmt(other['latency_p50_ms'], '.3f')} ms vs "
+                f"{_fmt(best['latency_p50_ms'], '.3f')} ms, more than {100 * tie:g} % apart)")
+    a, b = best.get("cl_score_mean"), other.get("cl_score_mean")
+    if a is not None and b is not None and b < a:
+        return (f"it is as fast within the noise ({_fmt(other['latency_p50_ms'], '.3f')} ms vs "
+                f"{_fmt(best['latency_p50_ms'], '.3f')} ms, under {100 * tie:g} % apart) and drives worse "
+                f"(score {b:.1f} vs {a:.1f})")
     for key, label, spec, unit in (("latency_p50_ms", "slower", ".3f", " ms"), ("size_mb", "larger", ".3f", " MB"),
                                    ("mse_mean", "less accurate", ".5g", "")):
         a, b = best[key], other[key]
@@ -158,7 +219,8 @@ def recommend(rows: list[dict], constraints: Any = None) -> dict:
     per-variant exclusions and the explanation lines the report prints."""
     c = Constraints.from_any(constraints)
     names = display_names(rows)
-    lines: list[str] = [f"Constraints: {c.describe()}.", "Rule: " + RULE_TEXT.format(tol=100 * c.mse_tolerance)]
+    rule = RULE_TEXT.format(tol=100 * c.mse_tolerance, stol=c.score_tolerance, tie=100 * c.latency_tie)
+    lines: list[str] = [f"Constraints: {c.describe()}.", "Rule: " + rule]
     unavailable = [r for r in rows if r.get("status") != "ok" or r.get("mse_mean") is None]
     available = [r for r in rows if r not in unavailable]
     violations = {r["key"]: _violations(r, c) for r in available}
@@ -205,22 +267,55 @@ def recommend(rows: list[dict], constraints: Any = None) -> dict:
         lines.append("Excluded by the accuracy limit: " + ", ".join(
             f"{names[k]} (MSE {by_key[k]['mse_mean']:.5g})" for k in accuracy_out) + ".")
 
-    ranking = sorted(gated, key=_rank_key)
+    # driving gate: not clearly worse than the best baseline's driving score
+    driven = [r for r in rows if r.get("cl_score_mean") is not None]
+    score_ref = None
+    drove_out: list[str] = []
+    driving_fallback = False
+    if driven and gated:
+        driven_base = [r for r in baselines if r.get("cl_score_mean") is not None]
+        if driven_base:
+            ref = max(driven_base, key=lambda r: (r["cl_score_mean"], r["name"]))
+            score_ref = {"variant": ref["key"], "score": ref["cl_score_mean"], "low": ref["cl_score_lo"],
+                         "high": ref["cl_score_hi"], "limit": ref["cl_score_lo"] - c.score_tolerance}
+            keep = [r for r in gated if r.get("cl_score_mean") is not None
+                    and r["cl_score_mean"] >= score_ref["limit"] - 1e-9]
+            drove_out = [r["key"] for r in gated if r not in keep]
+            lines.append(f"Reference driving score: {ref['cl_score_mean']:.1f} [{ref['cl_score_lo']:.1f}, "
+                         f"{ref['cl_score_hi']:.1f}] ({names[ref['key']]}); a candidate's mean must reach "
+                         f"{score_ref['limit']:.1f}.")
+            if not keep:
+                driving_fallback = True
+                keep = [max((r for r in gated), key=lambda r: (r.get("cl_score_mean") or -1.0, -_latency(r)))]
+                drove_out = [k for k in drove_out if k != keep[0]["key"]]
+                lines.append("No candidate drives within the tolerance of the baseline; falling back to the best-driving one.")
+            elif drove_out:
+                by_key = {r["key"]: r for r in gated}
+                lines.append("Excluded by the driving gate: " + ", ".join(
+                    f"{names[k]} ({_score_text(by_key[k])})" for k in drove_out) + ".")
+            gated = keep
+    excluded["driving"] = drove_out
+
+    ranking, groups = rank(gated, c.latency_tie)
     best = ranking[0] if ranking else None
     runner = ranking[1] if len(ranking) > 1 else None
     most, counts = None, {n: len(excluded[n]) for n in CONSTRAINT_NAMES}
     if best is not None:
         summary = f"Deploy {_describe(best, names[best['key']])}."
         lines.append("Recommended: " + _describe(best, names[best["key"]]) + ".")
+        drives_ok = (" and drives as well as the baseline within its interval" if score_ref and not driving_fallback
+                     else "")
         why = ("it is the most accurate variant that meets the constraints" if fallback else
-               f"it meets every constraint, is within {100 * c.mse_tolerance:g} % of the reference MSE and ranks first"
-               f" of {len(ranking)} such variant{'s' if len(ranking) != 1 else ''}")
+               ("it drives best of the candidates that meet the constraints (none drives as well as the baseline)"
+                if driving_fallback else
+                f"it meets every constraint, is within {100 * c.mse_tolerance:g} % of the reference MSE{drives_ok}, "
+                f"and ranks first of {len(ranking)} such variant{'s' if len(ranking) != 1 else ''}"))
         lines.append(f"Why: {why}.")
         if runner is not None:
             lines.append(f"Runner-up: {_describe(runner, names[runner['key']])}; it ranks second because "
-                         f"{_lost_on(best, runner)}.")
+                         f"{_lost_on(best, runner, groups, c.latency_tie)}.")
         else:
-            lines.append("Runner-up: none (no other variant passed the constraints and the accuracy limit).")
+            lines.append("Runner-up: none (no other variant passed the constraints, the accuracy limit and the driving gate).")
     elif not available:
         summary = "No variant was evaluated successfully offline: nothing to recommend."
         lines.append(summary)
@@ -237,7 +332,10 @@ def recommend(rows: list[dict], constraints: Any = None) -> dict:
                      + ", ".join(CONSTRAINT_LABELS[v] for v in violations[nearest["key"]]) + ".")
 
     return {
-        "rule": RULE_TEXT.format(tol=100 * c.mse_tolerance),
+        "rule": rule,
+        "score_reference": score_ref,
+        "driving_fallback": driving_fallback,
+        "tie_groups": groups,
         "constraints": c.to_dict(),
         "reference": reference,
         "mse_limit": mse_limit,

@@ -184,7 +184,29 @@ def check_techniques(techniques: Any) -> list[dict]:
 
 # ----------------------------------------------------------------------------- rows
 def drive_completed(drive: dict) -> bool:
-    return drive.get("status") == "ok" and bool(get(drive, "metrics", "lap_completed"))
+    """A clean lap: the lap completed with no intervention (a lap that needed the safety driver's
+    help is not one the model drove)."""
+    return (drive.get("status") == "ok" and bool(get(drive, "metrics", "lap_completed"))
+            and not (get(drive, "metrics", "interventions") or 0))
+
+
+DEFAULT_CONDITION = "default"
+
+
+def condition_of(drive: dict) -> str:
+    return drive.get("condition") or get(drive, "metrics", "condition") or DEFAULT_CONDITION
+
+
+def slow_scale(condition: str) -> float | None:
+    """The latency scale of a pure slower-hardware condition ('slow:N'), 1 for the default."""
+    if condition == DEFAULT_CONDITION:
+        return 1.0
+    if condition.startswith("slow:") and "+" not in condition:
+        try:
+            return float(condition.split(":", 1)[1])
+        except ValueError:
+            return None
+    return None
 
 
 def closed_loop_rows(closed_loop: list[dict]) -> list[dict]:
@@ -195,7 +217,8 @@ def closed_loop_rows(closed_loop: list[dict]) -> list[dict]:
         m = m or {}
         rows.append({
             "variant": d["variant"], "framework": d.get("framework"), "circuit": d["circuit"],
-            "direction": d.get("direction"), "status": d.get("status"), "reason": d.get("reason"),
+            "direction": d.get("direction"), "condition": condition_of(d),
+            "repetition": int(d.get("repetition") or 0), "status": d.get("status"), "reason": d.get("reason"),
             "status_text": status_text(d.get("status"), d.get("reason")),
             "lap_completed": drive_completed(d),
             "percentage_completed": num(m.get("percentage_completed")),
@@ -210,6 +233,10 @@ def closed_loop_rows(closed_loop: list[dict]) -> list[dict]:
             "real_time_factor": num(m.get("real_time_factor")),
             "deadline_misses": num(m.get("deadline_misses")),
             "termination": m.get("termination"),
+            "interventions": num(m.get("interventions")), "autonomy": num(m.get("autonomy")),
+            "driving_score": num(m.get("driving_score")) if d.get("status") == "ok" else 0.0,
+            "bm_position_deviation": num(m.get("bm_position_deviation")),
+            "latency_source": m.get("latency_source"),
             "plot": d.get("plot"), "video": d.get("video"),
         })
     return rows
@@ -248,24 +275,56 @@ def _gmacs(macs, p50_ms):
 _EMPTY_OFFLINE = {k: None for k in _offline_flat({"name": ""})}
 
 
+def _ci_fields(prefix: str, values) -> dict:
+    from pilotopt.report.stats import bootstrap_ci
+
+    ci = bootstrap_ci(list(values))
+    return {f"{prefix}_mean": ci[0] if ci else None, f"{prefix}_lo": ci[1] if ci else None,
+            f"{prefix}_hi": ci[2] if ci else None}
+
+
 def _closed_loop_aggregate(drives: list[dict]) -> dict:
-    """Aggregates over one variant's drives. A circuit counts as completed when every drive on it
-    (both directions, if both ran) completed its lap; means are over drives that ran (status ok)."""
-    ok = [d for d in drives if d["status"] == "ok"]
+    """Aggregates over one variant's drives in the default condition (the study's figures: a
+    circuit counts as completed when every drive on it completed a clean lap; means are over drives
+    that ran), with 95 % bootstrap intervals over the repetitions for the score, autonomy and
+    deviation; and per condition the score with its interval. A failed drive scores 0."""
+    default = [d for d in drives if d.get("condition", DEFAULT_CONDITION) == DEFAULT_CONDITION]
+    ok = [d for d in default if d["status"] == "ok"]
     circuits: dict[str, bool] = {}
-    for d in drives:
+    for d in default:
         circuits[d["circuit"]] = circuits.get(d["circuit"], True) and d["lap_completed"]
+    per_condition: dict[str, dict] = {}
+    for cond in dict.fromkeys(d.get("condition", DEFAULT_CONDITION) for d in drives):
+        mine = [d for d in drives if d.get("condition", DEFAULT_CONDITION) == cond]
+        per_condition[cond] = {**_ci_fields("score", (d["driving_score"] for d in mine)), "n": len(mine),
+                               "clean": sum(1 for d in mine if d["lap_completed"])}
+    scales = sorted((slow_scale(c), v) for c, v in per_condition.items() if slow_scale(c) is not None)
+    max_scale = None
+    for scale, v in scales:  # the largest tested slow-down under which every lap is clean, no gap below
+        if v["n"] and v["clean"] == v["n"]:
+            max_scale = scale
+        else:
+            break
     return {
-        "cl_runs_total": len(drives),
-        "cl_runs_completed": sum(1 for d in drives if d["lap_completed"]),
+        "cl_runs_total": len(default),
+        "cl_runs_completed": sum(1 for d in default if d["lap_completed"]),
         "cl_circuits_total": len(circuits),
         "cl_circuits_completed": sum(1 for v in circuits.values() if v),
-        "cl_all_completed": bool(drives) and all(d["lap_completed"] for d in drives),
+        "cl_all_completed": bool(default) and all(d["lap_completed"] for d in default),
         "cl_mean_average_speed": mean(d["average_speed"] for d in ok),
         "cl_mean_position_deviation_mae": mean(d["position_deviation_mae"] for d in ok),
         "cl_mean_brain_frequency_hz": mean(d["brain_iterations_frequency"] for d in ok),
         "cl_mean_inference_ms": mean(d["mean_inference_time"] for d in ok),
         "cl_mean_real_time_factor": mean(d["real_time_factor"] for d in ok),
+        "cl_mean_bm_position_deviation": mean(d["bm_position_deviation"] for d in ok),
+        "cl_mean_interventions": mean(d["interventions"] for d in ok),
+        **(_ci_fields("cl_score", (d["driving_score"] for d in default)) if default else
+           {"cl_score_mean": None, "cl_score_lo": None, "cl_score_hi": None}),
+        **_ci_fields("cl_autonomy", (d["autonomy"] for d in ok)),
+        **_ci_fields("cl_deviation", (d["position_deviation_mae"] for d in ok)),
+        "cl_conditions": per_condition if drives else {},
+        "cl_max_slow": max_scale if any(s != 1.0 for s, _ in scales) else None,
+        "cl_slow_tested": max((s for s, _ in scales), default=None),
     }
 
 
@@ -337,6 +396,9 @@ CSV_COLUMNS = (
     "cl_circuits_completed", "cl_circuits_total", "cl_runs_completed", "cl_runs_total",
     "cl_mean_average_speed", "cl_mean_position_deviation_mae", "cl_mean_brain_frequency_hz",
     "cl_mean_inference_ms", "cl_mean_real_time_factor",
+    "cl_score_mean", "cl_score_lo", "cl_score_hi", "cl_autonomy_mean", "cl_autonomy_lo", "cl_autonomy_hi",
+    "cl_deviation_mean", "cl_deviation_lo", "cl_deviation_hi", "cl_mean_bm_position_deviation",
+    "cl_mean_interventions", "cl_max_slow",
     "pareto_latency_mse", "pareto_size_mse", "eligible", "violations", "recommended",
 )
 

@@ -2,16 +2,28 @@
 scored with the spec's metrics.
 
 - lockstep: the simulation waits for the brain; the drive is deterministic.
-- realtime: a command computed from the frame at sim time t acts at t + latency (measured wall time
-  of the brain step x `latency_scale`, or a fixed `latency`), and the brain's next frame is the first
-  camera frame at or after that. A slow brain steers late and less often, as on a real car.
+- realtime: a command computed from the frame at sim time t acts at t + latency, and the brain's next
+  frame is the first camera frame at or after that. A slow brain steers late and less often, as on a
+  real car. The latency is one of:
+  - `distribution` (reproducible): drawn, with the drive's seed, from `latency_samples` (the
+    variant's measured brain-step latencies, from the offline evaluation) x `latency_scale`; the same
+    variant, circuit, condition and seed give the same trajectory on any machine;
+  - `wall` (measured): the wall time of this brain step x `latency_scale`, which depends on the
+    machine and its load at that moment;
+  - `fixed`: `latency` seconds.
+
+Repetitions (`repetition` > 0) start from a seeded point along the lap with a small offset and
+heading error, and add mild sensor noise, as Behavior Metrics' repetitions; repetition 0 is the
+canonical start. A `condition` (sim.conditions) changes the look, the camera image, the actuators
+or the latency scale. With `interventions` on, a car more than 1 m off the line is put back on it
+and drives on (PilotNet's autonomy test) instead of the run ending when it leaves the road.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -20,12 +32,18 @@ from pilotopt.errors import BadInputError, one_line
 from pilotopt.sim.brains.base import Brain
 from pilotopt.sim.camera import CameraModel, PilotNetView, View
 from pilotopt.sim.circuits import load_circuit, parse_direction
+from pilotopt.sim.conditions import parse_condition
 from pilotopt.sim.metrics import brain_metrics, path_metrics
+from pilotopt.sim.score import INTERVENTION_DISTANCE
 from pilotopt.sim.simulation import SimSettings, Simulation, Termination
 from pilotopt.sim.vehicle import VehicleLimits
 
 MODES = ("lockstep", "realtime")
-RESULT_SCHEMA = "pilotopt.drive/1"
+LATENCY_SOURCES = ("distribution", "wall", "fixed", "none")
+RESULT_SCHEMA = "pilotopt.drive/2"
+REPEAT_START_OFFSET = 0.3  # m, largest initial offset from the line of a repetition
+REPEAT_START_HEADING = 0.05  # rad, largest initial heading error of a repetition
+REPEAT_SENSOR_NOISE = 2.0  # std of the camera noise a repetition adds, 0-255 units
 
 
 @dataclass
@@ -34,8 +52,12 @@ class DriveConfig:
     direction: str = "anticlockwise"
     mode: str = "lockstep"
     laps: int = 1
-    latency: float | None = None  # s, fixed latency in realtime mode (None: measured)
-    latency_scale: float = 1.0  # emulate slower hardware: measured latency x this
+    latency: float | None = None  # s, fixed latency in realtime mode (None: samples or wall time)
+    latency_samples: list[float] | None = None  # s, measured brain-step latencies to draw from
+    latency_scale: float = 1.0  # emulate slower hardware: latency x this
+    condition: str = "default"  # sim.conditions spec
+    repetition: int = 0  # 0: the canonical start; k > 0: a seeded start and sensor noise
+    interventions: bool = False  # put the car back on the line instead of ending the run
     look: str = "default"
     seed: int = 0
     timeout: float | None = None
@@ -57,6 +79,20 @@ class DriveConfig:
             raise BadInputError(f"video_every must be >= 0, got {self.video_every}")
         if self.latency_scale <= 0:
             raise BadInputError(f"latency scale must be > 0, got {self.latency_scale}")
+        if self.repetition < 0:
+            raise BadInputError(f"repetition must be >= 0, got {self.repetition}")
+        if self.latency_samples is not None and (len(self.latency_samples) == 0
+                                                 or min(self.latency_samples) < 0):
+            raise BadInputError("latency samples must be a non-empty list of seconds >= 0")
+        parse_condition(self.condition)
+
+    @property
+    def latency_source(self) -> str:
+        if self.mode != "realtime":
+            return "none"
+        if self.latency is not None:
+            return "fixed"
+        return "distribution" if self.latency_samples else "wall"
 
 
 @dataclass
@@ -71,8 +107,23 @@ class DriveResult:
 
     def to_json(self) -> dict:
         cfg = asdict(self.config)
+        samples = cfg.pop("latency_samples")
+        cfg["latency_samples_n"] = len(samples) if samples else 0
+        cfg["latency_source"] = self.config.latency_source
         return {"schema": RESULT_SCHEMA, "config": cfg, "brain": self.brain, "metrics": self.metrics,
                 "circuit": {"name": self.track.name, "length": self.track.length}}
+
+
+def drive_quality(lateral, metrics: dict, sim: Simulation, cfg: DriveConfig) -> dict:
+    """Interventions, autonomy, the driving score and BM's deviation formula (sim.score)."""
+    from pilotopt.sim.score import (FORMULAS, autonomy, bm_position_deviation, driving_score, excursions)
+
+    n = len(sim.interventions) if cfg.interventions else excursions(lateral)
+    auto = autonomy(n, metrics["sim_seconds"])
+    completion = metrics["completed_distance"] / (sim.track.length * cfg.laps)
+    return {"interventions": n, "interventions_mode": cfg.interventions, "autonomy": auto,
+            "driving_score": driving_score(completion, auto, metrics["position_deviation_mae"]),
+            "bm_position_deviation": bm_position_deviation(lateral), "score_version": FORMULAS["version"]}
 
 
 def _extra_view(name: str | None, camera: CameraModel) -> View | None:
@@ -91,18 +142,42 @@ def drive(brain: Brain, config: DriveConfig | None = None,
     """Drive `brain` on the configured circuit until the laps are done or the run ends."""
     cfg = config or DriveConfig()
     cfg.validate()
+    cond = parse_condition(cfg.condition)
     track = load_circuit(cfg.circuit, cfg.direction)
     camera = CameraModel()
-    sim = Simulation(track, camera, cfg.look, cfg.limits,
-                     SimSettings(laps=cfg.laps, timeout=cfg.timeout, stuck_seconds=cfg.stuck_seconds),
-                     seed=cfg.seed)
+    settings = SimSettings(laps=cfg.laps, timeout=cfg.timeout, stuck_seconds=cfg.stuck_seconds,
+                           intervention_distance=INTERVENTION_DISTANCE if cfg.interventions else None)
+    sensor_noise = 0.0
+    if cfg.repetition > 0:  # a seeded start and sensor noise, the same for every variant
+        start = np.random.default_rng([cfg.seed, cfg.repetition, 1])
+        settings.start_s = float(start.uniform(0.0, track.length))
+        settings.start_lateral = float(start.uniform(-REPEAT_START_OFFSET, REPEAT_START_OFFSET))
+        settings.start_heading = float(start.uniform(-REPEAT_START_HEADING, REPEAT_START_HEADING))
+        sensor_noise = REPEAT_SENSOR_NOISE
+    look = cfg.look if cond.look == "default" else (cond.look if cfg.look == "default" else f"{cfg.look}+{cond.look}")
+    limits = cfg.limits if cond.actuator_lag <= 0 else replace(cfg.limits, lag=cond.actuator_lag)
+    sim = Simulation(track, camera, look, limits, settings, seed=cfg.seed)
     view = brain.view or _extra_view(cfg.camera_view, camera)
     brain.reset(sim)
     for _ in range(cfg.warmup_steps):
         brain.step(sim.observe(view) if view is not None else None)
     brain.reset(sim)
 
-    steps = {"t": [], "step_s": [], "inference_s": [], "v": [], "w": []}
+    scale = cfg.latency_scale * cond.latency_scale
+    draw = np.random.default_rng([cfg.seed, cfg.repetition, 2])
+    noise_rng = np.random.default_rng([cfg.seed, cfg.repetition, 3])
+    samples = np.asarray(cfg.latency_samples, dtype=np.float64) if cfg.latency_samples else None
+    source = cfg.latency_source
+
+    def observe():
+        obs = sim.observe(view)
+        if sensor_noise > 0:
+            from pilotopt.sim.conditions.camera_noise import gaussian
+
+            obs = gaussian(obs, sensor_noise, noise_rng)
+        return cond.noisy(obs, noise_rng)
+
+    steps = {"t": [], "step_s": [], "inference_s": [], "v": [], "w": [], "latency_s": []}
     frames: list[np.ndarray] = []
     period = sim.period
     wall0 = time.perf_counter()
@@ -111,7 +186,7 @@ def drive(brain: Brain, config: DriveConfig | None = None,
         t_frame = sim.time
         if cfg.video_every and sim.tick % cfg.video_every == 0:
             frames.append(sim.frame())
-        obs = sim.observe(view) if view is not None else None
+        obs = observe() if view is not None else None
         t0 = time.perf_counter()
         try:
             v, w = brain.step(obs)
@@ -126,10 +201,17 @@ def drive(brain: Brain, config: DriveConfig | None = None,
         steps["v"].append(v)
         steps["w"].append(w)
         if cfg.mode == "lockstep":
+            steps["latency_s"].append(0.0)
             sim.command(v, w)
             sim.advance_to(t_frame + period)
         else:
-            latency = cfg.latency if cfg.latency is not None else step_s * cfg.latency_scale
+            if source == "fixed":
+                latency = cfg.latency
+            elif source == "distribution":
+                latency = float(samples[draw.integers(len(samples))]) * scale
+            else:
+                latency = step_s * scale
+            steps["latency_s"].append(latency)
             t_effect = t_frame + latency
             sim.advance_to(t_effect)  # the old command still acts while the brain thinks
             if sim.done:
@@ -145,6 +227,17 @@ def drive(brain: Brain, config: DriveConfig | None = None,
     metrics = path_metrics(track, rec["t"], rec["lateral"], rec["progress"], rec["odometer"], sim.lap_times)
     metrics.update(brain_metrics(steps["step_s"], steps["inference_s"], list(zip(steps["v"], steps["w"])),
                                  period))
+    metrics.update(drive_quality(rec["lateral"], metrics, sim, cfg))
+    metrics["latency_source"] = source
+    metrics["latency_scale"] = scale if cfg.mode == "realtime" else None
+    metrics["condition"] = cond.spec
+    metrics["repetition"] = cfg.repetition
+    if source in ("distribution", "fixed") and steps["latency_s"]:
+        # what the car experienced; the same on any machine, unlike the wall-time figures
+        mean_latency = float(np.mean(steps["latency_s"]))
+        metrics["mean_emulated_latency_ms"] = mean_latency * 1000.0
+        metrics["emulated_brain_frequency"] = float(len(steps["t"]) / metrics["sim_seconds"]) \
+            if metrics["sim_seconds"] > 0 else None
     metrics["real_time_factor"] = metrics["sim_seconds"] / wall if wall > 0 else None
     metrics["wall_seconds"] = wall
     metrics["termination"] = sim.termination

@@ -119,6 +119,10 @@ def trajectory_title(result) -> str:
     brain = _brain_name(result)
     head = f"{getattr(cfg, 'circuit', result.track.name)} · {getattr(cfg, 'direction', '?')} · " \
            f"{getattr(cfg, 'mode', '?')}" + (f" · {brain}" if brain else "")
+    if getattr(cfg, "condition", "default") != "default":
+        head += f" · {cfg.condition}"
+    if m.get("interventions"):
+        head += f" · {m['interventions']} interventions"
     lap = m.get("lap_seconds")
     tail = (f"completed {_fmt(m.get('percentage_completed'), '.1f')}% · "
             f"MAE {_fmt(m.get('position_deviation_mae'), '.3f')} m · "

@@ -34,6 +34,8 @@ class SimSettings:
     start_s: float = 0.0  # m along the centre line
     start_lateral: float = 0.0  # m left of the line
     start_speed: float = 0.0
+    start_heading: float = 0.0  # rad, added to the line's heading at the start
+    intervention_distance: float | None = None  # m; beyond it the car is put back on the line
 
 
 def reference_lap_seconds(track: Track) -> float:
@@ -58,8 +60,8 @@ class Simulation:
         st = self.settings
         i = self.track.index_at(st.start_s)
         x, y = self.track.points[i] + self.track.normals[i] * st.start_lateral
-        self.vehicle = Vehicle(VehicleState(float(x), float(y), self.track.heading_at(i), v=st.start_speed),
-                               self.limits)
+        self.vehicle = Vehicle(VehicleState(float(x), float(y), self.track.heading_at(i) + st.start_heading,
+                                            v=st.start_speed), self.limits)
         self.vehicle.cmd = (st.start_speed, 0.0)
         self.time = 0.0
         self.tick = 0
@@ -68,6 +70,7 @@ class Simulation:
         self._last_s = self.track.project((x, y), i).s
         self._best_progress, self._best_time = 0.0, 0.0
         self.lap_times: list[float] = []
+        self.interventions: list[float] = []  # sim times the car was put back on the line
         self.termination: str | None = None
         self.records: dict[str, list[float]] = {k: [] for k in ("t", "x", "y", "theta", "lateral", "progress",
                                                                 "v", "w", "odometer")}
@@ -160,6 +163,9 @@ class Simulation:
             t0, t1 = r["t"][-2], r["t"][-1]
             frac = (goal - p0) / (p1 - p0) if p1 > p0 else 1.0
             self.lap_times.append(t0 + frac * (t1 - t0))
+        limit = self.settings.intervention_distance
+        if limit is not None and abs(self._lateral) > limit and len(self.lap_times) < self.settings.laps:
+            self._intervene()
         if len(self.lap_times) >= self.settings.laps:
             self.termination = Termination.LAPS
         elif abs(self._lateral) > self.track.road_half_width:
@@ -171,6 +177,17 @@ class Simulation:
                 self._best_progress, self._best_time = self.progress, self.time
             if self.time - self._best_time > self.settings.stuck_seconds:
                 self.termination = Termination.STUCK
+
+    def _intervene(self) -> None:
+        """A safety driver's take-over, as in PilotNet's autonomy test: the car is put back on the
+        line at its projected point, heading along it, at the speed it had; the drive goes on."""
+        self.interventions.append(self.time)
+        st = self.vehicle.state
+        i = self.progress_index
+        st.x, st.y = (float(c) for c in self.track.points[i])
+        st.theta = self.track.heading_at(i)
+        self._last_s = self.track.project((st.x, st.y), i).s
+        self._lateral = 0.0
 
     def trajectory(self) -> dict[str, np.ndarray]:
         return {k: np.asarray(v, dtype=np.float64) for k, v in self.records.items()}
