@@ -32,7 +32,7 @@ def test_technique_defaults_reach_only_techniques_with_that_setting():
     cfg = load_config(overrides={"technique_defaults": {"epochs": 1, "representative_frames": 7}})
     over = technique_overrides(cfg, ["tf_cluster", "tflite_int8", "keras", "tf_prune"])
     assert over["tf_cluster"]["epochs"] == 1 and "representative_frames" not in over["tf_cluster"]
-    assert over["tf_prune"]["epochs"] == 12  # the quick profile's own setting for it wins over the defaults
+    assert over["tf_prune"]["epochs"] == 3  # the quick profile's own setting for it wins over the defaults
     assert over["tflite_int8"] == {"representative_frames": 7}
     assert "keras" not in over
 

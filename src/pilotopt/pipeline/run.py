@@ -288,6 +288,9 @@ def _drive_all(cfg: PipelineConfig, jobs: list[dict], what: str, say: Say) -> li
     if records:
         say(f"closed loop ({what}): {len(records)} of {total} drives reused")
     if todo:
+        if cfg.closed_loop.latency == "wall" and cfg.closed_loop.mode == "realtime" and cfg.executor.workers > 1:
+            say(f"note: wall-clock latency with {cfg.executor.workers} drives at once: they compete for the cores "
+                "and slow each other's brains; use closed_loop.latency: distribution or executor.workers: 1")
         ex = get_executor(cfg.executor.name, workers=cfg.executor.workers, address=cfg.executor.address)
         finished = [0]
 

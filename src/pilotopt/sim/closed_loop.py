@@ -238,6 +238,10 @@ def drive(brain: Brain, config: DriveConfig | None = None,
         metrics["mean_emulated_latency_ms"] = mean_latency * 1000.0
         metrics["emulated_brain_frequency"] = float(len(steps["t"]) / metrics["sim_seconds"]) \
             if metrics["sim_seconds"] > 0 else None
+        # the brain's rate as the car saw it (1 / mean latency), reproducible and free of whatever else
+        # ran beside this drive; the wall-clock rate of this process is kept beside it
+        metrics["wall_brain_iterations_frequency"] = metrics["brain_iterations_frequency"]
+        metrics["brain_iterations_frequency"] = 1.0 / mean_latency if mean_latency > 0 else None
     metrics["real_time_factor"] = metrics["sim_seconds"] / wall if wall > 0 else None
     metrics["wall_seconds"] = wall
     metrics["termination"] = sim.termination
