@@ -114,10 +114,11 @@ def test_repetitions_and_conditions_for_the_shortlist(killed_then_resumed):
     ok = {r["name"] for r in json.loads((out / "offline" / "results.json").read_text())["variants"]
           if r["status"] == "ok"}
     default = [d for d in drives if d["condition"] == "default"]
-    assert {d["variant"] for d in default} == ok and len(default) == 2 * len(ok)  # every variant, 2 repetitions
-    assert {d["repetition"] for d in default} == {0, 1}
     conditioned = [d for d in drives if d["condition"] != "default"]
     shortlisted = {d["variant"] for d in conditioned}
+    # every variant screened with one drive; the shortlist gets both repetitions
+    assert {d["variant"] for d in default} == ok and len(default) == len(ok) + len(shortlisted)
+    assert {d["variant"] for d in default if d["repetition"] == 1} == shortlisted
     assert "torch" in shortlisted and len(shortlisted) == 2  # the baseline and the best candidate
     assert {d["condition"] for d in conditioned} == {"dusk", "slow:30"} and len(conditioned) == 2 * 2 * 2
     # every drive drew its latency from the offline brain-step samples: reproducible

@@ -74,7 +74,9 @@ class ClosedLoopSection(_Strict):
     # realtime latency: drawn from the offline brain-step samples with the drive's seed (reproducible
     # on any machine), or the wall time measured during the drive
     latency: Literal["distribution", "wall"] = "distribution"
-    repeats: int = Field(1, ge=1)  # drives per variant, circuit and condition, differing by seed
+    # drives per variant, circuit and condition, differing by seed; with conditions, every variant gets
+    # one drive in the default condition and the shortlist all repetitions
+    repeats: int = Field(1, ge=1)
     conditions: list[str] = Field(default_factory=list)  # besides the default (see `pilotopt list conditions`)
     shortlist: int = Field(5, ge=0)  # best candidates (besides the baselines) driven under the conditions
     interventions: bool = True  # put the car back on the line (>1 m off) instead of ending the run
@@ -142,11 +144,11 @@ PROFILES: dict[str, dict] = {
                                "calibration_frames": 100, "subset_size": 100},
         # magnitude pruning needs steps and frames to recover: 16 steps on 1024 frames left tf_prune at
         # 54x the baseline's MSE, 192 steps on the same 1024 frames at 19x (steering collapsed), 192
-        # steps over 4096 frames at 1.3x, for about 2 s more; the preserving-QAT prune stages get 128
+        # steps over 4096 frames at 1.3x, for about 2 s more; the preserving-QAT prune stages get 64
         "technique_settings": {"torch_distill": {"epochs": 6, "max_train_frames": 0},
                                **{name: {"epochs": 3, "max_train_frames": 4096}
                                   for name in ("tf_prune", "tf_prune_dynamic_range", "tf_prune_2x4")},
-                               "tf_pqat": {"epochs": 8}, "tf_pcqat": {"epochs": 8}},
+                               "tf_pqat": {"epochs": 4}, "tf_pcqat": {"epochs": 4}},
         # chains: their first steps are the standalone variants above, run once (prefixes are cached)
         "variants": {"torch_distill+onnx_int8_static": {"steps": ["torch_distill", "onnx_int8_static"]},
                      "torch_channel_prune+openvino_int8": {"steps": ["torch_channel_prune", "openvino_int8"]},
@@ -158,7 +160,7 @@ PROFILES: dict[str, dict] = {
         # drives draw their latency from the offline samples, so two at a time change no trajectory
         "executor": {"workers": 2},
         "closed_loop": {"directions": ["anticlockwise"], "repeats": 3,
-                        "conditions": ["dusk", "gaussian:10", "slow:20", "slow:100"], "shortlist": 5},
+                        "conditions": ["dusk", "gaussian:10", "slow:30"], "shortlist": 5},
     },
     # A real experiment: every circuit recorded, the study's held-out circuits, full fine-tunes.
     "full": {

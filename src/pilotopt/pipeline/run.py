@@ -211,10 +211,12 @@ def _drive_base(cfg: PipelineConfig, out: Path, row: dict, digest: str) -> dict:
 
 
 def drive_jobs(cfg: PipelineConfig, out: Path, offline: dict, planned: list[dict],
-               conditions: list[str] | None = None, only: set[str] | None = None) -> list[dict]:
+               conditions: list[str] | None = None, only: set[str] | None = None,
+               repeats: int | None = None) -> list[dict]:
     """One job per ok variant of this run (or of `only`): its drives on every circuit, direction,
-    condition (default: the default condition only) and repetition. The first repetition of each
-    condition is plotted."""
+    condition (default: the default condition only) and repetition (`repeats`, default
+    closed_loop.repeats). The first repetition of each condition is plotted."""
+    repeats = cfg.closed_loop.repeats if repeats is None else repeats
     wanted = {p["name"] for p in planned}
     jobs = []
     for row in offline["variants"]:
@@ -225,7 +227,7 @@ def drive_jobs(cfg: PipelineConfig, out: Path, offline: dict, planned: list[dict
         base = _drive_base(cfg, out, row, artifact_digest(Path(row["artifact"])))
         drives = [dict(base, circuit=circuit, direction=direction, condition=condition, repetition=rep, plot=rep == 0)
                   for condition in (conditions or ["default"]) for circuit in cfg.drive_circuits
-                  for direction in cfg.closed_loop.directions for rep in range(cfg.closed_loop.repeats)]
+                  for direction in cfg.closed_loop.directions for rep in range(repeats)]
         jobs.append({"variant": row["name"], "framework": row["framework"], "drives": drives})
     return jobs
 
@@ -262,15 +264,20 @@ def _constraints(cfg: PipelineConfig) -> dict:
 
 
 def _closed_loop(cfg: PipelineConfig, out: Path, offline: dict, planned: list[dict], say: Say) -> list[dict]:
-    """Every variant in the default condition, then the shortlist under the conditions."""
-    records = _drive_all(cfg, drive_jobs(cfg, out, offline, planned), "default condition", say)
-    if cfg.closed_loop.conditions:
-        names = shortlist(cfg, offline, records, planned)
-        say(f"closed loop: {len(names)} variants under {len(cfg.closed_loop.conditions)} conditions "
-            f"({', '.join(cfg.closed_loop.conditions)}): {', '.join(names)}")
-        records += _drive_all(cfg, drive_jobs(cfg, out, offline, planned, cfg.closed_loop.conditions, set(names)),
-                              "conditions", say)
-    return records
+    """Every variant in the default condition; with conditions, that is a screen of one drive each,
+    and the shortlist then gets every repetition in the default condition and under each condition."""
+    cl = cfg.closed_loop
+    if not cl.conditions:
+        return _drive_all(cfg, drive_jobs(cfg, out, offline, planned), "default condition", say)
+    screen = _drive_all(cfg, drive_jobs(cfg, out, offline, planned, repeats=1), "default condition, screen", say)
+    names = shortlist(cfg, offline, screen, planned)
+    say(f"closed loop: {len(names)} variants, {cl.repeats} repetitions each, in the default condition and under "
+        f"{len(cl.conditions)} conditions ({', '.join(cl.conditions)}): {', '.join(names)}")
+    deep = _drive_all(cfg, drive_jobs(cfg, out, offline, planned, ["default", *cl.conditions], set(names)),
+                      "shortlist", say)
+    seen = {(d["variant"], d["circuit"], d["direction"], d.get("condition"), d.get("repetition")) for d in deep}
+    return [d for d in screen if (d["variant"], d["circuit"], d["direction"], d.get("condition"),
+                                  d.get("repetition")) not in seen] + deep
 
 
 def _drive_all(cfg: PipelineConfig, jobs: list[dict], what: str, say: Say) -> list[dict]:

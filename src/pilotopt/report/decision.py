@@ -100,7 +100,8 @@ def candidates_table(rows: list[dict]) -> Table:
     for r in ok:
         r["violations_text"] = ", ".join(r.get("violations") or []) or ""
     return Table("candidates", cols, ok, caption="Candidates (status ok) in rank order; unranked ones after, by "
-                 "latency. Intervals are 95 % bootstrap intervals over the repetitions in the default condition.")
+                 "latency. Intervals are 95 % bootstrap intervals over the repetitions in the default condition; a "
+                 "variant screened with a single drive shows that drive's value.")
 
 
 def condition_table(rows: list[dict], conditions: list[str]) -> Table | None:
