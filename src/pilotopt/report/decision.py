@@ -95,6 +95,8 @@ def candidates_table(rows: list[dict]) -> Table:
             Column("cl_mean_bm_position_deviation", "BM position deviation (mean 1000^d)", ".3g"),
             Column("cl_mean_interventions", "Interventions / drive", ".2f"),
             Column("cl_mean_brain_frequency_hz", "Brain freq. (Hz)", ".1f"),
+            # the mean MSE is dominated by v; a model can keep it and still lose the steering
+            Column("mse_w", "MSE w (steering)", ".3g"),
             Column("score_overlaps_chosen", "Score CI overlaps the chosen"),
             Column("violations_text", "Excluded by")]
     for r in ok:
