@@ -151,13 +151,15 @@ def predictive(rows: list[dict]) -> dict:
     negative rho: more error, worse driving), and the variants whose ranks differ most."""
     pts = [r for r in rows if r.get("status") == "ok" and r.get("mse_mean") is not None
            and r.get("cl_score_mean") is not None]
-    out = {"n": len(pts), "score": None, "autonomy": None, "divergent": []}
+    out = {"n": len(pts), "score": None, "autonomy": None, "score_vs_mse_w": None, "divergent": []}
     if len(pts) < 3:
         return out
     mse = [r["mse_mean"] for r in pts]
     out["score"] = spearman_ci(mse, [r["cl_score_mean"] for r in pts])
     auto = [r for r in pts if r.get("cl_autonomy_mean") is not None]
     out["autonomy"] = spearman_ci([r["mse_mean"] for r in auto], [r["cl_autonomy_mean"] for r in auto])
+    steer = [r for r in pts if r.get("mse_w") is not None]  # the steering output alone
+    out["score_vs_mse_w"] = spearman_ci([r["mse_w"] for r in steer], [r["cl_score_mean"] for r in steer])
     off_rank = ranks(mse)  # 1 = lowest error
     drive_rank = ranks([r["cl_score_mean"] for r in pts], descending=True)  # 1 = best driving
     div = [{"name": r["name"], "framework_label": r.get("framework_label"), "mse_mean": r["mse_mean"],
@@ -170,7 +172,8 @@ def predictive(rows: list[dict]) -> dict:
 
 def predictive_text(p: dict) -> list[str]:
     lines = []
-    for key, label in (("score", "driving score"), ("autonomy", "autonomy")):
+    for key, label in (("score", "driving score"), ("autonomy", "autonomy"),
+                       ("score_vs_mse_w", "driving score, with the MSE of w (steering) alone")):
         s = p.get(key)
         if s is None:
             lines.append(f"MSE vs {label}: too few driven variants, or no variation, to correlate.")

@@ -95,9 +95,9 @@ def publish(results_path: Path, run_path: Path | None = None, command: str | Non
         out += _table(["method", *(f"{c} (clean laps)" for c in conditions)], table)
     pred = doc.get("predictive") or {}
     out += ["## Does offline error predict driving?", ""]
-    for key in ("score", "autonomy"):
+    for key in ("score", "autonomy", "score_vs_mse_w"):
         s = pred.get(key)
-        out.append(f"- MSE vs {key}: " + (f"Spearman rho {s['rho']:.2f} [{s['low']:.2f}, {s['high']:.2f}], p = "
+        out.append(f"- {'MSE of w (steering) vs score' if key == 'score_vs_mse_w' else 'MSE vs ' + key}: " + (f"Spearman rho {s['rho']:.2f} [{s['low']:.2f}, {s['high']:.2f}], p = "
                                           f"{s['p']:.3g}, n = {s['n']}" if s else "not enough variation"))
     if pred.get("divergent"):
         out += [""] + _table(["method", "MSE", "offline rank", "driving rank", "shift"],
