@@ -16,3 +16,14 @@ def job(spec: dict) -> dict:
         os.kill(os.getpid(), signal.SIGSEGV)
         time.sleep(10)  # never reached: the signal kills the process
     return {"status": "ok", "y": spec["x"] * 2, "pid": os.getpid()}
+
+
+def drive_first_then_die(job: dict) -> list:
+    """Drives the variant's first drive (its record is written), then the worker is SIGKILLed, as
+    the OOM killer or a crashing runtime would do halfway through a variant's drives."""
+    from pilotopt.pipeline.drive_jobs import drive_variant
+
+    drive_variant({**job, "drives": job["drives"][:1]})
+    os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(10)
+    return []

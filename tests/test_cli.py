@@ -25,7 +25,8 @@ def assert_one_line_error(proc, *fragments):
 
 @pytest.mark.parametrize("args", [[], ["sim"], ["bench"], ["sim", "drive"], ["sim", "dataset"],
                                   ["sim", "list"], ["bench", "sim"], ["bench", "runtimes"], ["train"],
-                                  ["optimize"], ["evaluate"], ["list"], ["list", "techniques"]])
+                                  ["optimize"], ["evaluate"], ["list"], ["list", "techniques"],
+                                  ["list", "conditions"], ["report"], ["report", "publish"]])
 def test_help_everywhere(args):
     proc = run(*args, "--help")
     assert proc.returncode == 0 and "Usage" in proc.stdout
@@ -91,3 +92,25 @@ def test_bench_sim_writes_json(tmp_path):
     s = doc["summary"]
     assert s["full_frame_640x480_fps"] > 0 and s["pilotnet_view_fps"] > s["full_frame_640x480_fps"]
     assert s["expert_real_time_factor_with_camera"] > 1.0
+
+
+def test_sim_drive_from_latency_samples_is_reproducible_and_bad_samples_are_one_line(tmp_path):
+    samples = tmp_path / "samples.json"
+    samples.write_text(json.dumps([4.0, 30.0, 55.0]))  # ms
+    outs = []
+    for k in range(2):
+        out = tmp_path / f"m{k}.json"
+        proc = run("sim", "drive", "--brain", "classic", "--mode", "realtime", "--latency-samples", str(samples),
+                   "--condition", "slow:2", "--repetition", "1", "--interventions", "--timeout", "8",
+                   "--json", str(out))
+        assert proc.returncode == 0, proc.stderr
+        outs.append(json.loads(out.read_text())["metrics"])
+    keep = ("completed_distance", "position_deviation_mae", "interventions", "driving_score", "brain_steps",
+            "mean_emulated_latency_ms")
+    assert [{k: m[k] for k in keep} for m in outs] == [{k: outs[0][k] for k in keep}] * 2
+    assert outs[0]["latency_source"] == "distribution" and outs[0]["condition"] == "slow:2"
+    assert outs[0]["mean_emulated_latency_ms"] > 10.0  # drawn from the samples, x2
+    samples.write_text('{"variants": []}')
+    assert_one_line_error(run("sim", "drive", "--mode", "realtime", "--latency-samples", str(samples)),
+                          "latency samples", "found 0")
+    assert_one_line_error(run("sim", "drive", "--condition", "fog"), "unknown condition 'fog'")

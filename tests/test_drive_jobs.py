@@ -89,3 +89,26 @@ def test_one_worker_drives_every_repetition_and_condition_loading_the_model_once
                      "simple_anticlockwise__dusk__r0.json", "simple_anticlockwise__dusk__r1.json"]
     again = drive_variant({"variant": "torch", "drives": drives})
     assert all(r["cached"] for r in again) and len(loads) == 1  # finished drives are not driven again
+
+
+def test_a_worker_killed_mid_variant_keeps_its_finished_drives(model, tmp_path, monkeypatch):
+    """SIGKILL after the first of three drives: that drive's record is kept (and reused), the
+    other two are failed with the worker's death as the reason and are never reused."""
+    import os
+    from pathlib import Path
+
+    from pilotopt.pipeline.drive_jobs import cached_record
+    from pilotopt.pipeline.executors import get_executor
+    from pilotopt.pipeline.run import _as_records
+
+    tests = str(Path(__file__).resolve().parent)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (tests, os.environ.get("PYTHONPATH", "")) if p))
+    import _executor_jobs
+
+    job = {"variant": "torch", "drives": [_job(model, tmp_path, repetition=r, timeout_s=1.0) for r in range(3)]}
+    [result] = get_executor("local").map(_executor_jobs.drive_first_then_die, [job])
+    assert result["status"] == "failed" and "died" in result["reason"]
+    recs = _as_records(job, result)
+    assert [r["status"] for r in recs] == ["ok", "failed", "failed"]
+    assert recs[0]["cached"] is True and "died" in recs[1]["reason"]
+    assert cached_record(job["drives"][0]) is not None and cached_record(job["drives"][1]) is None
