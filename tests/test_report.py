@@ -301,6 +301,9 @@ def test_markdown_lists_techniques_tables_and_plots(report):
     assert "](figures/decision.png)" in head
     assert "Spearman rho" in md and "](figures/correlation.png)" in md
     assert "pilotopt.driving_score/1" in md  # the formulas, with their version
+    # the variant that lost a lap is named with its interventions and its steering MSE against keras'
+    assert ("tflite_dynamic_range: 2/3 clean laps, 0.7 interventions per drive; its steering (w) MSE is 1.0x "
+            "its baseline's while its mean MSE is 1.00x.") in md
 
 
 # ----------------------------------------------------------------------------- recommendation

@@ -196,3 +196,32 @@ def divergence_table(p: dict) -> Table | None:
             Column("driving_rank", "Driving rank (1 = best)", ".1f"), Column("rank_shift", "Shift", "+.1f")]
     return Table("divergent", cols, p["divergent"], caption="Variants whose closed-loop rank differs most "
                  "from their offline rank")
+
+
+STEERING_RATIO = 5.0  # a steering MSE this many times its baseline's is named as the likely cause
+
+
+def driving_failures(rows: list[dict]) -> list[str]:
+    """One line per ok variant that did not drive every default-condition lap cleanly: clean laps,
+    interventions, and its MSE of v and w against its baseline's (the mean MSE, dominated by v, can
+    stay close while the steering is lost)."""
+    by = {(r.get("framework"), r["name"]): r for r in rows}
+    out = []
+    for r in rows:
+        if r.get("status") != "ok" or not r.get("cl_runs_total") or r["cl_runs_completed"] == r["cl_runs_total"]:
+            continue
+        base = by.get((r.get("framework"), r.get("baseline")))
+        line = (f"{r['name']}: {r['cl_runs_completed']}/{r['cl_runs_total']} clean laps, "
+                f"{_num(r.get('cl_mean_interventions'), '.1f')} interventions per drive")
+        if base is not None and base.get("mse_w") and r.get("mse_w") is not None and base.get("mse_mean"):
+            w = r["mse_w"] / base["mse_w"]
+            m = r["mse_mean"] / base["mse_mean"]
+            line += f"; its steering (w) MSE is {w:.1f}x its baseline's while its mean MSE is {m:.2f}x"
+            if w >= STEERING_RATIO:
+                line += ": the optimization lost the steering"
+        out.append(line + ".")
+    return out
+
+
+def _num(x, spec: str) -> str:
+    return NULL if x is None else format(x, spec)

@@ -108,6 +108,13 @@ def build_document(*, rows: list[dict], cl_rows: list[dict], tech_rows: list[dic
             + (", ".join(same) + ": their difference in driving from it is not significant at these repetitions."
                if same else "none: every other driven variant drives measurably better or worse.")))
 
+    from pilotopt.report.decision import driving_failures
+
+    fails = driving_failures(rows)
+    if fails:
+        blocks.append(Heading(3, "Variants that did not drive every lap cleanly", "not-clean"))
+        blocks.append(Bullets(tuple(fails)))
+
     conditions = list(conditions or [])
     if len(conditions) > 1:
         blocks.append(Heading(2, "Robustness: conditions and slower hardware", "robustness"))
