@@ -49,7 +49,7 @@ def decision_plot(rows: list[dict], recommended: str | None, path: Path) -> Path
            and _finite(r.get("cl_score_mean"))]
     if not pts:
         return None
-    fig = _figure((8.0, 5.0))
+    fig = _figure((10.0, 5.0))
     ax = fig.add_subplot(1, 1, 1)
     xs = [r["latency_p50_ms"] for r in pts]
     ys = [r["cl_score_mean"] for r in pts]
@@ -80,7 +80,8 @@ def decision_plot(rows: list[dict], recommended: str | None, path: Path) -> Path
     ax.set_ylabel("driving score (0-100, higher is better)")
     ax.set_title("Speed against driving quality", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="lower left", fontsize=7)
+    # beside the axes: inside, it hid the variants that scored 0 at the bottom
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, borderaxespad=0.0)
     fig.tight_layout()
     keys = {r["key"] for r in front} | {r["key"] for r in base} | ({recommended} if recommended else set())
     labelled = [r for r in pts if r["key"] in keys]

@@ -81,7 +81,7 @@ def publish(results_path: Path, run_path: Path | None = None, command: str | Non
                     _fmt(v.get("cl_max_slow"), "g")] for v in driven])
     conditions = doc.get("conditions") or {}
     if len(conditions) > 1:
-        keys = sorted({e["key"] for c in conditions.values() for e in c}, key=lambda k: k)
+        keys = sorted({e["key"] for c in conditions.values() for e in c})
         shown = [k for k in keys if all(any(e["key"] == k for e in conditions[c]) for c in conditions)]
         names = {v["key"]: v["name"] for v in rows}
         out += ["## Driving score by condition", ""]

@@ -33,6 +33,7 @@ from pilotopt.sim.brains.base import Brain
 from pilotopt.sim.camera import CameraModel, PilotNetView, View
 from pilotopt.sim.circuits import load_circuit, parse_direction
 from pilotopt.sim.conditions import parse_condition
+from pilotopt.sim.conditions.camera_noise import gaussian
 from pilotopt.sim.metrics import brain_metrics, path_metrics
 from pilotopt.sim.score import INTERVENTION_DISTANCE
 from pilotopt.sim.simulation import SimSettings, Simulation, Termination
@@ -172,8 +173,6 @@ def drive(brain: Brain, config: DriveConfig | None = None,
     def observe():
         obs = sim.observe(view)
         if sensor_noise > 0:
-            from pilotopt.sim.conditions.camera_noise import gaussian
-
             obs = gaussian(obs, sensor_noise, noise_rng)
         return cond.noisy(obs, noise_rng)
 
