@@ -50,18 +50,8 @@ def import_tf(threads: int | None = None):
     return tf
 
 
-# Loggers whose lines a user cannot act on: torchao's optional CUDA kernels (mxfp8, cutlass) that
-# a CPU wheel lacks, and torch's pytree deprecation note that torchao triggers on import.
-TORCH_NOISE = ("torchao", "torchao.kernel.intmm", "torch.utils._pytree")
-
-
 def import_torch(threads: int | None = None):
-    import logging
-    import os
-
-    if not os.environ.get("PILOTOPT_DEBUG"):
-        for name in TORCH_NOISE:
-            logging.getLogger(name).setLevel(logging.ERROR)
+    """torch with its thread pool fixed (library noise is quieted on `import pilotopt`)."""
     import torch
 
     if threads:

@@ -135,6 +135,16 @@ class PipelineConfig(_Strict):
 
 
 # -- profiles --------------------------------------------------------------------------------------
+def _chains(tf_prune: dict) -> dict:
+    """The profiles' chains. Their first steps are standalone variants of `techniques: all`, run once
+    (prefixes are cached), so `tf_prune` carries the profile's own tf_prune settings."""
+    return {"torch_distill+onnx_int8_static": {"steps": ["torch_distill", "onnx_int8_static"]},
+            "torch_channel_prune+openvino_int8": {"steps": ["torch_channel_prune", "openvino_int8"]},
+            "torch_distill+torch_static": {"steps": ["torch_distill", "torch_static"]},
+            "tf_prune+tflite_int8_fallback": {"steps": ["tf_prune", "tflite_int8_fallback"],
+                                              "settings": {"tf_prune": dict(tf_prune)}}}
+
+
 PROFILES: dict[str, dict] = {
     # The demo: every technique, small data, few epochs; must finish within 20 minutes on 2 cores.
     "quick": {
@@ -149,26 +159,30 @@ PROFILES: dict[str, dict] = {
                                **{name: {"epochs": 3, "max_train_frames": 4096}
                                   for name in ("tf_prune", "tf_prune_dynamic_range", "tf_prune_2x4")},
                                "tf_pqat": {"epochs": 4}, "tf_pcqat": {"epochs": 4}},
-        # chains: their first steps are the standalone variants above, run once (prefixes are cached)
-        "variants": {"torch_distill+onnx_int8_static": {"steps": ["torch_distill", "onnx_int8_static"]},
-                     "torch_channel_prune+openvino_int8": {"steps": ["torch_channel_prune", "openvino_int8"]},
-                     "torch_distill+torch_static": {"steps": ["torch_distill", "torch_static"]},
-                     "tf_prune+tflite_int8_fallback": {"steps": ["tf_prune", "tflite_int8_fallback"],
-                                                       "settings": {"tf_prune": {"epochs": 3,
-                                                                                 "max_train_frames": 4096}}}},
+        "variants": _chains({"epochs": 3, "max_train_frames": 4096}),
         "offline": {"max_frames": 1000, "min_calls": 100, "min_seconds": 0.5},
         # drives draw their latency from the offline samples, so two at a time change no trajectory
         "executor": {"workers": 2},
         "closed_loop": {"directions": ["anticlockwise"], "repeats": 3,
                         "conditions": ["dusk", "gaussian:10", "slow:30"], "shortlist": 5},
     },
-    # A real experiment: every circuit recorded, the study's held-out circuits, full fine-tunes.
+    # A real experiment sized to about an hour on 2 cores: every circuit recorded, the study's
+    # held-out circuits for the offline test, the 2 shorter ones driven (montreal is 3x simple's lap),
+    # fine-tunes 8x the quick profile's steps, 3 repetitions under 3 conditions for the shortlist
     "full": {
         "data": {"circuits": [], "laps": 1.0, "test_circuits": ["simple", "montmelo", "montreal"]},
-        "train": {"epochs": 20},
-        "offline": {"max_frames": None, "min_calls": 300, "min_seconds": 2.0},
-        "closed_loop": {"directions": ["anticlockwise", "clockwise"], "repeats": 3,
-                        "conditions": ["dusk", "gaussian:10", "slow:10", "slow:50"], "shortlist": 5},
+        "train": {"epochs": 12},
+        "technique_defaults": {"epochs": 2, "max_train_frames": 4096, "representative_frames": 200,
+                               "calibration_frames": 200, "subset_size": 200},
+        "technique_settings": {"torch_distill": {"epochs": 8, "max_train_frames": 0},
+                               **{name: {"epochs": 4, "max_train_frames": 8192}
+                                  for name in ("tf_prune", "tf_prune_dynamic_range", "tf_prune_2x4")},
+                               "tf_pqat": {"epochs": 4}, "tf_pcqat": {"epochs": 4}},
+        "variants": _chains({"epochs": 4, "max_train_frames": 8192}),
+        "offline": {"max_frames": 2000, "min_calls": 200, "min_seconds": 1.0},
+        "executor": {"workers": 2},
+        "closed_loop": {"circuits": ["simple", "montmelo"], "directions": ["anticlockwise"], "repeats": 3,
+                        "conditions": ["dusk", "gaussian:10", "slow:10"], "shortlist": 5},
     },
 }
 
