@@ -72,6 +72,18 @@ def test_the_prefix_alone_is_taken_from_the_cache(chained):
     assert now == chained["stamps"]
 
 
+def test_a_prefix_done_in_another_folder_is_reused_from_there(chained):
+    """`reuse_from`: a search writing to its own folder takes the run's finished fine-tunes."""
+    elsewhere = chained["root"] / "search_variants"
+    (v,) = optimize(chained["model"], ["torch_prune_global>onnx_fp32"], [chained["data"]], elsewhere,
+                    cache_dir=chained["root"] / "cache", test_circuits=("simple",), settings=FAST,
+                    reuse_from=[chained["out"]])
+    assert v.status == "ok", v.reason
+    assert v.record.get("reused") is True or v.record["step_records"][0]["reused"] is True
+    assert not (elsewhere / ".steps").exists()  # nothing was fine-tuned again here
+    assert (elsewhere / v.name / v.artifact).is_file()
+
+
 def test_other_settings_for_the_prefix_make_a_new_prefix(chained):
     other = {"torch_prune_global": {**FAST["torch_prune_global"], "amount": 0.5}}
     (v,) = optimize(chained["model"], ["torch_prune_global>onnx_fp32"], [chained["data"]], chained["root"] / "o2",

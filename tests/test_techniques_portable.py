@@ -216,6 +216,32 @@ def test_static_quantization_is_deterministic(env):
     assert sha256(env["root"] / "again" / "onnx_int8_static" / v.artifact) == sha256(_artifact(env, "onnx_int8_static"))
 
 
+def test_keep_float_leaves_the_named_layer_in_float_and_a_wrong_name_is_one_line(env):
+    """Mixed precision for the search's per-layer sensitivity: the named Conv keeps its float
+    weight and reads float activations; every other layer is still int8."""
+    from pilotopt.techniques._onnx import compute_nodes
+
+    layers = compute_nodes(_artifact(env, "onnx_int8_static"))
+    assert len(layers) == 8
+    keep = layers[0]
+    (v,) = optimize(env["model"], ["onnx_int8_static"], [env["data"]], env["root"] / "mixed", cache_dir=env["cache"],
+                    test_circuits=("simple",), settings={"onnx_int8_static": {**SETTINGS["onnx_int8_static"],
+                                                                              "keep_float": keep}})
+    assert v.status == "ok", v.reason
+    import onnx
+
+    model = onnx.load(str(env["root"] / "mixed" / "onnx_int8_static" / v.artifact))
+    dq_out = {o for n in model.graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+    by_name = {n.name: n for n in model.graph.node}
+    assert by_name[keep].input[1] not in dq_out  # its weight is the float initializer
+    assert all(by_name[n].input[1] in dq_out for n in layers[1:])
+    assert v.record["float_nodes"] == [keep]
+    (bad,) = optimize(env["model"], ["onnx_int8_static"], [env["data"]], env["root"] / "bad", cache_dir=env["cache"],
+                      test_circuits=("simple",), settings={"onnx_int8_static": {"keep_float": "/no/such/Conv"}})
+    assert bad.status == "failed" and "keep_float names node(s) /no/such/Conv" in bad.reason
+    assert "\n" not in bad.reason
+
+
 # -- availability and settings ---------------------------------------------------------------------
 def test_tensorrt_unavailable_reasons(monkeypatch):
     import importlib.util

@@ -49,9 +49,10 @@ def evaluate_artifacts(artifacts_dir: Path | str, data_roots: Sequence[Path | st
                        throughput_batch: int = 64, max_frames: int | None = None, progress: Progress | None = None,
                        *, force: bool = False, timeout: float = DEFAULT_TIMEOUT, warmup_calls: int = 20,
                        warmup_seconds: float = 0.5, max_seconds: float = 60.0, arch: str | None = None,
-                       arch_args: dict | None = None, contract=None) -> dict:
-    """Measure every variant under `artifacts_dir` on the held-out circuits of `data_roots`; write
-    OUT/results.json and OUT/results.csv and return the results document.
+                       arch_args: dict | None = None, contract=None, only: set[str] | None = None) -> dict:
+    """Measure every variant under `artifacts_dir` (or those named in `only`) on the held-out
+    circuits of `data_roots`; write OUT/results.json and OUT/results.csv and return the results
+    document.
 
     `artifacts_dir` may also be one model file or folder (any kind pilotopt reads), measured as the
     variant named after it with `arch`, `arch_args` and the input `contract` (see open_artifact).
@@ -62,6 +63,8 @@ def evaluate_artifacts(artifacts_dir: Path | str, data_roots: Sequence[Path | st
                     max_frames=max_frames, timeout=timeout, warmup_calls=warmup_calls, warmup_seconds=warmup_seconds,
                     max_seconds=max_seconds)
     found = _check_variants(artifacts_dir, arch, arch_args, contract)
+    if only is not None:
+        found = [(folder, v) for folder, v in found if v.name in only]
     if isinstance(data_roots, (str, Path)):
         data_roots = [data_roots]
     data_roots = [Path(r) for r in data_roots]

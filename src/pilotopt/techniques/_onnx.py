@@ -39,6 +39,13 @@ class StaticQuantSettings(CalibrationSettings):
     per_channel: bool = True  # one weight scale per output channel of Conv / Gemm
     activation_type: str = "uint8"  # uint8 (asymmetric) suits ORT on x86 CPUs; int8 is symmetric
     calibrate_method: str = "minmax"  # minmax, entropy or percentile
+    # comma-separated ONNX node names left in float (mixed precision; `pilotopt search` ranks layers
+    # by how much driving score keeping each one in float recovers)
+    keep_float: str = ""
+
+    @property
+    def float_nodes(self) -> list[str]:
+        return [n.strip() for n in self.keep_float.split(",") if n.strip()]
 
     def __post_init__(self):
         super().__post_init__()
@@ -175,7 +182,8 @@ def graph_input_name(path: Path) -> str:
 
 
 def quantize_static_qdq(ctx: TechniqueContext, src: Path, dest: Path, *, n_frames: int, per_channel: bool,
-                        activation_type: str, calibrate_method: str = "minmax", symmetric: bool = False) -> dict:
+                        activation_type: str, calibrate_method: str = "minmax", symmetric: bool = False,
+                        keep_float: list[str] | None = None) -> dict:
     """Post-training static quantization of the fp32 ONNX `src` into Q/DQ format: int8 weights
     (symmetric), `activation_type` activations with ranges calibrated on TRAINING frames.
     `symmetric` activations (zero point 0) are what TensorRT requires."""
@@ -184,16 +192,32 @@ def quantize_static_qdq(ctx: TechniqueContext, src: Path, dest: Path, *, n_frame
     frames = ctx.train_frames(n_frames)
     with scratch() as tmp:
         pre = preprocess(src, tmp / "pre.onnx")
+        keep_float = list(keep_float or [])
+        if keep_float:
+            missing = sorted(set(keep_float) - set(compute_nodes(pre)))
+            if missing:
+                raise BadInputError(f"keep_float names node(s) {', '.join(missing)} the graph does not have; "
+                                    f"its Conv / Gemm / MatMul nodes are {', '.join(compute_nodes(pre))}")
         quantize_static(str(pre), str(dest), calibration_data_reader=calibration_reader(frames, graph_input_name(pre)),
                         quant_format=QuantFormat.QDQ, per_channel=per_channel,
                         activation_type=QuantType.QUInt8 if activation_type == "uint8" else QuantType.QInt8,
                         weight_type=QuantType.QInt8,
                         calibrate_method=getattr(CalibrationMethod, CALIBRATE_METHODS[calibrate_method]),
+                        nodes_to_exclude=keep_float or None,
                         extra_options={"ActivationSymmetric": symmetric, "WeightSymmetric": True})
-    return {"quantization": "static", "format": "QDQ", "per_channel": per_channel,
+    return {"quantization": "static", "format": "QDQ", "per_channel": per_channel, "float_nodes": keep_float,
             "weight_type": "int8", "activation_type": activation_type, "activation_symmetric": symmetric,
             "calibrate_method": calibrate_method, "calibration_frames": int(len(frames)),
             "calibration_from": "train"}
+
+
+def compute_nodes(path: Path) -> list[str]:
+    """The names of the nodes that carry weights (Conv, Gemm, MatMul), in graph order: the layers
+    static quantization turns to int8 and `keep_float` may leave in float."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return [n.name for n in graph.node if n.op_type in ("Conv", "Gemm", "MatMul") and n.name]
 
 
 _ELEM = None

@@ -85,7 +85,8 @@ def optimize(model_path: Path | str, techniques_: Sequence[str] | str, data_root
              seed: int = 0, threads: int | None = 2, cache_dir: Path | str | None = None,
              progress: Callable[[str], None] | None = None, test_circuits: Sequence[str] | str | None = None,
              force: bool = False, timeout: float | None = None, arch: str | None = None,
-             arch_args: dict | None = None, contract=None, variants: dict | None = None) -> list[Variant]:
+             arch_args: dict | None = None, contract=None, variants: dict | None = None,
+             reuse_from: Sequence[Path | str] = ()) -> list[Variant]:
     """Apply each technique or chain to the baseline at `model_path`; one variant folder each under
     `out_dir` (named after the technique, the chain's steps joined by '+', or the YAML variant's
     name), written atomically. `techniques_`: names, `a>b>c` chains, or "all"; `variants`: named
@@ -96,7 +97,9 @@ def optimize(model_path: Path | str, techniques_: Sequence[str] | str, data_root
     several chains runs once, and a variant already done is kept unless `force`. `timeout`: seconds
     one step may take before it is killed and recorded as failed (None: no limit). `arch` /
     `arch_args`: the architecture of a state dict; `contract`: the input contract (a preset name,
-    YAML file or mapping; default pilotopt's own, adapted to the input the model declares)."""
+    YAML file or mapping; default pilotopt's own, adapted to the input the model declares).
+    `reuse_from`: other artifacts folders whose finished steps count as cached (a search reuses the
+    run's fine-tunes)."""
     from pilotopt.artifacts import open_artifact
     from pilotopt.atomic import ensure_writable_dir
     from pilotopt.techniques._chain import plan_chains, step_overrides
@@ -137,7 +140,7 @@ def optimize(model_path: Path | str, techniques_: Sequence[str] | str, data_root
         if progress:
             progress(f"[{i}/{len(chains)}] {chain.name}: {chain.description}")
         variant = _run_chain(chain, chosen[chain.name], baseline, digest, out, seed, threads, data_cfg, force,
-                             timeout, progress=progress)
+                             timeout, progress=progress, roots=[Path(r) for r in reuse_from])
         if progress:
             took = variant.record.get("duration_s")
             extra = f" ({took:.1f} s)" if isinstance(took, (int, float)) and variant.status == "ok" else ""
@@ -222,6 +225,18 @@ def _done_before(folder: Path, key: str) -> Variant | None:
     return None
 
 
+def _cached_step(out: Path, roots: Sequence[Path], i: int, key: str, tech_name: str) -> tuple[Variant, Path] | None:
+    """Step `i` of a chain done before with the same prefix key: in OUT/.steps, as the standalone
+    variant of its technique (a first step), or the same in one of the `roots`."""
+    for root in (out, *roots):
+        targets = [root / STEPS_DIR / key[:24]] + ([root / tech_name] if i == 0 else [])
+        for target in targets:
+            v = _done_before(target, key)
+            if v is not None:
+                return v, target
+    return None
+
+
 def _prefix_keys(chain, settings_list, baseline, digest: str, seed: int) -> list[str]:
     from pilotopt.techniques._chain import chain_key, root_key
 
@@ -241,7 +256,8 @@ def _available(tech: Technique) -> tuple[bool, str]:
 
 
 def _run_chain(chain, settings_list, baseline, digest, out: Path, seed, threads, data_cfg, force,
-               timeout: float | None = None, progress: Callable[[str], None] | None = None) -> Variant:
+               timeout: float | None = None, progress: Callable[[str], None] | None = None,
+               roots: Sequence[Path] = ()) -> Variant:
     """Run the chain's steps in order: the cached prefix is taken as it is, the other steps run in one
     child process (frameworks imported once; a crash fails the step it happened in). The last step
     writes OUT/<chain name>/, the others OUT/.steps/<prefix key>/ (reused by any chain with that prefix)."""
@@ -282,27 +298,25 @@ def _run_chain(chain, settings_list, baseline, digest, out: Path, seed, threads,
             why = why or "not available here"
             return _finish_early(folder, final, "skipped", why if n == 1 else f"step {step.technique.name}: {why}")
     if n == 1 and not force:
-        cached = _done_before(out / STEPS_DIR / keys[0][:24], keys[0])
-        if cached is not None:  # another chain ran this step already: take its output as it is
-            return _adopt(out / STEPS_DIR / keys[0][:24], cached, folder, final)
+        found = _cached_step(out, roots, 0, keys[0], chain.steps[0].technique.name)
+        if found is not None:  # another chain ran this step already: take its output as it is
+            return _adopt(found[1], found[0], folder, final)
     state = {"current": baseline, "records": [], "carry": {}, "parent": None}
 
     def done(i: int, v: Variant, target: Path) -> None:
         row, carry = _step_record(i, chain.steps[i].technique, v, out, target)
         state["records"].append(row)
         state["carry"].update(carry)
-        state["parent"] = target.relative_to(out).as_posix()
+        state["parent"] = Path(os.path.relpath(target, out)).as_posix()
         state["current"] = variant_artifact(target, v)
 
     start = 0
     while start < n - 1 and not force:  # the cached prefix
         tech = chain.steps[start].technique
-        target = out / STEPS_DIR / keys[start][:24]
-        v = _done_before(target, keys[start])
-        if v is None and start == 0:
-            v, target = _done_before(out / tech.name, keys[0]), out / tech.name
-        if v is None:
+        found = _cached_step(out, roots, start, keys[start], tech.name)
+        if found is None:
             break
+        v, target = found
         if progress and n > 1:
             progress(f"  step {start + 1}/{n}: {tech.name} (already done)")
         done(start, v, target)
@@ -361,7 +375,8 @@ def _step_record(i: int, tech: Technique, v: Variant, out: Path, folder: Path) -
     """What one step did, for the chain's `step_records`, and its details to carry into the chain's
     record (what it measured, not bookkeeping)."""
     r = v.record
-    row = {"step": i + 1, "technique": tech.name, "runtime": v.runtime, "folder": folder.relative_to(out).as_posix(),
+    row = {"step": i + 1, "technique": tech.name, "runtime": v.runtime,
+           "folder": Path(os.path.relpath(folder, out)).as_posix(),
            "settings": r.get("settings"), "size_bytes": r.get("size_bytes"), "duration_s": r.get("duration_s"),
            "check_max_abs_diff": r.get("check_max_abs_diff"), "reused": bool(r.get("reused"))}
     for key in ("macs", "macs_after", "student_macs", "sparsity_overall", "params_after", "student_params"):
