@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip setuptools wheel
 	$(PIP) install --quiet "torch==2.13.0+cpu"
-	$(PIP) install --quiet -e ".[ml,dev,ray,mlflow]"
+	$(PIP) install --quiet -e ".[ml,dev,ray,search,mlflow]"
 	$(PIP) check
 	touch $(STAMP)
 
@@ -35,11 +35,12 @@ browser:
 			chromium chromium-driver; }; \
 	fi
 
+# both cores, whole files per worker (module fixtures are built once): about half the wall time
 test: browser setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 test-fast: setup
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -n 2 --dist loadfile -m "not slow"
 
 bench: setup
 	$(VENV)/bin/pilotopt bench sim --out out/bench_sim.json

@@ -576,3 +576,33 @@ def test_publish_makes_the_docs_tables_from_results_json(report, tmp_path):
     bad.write_text("{")
     with pytest.raises(BadInputError, match="not readable JSON"):
         publish(bad)
+
+
+def test_a_search_over_the_run_gets_its_own_section_with_the_front(tmp_path):
+    """A `pilotopt search` results.json given to the report: its front as a table and a plot, the
+    recommendation starred, and the per-layer sensitivity table."""
+    front = png(tmp_path / "front.png")
+    metrics = {"score": 88.5, "score_default_mean": 90.0, "score_default_lo": 89.0, "score_default_hi": 91.0,
+               "latency_p50_ms": 0.071, "size_mb": 0.11, "mse_ratio": 1.2}
+    search = {"trials_finished": 2, "wall_s": 60.0, "objectives": {"score": "maximize", "latency": "minimize"},
+              "front": ["s-1"], "recommended": "s-1", "menu": {"faster_than_menu_pick": True},
+              "files": {"front_plot": str(front)},
+              "trials": [{"name": "s-1", "chain": "torch_distill>onnx_int8_static",
+                          "result": {"metrics": metrics, "candidate": {"settings": {"onnx_int8_static":
+                                                                                    {"per_channel": False}}}}},
+                         {"name": "s-2", "chain": "onnx_fp32", "result": {"metrics": dict(metrics, score=10.0)}}],
+              "sensitivity": {"chain": "torch_distill>onnx_int8_static", "score_all_int8": 88.5,
+                              "layers": [{"layer": "/conv1/Conv", "score": 91.0, "score_change": 2.5,
+                                          "mse_ratio": 1.1, "latency_p50_ms": 0.08}]}}
+    out = tmp_path / "report"
+    paths = build_report(standard_offline(), standard_closed_loop_plain(), standard_techniques(), out, search=search)
+    md = paths["report_md"].read_text()
+    section = md.split("## Search", 1)[1].split("\n## ", 1)[0]
+    assert "★ torch_distill&gt;onnx_int8_static" in section and "per_channel=False" in section  # > escaped
+    assert "onnx_fp32" not in section  # only the front is tabled
+    assert "figures/search_front.png" in section and paths["search_front"].is_file()
+    assert "/conv1/Conv" in section and "+2.5" in section
+    doc = json.loads(paths["results_json"].read_text())
+    assert doc["search"]["recommended"] == "s-1"
+    again = build_report(standard_offline(), standard_closed_loop_plain(), standard_techniques(), out)
+    assert "## Search" not in again["report_md"].read_text() and not (out / "figures" / "search_front.png").exists()

@@ -19,13 +19,14 @@ app = typer.Typer(
 
 
 def _register_commands() -> None:
-    from pilotopt.cli import bench, evaluate, optimize, report, run, sim, train
+    from pilotopt.cli import bench, evaluate, optimize, report, run, search, sim, train
 
     app.add_typer(sim.app, name="sim")
     app.command("run")(run.run_cmd)
     app.command("train")(train.train_cmd)
     app.command("optimize")(optimize.optimize_cmd)
     app.command("evaluate")(evaluate.evaluate_cmd)
+    app.command("search")(search.search_cmd)
     app.add_typer(optimize.list_app, name="list")
     app.add_typer(bench.app, name="bench")
     app.add_typer(report.app, name="report")

@@ -15,6 +15,7 @@ OUT/run.json         stage timings and what was reused"""
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from pathlib import Path
 from typing import Callable
@@ -268,19 +269,19 @@ def _closed_loop(cfg: PipelineConfig, out: Path, offline: dict, planned: list[di
     and the shortlist then gets every repetition in the default condition and under each condition."""
     cl = cfg.closed_loop
     if not cl.conditions:
-        return _drive_all(cfg, drive_jobs(cfg, out, offline, planned), "default condition", say)
-    screen = _drive_all(cfg, drive_jobs(cfg, out, offline, planned, repeats=1), "default condition, screen", say)
+        return drive_all(cfg, drive_jobs(cfg, out, offline, planned), "default condition", say)
+    screen = drive_all(cfg, drive_jobs(cfg, out, offline, planned, repeats=1), "default condition, screen", say)
     names = shortlist(cfg, offline, screen, planned)
     say(f"closed loop: {len(names)} variants, {cl.repeats} repetitions each, in the default condition and under "
         f"{len(cl.conditions)} conditions ({', '.join(cl.conditions)}): {', '.join(names)}")
-    deep = _drive_all(cfg, drive_jobs(cfg, out, offline, planned, ["default", *cl.conditions], set(names)),
+    deep = drive_all(cfg, drive_jobs(cfg, out, offline, planned, ["default", *cl.conditions], set(names)),
                       "shortlist", say)
     seen = {(d["variant"], d["circuit"], d["direction"], d.get("condition"), d.get("repetition")) for d in deep}
     return [d for d in screen if (d["variant"], d["circuit"], d["direction"], d.get("condition"),
                                   d.get("repetition")) not in seen] + deep
 
 
-def _drive_all(cfg: PipelineConfig, jobs: list[dict], what: str, say: Say) -> list[dict]:
+def drive_all(cfg: PipelineConfig, jobs: list[dict], what: str, say: Say) -> list[dict]:
     from pilotopt.pipeline.drive_jobs import cached_record, drive_variant
     from pilotopt.pipeline.executors import get_executor
 
@@ -365,7 +366,13 @@ def _report(cfg: PipelineConfig, out: Path, offline: dict, drives: list[dict], p
                             + (f" (architecture {cfg.model.arch})" if cfg.model.arch else "")
                             + f", input contract {load_contract(cfg.model.input).name if cfg.model.input else 'detected'}"
                             + "; training was skipped")
-    paths = build_report(offline, drives, planned, out / "report", constraints=_constraints(cfg), meta=meta)
+    search = None
+    try:  # a `pilotopt search` over this run: its front joins the report
+        search = json.loads((out / "search" / "results.json").read_text())
+    except (OSError, ValueError):
+        pass
+    paths = build_report(offline, drives, planned, out / "report", constraints=_constraints(cfg), meta=meta,
+                         search=search)
     deployed = _deploy(offline, paths, out / "report" / "deploy")
     if deployed is not None:
         paths["deploy"] = Path(deployed["folder"])

@@ -111,8 +111,10 @@ def _annotate(rows: list[dict], rec: dict, fronts: dict[str, list[str]]) -> None
 
 
 def build_report(offline: Any, closed_loop: list[dict] | None, techniques: list[dict] | None,
-                 out_dir: Path | str, constraints: Any = None, meta: dict | None = None) -> dict[str, Path]:
-    """Write the report folder and return {what: path} of every file written (see module doc)."""
+                 out_dir: Path | str, constraints: Any = None, meta: dict | None = None,
+                 search: dict | None = None) -> dict[str, Path]:
+    """Write the report folder and return {what: path} of every file written (see module doc).
+    `search`: a `pilotopt search` results.json, shown as its own section."""
     out_dir = ensure_writable_dir(Path(out_dir))
     source = offline if isinstance(offline, dict) else {}
     off = offline_rows(offline)
@@ -153,8 +155,21 @@ def build_report(offline: Any, closed_loop: list[dict] | None, techniques: list[
         else:
             target.unlink(missing_ok=True)
 
+    target = out_dir / FIGURES_DIR / "search_front.png"
+    front_png = Path((search or {}).get("files", {}).get("front_plot") or "")
+    if search is not None and front_png.is_file():
+        import shutil
+
+        from pilotopt.atomic import atomic_path
+
+        with atomic_path(target) as tmp:
+            shutil.copyfile(front_png, tmp)
+        figures["search_front"] = written["search_front"] = target
+    else:
+        target.unlink(missing_ok=True)
     blocks = build_document(rows=rows, cl_rows=cl_rows, tech_rows=tech_rows, rec=rec, figures=figures,
-                            fronts=fronts, meta=meta, out_dir=out_dir, conditions=conditions, predictive=pred)
+                            fronts=fronts, meta=meta, out_dir=out_dir, conditions=conditions, predictive=pred,
+                            search=search)
     write_text(out_dir / REPORT_MD, render_markdown(blocks, out_dir))
     written["report_md"] = out_dir / REPORT_MD
     write_text(out_dir / REPORT_HTML, render_html(blocks, out_dir))
@@ -177,6 +192,8 @@ def build_report(offline: Any, closed_loop: list[dict] | None, techniques: list[
         "conditions": {c: [{"key": r["key"], **(r.get("cl_conditions") or {}).get(c, {})} for r in rows
                            if c in (r.get("cl_conditions") or {})] for c in conditions},
         "predictive": pred,
+        "search": {k: (search or {}).get(k) for k in ("trials_finished", "front", "recommended", "menu", "wall_s")}
+        if search is not None else None,
         "score_formulas": FORMULAS,
         "meta": meta or {},
         "files": {k: p.relative_to(out_dir).as_posix() for k, p in sorted(written.items())},

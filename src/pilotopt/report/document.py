@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pilotopt.report import pareto as pareto_mod
 from pilotopt.report.recommend import display_names
-from pilotopt.report.tables import (FRAMEWORK_LABELS, Table, chain_table, circuit_table, meta_table, offline_table,
+from pilotopt.report.tables import (FRAMEWORK_LABELS, Column, Table, chain_table, circuit_table, meta_table, offline_table,
                                     slower_int8, technique_table)
 
 TITLE = "pilotopt report"
@@ -69,7 +69,8 @@ def _slug(text: str) -> str:
 
 def build_document(*, rows: list[dict], cl_rows: list[dict], tech_rows: list[dict], rec: dict,
                    figures: dict[str, Path | None], fronts: dict[str, list[str]], meta: dict | None,
-                   out_dir: Path, conditions: list[str] | None = None, predictive: dict | None = None) -> list:
+                   out_dir: Path, conditions: list[str] | None = None, predictive: dict | None = None,
+                   search: dict | None = None) -> list:
     """Blocks in reading order: the decision (recommendation against the baseline, the speed vs
     driving plot, the rule), the candidates, robustness under conditions, whether offline error
     predicts driving, then the offline tables, techniques, failures, closed-loop drives, Pareto
@@ -139,6 +140,9 @@ def build_document(*, rows: list[dict], cl_rows: list[dict], tech_rows: list[dic
         table = divergence_table(predictive)
         if table is not None:
             blocks.append(table)
+
+    if search is not None:
+        blocks += search_blocks(search, figures.get("search_front"))
 
     blocks.append(Heading(2, "Offline evaluation", "offline"))
     blocks.append(Para("Model size on disk, MSE over the normalised (v, w) labels of the test set, and the "
@@ -225,3 +229,43 @@ def build_document(*, rows: list[dict], cl_rows: list[dict], tech_rows: list[dic
 
 
 __all__ = ["Bullets", "Gallery", "Heading", "Image", "Link", "Para", "Table", "build_document", "resolve"]
+
+
+def search_blocks(search: dict, figure: Path | None) -> list:
+    """`pilotopt search`'s Pareto front (plot and table) and its per-layer sensitivity, from its
+    results.json."""
+    by_name = {t["name"]: t for t in search.get("trials", [])}
+    cols = [Column("chain", "chain"), Column("settings", "settings"), Column("score", "score (all conditions)", ".1f"),
+            Column("score_default_mean", "score default", ".1f"), Column("score_default_lo", "lo", ".1f"),
+            Column("score_default_hi", "hi", ".1f"), Column("latency_p50_ms", "p50 ms", ".3f"),
+            Column("size_mb", "MB", ".3f"), Column("mse_ratio", "MSE ratio", ".2f")]
+    rows = []
+    for name in search.get("front", []):
+        t = by_name.get(name) or {}
+        m = (t.get("result") or {}).get("metrics") or {}
+        st = ((t.get("result") or {}).get("candidate") or {}).get("settings") or {}
+        rows.append({"chain": ("★ " if name == search.get("recommended") else "") + (t.get("chain") or name),
+                     "settings": ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                                           for s in st.values() for k, v in s.items()) or "-", **m})
+    out: list = [Heading(2, "Search", "search"),
+                 Para(f"`pilotopt search` finished {search.get('trials_finished')} trials"
+                      + (f" in {search['wall_s']:.0f} s" if search.get("wall_s") else "")
+                      + f"; {len(rows)} on the Pareto front of {', '.join(search.get('objectives', {}))}. "
+                      + "The star is its recommendation by the rule above, over the front and the baselines.")]
+    menu = search.get("menu") or {}
+    if menu:
+        out.append(Para("Against the fixed menu: " + ", ".join(
+            f"{k.replace('_', ' ')}: {'yes' if v else 'no'}" for k, v in menu.items() if isinstance(v, bool)) + "."))
+    if figure is not None:
+        out.append(Image(figure, "search trials", "Every search trial, latency against driving score; the front in "
+                         "red, the recommendation circled.", figure.is_file()))
+    out.append(Table("search-front", cols, rows, caption="The search's Pareto front"))
+    sens = search.get("sensitivity")
+    if sens:
+        out.append(Heading(3, f"Per-layer sensitivity by driving: {sens['chain']}", "search-sensitivity"))
+        out.append(Table("search-sensitivity", [Column("layer", "layer kept in float"), Column("score", "score", ".1f"),
+                                                Column("score_change", "change vs all int8", "+.1f"),
+                                                Column("mse_ratio", "MSE ratio", ".3f"),
+                                                Column("latency_p50_ms", "p50 ms", ".3f")], sens["layers"],
+                         caption=f"All int8: score {sens['score_all_int8']:.1f}; most recovered first"))
+    return out

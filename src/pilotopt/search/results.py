@@ -1,0 +1,266 @@
+"""What a search leaves: results.json (every trial's chain, settings, fidelity and figures, the
+Pareto front, the recommendation and where latency was measured), search.md (the front, every
+trial, and the search against the run's fixed menu), front.png, and replay.yaml, which
+`pilotopt optimize --config` runs to rebuild the recommended variant."""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+from pathlib import Path
+
+from pilotopt.search.context import SearchContext
+from pilotopt.search.trial import cached_trial
+
+RESULTS_SCHEMA = "pilotopt.search/1"
+
+
+def md_table(header: list[str], rows: list[list]) -> str:
+    if not rows:
+        return "*(no rows)*"
+    cell = lambda x: " ".join(str(x).split()).replace("|", "\\|")  # noqa: E731
+    lines = ["| " + " | ".join(map(cell, header)) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(map(cell, r)) + " |" for r in rows])
+
+
+def _trials(ctx: SearchContext, study) -> list[dict]:
+    import optuna
+
+    out = []
+    for t in study.get_trials(deepcopy=False):
+        name = t.user_attrs.get("name")
+        doc = cached_trial(ctx, name) if name else None
+        if t.state == optuna.trial.TrialState.FAIL and t.user_attrs.get("interrupted"):
+            continue
+        out.append({"number": t.number, "state": t.state.name.lower(), "params": dict(t.params),
+                    "values": list(t.values) if t.values else None, "name": name,
+                    "chain": t.user_attrs.get("chain"), "doc": doc})
+    return out
+
+
+def dominates(a: list[float], b: list[float], directions: list[str]) -> bool:
+    better = False
+    for x, y, d in zip(a, b, directions):
+        if d == "minimize":
+            x, y = -x, -y
+        if x < y:
+            return False
+        better = better or x > y
+    return better
+
+
+def front(trials: list[dict], directions: list[str]) -> list[dict]:
+    """The non-dominated complete trials (one per distinct variant), in trial order."""
+    seen, pts = set(), []
+    for t in trials:
+        if t["state"] == "complete" and t["values"] and t["name"] not in seen:
+            seen.add(t["name"])
+            pts.append(t)
+    return [t for t in pts if not any(dominates(o["values"], t["values"], directions) for o in pts if o is not t)]
+
+
+def _read(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _row(doc: dict) -> dict | None:
+    return (doc or {}).get("row")
+
+
+def recommend_from(ctx: SearchContext, trials: list[dict], ref: dict) -> dict:
+    """The report's rule over the driven front and the baselines, the MSE gate opened to the
+    screen's ratio (the search judges by driving; the screen already bounded the MSE)."""
+    from pilotopt.report.recommend import Constraints, recommend
+
+    cfg = ctx.cfg
+    rows = [dict(v["agg"]) for v in ref.values()]
+    for t in trials:
+        r = _row(t["doc"])
+        if r is not None and t["doc"].get("fidelity", 0) >= 3:
+            rows.append(dict(r))
+    c = ctx.search.constraints
+    rule = Constraints(max_latency_ms=c.max_latency_ms, max_size_mb=c.max_size_mb,
+                       must_complete=cfg.report.must_complete, mse_tolerance=ctx.search.screen.max_mse_ratio - 1.0,
+                       score_tolerance=cfg.report.score_tolerance, latency_tie=cfg.report.latency_tie)
+    return recommend(rows, rule)
+
+
+def _fmt(x, spec=".3f", none="-"):
+    return none if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
+
+
+def _ci(m: dict) -> str:
+    if m.get("score_default_mean") is None:
+        return "-"
+    return f"{m['score_default_mean']:.1f} [{_fmt(m.get('score_default_lo'), '.1f')}, {_fmt(m.get('score_default_hi'), '.1f')}]"
+
+
+def trial_table(trials: list[dict], front_names: set[str]) -> str:
+    rows = []
+    for t in trials:
+        doc = t["doc"] or {}
+        m = doc.get("metrics") or {}
+        status = t["state"] if doc.get("state") != "failed" else f"failed: {str(doc.get('reason'))[:80]}"
+        rows.append([t["number"], ("**" + (t["chain"] or "-") + "**") if t["name"] in front_names else (t["chain"] or "-"),
+                     _settings_text(doc), _fmt(m.get("score"), ".1f"), _ci(m), _fmt(m.get("latency_p50_ms")),
+                     _fmt(m.get("mmacs"), ".1f"), _fmt(m.get("size_mb")), _fmt(m.get("mse_ratio"), ".2f"),
+                     doc.get("fidelity", "-"), doc.get("screen") or status])
+    return md_table(["trial", "chain", "settings", "score (all conditions)", "score default [95 % CI]", "p50 ms",
+                     "MMACs", "MB", "MSE ratio", "fidelity", "note"], rows)
+
+
+def _settings_text(doc: dict) -> str:
+    st = ((doc or {}).get("candidate") or {}).get("settings") or {}
+    parts = [f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for s in st.values() for k, v in s.items()]
+    return ", ".join(parts) or "-"
+
+
+def menu_table(ctx: SearchContext, rec_doc: dict | None, ref: dict) -> tuple[str, dict] | None:
+    """The run's fixed menu (its report's recommendation and best driver) beside the search's pick."""
+    path = ctx.run / "report" / "results.json"
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    rows = {r["key"]: r for r in doc.get("variants", []) if r.get("key")}
+    pick = (doc.get("recommendation") or {}).get("recommended")
+    menu = rows.get(pick) if pick else None
+    lines, verdict = [], {}
+    if menu is not None:
+        lines.append(["fixed menu (the run's recommendation)", menu["name"], _fmt(menu.get("cl_score_mean"), ".1f"),
+                      f"[{_fmt(menu.get('cl_score_lo'), '.1f')}, {_fmt(menu.get('cl_score_hi'), '.1f')}]",
+                      _fmt(menu.get("latency_p50_ms")), _fmt(menu.get("size_mb"))])
+    if rec_doc is not None:
+        m = rec_doc["metrics"]
+        lines.append(["search (recommended)", rec_doc["candidate"]["chain"], _fmt(m.get("score_default_mean"), ".1f"),
+                      f"[{_fmt(m.get('score_default_lo'), '.1f')}, {_fmt(m.get('score_default_hi'), '.1f')}]",
+                      _fmt(m.get("latency_p50_ms")), _fmt(m.get("size_mb"))])
+        if menu is not None:
+            best_menu = max((r for r in rows.values() if r.get("cl_score_mean") is not None),
+                            key=lambda r: r["cl_score_mean"], default=None)
+            as_good = (best_menu is None or m.get("score_default_hi") is None
+                       or m["score_default_hi"] >= (best_menu.get("cl_score_lo") or 0.0))
+            faster = (m.get("latency_p50_ms") or math.inf) < (menu.get("latency_p50_ms") or 0.0)
+            smaller = (m.get("size_mb") or math.inf) < (menu.get("size_mb") or 0.0)
+            verdict = {"as_good_as_every_menu_variant": bool(as_good), "faster_than_menu_pick": bool(faster),
+                       "smaller_than_menu_pick": bool(smaller),
+                       "best_menu_driver": best_menu["name"] if best_menu else None}
+    if not lines:
+        return None
+    table = md_table(["", "variant", "score default", "95 % CI", "p50 ms", "MB"], lines)
+    return table, verdict
+
+
+def plot(trials: list[dict], front_names: set[str], rec_name: str | None, path: Path) -> Path | None:
+    pts = [(t["doc"]["metrics"], t["name"]) for t in trials if (t["doc"] or {}).get("metrics")
+           and t["doc"]["metrics"].get("latency_p50_ms") is not None]
+    if not pts:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pilotopt.atomic import atomic_path
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for m, name in pts:
+        on = name in front_names
+        ax.scatter(m["latency_p50_ms"], m["score"], s=40 if on else 18, c="tab:red" if on else "tab:gray",
+                   alpha=0.9 if on else 0.5, zorder=3 if on else 2)
+        if name == rec_name:
+            ax.scatter(m["latency_p50_ms"], m["score"], s=160, facecolors="none", edgecolors="black", zorder=4)
+    ax.set_xscale("log")
+    ax.set_xlabel("p50 latency, batch 1 (ms, log)")
+    ax.set_ylabel("driving score (mean over conditions)")
+    ax.set_title("search trials: Pareto front in red, the recommended circled")
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+    return path
+
+
+def replay_yaml(ctx: SearchContext, doc: dict) -> str:
+    """A `pilotopt optimize --config` file that rebuilds the variant: its steps with every setting
+    it ran with (the run's technique defaults included)."""
+    import yaml
+
+    from pilotopt.pipeline.config import technique_overrides
+
+    cand = doc["candidate"]
+    defaults = technique_overrides(ctx.cfg, list(dict.fromkeys(cand["steps"])))
+    settings = {s: {**defaults.get(s, {}), **(cand["settings"].get(s) or {})} for s in cand["steps"]}
+    base = ctx.baselines[cand["baseline"]]
+    head = (f"# pilotopt search: trial {doc['name']}, chain {cand['chain']}\n"
+            f"# replay: pilotopt optimize --model {base.source} --config replay.yaml "
+            f"--data {' --data '.join(map(str, ctx.data_roots))} --test-circuits {','.join(ctx.cfg.data.test_circuits)} "
+            f"--seed {ctx.cfg.seed} --out DIR\n")
+    spec = {"steps": list(cand["steps"])}
+    if any(settings.values()):
+        spec["settings"] = {k: v for k, v in settings.items() if v}
+    return head + yaml.safe_dump({"variants": {doc["name"]: spec}}, sort_keys=False)
+
+
+def summarize(ctx: SearchContext, study, ref: dict, wall_s: float | None = None) -> dict:
+    from pilotopt.atomic import write_json, write_text
+
+    directions = ctx.search.directions
+    trials = _trials(ctx, study)
+    fr = front(trials, directions)
+    front_names = {t["name"] for t in fr}
+    rec = recommend_from(ctx, fr, ref)
+    rec_name = (rec.get("recommended") or "/").split("/", 1)[1] or None
+    rec_doc = next((t["doc"] for t in trials if t["name"] == rec_name), None)
+    files = {"results": str(ctx.out / "results.json"), "markdown": str(ctx.out / "search.md")}
+    if rec_doc is not None:
+        write_text(ctx.out / "replay.yaml", replay_yaml(ctx, rec_doc))
+        files["replay"] = str(ctx.out / "replay.yaml")
+    fig = plot(trials, front_names, rec_name, ctx.out / "front.png")
+    if fig:
+        files["front_plot"] = str(fig)
+    menu = menu_table(ctx, rec_doc, ref)
+    doc = {
+        "schema": RESULTS_SCHEMA, "run": str(ctx.run), "config": ctx.search.model_dump(mode="json"),
+        "objectives": dict(zip(ctx.search.objectives, directions)),
+        "latency_measured_on": {"host": platform.node(), "processor": platform.processor() or platform.machine(),
+                                "threads": ctx.cfg.threads,
+                                "trials_at_once": ctx.search.workers if ctx.search.executor == "ray" else 1,
+                                "objective": "MMACs per prediction" if ctx.search.latency == "macs" else "p50 ms"},
+        "wall_s": wall_s, "trials_finished": sum(1 for t in trials if t["state"] in ("complete", "fail")),
+        "reference": {k: v["metrics"] for k, v in ref.items()},
+        "trials": [{k: v for k, v in t.items() if k != "doc"} | {"result": t["doc"]} for t in trials],
+        "front": [t["name"] for t in fr], "recommendation": rec, "recommended": rec_name,
+        "menu": menu[1] if menu else None, "files": files,
+    }
+    write_json(ctx.out / "results.json", doc)
+    md = [f"# pilotopt search over `{ctx.run}`", "",
+          f"{doc['trials_finished']} trials, objectives: " + ", ".join(f"{k} ({v})" for k, v in doc["objectives"].items())
+          + f"; latency measured on {doc['latency_measured_on']['host']} ({doc['latency_measured_on']['processor']}), "
+          f"{doc['latency_measured_on']['trials_at_once']} trial(s) at once"
+          + (f"; wall time {wall_s:.0f} s" if wall_s else "") + ".", "",
+          "## Recommended", "", " ".join(rec.get("explanation", [])[-2:]) or "nothing passed the gates", ""]
+    if menu:
+        md += ["## The search against the run's fixed menu", "", menu[0], ""]
+    md += ["## Pareto front", "", trial_table(fr, front_names), "", "## Every trial", "",
+           trial_table(trials, front_names), "",
+           "Fidelity: 1 = screened offline only, 2 = one drive, 3 = every repetition under every condition. "
+           "Score (all conditions) is the mean over the default condition and each condition of the mean driving "
+           "score; the CI is over the default condition's repetitions.", ""]
+    sens = _read(ctx.out / "sensitivity.json")
+    if sens is not None:
+        from pilotopt.search.sensitivity import table
+
+        doc["sensitivity"] = sens
+        write_json(ctx.out / "results.json", doc)
+        md += [f"## Per-layer sensitivity by driving: {sens['chain']} ({sens['trial']})", "",
+               f"All layers int8: score {sens['score_all_int8']:.1f}. Each row keeps one weight layer in float "
+               "(`onnx_int8_static.keep_float`) and drives it with the whole protocol; most recovered first.", "",
+               table(sens), ""]
+    write_text(ctx.out / "search.md", "\n".join(md))
+    return doc

@@ -1,0 +1,242 @@
+"""`pilotopt search` on a tiny run: the space and its errors, a 3-trial search on the local engine
+and on Ray Tune giving the same front for the same seed, a killed search that resumes without
+computing a finished trial again, and the replay YAML rebuilding the recommended variant."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pilotopt.errors import BadInputError
+
+TINY_RUN = """\
+profile: quick
+threads: 1
+data:
+  circuits: [nurburgring, simple]
+  directions: [anticlockwise]
+  laps: 0.08
+  test_circuits: [simple]
+  workers: 1
+train:
+  frameworks: [torch]
+  model: pilotnet_student
+  epochs: 1
+techniques: [torch]
+technique_defaults: {epochs: 1, max_train_frames: 64, calibration_frames: 16, subset_size: 16}
+offline: {max_frames: 32, min_calls: 5, min_seconds: 0.02, throughput_batch: 8}
+closed_loop: {mode: lockstep, timeout_s: 2.0, repeats: 1, conditions: [dusk]}
+report: {must_complete: false}  # a 3 s drive ends before the lap does
+"""
+
+# lockstep drives and the MMACs objective: nothing measured on the wall clock reaches the front
+SPACE = """\
+trials: 3
+seed: 3
+latency: macs
+screen: {first_drive_min_score: 0}
+sensitivity_layers: 0
+space:
+  baselines: [torch]
+  slots:
+    structure:
+      none: {}
+      torch_prune_global: {amount: {low: 0.2, high: 0.6}}
+    precision:
+      onnx_fp32: {}
+      onnx_int8_static: {per_channel: [true, false]}
+"""
+
+
+def _cli(*args, cwd=None, wait=True):
+    cmd = [sys.executable, "-m", "pilotopt", *map(str, args)]
+    if wait:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=cwd)
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, cwd=cwd)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("search")
+    (root / "run.yaml").write_text(TINY_RUN)
+    (root / "space.yaml").write_text(SPACE)
+    r = _cli("run", "--config", root / "run.yaml", "--out", root / "run")
+    assert r.returncode == 0, r.stderr[-3000:]
+    return root
+
+
+# -- the space, no run needed -------------------------------------------------------------------------
+@pytest.mark.parametrize("space, says", [
+    ({"slots": {"precision": {"no_such": {}}}}, "unknown technique 'no_such'"),
+    ({"slots": {"precision": {"onnx_int8_static": {"bits": [4, 8]}}}}, "unknown setting(s) bits"),
+    ({"slots": {"precision": {"none": {}, "onnx_fp32": {}}}}, "cannot be none"),
+    ({"slots": {"precision": {"onnx_int8_static": {"calibration_frames": {"low": 9, "high": 2}}}}}, "low <= high"),
+    ({"slot": {}}, "expected keys baselines and slots"),
+])
+def test_space_errors_name_the_key_and_the_fix(space, says):
+    from pilotopt.search.space import parse_space
+
+    with pytest.raises(BadInputError) as e:
+        parse_space(space)
+    assert says in str(e.value) and "\n" not in str(e.value)
+
+
+def test_choices_follow_the_artifact_kind():
+    """After channel pruning (TorchScript) only runtimes that take TorchScript are offered; a Keras
+    baseline gets no PyTorch structure pass, and the parameter name carries the kind."""
+    from pilotopt.search.space import DEFAULT_SPACE, Replay, feasible, parse_space, suggest
+
+    space = parse_space(DEFAULT_SPACE)
+    precision = space.slots[-1]
+    after_prune = {o.technique for o in feasible(precision, "torchscript")}
+    assert "onnx_int8_static" in after_prune and "openvino_int8" in after_prune
+    assert "torch_static" not in after_prune and "tflite_int8_fallback" not in after_prune
+    structure = {o.technique for o in feasible(space.slots[0], "keras_h5")}
+    assert structure == {None}
+    cand = suggest(Replay({"baseline": "torch", "structure@torch_checkpoint": "torch_channel_prune",
+                           "torch_channel_prune.pruning_ratio": 0.4, "precision@torchscript": "onnx_int8_static",
+                           "onnx_int8_static.per_channel": False, "onnx_int8_static.calibration_frames": 100}),
+                   space, {"torch": "torch_checkpoint"})
+    assert cand.steps == ("torch_channel_prune", "onnx_int8_static")
+    assert cand.settings["torch_channel_prune"] == {"pruning_ratio": 0.4}
+    assert cand.name == suggest(Replay({"baseline": "torch", "structure@torch_checkpoint": "torch_channel_prune",
+                                        "torch_channel_prune.pruning_ratio": 0.4,
+                                        "precision@torchscript": "onnx_int8_static",
+                                        "onnx_int8_static.per_channel": False,
+                                        "onnx_int8_static.calibration_frames": 100}),
+                                space, {"torch": "torch_checkpoint"}).name
+
+
+def test_bad_search_config_is_one_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("trials: 3\nsamplr: tpe\n")
+    r = _cli("search", "--run", tmp_path, "--config", bad)
+    assert r.returncode != 0 and "unknown key 'samplr'" in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+# -- searches on the tiny run ---------------------------------------------------------------------------
+def test_show_space_names_the_slots_and_the_run_baselines(tiny_run):
+    r = _cli("search", "--run", tiny_run / "run", "--config", tiny_run / "space.yaml", "--show-space")
+    assert r.returncode == 0, r.stderr
+    assert "torch (torch_checkpoint)" in r.stdout and "slot structure (optional)" in r.stdout
+    assert "onnx_int8_static: per_channel in {True, False}" in r.stdout
+    assert not (tiny_run / "run" / "search").exists()  # showing the space runs nothing
+
+
+@pytest.fixture(scope="module")
+def local_search(tiny_run):
+    out = tiny_run / "local"
+    r = _cli("search", "--run", tiny_run / "run", "--config", tiny_run / "space.yaml", "--out", out)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return out
+
+
+def _front(out: Path) -> list[tuple]:
+    doc = json.loads((out / "results.json").read_text())
+    by_name = {t["name"]: t for t in doc["trials"]}
+    return sorted((by_name[n]["chain"], json.dumps(by_name[n]["params"], sort_keys=True),
+                   tuple(round(v, 6) for v in by_name[n]["values"])) for n in doc["front"])
+
+
+@pytest.mark.slow
+def test_local_search_writes_the_front_every_trial_and_a_replay(local_search):
+    doc = json.loads((local_search / "results.json").read_text())
+    assert doc["schema"] == "pilotopt.search/1" and doc["trials_finished"] == 3
+    assert len(doc["trials"]) == 3 and doc["front"]
+    for t in doc["trials"]:
+        assert t["state"] in ("complete", "fail") and t["chain"]
+        if t["state"] == "complete":
+            assert t["result"]["fidelity"] in (1, 2, 3)
+    driven = [t for t in doc["trials"] if (t["result"] or {}).get("fidelity") == 3]
+    assert driven, "no trial was driven with the whole protocol"
+    m = driven[0]["result"]["metrics"]
+    assert set(m["per_condition"]) == {"default", "dusk"} and m["drives"] == 1
+    assert doc["latency_measured_on"]["objective"] == "MMACs per prediction"
+    md = (local_search / "search.md").read_text()
+    assert "## Pareto front" in md and "## Every trial" in md
+    assert (local_search / "front.png").is_file()
+    assert doc["reference"]["torch"]["drives"] == 1
+
+
+@pytest.mark.slow
+def test_per_layer_sensitivity_by_driving_for_the_int8_trial(local_search, tiny_run):
+    """Rerun the finished search with two layers of sensitivity: no trial is drawn again, and the
+    int8 trial gets a row per layer kept in float, with its driving score change."""
+    doc = json.loads((local_search / "results.json").read_text())
+    int8 = [t for t in doc["trials"] if (t["chain"] or "").endswith("onnx_int8_static")
+            and (t["result"] or {}).get("fidelity") == 3]
+    assert int8, "seed 3 draws an int8 chain among the 3 trials"
+    before = (local_search / "computed.log").read_text().split()
+    r = _cli("search", "--run", tiny_run / "run", "--config", tiny_run / "space.yaml", "--out", local_search,
+             "--sensitivity-layers", "2")
+    assert r.returncode == 0, r.stderr[-3000:]
+    sens = json.loads((local_search / "sensitivity.json").read_text())
+    assert len(sens["layers"]) == 2 and all(row["state"] == "complete" for row in sens["layers"])
+    assert all(isinstance(row["score_change"], float) for row in sens["layers"])
+    after = (local_search / "computed.log").read_text().split()
+    assert after[:len(before)] == before and len(after) == len(before) + 2  # only the two float-layer variants
+    variant = json.loads((local_search / "variants" / sens["layers"][0]["name"] / "variant.json").read_text())
+    assert variant["record"]["float_nodes"] == [sens["layers"][0]["layer"]]
+    assert "## Per-layer sensitivity by driving" in (local_search / "search.md").read_text()
+
+
+@pytest.mark.slow
+def test_replay_yaml_rebuilds_the_recommended_variant(local_search, tiny_run, tmp_path):
+    doc = json.loads((local_search / "results.json").read_text())
+    replay = local_search / "replay.yaml"
+    assert doc["recommended"] and replay.is_file()
+    spec = yaml.safe_load(replay.read_text())
+    name = doc["recommended"]
+    assert list(spec["variants"]) == [name]
+    head = replay.read_text().splitlines()[1]
+    args = head.split("replay: pilotopt ", 1)[1].replace("replay.yaml", str(replay)).replace("DIR", str(tmp_path / "re"))
+    r = _cli(*args.split())
+    assert r.returncode == 0, r.stderr[-3000:]
+    again = json.loads((tmp_path / "re" / name / "variant.json").read_text())
+    first = json.loads((local_search / "variants" / name / "variant.json").read_text())
+    assert again["record"]["chain_key"] == first["record"]["chain_key"]
+    assert again["steps"] == first["steps"]
+
+
+@pytest.mark.slow
+def test_ray_search_with_two_workers_gives_the_local_front(local_search, tiny_run):
+    pytest.importorskip("ray.tune")
+    out = tiny_run / "ray"
+    r = _cli("search", "--run", tiny_run / "run", "--config", tiny_run / "space.yaml", "--out", out,
+             "--executor", "ray", "--workers", "2")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert _front(out) == _front(local_search)
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["trials_finished"] == 3 and doc["latency_measured_on"]["trials_at_once"] == 2
+    assert (out / "ray_results" / "tune").is_dir()  # Tune's experiment lives in the search folder
+
+
+@pytest.mark.slow
+def test_killed_search_resumes_without_computing_a_finished_trial_again(tiny_run):
+    out = tiny_run / "killed"
+    proc = _cli("search", "--run", tiny_run / "run", "--config", tiny_run / "space.yaml", "--out", out, wait=False)
+    trials = out / "trials"
+    deadline = time.monotonic() + 600
+    while proc.poll() is None and time.monotonic() < deadline and not (trials.is_dir() and list(trials.glob("*.json"))):
+        time.sleep(0.2)
+    assert trials.is_dir() and list(trials.glob("*.json")), "the search never finished a trial"
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished_before = {p.stem for p in trials.glob("*.json")}
+    assert not (out / "results.json").exists()  # it stopped in the middle
+    r = _cli("search", "--run", tiny_run / "run", "--config", tiny_run / "space.yaml", "--out", out)
+    assert r.returncode == 0, r.stderr[-3000:]
+    computed = (out / "computed.log").read_text().split()
+    for name in finished_before:
+        assert computed.count(name) == 1, f"{name} was computed again after the kill"
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["trials_finished"] == 3
