@@ -30,7 +30,7 @@ train:
   epochs: 1
 techniques: [torch, torch_prune_global, onnx_fp32, openvino_fp32, tensorrt_fp32]
 technique_defaults: {epochs: 1, max_train_frames: 64}
-offline: {max_frames: 48, min_calls: 10, min_seconds: 0.05, throughput_batch: 16}
+offline: {max_frames: 48, min_calls: 10, min_seconds: 0.05, throughput_batch: 16, peak_seconds: 0.2}
 closed_loop: {timeout_s: 4.0, repeats: 2, conditions: [dusk, "slow:30"], shortlist: 1}
 """
 
@@ -91,6 +91,10 @@ def test_report_lists_every_technique_with_status(killed_then_resumed):
     doc = json.loads((out / "report" / "results.json").read_text())
     status = {t["name"]: t["status"] for t in doc["techniques"]}
     assert status["tensorrt_fp32"] == "skipped" and status["torch"] == "ok"
+    peaks = doc["offline"]["machine_peaks"]  # measured beside the latencies, on the run's threads
+    assert peaks["threads"] == 2 and peaks["fp32_gmacs"] > 0 and peaks["int8_gmacs"] > 0
+    torch_row = next(v for v in doc["variants"] if v["name"] == "torch")
+    assert 0 < torch_row["peak_share"] == pytest.approx(torch_row["gmacs_per_s"] / peaks["fp32_gmacs"])
     assert (out / "report" / "report.html").is_file() and (out / "report" / "results.csv").is_file()
 
 

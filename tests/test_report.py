@@ -194,7 +194,9 @@ def test_results_json_schema_and_content(report):
     doc = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
     assert doc["schema"] == REPORT_SCHEMA == "pilotopt.report/2"
     assert sorted(doc) == ["closed_loop", "conditions", "constraints", "files", "meta", "offline", "pareto",
-                           "predictive", "recommendation", "schema", "score_formulas", "techniques", "variants"]
+                           "predictive", "recommendation", "schema", "score_formulas", "search", "techniques",
+                           "variants"]
+    assert doc["search"] is None  # no `pilotopt search` over this run
     assert doc["score_formulas"]["version"] == "pilotopt.driving_score/1"
     assert doc["predictive"]["n"] == 5 and list(doc["conditions"]) == ["default"]
     assert [v["key"] for v in doc["variants"]] == [
@@ -271,7 +273,8 @@ def test_markdown_lists_techniques_tables_and_plots(report):
     assert "<script>" not in md and "<lambda>" not in md
     # study-form headers, one offline table per framework, closed-loop tables per circuit
     assert ("| Method | Runtime | Size (MB) | gzip (MB) | MSE | MAE v (m/s) | MAE w (rad/s) | "
-            "Inference time p50 (ms) | Speed-up vs baseline | MMACs | GMAC/s | Framework | Status |") in md
+            "Inference time p50 (ms) | Speed-up vs baseline | MMACs | GMAC/s | % of peak | Precision | Framework | "
+            "Status |") in md
     assert "### TensorFlow" in md and "### PyTorch" in md
     assert "### Circuit: simple" in md and "### Circuit: montreal" in md
     for label in ("Average speed (m/s)", "Position deviation MAE (m)", "Brain iteration frequency (Hz)",
@@ -606,3 +609,23 @@ def test_a_search_over_the_run_gets_its_own_section_with_the_front(tmp_path):
     assert doc["search"]["recommended"] == "s-1"
     again = build_report(standard_offline(), standard_closed_loop_plain(), standard_techniques(), out)
     assert "## Search" not in again["report_md"].read_text() and not (out / "figures" / "search_front.png").exists()
+
+
+def test_offline_tables_show_each_variant_as_a_share_of_the_measured_peak(tmp_path):
+    """With the machine's GEMM peaks beside the offline latencies, a variant's achieved GMAC/s is
+    shown as a share of the peak of its own precision."""
+    doc = standard_offline()
+    for r in doc["variants"]:
+        r["macs"] = 28_000_000
+        r["precision"] = "int8" if "int8" in r["name"] else "fp32"
+    doc["machine_peaks"] = {"fp32_gmacs": 100.0, "int8_gmacs": 400.0, "threads": 2}
+    paths = build_report(doc, [], [], tmp_path)
+    out = json.loads(paths["results_json"].read_text())
+    rows = {r["name"]: r for r in out["variants"]}
+    keras = rows["keras"]
+    assert keras["peak_share"] == pytest.approx(keras["gmacs_per_s"] / 100.0)
+    int8 = next(r for n, r in rows.items() if "int8" in n and r.get("gmacs_per_s"))
+    assert int8["peak_share"] == pytest.approx(int8["gmacs_per_s"] / 400.0)
+    assert "% of peak" in paths["report_md"].read_text()
+    assert out["offline"]["machine_peaks"]["int8_gmacs"] == 400.0
+    assert "peak_share" in paths["results_csv"].read_text().splitlines()[0]

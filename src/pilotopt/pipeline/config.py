@@ -62,6 +62,9 @@ class OfflineSection(_Strict):
     min_seconds: float = Field(2.0, ge=0)
     throughput_batch: int = Field(64, ge=1)
     timeout_s: float = Field(900.0, gt=0)
+    # seconds per GEMM kernel measuring the machine's fp32 / int8 peaks beside the latencies, so the
+    # report shows each variant's share of them (0: not measured)
+    peak_seconds: float = Field(1.0, ge=0)
 
 
 class ClosedLoopSection(_Strict):

@@ -194,10 +194,37 @@ def _offline(cfg: PipelineConfig, out: Path, data_roots, say: Say) -> dict:
             say(f"offline [{done}/{total}] {row['name']}: {row['status']}{' (cached)' if row.get('cached') else ''}{why}")
 
     o = cfg.offline
-    return evaluate_artifacts(out / "variants", data_roots, out / "offline", threads=cfg.threads,
-                              test_circuits=tuple(cfg.data.test_circuits), cache_dir=out / "cache",
-                              min_calls=o.min_calls, min_seconds=o.min_seconds, throughput_batch=o.throughput_batch,
-                              max_frames=o.max_frames, progress=progress, timeout=o.timeout_s)
+    doc = evaluate_artifacts(out / "variants", data_roots, out / "offline", threads=cfg.threads,
+                             test_circuits=tuple(cfg.data.test_circuits), cache_dir=out / "cache",
+                             min_calls=o.min_calls, min_seconds=o.min_seconds, throughput_batch=o.throughput_batch,
+                             max_frames=o.max_frames, progress=progress, timeout=o.timeout_s)
+    if o.peak_seconds > 0:
+        doc["machine_peaks"] = _machine_peaks(cfg, out / "offline" / "machine_peaks.json", say)
+    return doc
+
+
+def _machine_peaks(cfg: PipelineConfig, path: Path, say: Say) -> dict | None:
+    """The machine's GEMM peaks on the run's threads (`pilotopt bench machine` in a child process),
+    measured once beside the offline latencies and kept with them."""
+    try:
+        doc = json.loads(path.read_text())
+        if doc.get("threads") == cfg.threads:
+            return doc
+    except (OSError, ValueError):
+        pass
+    import subprocess
+    import sys
+
+    from pilotopt.isolation import child_env
+
+    say("offline: measuring the machine's fp32 / int8 GEMM peaks (pilotopt bench machine)")
+    r = subprocess.run([sys.executable, "-m", "pilotopt", "bench", "machine", "--out", str(path), "--threads",
+                        str(cfg.threads), "--seconds", str(cfg.offline.peak_seconds)], capture_output=True, text=True,
+                       env=child_env(cfg.threads), timeout=600)
+    if r.returncode != 0:
+        say(f"offline: the machine's peaks were not measured ({(r.stderr or r.stdout).strip().splitlines()[-1:]})")
+        return None
+    return json.loads(path.read_text())
 
 
 def _drive_base(cfg: PipelineConfig, out: Path, row: dict, digest: str) -> dict:

@@ -110,6 +110,13 @@ def _annotate(rows: list[dict], rec: dict, fronts: dict[str, list[str]]) -> None
         r["recommended"] = k == rec["recommended"]
 
 
+def add_peak_shares(rows: list[dict], peaks: dict | None) -> None:
+    """Each row's achieved GMAC/s as a share of the machine's measured peak for its precision."""
+    for r in rows:
+        peak = (peaks or {}).get(f"{r.get('precision')}_gmacs")
+        r["peak_share"] = r["gmacs_per_s"] / peak if peak and r.get("gmacs_per_s") else None
+
+
 def build_report(offline: Any, closed_loop: list[dict] | None, techniques: list[dict] | None,
                  out_dir: Path | str, constraints: Any = None, meta: dict | None = None,
                  search: dict | None = None) -> dict[str, Path]:
@@ -124,6 +131,7 @@ def build_report(offline: Any, closed_loop: list[dict] | None, techniques: list[
 
     cl_rows = closed_loop_rows(drives)
     rows = variant_rows(off, cl_rows)
+    add_peak_shares(rows, source.get("machine_peaks"))
     tech_rows = technique_rows(techs, rows)
     rec = recommend(rows, cons)
     fronts = pareto.fronts(rows)
@@ -183,7 +191,8 @@ def build_report(offline: Any, closed_loop: list[dict] | None, techniques: list[
         "constraints": cons.to_dict(),
         "variants": [{c: r.get(c) for c in ("key", *CSV_COLUMNS)} for r in rows],
         "offline": {"schema": source.get("schema"),
-                    **{k: source.get(k) for k in ("created", "machine", "protocol", "testset") if k in source},
+                    **{k: source.get(k) for k in ("created", "machine", "protocol", "testset", "machine_peaks")
+                       if k in source},
                     "rows": off},
         "closed_loop": drives,
         "techniques": techs,

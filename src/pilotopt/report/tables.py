@@ -392,7 +392,7 @@ CSV_COLUMNS = (
     "size_bytes", "size_mb", "gzip_bytes", "params", "nonzero_params",
     "mse_mean", "mse_v", "mse_w", "mae_v_mps", "mae_w_radps",
     "latency_p50_ms", "latency_p90_ms", "brain_step_p50_ms", "throughput_fps",
-    "speedup_vs_baseline", "size_ratio_vs_baseline",
+    "speedup_vs_baseline", "size_ratio_vs_baseline", "precision", "macs", "gmacs_per_s", "peak_share",
     "cl_circuits_completed", "cl_circuits_total", "cl_runs_completed", "cl_runs_total",
     "cl_mean_average_speed", "cl_mean_position_deviation_mae", "cl_mean_brain_frequency_hz",
     "cl_mean_inference_ms", "cl_mean_real_time_factor",
@@ -414,6 +414,7 @@ def offline_table(rows: list[dict], framework: str, table_id: str) -> Table:
         Column("latency_p50_ms", "Inference time p50 (ms)", ".3f"),
         Column("speedup_vs_baseline", "Speed-up vs baseline", ".2f"),
         Column("macs", "MMACs", ".1f", 1e6), Column("gmacs_per_s", "GMAC/s", ".1f"),
+        Column("peak_share", "% of peak", ".0%"), Column("precision", "Precision"),
         Column("framework_label", "Framework"), Column("status_text", "Status"),
     ]
     mine = [r for r in rows if r["in_offline"] and (r.get("framework") or "") == framework]
