@@ -230,3 +230,38 @@ def layer_seed(seed: int, index: int) -> int:
 
     state = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(index)]).generate_state(1)[0]
     return int(state) % (2**31 - 1)
+
+
+def keras_macs(model) -> int | None:
+    """Multiply-accumulates of one prediction counted from a built Keras model's own layers (Conv2D,
+    DepthwiseConv2D, Dense; what ModelSpec.macs counts), for a model no registry entry describes,
+    such as a user's .h5. None when it holds a layer with weights this count does not cover
+    (a recurrent one)."""
+    import numpy as np
+
+    total = 0
+    for layer in _keras_layers(model):
+        kind = type(layer).__name__
+        if not layer.weights or kind in ("BatchNormalization", "LayerNormalization", "Normalization", "Rescaling"):
+            continue
+        out = layer.output.shape
+        if kind == "Conv2D":
+            kh, kw, cin, cout = layer.kernel.shape
+            total += int(np.prod(out[1:-1])) * cout * kh * kw * cin
+        elif kind == "DepthwiseConv2D":
+            kh, kw, cin, mult = layer.depthwise_kernel.shape
+            total += int(np.prod(out[1:-1])) * cin * mult * kh * kw
+        elif kind == "Dense":
+            din, dout = layer.kernel.shape
+            total += int(np.prod(out[1:-1])) * din * dout if len(out) > 2 else din * dout
+        else:
+            return None
+    return int(total)
+
+
+def _keras_layers(model):
+    for layer in model.layers:
+        if hasattr(layer, "layers"):  # a nested Model / Sequential
+            yield from _keras_layers(layer)
+        else:
+            yield layer
