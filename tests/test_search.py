@@ -121,6 +121,10 @@ def test_bad_search_config_is_one_line(tmp_path):
     r = _cli("search", "--run", tmp_path, "--config", bad)
     assert r.returncode != 0 and "unknown key 'samplr'" in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+    r = _cli("search", "--run", tmp_path, "--trials", "2")
+    assert r.returncode != 0 and "is not a finished pilotopt run" in r.stderr and "Traceback" not in r.stderr
+    r = _cli("search", "--run", tmp_path, "--sampler", "grid")
+    assert r.returncode != 0 and "sampler" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
 # -- searches on the tiny run ---------------------------------------------------------------------------
