@@ -26,6 +26,23 @@ def test_the_command_writes_json(tmp_path):
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(out.read_text())
     assert doc["fp32_gmacs"] > 0 and doc["int8_gmacs"] > 0 and "peak on 1 thread(s)" in proc.stdout
+    assert "call_floors" not in doc  # the floors only with --floors
+
+
+def test_floors_are_the_per_call_cost_of_every_runtime(tmp_path):
+    """A flatten + dense model with PilotNet's input through each runtime's predictor: what a batch-1
+    call costs before any MACs (no library noise on the way)."""
+    out = tmp_path / "m.json"
+    proc = subprocess.run([sys.executable, "-m", "pilotopt", "bench", "machine", "--seconds", "0.1", "--size", "128",
+                           "--threads", "1", "--floors", "--out", str(out)], capture_output=True, text=True,
+                          timeout=300, env=dict(os.environ, COLUMNS="120"))
+    assert proc.returncode == 0, proc.stderr
+    floors = json.loads(out.read_text())["call_floors"]
+    assert set(floors["floors_ms"]) == {"onnxruntime", "openvino", "litert", "executorch", "torchscript"}, \
+        floors["errors"]
+    assert all(0 < ms < 50 for ms in floors["floors_ms"].values()) and all(n >= 50 for n in floors["calls"].values())
+    assert "ms per batch-1 call (floor)" in proc.stdout
+    assert "Warning" not in proc.stderr, proc.stderr[-2000:]
 
 
 def test_macs_come_from_the_structure_changing_step_else_the_architecture():

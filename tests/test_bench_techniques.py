@@ -33,11 +33,14 @@ def test_bench_writes_ratios_and_same_runtime_pairs(variants):
                            "--data", str(variants["data"]), "--cache-dir", str(variants["root"] / "cache"),
                            "--out", str(out_json), "--frames", "32", "--rounds", "2", "--min-calls", "5",
                            "--min-seconds", "0.05", "--speedup-goal", "1.0", "--mse-tolerance", "100",
-                           "--test-circuits", "simple"],
+                           "--test-circuits", "simple", "--peak-seconds", "0.2"],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     doc = json.loads(out_json.read_text())
     rows = {r["name"]: r for r in doc["rows"]}
+    onnx = rows["onnx_fp32"]  # the runtime's per-call floor, measured in the same run
+    assert 0 < onnx["floor_ms"] == doc["machine"]["peaks"]["call_floors"]["floors_ms"]["onnxruntime"]
+    assert onnx["above_floor_ms"] == pytest.approx(onnx["p50_ms"] - onnx["floor_ms"])
     assert rows["tensorrt_fp32"]["status"] == "skipped" and "p50_ms" not in rows["tensorrt_fp32"]
     for name in ("torch", "torch_channel_prune", "onnx_fp32", "torch@torchscript"):
         r = rows[name]

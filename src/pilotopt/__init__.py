@@ -14,6 +14,10 @@ def _quiet_library_noise() -> None:
         return
     for name in ("torchao", "torchao.kernel.intmm", "torch.utils._pytree"):
         logging.getLogger(name).setLevel(logging.ERROR)
+    import warnings
+
+    # torch's own pytree deprecation, raised while it unpickles its exported programs' tree specs
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*", category=FutureWarning)
 
 
 def _register_gym_env() -> None:

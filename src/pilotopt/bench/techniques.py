@@ -133,6 +133,11 @@ def bench_techniques(variants_dir: Path | str, data: Path | str, cache_dir: Path
     if peak_seconds > 0:
         say("measuring the machine's GEMM peaks (pilotopt bench machine)")
         peaks = measure_peaks(threads, peak_seconds)
+        from pilotopt.bench.floor import measure_call_floors
+
+        say("measuring each runtime's per-call floor (a flatten + dense model with PilotNet's input)")
+        peaks["call_floors"] = measure_call_floors(threads, min(peak_seconds, 1.0))
+    floors = ((peaks or {}).get("call_floors") or {}).get("floors_ms") or {}
     with tempfile.TemporaryDirectory(prefix="pilotopt-bench-") as scratch:
         pairs: dict[str, Path] = {}  # "<runtime>@<framework>" -> the baseline converted to that runtime
         for v in ok:
@@ -172,6 +177,9 @@ def bench_techniques(variants_dir: Path | str, data: Path | str, cache_dir: Path
     for r in rows.values():
         if r["p50_rounds_ms"]:
             r["p50_ms"] = float(np.median(r["p50_rounds_ms"]))
+            if r["runtime"] in floors:  # what the call costs before any MAC, and what the MACs cost
+                r["floor_ms"] = floors[r["runtime"]]
+                r["above_floor_ms"] = r["p50_ms"] - r["floor_ms"]
             if r.get("macs"):
                 r["gmacs_per_s"] = r["macs"] / (r["p50_ms"] / 1e3) / 1e9
                 peak = (peaks or {}).get(f"{r['precision']}_gmacs")
@@ -192,7 +200,9 @@ def bench_techniques(variants_dir: Path | str, data: Path | str, cache_dir: Path
                       "speedup = baseline p50 / variant p50 (> 1 is faster); mse_ratio = variant MSE / baseline MSE",
                       "<baseline>@<runtime> rows: the unchanged baseline converted to that runtime",
                       "gmacs_per_s = MACs per prediction / p50; peak_share = that / the machine's measured GEMM "
-                      "peak of the variant's precision (machine.peaks)"],
+                      "peak of the variant's precision (machine.peaks)",
+                      "floor_ms: the runtime's per-call cost (machine.peaks.call_floors); above_floor_ms = p50 - "
+                      "floor, what the variant's own work costs"],
             "warnings": warnings, "rows": out_rows, "claims": claims}
 
 
@@ -225,8 +235,8 @@ def render_table(doc: dict):
     from rich.table import Table
 
     t = Table(title=f"techniques side by side ({doc['settings']['rounds']} rounds)")
-    for col in ("variant", "runtime", "size MB", "test MSE", "MSE ratio", "MMACs", "p50 ms", "GMAC/s", "% peak",
-                "speed-up", "status"):
+    for col in ("variant", "runtime", "size MB", "test MSE", "MSE ratio", "MMACs", "p50 ms", "floor ms", "GMAC/s",
+                "% peak", "speed-up", "status"):
         t.add_column(col, justify="right" if col not in ("variant", "runtime", "status") else "left")
 
     def f(v, fmt):
@@ -235,7 +245,7 @@ def render_table(doc: dict):
     for r in doc["rows"]:
         t.add_row(r["name"], r["runtime"], f(r["size_bytes"] and r["size_bytes"] / 1e6, ".2f"), f(r.get("mse"), ".5f"),
                   f(r.get("mse_ratio"), ".3f"), f(r.get("macs") and r["macs"] / 1e6, ".1f"), f(r.get("p50_ms"), ".3f"),
-                  f(r.get("gmacs_per_s"), ".1f"),
+                  f(r.get("floor_ms"), ".3f"), f(r.get("gmacs_per_s"), ".1f"),
                   f(r.get("peak_share") and 100 * r["peak_share"], ".0f") + (f" {r['precision']}" if r.get("peak_share") else ""),
                   f(r.get("speedup"), ".2f"),
                   r["status"] if r["status"] == "ok" else f"{r['status']}: {r['reason']}")

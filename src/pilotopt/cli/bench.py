@@ -117,14 +117,25 @@ def bench_machine_cmd(
     threads: int = typer.Option(2, min=1, help="Threads the kernels run on (those the runs use)."),
     seconds: float = typer.Option(3.0, min=0.1, help="Seconds of timed calls per kernel."),
     size: int = typer.Option(1024, min=64, help="Side of the square GEMM."),
+    floors: bool = typer.Option(False, "--floors", help="Also each runtime's fixed cost of one batch-1 call (a "
+                                                       "flatten + dense model with PilotNet's input)."),
 ) -> None:
     """This CPU's sustained fp32 and int8 multiply-accumulate peaks (GMAC/s), measured with ONNX
-    Runtime's and PyTorch's own GEMM kernels: what `bench techniques` compares each variant with."""
+    Runtime's and PyTorch's own GEMM kernels: what `bench techniques` compares each variant with.
+    With --floors, the per-call floor of every runtime: what no chain at batch 1 gets below."""
     from pilotopt.atomic import write_json
     from pilotopt.bench.machine import measure_peaks
 
     doc = measure_peaks(threads, seconds, size)
+    if floors:
+        from pilotopt.bench.floor import measure_call_floors
+
+        doc["call_floors"] = measure_call_floors(threads, min(seconds, 1.0))
     write_json(out, doc)
+    for runtime, ms in ((doc.get("call_floors") or {}).get("floors_ms") or {}).items():
+        typer.echo(f"{runtime}: {ms:.4f} ms per batch-1 call (floor)")
+    for runtime, why in ((doc.get("call_floors") or {}).get("errors") or {}).items():
+        typer.echo(f"{runtime}: floor not measured ({why})")
     for kernel, rate in doc["kernels"].items():
         typer.echo(f"{kernel}: {rate:.1f} GMAC/s")
     for who, why in doc["errors"].items():
