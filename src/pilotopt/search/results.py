@@ -229,6 +229,8 @@ def summarize(ctx: SearchContext, study, ref: dict, wall_s: float | None = None)
         "schema": RESULTS_SCHEMA, "run": str(ctx.run), "config": ctx.search.model_dump(mode="json"),
         "objectives": dict(zip(ctx.search.objectives, directions)),
         "latency_measured_on": {"host": platform.node(), "processor": platform.processor() or platform.machine(),
+                                "trial_hosts": sorted({t["doc"].get("host") for t in trials
+                                                       if t["doc"] and t["doc"].get("host")}),
                                 "threads": ctx.cfg.threads,
                                 "trials_at_once": ctx.search.workers if ctx.search.executor == "ray" else 1,
                                 "objective": "MMACs per prediction" if ctx.search.latency == "macs" else "p50 ms"},

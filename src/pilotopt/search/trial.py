@@ -205,6 +205,9 @@ def run_trial(ctx: SearchContext, cand: Candidate, ref: dict[str, dict], say: Sa
             doc["metrics"] = metrics(agg, base["agg"])
             doc["row"] = agg
             doc["state"] = "complete"
+    import platform
+
+    doc["host"] = platform.node()  # where its latency was measured (a Ray cluster may spread trials)
     doc["seconds"] = round(time.perf_counter() - t0, 2)
     doc["variant"] = str(ctx.variants_dir / cand.name)
     write_json(trial_path(ctx, cand.name), doc)
