@@ -244,3 +244,15 @@ def test_killed_search_resumes_without_computing_a_finished_trial_again(tiny_run
         assert computed.count(name) == 1, f"{name} was computed again after the kill"
     doc = json.loads((out / "results.json").read_text())
     assert doc["trials_finished"] == 3
+
+
+def test_the_front_holds_only_driven_trials():
+    """A screened-out candidate (score 0, never driven) is not on the front even when it is the
+    smallest and fastest."""
+    from pilotopt.search.results import front
+
+    def t(name, values, fidelity):
+        return {"name": name, "state": "complete", "values": values, "doc": {"fidelity": fidelity}}
+
+    trials = [t("driven", [80.0, 0.2, 1.6], 3), t("screened", [0.0, 0.1, 0.2], 1), t("slow", [70.0, 0.3, 1.7], 3)]
+    assert [x["name"] for x in front(trials, ["maximize", "minimize", "minimize"])] == ["driven"]

@@ -51,10 +51,12 @@ def dominates(a: list[float], b: list[float], directions: list[str]) -> bool:
 
 
 def front(trials: list[dict], directions: list[str]) -> list[dict]:
-    """The non-dominated complete trials (one per distinct variant), in trial order."""
+    """The non-dominated complete trials that were driven (one per distinct variant), in trial order:
+    a candidate the screen stopped has no driving score to stand on, however small or fast it is."""
     seen, pts = set(), []
     for t in trials:
-        if t["state"] == "complete" and t["values"] and t["name"] not in seen:
+        driven = ((t.get("doc") or {}).get("fidelity") or 0) >= 2
+        if t["state"] == "complete" and t["values"] and driven and t["name"] not in seen:
             seen.add(t["name"])
             pts.append(t)
     return [t for t in pts if not any(dominates(o["values"], t["values"], directions) for o in pts if o is not t)]
