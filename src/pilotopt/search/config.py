@@ -28,8 +28,6 @@ class ScreenSection(_Strict):
 class ConstraintsSection(_Strict):
     max_latency_ms: Optional[float] = Field(None, gt=0)
     max_size_mb: Optional[float] = Field(None, gt=0)
-    min_score: Optional[float] = Field(None, ge=0, le=100)
-    min_autonomy: Optional[float] = Field(None, ge=0, le=100)
 
 
 class SearchConfig(_Strict):

@@ -119,13 +119,13 @@ def _draw(ctx: SearchContext, trial):
     return cand
 
 
-def _line(doc: dict, number: int) -> str:
+def _line(doc: dict, number: int | None) -> str:
     m = doc.get("metrics") or {}
     if doc.get("state") != "complete":
-        return f"trial {number} {doc['candidate']['chain']}: failed: {doc.get('reason')}"
+        return f"trial {'' if number is None else number} {doc['candidate']['chain']}: failed: {doc.get('reason')}"
     how = f" (not driven: {doc['screen']})" if doc.get("screen") else ""
     lat = m.get("latency_p50_ms")
-    return (f"trial {number} {doc['candidate']['chain']}: score {m.get('score', 0):.1f}, "
+    return (f"trial {'' if number is None else number} {doc['candidate']['chain']}: score {m.get('score', 0):.1f}, "
             f"p50 {lat:.3f} ms, {m.get('size_mb') or 0:.3f} MB{how}" + (" (cached)" if doc.get("cached") else ""))
 
 
@@ -238,7 +238,7 @@ def run_ray(ctx: SearchContext, ref_file: Path, say: Say) -> None:
             if r.metrics:
                 doc = cached_trial(ctx, r.metrics.get("name", ""))
                 if doc is not None:
-                    say(_line(doc, -1).replace("trial -1", "trial"))
+                    say(_line(doc, None))
     finally:
         if started:
             ray.shutdown()
