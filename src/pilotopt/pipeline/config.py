@@ -148,6 +148,8 @@ def _chains(tf_prune: dict) -> dict:
                                               "settings": {"tf_prune": dict(tf_prune)}}}
 
 
+_QUICK_PRUNE = {"epochs": 3, "max_train_frames": 4096, "initial_sparsity": 0.3, "final_sparsity": 0.5}
+
 PROFILES: dict[str, dict] = {
     # The demo: every technique, small data, few epochs; must finish within 20 minutes on 2 cores.
     "quick": {
@@ -156,13 +158,15 @@ PROFILES: dict[str, dict] = {
         "technique_defaults": {"epochs": 1, "max_train_frames": 1024, "representative_frames": 100,
                                "calibration_frames": 100, "subset_size": 100},
         # magnitude pruning needs steps and frames to recover: 16 steps on 1024 frames left tf_prune at
-        # 54x the baseline's MSE, 192 steps on the same 1024 frames at 19x (steering collapsed), 192
-        # steps over 4096 frames at 1.3x, for about 2 s more; the preserving-QAT prune stages get 64
+        # 54x the baseline's MSE, 192 steps over 4096 frames at 1.3x. Driving asks more: at the study's
+        # 80 % target those 192 steps still needed 54-57 interventions per lap (steering MSE 34x),
+        # while the search found 52 % drives as the baseline does, so the quick profile prunes to 50 %
+        # (the full profile, 8x the steps, keeps 80 %); the preserving-QAT prune stages get 192 too
         "technique_settings": {"torch_distill": {"epochs": 6, "max_train_frames": 0},
+                               **{name: _QUICK_PRUNE for name in ("tf_prune", "tf_prune_dynamic_range")},
                                **{name: {"epochs": 3, "max_train_frames": 4096}
-                                  for name in ("tf_prune", "tf_prune_dynamic_range", "tf_prune_2x4")},
-                               "tf_pqat": {"epochs": 4}, "tf_pcqat": {"epochs": 4}},
-        "variants": _chains({"epochs": 3, "max_train_frames": 4096}),
+                                  for name in ("tf_prune_2x4", "tf_pqat", "tf_pcqat")}},
+        "variants": _chains(_QUICK_PRUNE),
         "offline": {"max_frames": 1000, "min_calls": 100, "min_seconds": 0.5},
         # drives draw their latency from the offline samples, so two at a time change no trajectory
         "executor": {"workers": 2},
