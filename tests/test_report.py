@@ -553,6 +553,9 @@ def test_chains_show_their_steps_and_slow_int8_is_flagged(tmp_path):
                              mse=0.007, p50=3.7), precision="int8"),
             dict(offline_row("onnx_fp32", framework="torch", runtime="onnxruntime", baseline="torch", mb=6.4,
                              mse=0.007, p50=0.25), precision="fp32"),
+            dict(offline_row("torch_prune_global+onnx_int8_static", framework="torch", runtime="onnxruntime",
+                             baseline="torch", mb=0.5, mse=0.007, p50=0.2), precision="int8",
+                 steps=["torch_prune_global", "onnx_int8_static"]),
             chain]
     paths = build_report(offline_doc(rows), [], [], tmp_path)
     md = paths["report_md"].read_text()
@@ -561,6 +564,10 @@ def test_chains_show_their_steps_and_slow_int8_is_flagged(tmp_path):
     assert "torch_distill+onnx_int8_static (int8) is slower" not in md  # 0.09 ms beats onnx_fp32's 0.25 ms
     assert "| 7.6 | 84.4 |" in md  # MMACs and the GMAC/s they give at its p50
     assert "| 3.700 | 0.27 | 28.2 | 7.6 |" in md  # torch_static keeps its baseline's MACs: 28.2 M at 3.7 ms
+    # a chain of weight pruning and quantization (no structure step) keeps them too: 28.2 M at 0.2 ms
+    chain_row = next(r for r in json.loads(paths["results_json"].read_text())["variants"]
+                     if r["name"] == "torch_prune_global+onnx_int8_static")
+    assert chain_row["macs"] == 28_200_000 and chain_row["gmacs_per_s"] == pytest.approx(141.0)
 
 
 def test_publish_makes_the_docs_tables_from_results_json(report, tmp_path):

@@ -256,3 +256,13 @@ def test_the_front_holds_only_driven_trials():
 
     trials = [t("driven", [80.0, 0.2, 1.6], 3), t("screened", [0.0, 0.1, 0.2], 1), t("slow", [70.0, 0.3, 1.7], 3)]
     assert [x["name"] for x in front(trials, ["maximize", "minimize", "minimize"])] == ["driven"]
+
+
+def test_a_trial_without_a_structure_step_runs_its_baselines_macs():
+    """A trial's row is aggregated alone; weight pruning and quantization keep the dense MACs, while a
+    channel-pruned or distilled trial keeps its own count."""
+    from pilotopt.search.trial import metrics
+
+    assert metrics({"macs": None}, {"macs": 28_200_000})["mmacs"] == pytest.approx(28.2)
+    assert metrics({"macs": 7_600_000}, {"macs": 28_200_000})["mmacs"] == pytest.approx(7.6)
+    assert metrics({}, None)["mmacs"] is None

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 from typing import Iterator
 
@@ -32,7 +33,7 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
     """Yield a temporary sibling path; on success rename it onto `target` (file or directory)."""
     target = Path(target)
     ensure_writable_dir(target.parent)
-    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
+    tmp = target.parent / temp_name(target.name)
     _remove(tmp)
     try:
         yield tmp
@@ -41,6 +42,11 @@ def atomic_path(target: Path | str) -> Iterator[Path]:
         os.replace(tmp, target)
     finally:
         _remove(tmp)
+
+
+def temp_name(name: str) -> str:
+    """`.name.tmp-PID-THREAD`: unique to the writer, even for two threads of one process."""
+    return f".{name}.tmp-{os.getpid()}-{threading.get_ident()}"
 
 
 def _pid_alive(pid: int) -> bool:
@@ -54,14 +60,14 @@ def _pid_alive(pid: int) -> bool:
 
 
 def sweep_stale(folder: Path | str) -> list[Path]:
-    """Remove temp siblings (`.name.tmp-PID`) left under `folder` by a killed process (PID gone).
+    """Remove temp siblings (`.name.tmp-PID-THREAD`) left under `folder` by a killed process (PID gone).
     They were never trusted (no stage reads a temp name); this only reclaims their space."""
     removed = []
     folder = Path(folder)
     if not folder.is_dir():
         return removed
     for p in folder.rglob(".*.tmp-*"):
-        pid = p.name.rsplit(".tmp-", 1)[-1]
+        pid = p.name.rsplit(".tmp-", 1)[-1].split("-", 1)[0]
         if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
             _remove(p)
             removed.append(p)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ from pilotopt.preprocess import PILOTNET_GEOMETRY, Geometry
 CACHE_VERSION = 1  # bump when decoding, preprocessing or the layout below changes
 IMAGE_SHAPE = PILOTNET_GEOMETRY.image_shape  # the default geometry's; each cache records its own
 MANIFEST = "manifest.json"  # written last: its presence with complete=true is the marker
+_BUILDING = threading.Lock()  # one open-or-build at a time in a process (frameworks build side by side)
 ARRAYS = {"vw": (np.float64, 2), "recording": (np.int32, 1), "frame": (np.int32, 1)}
 
 
@@ -75,15 +77,16 @@ def load_or_build(recordings: list[Recording], cache_dir: Path, skip_bad: bool, 
     target = ensure_writable_dir(Path(cache_dir) / "data") / key
     names = [str(r.path) for r in recordings]
     shape = geometry.image_shape
-    cache, why = open_cache(target, key, names, shape)
-    if cache is None:
-        _build(target, key, recordings, skip_bad, workers, problems, progress, geometry)
-        cache, why_new = open_cache(target, key, names, shape)
+    with _BUILDING:  # a second thread waits and opens what the first built, never rebuilds under it
+        cache, why = open_cache(target, key, names, shape)
         if cache is None:
-            raise FrameError("cache", f"cache {target} failed its check right after it was written ({why_new}); "
-                             "check the disk or choose another cache folder")
-        cache.hit = False
-        cache.note = "" if why == "absent" else f"rebuilt: {why}"
+            _build(target, key, recordings, skip_bad, workers, problems, progress, geometry)
+            cache, why_new = open_cache(target, key, names, shape)
+            if cache is None:
+                raise FrameError("cache", f"cache {target} failed its check right after it was written "
+                                 f"({why_new}); check the disk or choose another cache folder")
+            cache.hit = False
+            cache.note = "" if why == "absent" else f"rebuilt: {why}"
     problems.merge(cache.manifest.get("skipped", {}))
     return cache
 

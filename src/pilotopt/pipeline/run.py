@@ -109,29 +109,44 @@ def _data(cfg: PipelineConfig, out: Path, say: Say) -> list[Path]:
     return [out / "data"]
 
 
+def per_framework(cfg: PipelineConfig, frameworks, work: Callable[[str, int], object]) -> dict:
+    """{framework: work(framework, threads)}, `executor.build_workers` frameworks at once, the
+    threads shared between them; the first failure is raised once the others have finished."""
+    frameworks = list(frameworks)
+    at_once = max(1, min(cfg.executor.build_workers, len(frameworks)))
+    threads = max(1, cfg.threads // at_once)
+    if at_once == 1:
+        return {fw: work(fw, threads) for fw in frameworks}
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="pilotopt-build") as pool:
+        futures = {fw: pool.submit(work, fw, threads) for fw in frameworks}
+    return {fw: f.result() for fw, f in futures.items()}
+
+
 def _train(cfg: PipelineConfig, out: Path, data_roots: list[Path], say: Say) -> dict[str, Path]:
     from pilotopt.train import TrainConfig, train
 
-    baselines = {}
-    for fw in cfg.train.frameworks:
+    def one(fw: str, threads: int) -> Path:
         tc = TrainConfig(framework=fw, model=cfg.train.model, data=list(data_roots), out=out / "train" / fw,
                          epochs=cfg.train.epochs, batch_size=cfg.train.batch_size,
                          learning_rate=cfg.train.learning_rate, patience=cfg.train.patience, seed=cfg.seed,
-                         threads=cfg.threads, test_circuits=tuple(cfg.data.test_circuits),
+                         threads=threads, test_circuits=tuple(cfg.data.test_circuits),
                          oversample=cfg.train.oversample, cache_dir=out / "cache")
         last = [0.0]
 
-        def progress(phase, done, total, info, _fw=fw):
+        def progress(phase, done, total, info):
             if phase == "epoch" or time.perf_counter() - last[0] > 15:
                 last[0] = time.perf_counter()
                 extra = f" val_loss {info['val_loss']:.4f}" if isinstance(info.get("val_loss"), float) else ""
-                say(f"train {_fw}: {phase} {done}/{total}{extra}")
+                say(f"train {fw}: {phase} {done}/{total}{extra}")
 
         metrics = train(tc, progress=progress)
-        baselines[fw] = out / "train" / fw / metrics["artifacts"][0]
         note = "reused" if metrics.get("cached") else f"{metrics['seconds']['train']:.0f} s"
         say(f"train {fw}: {cfg.train.model} test MSE {metrics['mse']['test']['mean']:.5f} ({note})")
-    return baselines
+        return out / "train" / fw / metrics["artifacts"][0]
+
+    return per_framework(cfg, cfg.train.frameworks, one)
 
 
 def _given_model(cfg: PipelineConfig, say: Say) -> dict[str, Path]:
@@ -161,14 +176,18 @@ def _optimize(cfg: PipelineConfig, out: Path, data_roots, baselines: dict[str, P
         given = {"arch": cfg.model.arch, "arch_args": cfg.model.arch_args or None, "contract": cfg.model.input}
         kind = open_artifact(baselines["given"], **given).kind.name
     named = variant_plan(cfg, kind)
-    for fw, names in technique_plan(cfg, kind).items():
-        if not names and not named.get(fw):
-            continue
-        used = referenced_techniques(cfg, names, named.get(fw) or {})
-        variants = optimize(baselines[fw], names, data_roots, out / "variants", variants=named.get(fw) or {},
-                            settings=technique_overrides(cfg, used), seed=cfg.seed, threads=cfg.threads,
-                            cache_dir=out / "cache", progress=say, test_circuits=tuple(cfg.data.test_circuits),
-                            timeout=cfg.technique_timeout_s, **given)
+    plan = {fw: names for fw, names in technique_plan(cfg, kind).items() if names or named.get(fw)}
+    side_by_side = min(cfg.executor.build_workers, len(plan)) > 1
+
+    def one(fw: str, threads: int) -> list:
+        used = referenced_techniques(cfg, plan[fw], named.get(fw) or {})
+        progress = (lambda line: say(f"{fw}: {line}")) if side_by_side else say
+        return optimize(baselines[fw], plan[fw], data_roots, out / "variants", variants=named.get(fw) or {},
+                        settings=technique_overrides(cfg, used), seed=cfg.seed, threads=threads,
+                        cache_dir=out / "cache", progress=progress, test_circuits=tuple(cfg.data.test_circuits),
+                        timeout=cfg.technique_timeout_s, **given)
+
+    for fw, variants in per_framework(cfg, plan, one).items():
         for v in variants:
             fw = v.framework if fw == "given" else fw
             planned.append({"name": v.name, "framework": fw, "status": v.status, "reason": v.reason,

@@ -348,9 +348,11 @@ def variant_rows(offline: list[dict], cl_rows: list[dict]) -> list[dict]:
                            status_text=status_text("skipped", "not evaluated offline"))
                 by_key[k] = row
         drives.setdefault(k, []).append(d)
-    for (fw, _), row in by_key.items():  # weight pruning and quantization keep the baseline's MACs
+    # weight pruning and quantization keep the baseline's MACs; a step that changes the structure
+    # (channel pruning, distillation) records its own, which a chain's record carries
+    for (fw, _), row in by_key.items():
         base = by_key.get(key_of(fw, row.get("baseline")))
-        if row.get("macs") is None and base is not None and base.get("macs") and len(row.get("steps") or []) < 2:
+        if row.get("macs") is None and base is not None and base.get("macs"):
             row["macs"] = base["macs"]
             row["gmacs_per_s"] = _gmacs(row["macs"], row.get("latency_p50_ms"))
     rows = []

@@ -106,6 +106,9 @@ def search_score(agg: dict) -> float:
 
 def metrics(agg: dict, base: dict | None) -> dict:
     mse, bmse = agg.get("mse_mean"), (base or {}).get("mse_mean")
+    # a trial's row is aggregated alone: without a structure step's own count (channel pruning,
+    # distillation) it runs the baseline's dense MACs (weight pruning and quantization keep them)
+    macs = agg.get("macs") or (base or {}).get("macs")
     return {"score": search_score(agg) if agg.get("cl_runs_total") else 0.0,
             "score_default_mean": agg.get("cl_score_mean"), "score_default_lo": agg.get("cl_score_lo"),
             "score_default_hi": agg.get("cl_score_hi"), "autonomy_mean": agg.get("cl_autonomy_mean"),
@@ -114,7 +117,7 @@ def metrics(agg: dict, base: dict | None) -> dict:
             "per_condition": {k: {"score_mean": v.get("score_mean"), "score_lo": v.get("score_lo"),
                                   "score_hi": v.get("score_hi"), "n": v.get("n"), "clean": v.get("clean")}
                               for k, v in (agg.get("cl_conditions") or {}).items()},
-            "latency_p50_ms": agg.get("latency_p50_ms"), "mmacs": (agg["macs"] / 1e6) if agg.get("macs") else None,
+            "latency_p50_ms": agg.get("latency_p50_ms"), "mmacs": macs / 1e6 if macs else None,
             "size_mb": agg.get("size_mb"), "mse_mean": mse, "mse_w": agg.get("mse_w"),
             "mse_ratio": (mse / bmse) if mse is not None and bmse else None,
             "precision": agg.get("precision"), "runtime": agg.get("runtime")}

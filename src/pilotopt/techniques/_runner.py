@@ -399,13 +399,13 @@ def _run_steps(items, state: dict, seed, threads, data_cfg, timeout, before_writ
     reports the step done. Returns the variants up to and including the first that is not ok."""
     import shutil
 
-    from pilotopt.atomic import ensure_writable_dir
+    from pilotopt.atomic import ensure_writable_dir, temp_name
 
     inp = state["current"]
     tmps = []
     for _, _, _, folder in items:
         ensure_writable_dir(folder.parent)
-        tmp = folder.parent / f".{folder.name}.tmp-{os.getpid()}"
+        tmp = folder.parent / temp_name(folder.name)
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
         tmps.append(tmp)
