@@ -79,22 +79,21 @@ def test_cli_rejects_bad_config_before_any_work(tmp_path):
 
 
 def test_frameworks_build_side_by_side_sharing_the_threads():
-    """With executor.build_workers 2 both frameworks' work runs at once (a barrier only two
+    """Two at once (executor.build_workers 2, for the optimize stage): both frameworks' work runs at once (a barrier only two
     concurrent calls pass), each with half the threads; a failure is raised, not lost."""
     import threading
 
     from pilotopt.pipeline.run import per_framework
 
-    cfg = load_config(None, {"threads": 2, "executor": {"build_workers": 2}})
+    cfg = load_config(None, {"threads": 2})
     barrier = threading.Barrier(2, timeout=10)
 
     def work(fw, threads):
         barrier.wait()  # BrokenBarrierError if the other framework is not running at the same time
         return fw, threads
 
-    assert per_framework(cfg, ["torch", "tf"], work) == {"torch": ("torch", 1), "tf": ("tf", 1)}
-    one = load_config(None, {"threads": 2, "executor": {"build_workers": 1}})
-    assert per_framework(one, ["torch", "tf"], lambda fw, t: t) == {"torch": 2, "tf": 2}
+    assert per_framework(cfg, ["torch", "tf"], work, 2) == {"torch": ("torch", 1), "tf": ("tf", 1)}
+    assert per_framework(cfg, ["torch", "tf"], lambda fw, t: t) == {"torch": 2, "tf": 2}  # one at a time
 
     def fails(fw, threads):
         if fw == "tf":
@@ -102,4 +101,4 @@ def test_frameworks_build_side_by_side_sharing_the_threads():
         return fw
 
     with pytest.raises(BadInputError, match="tf broke"):
-        per_framework(cfg, ["torch", "tf"], fails)
+        per_framework(cfg, ["torch", "tf"], fails, 2)
