@@ -266,3 +266,35 @@ def test_a_trial_without_a_structure_step_runs_its_baselines_macs():
     assert metrics({"macs": None}, {"macs": 28_200_000})["mmacs"] == pytest.approx(28.2)
     assert metrics({"macs": 7_600_000}, {"macs": 28_200_000})["mmacs"] == pytest.approx(7.6)
     assert metrics({}, None)["mmacs"] is None
+
+
+def test_score_and_autonomy_floors_name_what_a_driven_trial_misses():
+    from pilotopt.search.config import ConstraintsSection
+    from pilotopt.search.results import short_of
+
+    doc = {"fidelity": 3, "metrics": {"score": 71.5, "autonomy_mean": 88.0}}
+    assert short_of(doc, ConstraintsSection()) is None
+    assert short_of(doc, ConstraintsSection(min_score=80)) == "score 71.5 < constraints.min_score 80"
+    assert short_of(doc, ConstraintsSection(min_score=70, min_autonomy=90)) == \
+        "autonomy 88.0 % < constraints.min_autonomy 90"
+    assert short_of({"fidelity": 1, "metrics": {"score": 0.0}}, ConstraintsSection(min_score=80)) is None  # screened
+
+
+@pytest.mark.slow
+def test_a_score_floor_keeps_driven_trials_off_the_front_without_recomputing(local_search, tiny_run, tmp_path):
+    import shutil
+
+    out = tmp_path / "floored"
+    shutil.copytree(local_search, out)
+    computed = (out / "computed.log").read_text()
+    r = _cli("search", "--run", tiny_run / "run", "--config", tiny_run / "space.yaml", "--out", out,
+             "--min-score", "100")
+    assert r.returncode == 0, r.stderr[-3000:]
+    doc = json.loads((out / "results.json").read_text())
+    driven = [t for t in doc["trials"] if ((t["result"] or {}).get("fidelity") or 0) >= 2]
+    assert driven
+    below = [t for t in driven if t["result"]["metrics"]["score"] < 100]
+    assert below and all("< constraints.min_score 100" in t["short_of"] for t in below)
+    assert not set(doc["front"]) & {t["name"] for t in below}
+    assert "constraints.min_score 100" in (out / "search.md").read_text()
+    assert (out / "computed.log").read_text() == computed  # judged again, nothing computed again

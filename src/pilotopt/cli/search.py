@@ -24,6 +24,11 @@ def search_cmd(
                                                      "(MMACs per prediction, machine-independent)."),
     max_latency_ms: Optional[float] = typer.Option(None, help="Constraint: p50 at most this (not driven otherwise)."),
     max_size_mb: Optional[float] = typer.Option(None, help="Constraint: artifact at most this many MB."),
+    min_score: Optional[float] = typer.Option(None, min=0, max=100, help="Constraint: driving score (mean over the "
+                                                                        "conditions) at least this, judged after "
+                                                                        "the drives."),
+    min_autonomy: Optional[float] = typer.Option(None, min=0, max=100, help="Constraint: mean autonomy (PilotNet's, "
+                                                                           "%) at least this."),
     sensitivity_layers: Optional[int] = typer.Option(None, min=0, help="Per-layer sensitivity by driving for the "
                                                                      "best int8 ONNX Runtime trial: at most this many "
                                                                      "layers (0: off; default every weight layer)."),
@@ -41,7 +46,8 @@ def search_cmd(
     overrides = {"trials": trials, "seed": seed, "sampler": sampler, "executor": executor, "address": address,
                  "workers": workers, "latency": latency,
                  "sensitivity_layers": sensitivity_layers}
-    cons = {k: v for k, v in (("max_latency_ms", max_latency_ms), ("max_size_mb", max_size_mb)) if v is not None}
+    cons = {k: v for k, v in (("max_latency_ms", max_latency_ms), ("max_size_mb", max_size_mb),
+                              ("min_score", min_score), ("min_autonomy", min_autonomy)) if v is not None}
     scfg = load_search_config(config, overrides)
     if cons:
         scfg = scfg.model_copy(update={"constraints": scfg.constraints.model_copy(update=cons)})

@@ -26,8 +26,13 @@ class ScreenSection(_Strict):
 
 
 class ConstraintsSection(_Strict):
+    """max_*: screened before any drive; min_*: judged after the drives (a trial below them stays in
+    the trial table with the reason, off the front and out of the recommendation)."""
+
     max_latency_ms: Optional[float] = Field(None, gt=0)
     max_size_mb: Optional[float] = Field(None, gt=0)
+    min_score: Optional[float] = Field(None, ge=0, le=100)  # the search's score: mean over the conditions
+    min_autonomy: Optional[float] = Field(None, ge=0, le=100)  # PilotNet autonomy %, mean over the drives
 
 
 class SearchConfig(_Strict):

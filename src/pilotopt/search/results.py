@@ -62,6 +62,19 @@ def front(trials: list[dict], directions: list[str]) -> list[dict]:
     return [t for t in pts if not any(dominates(o["values"], t["values"], directions) for o in pts if o is not t)]
 
 
+def short_of(doc: dict | None, constraints) -> str | None:
+    """Why a driven trial misses the score / autonomy floor (None: it meets them, or was not driven)."""
+    m = (doc or {}).get("metrics") or {}
+    if ((doc or {}).get("fidelity") or 0) < 2:
+        return None
+    score, autonomy = m.get("score"), m.get("autonomy_mean")
+    if constraints.min_score is not None and (score is None or score < constraints.min_score):
+        return f"score {_fmt(score, '.1f')} < constraints.min_score {constraints.min_score:g}"
+    if constraints.min_autonomy is not None and (autonomy is None or autonomy < constraints.min_autonomy):
+        return f"autonomy {_fmt(autonomy, '.1f')} % < constraints.min_autonomy {constraints.min_autonomy:g}"
+    return None
+
+
 def _read(path: Path) -> dict | None:
     try:
         return json.loads(path.read_text())
@@ -110,7 +123,7 @@ def trial_table(trials: list[dict], front_names: set[str]) -> str:
         rows.append([t["number"], ("**" + (t["chain"] or "-") + "**") if t["name"] in front_names else (t["chain"] or "-"),
                      _settings_text(doc), _fmt(m.get("score"), ".1f"), _ci(m), _fmt(m.get("latency_p50_ms")),
                      _fmt(m.get("mmacs"), ".1f"), _fmt(m.get("size_mb")), _fmt(m.get("mse_ratio"), ".2f"),
-                     doc.get("fidelity", "-"), doc.get("screen") or status])
+                     doc.get("fidelity", "-"), doc.get("screen") or t.get("short_of") or status])
     return md_table(["trial", "chain", "settings", "score (all conditions)", "score default [95 % CI]", "p50 ms",
                      "MMACs", "MB", "MSE ratio", "fidelity", "note"], rows)
 
@@ -214,7 +227,9 @@ def summarize(ctx: SearchContext, study, ref: dict, wall_s: float | None = None)
 
     directions = ctx.search.directions
     trials = _trials(ctx, study)
-    fr = front(trials, directions)
+    for t in trials:
+        t["short_of"] = short_of(t["doc"], ctx.search.constraints)
+    fr = front([t for t in trials if not t["short_of"]], directions)
     front_names = {t["name"] for t in fr}
     rec = recommend_from(ctx, fr, ref)
     rec_name = (rec.get("recommended") or "/").split("/", 1)[1] or None
