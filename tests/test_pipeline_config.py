@@ -79,7 +79,7 @@ def test_cli_rejects_bad_config_before_any_work(tmp_path):
 
 
 def test_frameworks_build_side_by_side_sharing_the_threads():
-    """Two at once (executor.build_workers 2, for the optimize stage): both frameworks' work runs at once (a barrier only two
+    """Two at once (executor.build_workers 2): both frameworks' work runs at once (a barrier only two
     concurrent calls pass), each with half the threads; a failure is raised, not lost."""
     import threading
 

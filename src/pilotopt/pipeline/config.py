@@ -102,8 +102,8 @@ class ClosedLoopSection(_Strict):
 class ExecutorSection(_Strict):
     name: Literal["local", "ray"] = "local"
     workers: int = Field(1, ge=1)  # closed-loop drives at once (1: timings free of contention)
-    # frameworks whose techniques are applied at once, each with threads // build_workers threads
-    # (nothing is timed while they run; 1: one after another). Baselines always train one at a time.
+    # frameworks whose baselines are trained, then whose techniques are applied, at once, each with
+    # threads // build_workers threads (nothing is timed while they run; 1: one after another)
     build_workers: int = Field(1, ge=1)
     address: Optional[str] = None  # ray only: cluster address ("auto", "ray://host:10001"); None starts one
 
@@ -172,7 +172,7 @@ PROFILES: dict[str, dict] = {
         "variants": _chains(_QUICK_PRUNE),
         "offline": {"max_frames": 1000, "min_calls": 100, "min_seconds": 0.5},
         # drives draw their latency from the offline samples, so two at a time change no trajectory;
-        # the two frameworks' techniques are applied side by side
+        # the two frameworks train and build side by side
         "executor": {"workers": 2, "build_workers": 2},
         "closed_loop": {"directions": ["anticlockwise"], "repeats": 3,
                         "conditions": ["dusk", "gaussian:10", "slow:30"], "shortlist": 5},
