@@ -142,7 +142,7 @@ def optimize(model_path: Path | str, techniques_: Sequence[str] | str, data_root
         variant = _run_chain(chain, chosen[chain.name], baseline, digest, out, seed, threads, data_cfg, force,
                              timeout, progress=progress, roots=[Path(r) for r in reuse_from])
         if progress:
-            took = variant.record.get("duration_s")
+            took = variant.record.get("chain_duration_s", variant.record.get("duration_s"))  # every step
             extra = f" ({took:.1f} s)" if isinstance(took, (int, float)) and variant.status == "ok" else ""
             note = variant.reason if variant.status != "ok" else ("already done" if variant.record.get("reused") else "")
             progress(f"[{i}/{len(chains)}] {chain.name}: {variant.status}{extra}{': ' + note if note else ''}")
