@@ -102,3 +102,26 @@ def test_frameworks_build_side_by_side_sharing_the_threads():
 
     with pytest.raises(BadInputError, match="tf broke"):
         per_framework(cfg, ["torch", "tf"], fails, 2)
+
+
+def test_optimize_groups_keep_a_shared_prefix_in_one_group():
+    """The optimize stage's queue: every planned chain exactly once; chains with the same first step
+    (tf_prune, tf_prune_dynamic_range, tf_prune+tflite_int8_fallback) in one group, so their
+    cached prefix is computed once and never by two groups at a time; fine-tunes first."""
+    from pilotopt.pipeline.config import variant_plan
+    from pilotopt.pipeline.run import chain_names, prefix_groups
+    from pilotopt.techniques import techniques
+
+    cfg = load_config(None, {})
+    plan, named = technique_plan(cfg), variant_plan(cfg)
+    jobs = prefix_groups(plan, named)
+    for fw in plan:
+        grouped = [n for job in jobs if job[0] == fw for n in chain_names(job[1], job[2])]
+        assert sorted(grouped) == sorted(chain_names(plan[fw], named[fw]))
+    (prune,) = [job for job in jobs if "tf_prune" in job[1]]
+    assert prune[1] == ["tf_prune", "tf_prune_dynamic_range"] and list(prune[2]) == ["tf_prune+tflite_int8_fallback"]
+    (distill,) = [job for job in jobs if "torch_distill" in job[1]]
+    assert set(distill[2]) == {"torch_distill+onnx_int8_static", "torch_distill+torch_static"}
+    known = techniques()
+    trains = [known[job[1][0]].needs_data for job in jobs if job[1] and job[1][0] in known]
+    assert trains == sorted(trains, reverse=True)  # every fine-tune / calibration group before the rest

@@ -179,24 +179,75 @@ def _optimize(cfg: PipelineConfig, out: Path, data_roots, baselines: dict[str, P
         kind = open_artifact(baselines["given"], **given).kind.name
     named = variant_plan(cfg, kind)
     plan = {fw: names for fw, names in technique_plan(cfg, kind).items() if names or named.get(fw)}
-    side_by_side = min(cfg.executor.build_workers, len(plan)) > 1
+    jobs = prefix_groups(plan, named)
+    at_once = max(1, min(cfg.executor.build_workers, len(jobs)))
+    threads = max(1, cfg.threads // at_once)
 
-    def one(fw: str, threads: int) -> list:
-        used = referenced_techniques(cfg, plan[fw], named.get(fw) or {})
-        progress = (lambda line: say(f"{fw}: {line}")) if side_by_side else say
-        return optimize(baselines[fw], plan[fw], data_roots, out / "variants", variants=named.get(fw) or {},
+    def one(job) -> list:
+        fw, items, variants = job
+        used = referenced_techniques(cfg, items, variants)
+        progress = (lambda line: say(f"{fw}: {line}")) if at_once > 1 else say
+        return optimize(baselines[fw], items, data_roots, out / "variants", variants=variants,
                         settings=technique_overrides(cfg, used), seed=cfg.seed, threads=threads,
                         cache_dir=out / "cache", progress=progress, test_circuits=tuple(cfg.data.test_circuits),
                         timeout=cfg.technique_timeout_s, **given)
 
     # each technique runs in a child process, much of it single-threaded (imports, conversion,
-    # calibration), so the two frameworks' queues run side by side with half the threads each
-    for fw, variants in per_framework(cfg, plan, one, cfg.executor.build_workers).items():
-        for v in variants:
-            fw = v.framework if fw == "given" else fw
-            planned.append({"name": v.name, "framework": fw, "status": v.status, "reason": v.reason,
-                            "description": _description(v), "steps": list(v.steps or [v.name])})
+    # calibration): `build_workers` groups at a time from one queue over both frameworks, so one
+    # framework's long fine-tunes do not leave a core idle once the other's are done
+    if at_once == 1:
+        done = [one(job) for job in jobs]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="pilotopt-optimize") as pool:
+            futures = [pool.submit(one, job) for job in jobs]
+        done = [f.result() for f in futures]
+    by_name = {(job[0], v.name): v for job, variants in zip(jobs, done) for v in variants}
+    for fw in plan:
+        for name in chain_names(plan[fw], named.get(fw) or {}):
+            v = by_name[(fw, name)]
+            planned.append({"name": v.name, "framework": v.framework if fw == "given" else fw, "status": v.status,
+                            "reason": v.reason, "description": _description(v), "steps": list(v.steps or [v.name])})
     return planned
+
+
+def chain_names(items: list[str], variants: dict) -> list[str]:
+    from pilotopt.techniques import techniques
+    from pilotopt.techniques._chain import plan_chains
+
+    return [c.name for c in plan_chains(items, techniques(), variants)]
+
+
+def prefix_groups(plan: dict[str, list[str]], named: dict[str, dict]) -> list[tuple[str, list[str], dict]]:
+    """The optimize stage's work as (framework, items, named variants) groups, one per first step:
+    chains that share a first step share their cached prefixes, so they run one after another in one
+    group, while groups may run side by side. Fine-tunes (the long groups) first, so the short
+    conversions fill the cores at the end; frameworks alternate, in plan order."""
+    from pilotopt.techniques import techniques
+    from pilotopt.techniques._chain import chain_from_mapping, plan_chains
+
+    known = techniques()
+    per_fw = []
+    for fw, items in plan.items():
+        groups: dict[str, tuple[list, dict]] = {}
+        for item in items:
+            first = plan_chains([item], known)[0].steps[0].technique.name
+            groups.setdefault(first, ([], {}))[0].append(item)
+        for vname, spec in (named.get(fw) or {}).items():
+            first = chain_from_mapping(vname, spec, known).steps[0].technique.name
+            groups.setdefault(first, ([], {}))[1][vname] = spec
+        per_fw.append([(fw, its, vs) for its, vs in groups.values()])
+    out = []
+    for i in range(max((len(g) for g in per_fw), default=0)):
+        out += [g[i] for g in per_fw if i < len(g)]
+
+    def trains(job) -> bool:
+        first = job[1][0] if job[1] else next(iter(job[2].values()))
+        c = plan_chains([first], known)[0] if job[1] else chain_from_mapping("v", first, known)
+        return c.steps[0].technique.needs_data
+
+    return sorted(out, key=lambda job: not trains(job))
 
 
 def _description(v) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -22,6 +23,10 @@ CHECK_FRAMES = 8  # frames each result is compared with the baseline on
 
 
 # -- inputs ----------------------------------------------------------------------------------------
+_IN_PROCESS = threading.Lock()
+_PREPARED: list = []  # data configs whose training split this process has prepared (said once)
+
+
 def _select(names: Sequence[str] | str, known: dict[str, Technique]) -> list[str]:
     if isinstance(names, str):
         names = list(known) if names.strip() == "all" else [n.strip() for n in names.split(",") if n.strip()]
@@ -117,11 +122,12 @@ def optimize(model_path: Path | str, techniques_: Sequence[str] | str, data_root
         known[name].make_settings(values)
     chosen = {c.name: [s.technique.make_settings(step_overrides(c, i, layers)) for i, s in enumerate(c.steps)]
               for c in chains}
-    baseline = open_artifact(model_path, arch=arch, arch_args=arch_args, contract=contract)
+    with _IN_PROCESS:  # the baseline is loaded here, in this process, which may run two optimize calls
+        baseline = open_artifact(model_path, arch=arch, arch_args=arch_args, contract=contract)
+        check_input(baseline, threads)
     if progress:
         for note in baseline.contract.notes:
             progress(f"input contract: {note}")
-    check_input(baseline, threads)
     data_cfg = None
     if any(c.needs_data and c.takes(baseline.kind.name) for c in chains):
         need = [c.name for c in chains if c.needs_data]
@@ -131,8 +137,10 @@ def optimize(model_path: Path | str, techniques_: Sequence[str] | str, data_root
     if data_cfg is not None:  # build the preprocessed-data cache once, here, not in racing children
         from pilotopt.data import load_splits
 
-        if progress:
-            progress("preparing the training split")
+        if data_cfg not in _PREPARED:
+            if progress:
+                progress("preparing the training split")
+            _PREPARED.append(data_cfg)
         if len(load_splits(data_cfg).train) == 0:
             raise BadInputError("the training split is empty; check --data and the test circuits")
     results = []
