@@ -48,7 +48,7 @@ def _available() -> tuple[bool, str]:
 
 @register_technique("tf_prune", framework=TF, runtime="keras", finish="tflite_fp32", order=40, needs_data=True, settings=PruneSettings,
                     available=_available,
-                    description="TF-MOT magnitude pruning 0.5 -> 0.8 (polynomial), fine-tune, strip (then plain LiteRT)")
+                    description="TF-MOT magnitude pruning, polynomial schedule (default 0.5 -> 0.8), fine-tune, strip (then plain LiteRT)")
 def apply(ctx: TechniqueContext) -> Result:
     s: PruneSettings = ctx.settings
     ctx.tf  # TensorFlow first, quietly, before TF-MOT imports it

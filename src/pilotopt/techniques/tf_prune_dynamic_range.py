@@ -10,4 +10,4 @@ from pilotopt.techniques import tf_prune, tflite_dynamic_range  # noqa: F401 - r
 from pilotopt.techniques._chain import register_chain
 
 register_chain("tf_prune_dynamic_range", ("tf_prune", "tflite_dynamic_range"), order=41,
-               description="TF-MOT pruning 0.5 -> 0.8, fine-tune, strip > LiteRT dynamic range (int8 weights)")
+               description="TF-MOT pruning (default 0.5 -> 0.8), fine-tune, strip > LiteRT dynamic range (int8 weights)")
