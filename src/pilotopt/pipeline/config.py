@@ -168,7 +168,11 @@ PROFILES: dict[str, dict] = {
         "technique_settings": {"torch_distill": {"epochs": 6, "max_train_frames": 0},
                                **{name: _QUICK_PRUNE for name in ("tf_prune", "tf_prune_dynamic_range")},
                                **{name: {"epochs": 3, "max_train_frames": 4096}
-                                  for name in ("tf_prune_2x4", "tf_pqat", "tf_pcqat")}},
+                                  for name in ("tf_prune_2x4", "tf_pqat", "tf_pcqat")},
+                               # 16 steps left both PyTorch pruners without steering (w MSE 80x and
+                               # 25x the baseline's; channel pruning then failed its lap): 192 here
+                               **{name: {"epochs": 3, "max_train_frames": 4096}
+                                  for name in ("torch_channel_prune", "torch_prune_local", "torch_prune_quant")}},
         "variants": _chains(_QUICK_PRUNE),
         "offline": {"max_frames": 1000, "min_calls": 100, "min_seconds": 0.5},
         # drives draw their latency from the offline samples, so two at a time change no trajectory;
