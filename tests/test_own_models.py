@@ -12,24 +12,16 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from _dls_models import TORCH_CASES, build_dls_models, check_optimized_case, cli, optimize_and_evaluate  # noqa: E402
+from _dls_models import TORCH_CASES, check_optimized_case, cli  # noqa: E402
 
 from pilotopt.errors import BadInputError  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def dls(tmp_path_factory):
-    """Every artifact a DLS / BM user has, with the preset and architecture it needs."""
-    return build_dls_models(tmp_path_factory.mktemp("dls_models"))
-
-
-@pytest.fixture(scope="module")
-def optimized(dls, tiny_data, tmp_path_factory):
-    return optimize_and_evaluate(TORCH_CASES, dls, tiny_data, tmp_path_factory)
+OWN_CASES = TORCH_CASES  # what the `optimized` fixture (conftest.py) builds for this file
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("case", TORCH_CASES)
+@pytest.mark.parametrize("case", OWN_CASES)
 def test_optimize_and_evaluate_with_the_preset(case, optimized, dls, tiny_data):
     check_optimized_case(case, optimized, dls, tiny_data)
 

@@ -10,13 +10,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from _dls_models import CASES, build_dls_models, cli  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def dls(tmp_path_factory):
-    """Every artifact a DLS / BM user has, with the preset and architecture it needs."""
-    return build_dls_models(tmp_path_factory.mktemp("dls_models"))
+from _dls_models import CASES, cli  # noqa: E402
 
 
 @pytest.mark.slow
