@@ -114,3 +114,19 @@ def test_sim_drive_from_latency_samples_is_reproducible_and_bad_samples_are_one_
     assert_one_line_error(run("sim", "drive", "--mode", "realtime", "--latency-samples", str(samples)),
                           "latency samples", "found 0")
     assert_one_line_error(run("sim", "drive", "--condition", "fog"), "unknown condition 'fog'")
+
+
+def test_progress_lines_survive_another_thread_silencing_stderr():
+    """`run` builds two frameworks side by side in one process; a thread that silences a converter's
+    C++ chatter redirects file descriptor 2 for the whole process, which once swallowed the other
+    thread's progress lines. The command's lines go to a copy of the original stderr."""
+    code = ("import threading\n"
+            "from pilotopt.cli.progress import line_sayer\n"
+            "from pilotopt.frameworks import quiet_stderr\n"
+            "say = line_sayer()\n"
+            "with quiet_stderr():\n"
+            "    t = threading.Thread(target=say, args=('from the other thread',)); t.start(); t.join()\n"
+            "    import sys; print('swallowed', file=sys.stderr, flush=True)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "from the other thread" in r.stderr and "swallowed" not in r.stderr

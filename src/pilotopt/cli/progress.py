@@ -24,3 +24,26 @@ def progress_bar(description: str, total: float | None = None) -> Iterator:
             prog.update(task, completed=completed, total=new_total if new_total is not None else total)
 
         yield update
+
+
+def line_sayer():
+    """say(line) for a command's progress lines, safe for two threads at once: whole lines, written to
+    a copy of the original stderr, so a thread silencing a converter's C++ chatter (frameworks.
+    quiet_stderr redirects file descriptor 2 for the whole process) cannot swallow another's line."""
+    import os
+    import sys
+    import threading
+
+    lock = threading.Lock()
+    try:
+        sys.stderr.flush()
+        stream = os.fdopen(os.dup(2), "w", buffering=1, encoding="utf-8", errors="replace")
+    except (OSError, ValueError):  # no real fd 2 (captured by a test runner): the usual stderr
+        stream = sys.stderr
+
+    def say(line: str) -> None:
+        with lock:
+            stream.write(f"{line}\n")
+            stream.flush()
+
+    return say

@@ -86,10 +86,9 @@ def run_cmd(
 
         get_executor("ray", workers=cfg.executor.workers, address=cfg.executor.address)
 
-    def say(line: str) -> None:
-        typer.echo(line, err=True)
+    from pilotopt.cli.progress import line_sayer
 
-    summary = run_pipeline(cfg, out, say=say)
+    summary = run_pipeline(cfg, out, say=line_sayer())
     typer.echo(f"report: {summary['report'].get('report_md', out / 'report' / 'report.md')}")
     typer.echo(f"html:   {summary['report'].get('report_html', out / 'report' / 'report.html')}")
     typer.echo(f"total:  {summary['total_seconds'] / 60:.1f} min")
