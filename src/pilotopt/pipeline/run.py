@@ -109,19 +109,25 @@ def _data(cfg: PipelineConfig, out: Path, say: Say) -> list[Path]:
     return [out / "data"]
 
 
-def per_framework(cfg: PipelineConfig, frameworks, work: Callable[[str, int], object], at_once: int = 1) -> dict:
-    """{framework: work(framework, threads)}, `at_once` frameworks at a time, the threads shared
-    between them; the first failure is raised once the others have finished."""
-    frameworks = list(frameworks)
-    at_once = max(1, min(at_once, len(frameworks)))
-    threads = max(1, cfg.threads // at_once)
-    if at_once == 1:
-        return {fw: work(fw, threads) for fw in frameworks}
+def side_by_side(work: Callable, items: list, at_once: int) -> list:
+    """[work(item) for item in items], `at_once` at a time, results in order; the first failure is
+    raised once the others have finished."""
+    if at_once <= 1:
+        return [work(item) for item in items]
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="pilotopt-build") as pool:
-        futures = {fw: pool.submit(work, fw, threads) for fw in frameworks}
-    return {fw: f.result() for fw, f in futures.items()}
+        futures = [pool.submit(work, item) for item in items]
+    return [f.result() for f in futures]
+
+
+def per_framework(cfg: PipelineConfig, frameworks, work: Callable[[str, int], object], at_once: int = 1) -> dict:
+    """{framework: work(framework, threads)}, `at_once` frameworks at a time, the threads shared
+    between them."""
+    frameworks = list(frameworks)
+    at_once = max(1, min(at_once, len(frameworks)))
+    threads = max(1, cfg.threads // at_once)
+    return dict(zip(frameworks, side_by_side(lambda fw: work(fw, threads), frameworks, at_once)))
 
 
 def _train(cfg: PipelineConfig, out: Path, data_roots: list[Path], say: Say) -> dict[str, Path]:
@@ -195,14 +201,7 @@ def _optimize(cfg: PipelineConfig, out: Path, data_roots, baselines: dict[str, P
     # each technique runs in a child process, much of it single-threaded (imports, conversion,
     # calibration): `build_workers` groups at a time from one queue over both frameworks, so one
     # framework's long fine-tunes do not leave a core idle once the other's are done
-    if at_once == 1:
-        done = [one(job) for job in jobs]
-    else:
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="pilotopt-optimize") as pool:
-            futures = [pool.submit(one, job) for job in jobs]
-        done = [f.result() for f in futures]
+    done = side_by_side(one, jobs, at_once)
     by_name = {(job[0], v.name): v for job, variants in zip(jobs, done) for v in variants}
     for fw in plan:
         for name in chain_names(plan[fw], named.get(fw) or {}):
@@ -228,26 +227,25 @@ def prefix_groups(plan: dict[str, list[str]], named: dict[str, dict]) -> list[tu
     from pilotopt.techniques._chain import chain_from_mapping, plan_chains
 
     known = techniques()
-    per_fw = []
+    per_fw, trains = [], set()
     for fw, items in plan.items():
         groups: dict[str, tuple[list, dict]] = {}
-        for item in items:
-            first = plan_chains([item], known)[0].steps[0].technique.name
-            groups.setdefault(first, ([], {}))[0].append(item)
-        for vname, spec in (named.get(fw) or {}).items():
-            first = chain_from_mapping(vname, spec, known).steps[0].technique.name
-            groups.setdefault(first, ([], {}))[1][vname] = spec
-        per_fw.append([(fw, its, vs) for its, vs in groups.values()])
+        firsts = [(plan_chains([item], known)[0].steps[0].technique, item, None) for item in items]
+        firsts += [(chain_from_mapping(v, spec, known).steps[0].technique, v, spec)
+                   for v, spec in (named.get(fw) or {}).items()]
+        for first, name, spec in firsts:
+            its, vs = groups.setdefault(first.name, ([], {}))
+            if spec is None:
+                its.append(name)
+            else:
+                vs[name] = spec
+            if first.needs_data:
+                trains.add((fw, first.name))
+        per_fw.append([(key, (fw, its, vs)) for key, (its, vs) in groups.items()])
     out = []
     for i in range(max((len(g) for g in per_fw), default=0)):
-        out += [g[i] for g in per_fw if i < len(g)]
-
-    def trains(job) -> bool:
-        first = job[1][0] if job[1] else next(iter(job[2].values()))
-        c = plan_chains([first], known)[0] if job[1] else chain_from_mapping("v", first, known)
-        return c.steps[0].technique.needs_data
-
-    return sorted(out, key=lambda job: not trains(job))
+        out += [(g[i][1], (g[i][1][0], g[i][0]) in trains) for g in per_fw if i < len(g)]
+    return [job for job, _ in sorted(out, key=lambda pair: not pair[1])]
 
 
 def _description(v) -> str:
