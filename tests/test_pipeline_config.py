@@ -125,3 +125,36 @@ def test_optimize_groups_keep_a_shared_prefix_in_one_group():
     known = techniques()
     trains = [known[job[1][0]].needs_data for job in jobs if job[1] and job[1][0] in known]
     assert trains == sorted(trains, reverse=True)  # every fine-tune / calibration group before the rest
+
+
+def test_optimize_queue_starts_the_longest_fine_tunes_first():
+    """The quick profile's queue: groups by decreasing fine-tune work (epochs x frames), so the last
+    job to start is short; the chained prefix counts once; conversions (no training) come last."""
+    from pilotopt.pipeline.config import variant_plan
+    from pilotopt.pipeline.run import fine_tune_work, longest_first, prefix_groups
+
+    cfg = load_config(None, {})
+    jobs = longest_first(prefix_groups(technique_plan(cfg), variant_plan(cfg)),
+                         lambda job: fine_tune_work(cfg, job[1], job[2]))
+    work = [fine_tune_work(cfg, job[1], job[2]) for job in jobs]
+    assert work == sorted(work, reverse=True) and work[-1] == 0
+    firsts = [job[1][0] if job[1] else next(iter(job[2])) for job in jobs]
+    assert firsts[0] == "torch_distill"  # 6 epochs over the whole split
+    # tf_pcqat: prune 3 epochs + cluster 1 + QAT 1 (default), over 4096 frames
+    assert fine_tune_work(cfg, ["tf_pcqat"], {}) == (3 + 1 + 1) * 4096
+    # tf_prune's group: its chain reuses the tf_prune prefix, so the group counts it once, plus
+    # the chain's int8 calibration (1)
+    (prune,) = [job for job in jobs if "tf_prune" in job[1]]
+    assert fine_tune_work(cfg, prune[1], prune[2]) == fine_tune_work(cfg, ["tf_prune"], {}) + 1
+    assert fine_tune_work(cfg, ["tflite_float16"], {}) == 0
+    assert longest_first(["a", "b", "c"], {"a": 1, "b": 2, "c": 1}.get) == ["b", "a", "c"]
+
+
+def test_drives_share_the_cores_unless_wall_latency_is_measured():
+    from pilotopt.pipeline.run import drive_threads
+
+    assert drive_threads(load_config(None, {"threads": 2, "executor": {"workers": 2}})) == 1
+    assert drive_threads(load_config(None, {"threads": 4, "executor": {"workers": 2}})) == 2
+    assert drive_threads(load_config(None, {"threads": 2, "executor": {"workers": 1}})) == 2
+    assert drive_threads(load_config(None, {"threads": 2, "executor": {"workers": 2},
+                                            "closed_loop": {"latency": "wall"}})) == 2

@@ -49,7 +49,9 @@ def test_cqat_int8_kernels_few_values_per_channel(env):  # noqa: F811
 
 
 def test_pcqat_int8_kernels_keep_zeros_and_few_values(env):  # noqa: F811
-    v, path = _variant(env, "tf_pcqat")
+    # cluster_epochs sets the cluster stage apart from the prune stage (the quick profile shortens it)
+    v, path = _variant(env, "tf_pcqat", cluster_epochs=2)
+    assert v.record["cluster_fine_tune"]["fine_tune_steps"] == 2 * v.record["prune_fine_tune"]["fine_tune_steps"]
     for a in _int8_kernels(path):
         assert np.mean(a == 0) >= 0.45, (a.shape, float(np.mean(a == 0)))
         # per-tensor clusters, but int8 conv scales are per channel: count per output channel

@@ -185,7 +185,7 @@ def _optimize(cfg: PipelineConfig, out: Path, data_roots, baselines: dict[str, P
         kind = open_artifact(baselines["given"], **given).kind.name
     named = variant_plan(cfg, kind)
     plan = {fw: names for fw, names in technique_plan(cfg, kind).items() if names or named.get(fw)}
-    jobs = prefix_groups(plan, named)
+    jobs = longest_first(prefix_groups(plan, named), lambda job: fine_tune_work(cfg, job[1], job[2]))
     at_once = max(1, min(cfg.executor.build_workers, len(jobs)))
     threads = max(1, cfg.threads // at_once)
 
@@ -248,6 +248,39 @@ def prefix_groups(plan: dict[str, list[str]], named: dict[str, dict]) -> list[tu
     return [job for job, _ in sorted(out, key=lambda pair: not pair[1])]
 
 
+def fine_tune_work(cfg: PipelineConfig, items: list[str], variants: dict) -> float:
+    """A group's fine-tuning work in epochs x training frames over every step that trains (each
+    cached prefix once; a cap of 0, the whole split, counts as 8192 frames; a calibration as 1):
+    enough to order the queue, not a time estimate."""
+    import dataclasses
+
+    from pilotopt.techniques import techniques
+    from pilotopt.techniques._chain import plan_chains, step_overrides
+
+    chains = plan_chains(items, techniques(), variants)
+    layers = technique_overrides(cfg, referenced_techniques(cfg, items, variants))
+    seen, work = set(), 0.0
+    for chain in chains:
+        for i, step in enumerate(chain.steps):
+            prefix = json.dumps([(s.technique.name, step_overrides(chain, j, layers))
+                                 for j, s in enumerate(chain.steps[:i + 1])], sort_keys=True, default=str)
+            if prefix in seen or not step.technique.needs_data:
+                continue
+            seen.add(prefix)
+            values = {**dataclasses.asdict(step.technique.settings_cls()), **step_overrides(chain, i, layers)}
+            epochs = [v for k, v in values.items() if k.endswith("epochs") and isinstance(v, int)]
+            # a step that only calibrates (no epochs) counts 1: before conversions, after any fine-tune
+            work += sum(epochs) * (values.get("max_train_frames") or 8192) if epochs else 1
+    return work
+
+
+def longest_first(jobs: list, work: Callable) -> list:
+    """`jobs` by decreasing `work(job)`, ties in their given order: with two workers, the job that
+    starts last should be a short one, or one core idles while the other finishes it (tf_pcqat ran
+    alone for its last minutes in the demo)."""
+    return [job for _, job in sorted(enumerate(jobs), key=lambda pair: (-work(pair[1]), pair[0]))]
+
+
 def _description(v) -> str:
     """A registered technique's description, or a chain's steps."""
     from pilotopt.techniques import techniques
@@ -306,8 +339,19 @@ def _drive_base(cfg: PipelineConfig, out: Path, row: dict, digest: str) -> dict:
             "arch": row.get("arch"), "arch_args": row.get("arch_args") or {}, "mode": cl.mode, "laps": cl.laps,
             "timeout_s": cl.timeout_s, "latency_scale": cl.latency_scale, "latency": cl.latency,
             "latency_samples_ms": row.get("brain_step_samples_ms") if cl.latency == "distribution" else None,
-            "interventions": cl.interventions, "seed": cfg.seed, "threads": cfg.threads, "videos": cl.videos,
+            "interventions": cl.interventions, "seed": cfg.seed, "threads": drive_threads(cfg), "videos": cl.videos,
             "out_dir": str(out / "closed_loop")}
+
+
+def drive_threads(cfg: PipelineConfig) -> int:
+    """The model threads of each drive: the cores shared by the drives running at once, when their
+    latency is drawn from the offline samples (their own speed changes no trajectory, and two
+    drives of two threads each on two cores slowed torch brains from 1.3 ms to 10-20 ms); wall-clock
+    latency, or one drive at a time, keeps the run's threads."""
+    workers = cfg.executor.workers
+    if cfg.closed_loop.latency == "wall" or workers <= 1:
+        return cfg.threads
+    return max(1, cfg.threads // workers)
 
 
 def drive_jobs(cfg: PipelineConfig, out: Path, offline: dict, planned: list[dict],

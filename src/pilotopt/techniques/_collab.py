@@ -19,6 +19,9 @@ class CollabSettings:
     number_of_clusters: int = 8  # clustering stages
     cluster_per_channel: bool = True  # cqat only
     epochs: int = 1  # fine-tune epochs of the prune / cluster stage
+    # tf_pcqat's sparsity-preserving cluster stage after its prune stage; 0: `epochs`. The prune
+    # stage makes the sparsity the model must recover from, the cluster stage keeps its zeros
+    cluster_epochs: int = 0
     qat_epochs: int = 1  # fine-tune epochs of the preserving QAT stage
     batch_size: int = 64
     learning_rate: float = 1e-4
@@ -34,6 +37,8 @@ class CollabSettings:
         for key in ("epochs", "qat_epochs", "batch_size", "representative_frames"):
             if getattr(self, key) < 1:
                 raise BadInputError(f"{key} must be >= 1, got {getattr(self, key)}")
+        if self.cluster_epochs < 0:
+            raise BadInputError(f"cluster_epochs must be >= 0 (0: epochs), got {self.cluster_epochs}")
         if self.learning_rate <= 0 or self.qat_learning_rate <= 0:
             raise BadInputError("learning rates must be > 0")
 
@@ -93,7 +98,8 @@ def cluster(ctx, model, s: CollabSettings, *, preserve_sparsity: bool, per_chann
         return layer
 
     clustered = keras.models.clone_model(model, clone_function=wrap)
-    fit = fine_tune(ctx, clustered, epochs=s.epochs, batch_size=s.batch_size, learning_rate=s.learning_rate,
+    epochs = s.cluster_epochs if preserve_sparsity and s.cluster_epochs else s.epochs
+    fit = fine_tune(ctx, clustered, epochs=epochs, batch_size=s.batch_size, learning_rate=s.learning_rate,
                     max_train_frames=s.max_train_frames)
     stripped = c.strip_clustering(clustered)
     ks = {n: k for n, k in kernels(stripped).items() if n in names}

@@ -1,6 +1,6 @@
 """`tf_pcqat`: sparsity- and cluster-preserving QAT (TF-MOT collaborative optimization):
 ConstantSparsity(0.5) pruning, fine-tune, strip; sparsity-preserving k-means++ clustering (8 clusters,
-preserve_sparsity=True), fine-tune, strip; then QAT with
+preserve_sparsity=True), fine-tune (`cluster_epochs`, default `epochs`), strip; then QAT with
 Default8BitClusterPreserveQuantizeScheme(preserve_sparsity=True), a short fine-tune, int8 LiteRT."""
 
 from __future__ import annotations
