@@ -158,3 +158,71 @@ def test_drives_share_the_cores_unless_wall_latency_is_measured():
     assert drive_threads(load_config(None, {"threads": 2, "executor": {"workers": 1}})) == 2
     assert drive_threads(load_config(None, {"threads": 2, "executor": {"workers": 2},
                                             "closed_loop": {"latency": "wall"}})) == 2
+
+
+def test_queue_starts_what_is_ready_and_stops_after_a_failure():
+    import threading
+
+    from pilotopt.pipeline.run import queue_side_by_side
+
+    started, gate = [], threading.Event()
+
+    def work(item):
+        started.append(item)
+        if item == "slow":
+            assert gate.wait(10), "'b' never ran beside 'slow'"
+        if item == "b":
+            gate.set()
+        return item.upper()
+
+    # 'b' waits for 'a' (index 0), 'slow' holds a worker until 'b' has run on the other one
+    deps = {"a": set(), "slow": set(), "b": {0}, "c": {2}}
+    items = ["a", "slow", "b", "c"]
+    out = queue_side_by_side(work, items, 2, lambda i, done: deps[items[i]] <= done)
+    assert out == ["A", "SLOW", "B", "C"] and started.index("c") > started.index("b")
+
+    ran = []
+
+    def fails(item):
+        ran.append(item)
+        if item == "x":
+            raise BadInputError("x broke")
+        return item
+
+    with pytest.raises(BadInputError, match="x broke"):
+        queue_side_by_side(fails, ["x", "after"], 1, lambda i, done: True)
+    assert ran == ["x"]  # nothing new starts after a failure
+
+
+def test_a_frameworks_techniques_start_while_the_other_still_trains(monkeypatch, tmp_path):
+    """With both frameworks building side by side, torch's technique groups run as soon as its
+    baseline exists: here tf's training only ends once a torch group has run (else a deadlock,
+    caught by the timeout), and 'train' / 'optimize' are both timed."""
+    import threading
+
+    from pilotopt.pipeline import run
+    from pilotopt.variants import Variant
+
+    cfg = load_config(None, {"techniques": ["torch_static", "tflite_int8"], "variants": {},
+                             "executor": {"build_workers": 2}})
+    torch_went = threading.Event()
+
+    def train_one(cfg_, out, roots, fw, threads, say):
+        if fw == "tf":
+            assert torch_went.wait(20), "no torch technique ran while tf trained"
+        return tmp_path / fw
+
+    def group(cfg_, out, roots, baseline, job, threads, tagged, say, given=None):
+        fw, items, _ = job
+        if fw == "torch":
+            torch_went.set()
+        return [Variant(name=n, runtime="x", artifact=None, framework=fw) for n in items]
+
+    monkeypatch.setattr(run, "_train_one", train_one)
+    monkeypatch.setattr(run, "_optimize_group", group)
+    monkeypatch.setattr(run, "_description", lambda v: v.name)
+    clock = run.StageClock(lambda line: None)
+    planned = run._train_and_optimize(cfg, tmp_path, [], clock, lambda line: None)
+    names = {p["name"] for p in planned}
+    assert names == {"torch_static", "tflite_int8"}
+    assert set(clock.stages) == {"train", "optimize"} and all(v["ok"] for v in clock.stages.values())
