@@ -117,15 +117,11 @@ def _data(cfg: PipelineConfig, out: Path, say: Say) -> list[Path]:
 
 
 def side_by_side(work: Callable, items: list, at_once: int) -> list:
-    """[work(item) for item in items], `at_once` at a time, results in order; the first failure is
-    raised once the others have finished."""
+    """[work(item) for item in items], `at_once` at a time, results in order; after a failure
+    nothing new starts, and it is raised once the running ones have finished."""
     if at_once <= 1:
         return [work(item) for item in items]
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=at_once, thread_name_prefix="pilotopt-build") as pool:
-        futures = [pool.submit(work, item) for item in items]
-    return [f.result() for f in futures]
+    return queue_side_by_side(work, items, at_once, lambda i, finished: True)
 
 
 def queue_side_by_side(work: Callable, items: list, at_once: int, ready: Callable[[int, set], bool],
