@@ -55,6 +55,17 @@ def test_spearman_with_interval():
     assert spearman_ci([1, 2], [2, 1]) is None and spearman_ci([1, 2, 3], [5, 5, 5]) is None
 
 
+def test_rank_correlation_of_few_tied_pairs_says_nothing_on_the_log():
+    """With 4 pairs and a repeated x, many bootstrap resamples hold one x value only; those count
+    as rho 0 and leave no scipy warning on the run's log."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        s = spearman_ci([1, 1, 1, 2], [1, 2, 3, 4])
+    assert s is not None and s["low"] <= s["rho"] <= s["high"] and s["n"] == 4
+
+
 # ----------------------------------------------------------------------------- conditions
 class RecordingBrain(Brain):
     """Drives straight; keeps every observation it was given."""

@@ -95,3 +95,35 @@ def test_unknown_variant():
 def test_preprocess_rejects_wrong_frame_size():
     with pytest.raises(BadInputError, match="640 x 480"):
         crop_resize(np.zeros((240, 320, 3), np.uint8))
+
+
+def test_ground_field_is_built_once_and_then_read_from_the_disk_cache(track, tmp_path, monkeypatch):
+    """Every drive and recording process needs the field (about a second to build): the second
+    process reads the stored one, the same numbers, and a corrupt file is only rebuilt."""
+    from pilotopt.sim import render
+
+    monkeypatch.setenv("PILOTOPT_CACHE", str(tmp_path))
+    monkeypatch.setattr(render, "_FIELDS", {})
+    built = render.ground_field(track)
+    files = list((tmp_path / "ground_fields").glob("*.npz"))
+    assert len(files) == 1
+    probe = track.points[::50] + 1.5 * track.normals[::50]
+
+    def no_build(self, t, *a, **k):
+        if t is not None:
+            raise AssertionError("the field was built again instead of read from the cache")
+
+    with monkeypatch.context() as m:  # a new process: nothing in memory, the file on disk
+        m.setattr(render, "_FIELDS", {})
+        m.setattr(render.GroundField, "__init__", no_build)
+        read = render.ground_field(track)
+    np.testing.assert_array_equal(read.coef, built.coef)
+    np.testing.assert_array_equal(read.offset_at(probe), built.offset_at(probe))
+    assert (read.x0, read.y0, read.ncx, read.ncy) == (built.x0, built.y0, built.ncx, built.ncy)
+
+    files[0].write_bytes(b"not a field")
+    monkeypatch.setattr(render, "_FIELDS", {})
+    again = render.ground_field(track)
+    np.testing.assert_array_equal(again.coef, built.coef)
+    with np.load(files[0]) as z:  # rewritten whole
+        np.testing.assert_array_equal(z["coef"], built.coef)

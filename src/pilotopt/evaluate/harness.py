@@ -116,10 +116,11 @@ def evaluate_artifacts(artifacts_dir: Path | str, data_roots: Sequence[Path | st
     rows: list[dict] = []
     preds: dict[str, np.ndarray] = {}
     total = len(found)
+    sizes = _sizes(found, threads)
     for i, (folder, variant) in enumerate(found):
         if progress:
             progress("variant", i, total, {"name": variant.name, "state": "start"})
-        row = _evaluate_one(folder, variant, fingerprint=fingerprint, protocol=protocol,
+        row = _evaluate_one(folder, variant, size=sizes[i], fingerprint=fingerprint, protocol=protocol,
                             testset_dir=testsets[_geometry_of(variant)][0], labels=labels, work=work, store=store,
                             logs=logs, force=force, preds=preds)
         rows.append(row)
@@ -245,11 +246,22 @@ _MEASURED = ("error", "latency_ms", "throughput", "memory_mb", "predictor", "loa
              "brain_step_samples_ms")
 
 
-def _evaluate_one(folder: Path, variant: Variant, *, fingerprint, protocol, testset_dir, labels, work, store,
-                  logs, force, preds) -> dict:
+def _sizes(found, threads: int) -> list[dict]:
+    """size_info of every artifact, before any timing: gzip -9 of a 6 MB model takes about half a
+    second and zlib releases the GIL, so `threads` of them run at once (never beside a timed
+    worker)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    paths = [folder / v.artifact if v.artifact else None for folder, v in found]
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        return list(pool.map(size_info, paths))
+
+
+def _evaluate_one(folder: Path, variant: Variant, *, size: dict, fingerprint, protocol, testset_dir, labels, work,
+                  store, logs, force, preds) -> dict:
     artifact = folder / variant.artifact if variant.artifact else None
     row = base_row(variant, artifact)
-    row["size"].update(size_info(artifact))
+    row["size"].update(size)
     if variant.status != "ok":
         row["reason"] = variant.reason or f"marked {variant.status} by the stage that produced it"
         row["size"].update(params_from_record(variant.record) or {})

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -42,7 +43,7 @@ def overlaps(a: tuple | None, b: tuple | None) -> bool:
 
 def spearman_ci(x, y, confidence: float = CONFIDENCE, seed: int = SEED) -> dict | None:
     """{rho, low, high, p, n} for paired samples; None with fewer than 3 pairs or no variation."""
-    from scipy.stats import bootstrap, spearmanr
+    from scipy.stats import ConstantInputWarning, bootstrap, spearmanr
 
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     keep = np.isfinite(x) & np.isfinite(y)
@@ -53,7 +54,11 @@ def spearman_ci(x, y, confidence: float = CONFIDENCE, seed: int = SEED) -> dict 
     rho, p = float(res.statistic), float(res.pvalue)
 
     def stat(a, b):
-        r = spearmanr(a, b).statistic
+        # a resample can draw one value only; its rho is undefined and counts as 0 (scipy would
+        # warn about it on the run's log, where nobody can act on it)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConstantInputWarning)
+            r = spearmanr(a, b).statistic
         return r if np.isfinite(r) else 0.0
 
     ci = bootstrap((x, y), stat, paired=True, vectorized=False, confidence_level=confidence, method="percentile",

@@ -33,8 +33,10 @@ class GroundField:
     medial axis between two parts of the track) hold a constant 'far' value instead, so
     interpolation never invents a line in the grass."""
 
-    def __init__(self, track: Track, cell: float = FIELD_CELL, margin: float = FIELD_MARGIN,
+    def __init__(self, track: Track | None, cell: float = FIELD_CELL, margin: float = FIELD_MARGIN,
                  band: float = FIELD_BAND):
+        if track is None:  # filled in by from_arrays
+            return
         x0, y0, x1, y1 = track.bounds(margin)
         nx = int(np.ceil((x1 - x0) / cell)) + 2
         ny = int(np.ceil((y1 - y0) / cell)) + 2
@@ -60,6 +62,20 @@ class GroundField:
         d = stack[..., 3] - stack[..., 2] - stack[..., 1] + a
         self.coef = np.stack([a, b, c, d], axis=-1).reshape(-1, 4).astype(np.float32)
         self.ncx, self.ncy = nx - 1, ny - 1
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {"coef": self.coef, "grid": np.array([self.x0, self.y0, self.cell, self.band]),
+                "cells": np.array([self.ncx, self.ncy])}
+
+    @classmethod
+    def from_arrays(cls, arrays) -> "GroundField":
+        f = cls(None)
+        f.x0, f.y0, f.cell, f.band = (float(v) for v in arrays["grid"])
+        f.ncx, f.ncy = (int(v) for v in arrays["cells"])
+        f.coef = np.ascontiguousarray(arrays["coef"], dtype=np.float32)
+        if f.coef.shape != (f.ncx * f.ncy, 4):
+            raise ValueError(f"coefficients of shape {f.coef.shape} for {f.ncx} x {f.ncy} cells")
+        return f
 
     def lookup(self, gxy: np.ndarray) -> np.ndarray:
         """|offset| at grid coordinates gxy (2, N) (metres / cell from the origin)."""
@@ -89,15 +105,53 @@ class GroundField:
 _FIELDS: dict[tuple, GroundField] = {}
 
 
+FIELD_CACHE_VERSION = 1  # bump when GroundField's arithmetic changes: old files are then never read
+
+
 def ground_field(track: Track) -> GroundField:
-    """One field per circuit geometry (both directions share it: rendering uses |offset|)."""
+    """One field per circuit geometry (both directions share it: rendering uses |offset|). Building
+    one takes about a second, and every drive and recording process needs it, so it is also kept
+    on disk (the data cache, `$PILOTOPT_CACHE/ground_fields`), keyed by the centre line itself."""
     pts = track.points
     key = (track.name, len(pts), round(track.length, 3), tuple(np.round(pts[[0, len(pts) // 2]].min(0), 3)))
     if key not in _FIELDS:
         if len(_FIELDS) > 8:
             _FIELDS.clear()
-        _FIELDS[key] = GroundField(track)
+        _FIELDS[key] = _stored_field(track)
     return _FIELDS[key]
+
+
+def _field_file(track: Track):
+    import hashlib
+
+    from pilotopt.data.config import default_cache_dir
+
+    h = hashlib.sha256(f"{FIELD_CACHE_VERSION} {FIELD_CELL} {FIELD_MARGIN} {FIELD_BAND}".encode())
+    for a in (track.points, track.normals):
+        h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
+    return default_cache_dir() / "ground_fields" / f"{h.hexdigest()[:24]}.npz"
+
+
+def _stored_field(track: Track) -> GroundField:
+    """The field from the disk cache, else built and stored (a cache that cannot be read or
+    written only costs the build)."""
+    path = _field_file(track)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return GroundField.from_arrays(z)
+    except (OSError, ValueError, KeyError):
+        pass
+    field = GroundField(track)
+    from pilotopt.atomic import atomic_path
+    from pilotopt.errors import PilotoptError
+
+    try:
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, **field.arrays())
+    except (OSError, PilotoptError):
+        pass
+    return field
 
 
 @dataclass
