@@ -148,6 +148,17 @@ def test_openvino_runs_fp32_not_bf16(exported):
         assert bf16.property("INFERENCE_PRECISION_HINT") == ov.Type.bf16
 
 
+def test_the_weights_file_of_an_openvino_ir_stands_for_the_ir(exported, frames):
+    """Users pass model.bin as often as model.xml: both open the same IR and predict the same."""
+    from pilotopt.artifacts import open_artifact
+
+    xml = _artifact(exported, "openvino_fp32")
+    art = open_artifact(xml.with_suffix(".bin"))
+    assert art.kind.name == "openvino" and art.path == xml
+    np.testing.assert_array_equal(load_predictor(xml.with_suffix(".bin"), threads=THREADS).predict(frames[:4]),
+                                  load_predictor(xml, threads=THREADS).predict(frames[:4]))
+
+
 def test_openvino_precision_from_variant_record(exported, tmp_path):
     folder = tmp_path / "openvino_bf16"
     shutil.copytree(exported[0] / "openvino_fp32", folder)

@@ -137,7 +137,10 @@ class Artifact:
 
 
 def resolve_path(path: Path) -> Path:
-    """A training output folder stands for the model it holds (metrics.json names it)."""
+    """A training output folder stands for the model it holds (metrics.json names it), and the
+    weights half of an OpenVINO IR (model.bin) for the model.xml beside it."""
+    if path.suffix.lower() == ".bin" and path.with_suffix(".xml").is_file():
+        return path.with_suffix(".xml")
     metrics = path / "metrics.json"
     if path.is_dir() and metrics.is_file():
         try:
