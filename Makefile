@@ -35,12 +35,13 @@ browser:
 			chromium chromium-driver; }; \
 	fi
 
-# both cores, whole files per worker (module fixtures are built once): about half the wall time
+# both cores, whole files per worker (module fixtures are built once), costliest files first
+# (tests/conftest.py COSTLIEST_FIRST, kept in that order by --no-loadscope-reorder)
 test: browser setup
-	$(PY) -m pytest -q -n 2 --dist loadfile
+	$(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 test-fast: setup
-	$(PY) -m pytest -q -n 2 --dist loadfile -m "not slow"
+	$(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder -m "not slow"
 
 bench: setup
 	$(VENV)/bin/pilotopt bench sim --out out/bench_sim.json

@@ -33,3 +33,35 @@ def optimized(request, dls, tiny_data, tmp_path_factory):
     from _dls_models import optimize_and_evaluate
 
     return optimize_and_evaluate(request.module.OWN_CASES, dls, tiny_data, tmp_path_factory)
+
+
+# The costliest files first (seconds on 2 cores, `pytest --durations=0`, summed per file; refresh
+# when a file's cost changes a lot). `make test` runs whole files per worker (--dist loadfile) in
+# collection order (--no-loadscope-reorder), so this is longest-first scheduling: with xdist's
+# default order (most tests first) one worker sat idle for the last ~90 s.
+COSTLIEST_FIRST = (
+    "test_search.py",  # 194
+    "test_runtimes.py",  # 139
+    "test_own_models.py",  # 101
+    "test_own_models_cli.py",  # 97
+    "test_techniques_collab.py",  # 73
+    "test_own_models_tf.py",  # 70
+    "test_pipeline_run.py",  # 68
+    "test_techniques.py",  # 59
+    "test_techniques_portable.py",  # 58
+    "test_techniques_torch_quant.py",  # 54
+    "test_techniques_tfmot.py",  # 46
+    "test_executorch.py",  # 38
+    "test_chains.py",  # 38
+    "test_bench_techniques.py",  # 34
+    "test_evaluate.py",  # 32
+    "test_train.py",  # 28
+    "test_techniques_torch_speed.py",  # 24
+    "test_cli.py",  # 22
+    "test_executors.py",  # 21
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(COSTLIEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: a file's own order stays
