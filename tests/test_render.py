@@ -127,3 +127,26 @@ def test_ground_field_is_built_once_and_then_read_from_the_disk_cache(track, tmp
     np.testing.assert_array_equal(again.coef, built.coef)
     with np.load(files[0]) as z:  # rewritten whole
         np.testing.assert_array_equal(z["coef"], built.coef)
+
+
+def test_the_ground_field_cache_keeps_the_newest_fields_only(track, tmp_path, monkeypatch):
+    """Every edited circuit stores a field of 17-30 MB: the cache keeps the newest few and clears
+    what a killed writer left half-written."""
+    import os
+
+    from pilotopt.sim import render
+
+    monkeypatch.setenv("PILOTOPT_CACHE", str(tmp_path))
+    monkeypatch.setattr(render, "_FIELDS", {})
+    monkeypatch.setattr(render, "FIELD_CACHE_KEEP", 2)
+    folder = tmp_path / "ground_fields"
+    folder.mkdir()
+    for i, name in enumerate(("old_a.npz", "old_b.npz")):
+        (folder / name).write_bytes(b"x")
+        os.utime(folder / name, (1000 + i, 1000 + i))
+    dead = folder / ".f.npz.tmp-999999999-1"  # no such process
+    dead.write_bytes(b"half")
+    render.ground_field(track)
+    left = sorted(p.name for p in folder.iterdir())
+    assert len(left) == 2 and "old_b.npz" in left and "old_a.npz" not in left
+    assert render._field_file(track).name in left

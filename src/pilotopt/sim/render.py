@@ -106,6 +106,7 @@ _FIELDS: dict[tuple, GroundField] = {}
 
 
 FIELD_CACHE_VERSION = 1  # bump when GroundField's arithmetic changes: old files are then never read
+FIELD_CACHE_KEEP = 32  # stored fields (17-30 MB each); the least recently written go first
 
 
 def ground_field(track: Track) -> GroundField:
@@ -142,16 +143,25 @@ def _stored_field(track: Track) -> GroundField:
     except (OSError, ValueError, KeyError):
         pass
     field = GroundField(track)
-    from pilotopt.atomic import atomic_path
+    from pilotopt.atomic import atomic_path, sweep_stale
     from pilotopt.errors import PilotoptError
 
     try:
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as f:
                 np.savez(f, **field.arrays())
+        _trim_field_cache(path.parent, FIELD_CACHE_KEEP)
+        sweep_stale(path.parent)  # half-written files of killed writers
     except (OSError, PilotoptError):
         pass
     return field
+
+
+def _trim_field_cache(folder, keep: int) -> None:
+    """At most `keep` stored fields: every edited circuit CSV stores a new one."""
+    stored = sorted(folder.glob("*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in stored[keep:]:
+        old.unlink(missing_ok=True)
 
 
 @dataclass
