@@ -33,10 +33,8 @@ class GroundField:
     medial axis between two parts of the track) hold a constant 'far' value instead, so
     interpolation never invents a line in the grass."""
 
-    def __init__(self, track: Track | None, cell: float = FIELD_CELL, margin: float = FIELD_MARGIN,
+    def __init__(self, track: Track, cell: float = FIELD_CELL, margin: float = FIELD_MARGIN,
                  band: float = FIELD_BAND):
-        if track is None:  # filled in by from_arrays
-            return
         x0, y0, x1, y1 = track.bounds(margin)
         nx = int(np.ceil((x1 - x0) / cell)) + 2
         ny = int(np.ceil((y1 - y0) / cell)) + 2
@@ -69,7 +67,7 @@ class GroundField:
 
     @classmethod
     def from_arrays(cls, arrays) -> "GroundField":
-        f = cls(None)
+        f = cls.__new__(cls)  # the built numbers, not a build
         f.x0, f.y0, f.cell, f.band = (float(v) for v in arrays["grid"])
         f.ncx, f.ncy = (int(v) for v in arrays["cells"])
         f.coef = np.ascontiguousarray(arrays["coef"], dtype=np.float32)
@@ -102,7 +100,7 @@ class GroundField:
         return self.lookup(g)
 
 
-_FIELDS: dict[tuple, GroundField] = {}
+_FIELDS: dict[str, GroundField] = {}
 
 
 FIELD_CACHE_VERSION = 1  # bump when GroundField's arithmetic changes: old files are then never read
@@ -110,11 +108,10 @@ FIELD_CACHE_KEEP = 32  # stored fields (17-30 MB each); the least recently writt
 
 
 def ground_field(track: Track) -> GroundField:
-    """One field per circuit geometry (both directions share it: rendering uses |offset|). Building
-    one takes about a second, and every drive and recording process needs it, so it is also kept
-    on disk (the data cache, `$PILOTOPT_CACHE/ground_fields`), keyed by the centre line itself."""
-    pts = track.points
-    key = (track.name, len(pts), round(track.length, 3), tuple(np.round(pts[[0, len(pts) // 2]].min(0), 3)))
+    """One field per circuit geometry. Building one takes about a second, and every drive and
+    recording process needs it, so it is kept in memory and on disk (the data cache,
+    `$PILOTOPT_CACHE/ground_fields`), both keyed by the centre line itself."""
+    key = _field_key(track)
     if key not in _FIELDS:
         if len(_FIELDS) > 8:
             _FIELDS.clear()
@@ -122,15 +119,19 @@ def ground_field(track: Track) -> GroundField:
     return _FIELDS[key]
 
 
-def _field_file(track: Track):
+def _field_key(track: Track) -> str:
     import hashlib
-
-    from pilotopt.data.config import default_cache_dir
 
     h = hashlib.sha256(f"{FIELD_CACHE_VERSION} {FIELD_CELL} {FIELD_MARGIN} {FIELD_BAND}".encode())
     for a in (track.points, track.normals):
         h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
-    return default_cache_dir() / "ground_fields" / f"{h.hexdigest()[:24]}.npz"
+    return h.hexdigest()[:24]
+
+
+def _field_file(track: Track):
+    from pilotopt.data.config import default_cache_dir
+
+    return default_cache_dir() / "ground_fields" / f"{_field_key(track)}.npz"
 
 
 def _stored_field(track: Track) -> GroundField:
