@@ -117,7 +117,7 @@ def test_yaml_variants_name_the_chain_and_set_its_steps(chained, tmp_path):
 
 
 @pytest.mark.parametrize("spec, fragments", [
-    ("torch_distill>tflite_int8", ["'tflite_int8' cannot take what 'torch_distill' produces", "torch_checkpoint"]),
+    ("tf_prune>torch_static", ["'torch_static' cannot take what 'tf_prune' produces", "keras_h5"]),
     ("onnx_fp32>torch_static", ["'torch_static' cannot take what 'onnx_fp32' produces", "onnx"]),
     ("torch_prune_global>no_such_thing", ["unknown technique(s) no_such_thing"]),
     ("torch_prune_global>>onnx_fp32", ["empty step"]),
@@ -134,7 +134,7 @@ def test_a_kind_mismatch_is_one_line_before_any_work(chained, tmp_path, spec, fr
 def test_the_cli_reports_a_mismatch_in_one_line(chained, tmp_path):
     env = dict(os.environ, COLUMNS="120")
     proc = subprocess.run([sys.executable, "-m", "pilotopt", "optimize", "--model", str(chained["model"]),
-                           "--techniques", "torch_distill>tflite_int8", "--out", str(tmp_path / "o")],
+                           "--techniques", "tf_prune>torch_static", "--out", str(tmp_path / "o")],
                           capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "cannot take what" in proc.stderr
@@ -151,6 +151,34 @@ def test_an_unambiguous_conversion_is_inserted_and_named():
     known["needs_portable"] = two_ways
     with pytest.raises(BadInputError, match="insert one of onnx_fp32, openvino_fp32 between them"):
         build_chain(["torch_prune_global", "needs_portable"], known)
+
+
+def test_a_pytorch_pass_reaches_litert_through_its_keras_twin():
+    known = techniques()
+    chain = build_chain(["torch_distill", "tflite_int8"], known)
+    assert chain.names == ["torch_distill", "torch_to_keras", "tflite_int8"] and chain.steps[1].inserted
+    assert chain.name == "torch_distill+torch_to_keras+tflite_int8"
+    alone = plan_chains(["torch_to_keras"], known)[0]  # alone it is the PyTorch model in LiteRT
+    assert alone.names == ["torch_to_keras", "tflite_fp32"] and alone.name == "torch_to_keras"
+
+
+def test_a_pruned_pytorch_model_runs_in_litert_with_the_same_outputs(chained, tmp_path):
+    import numpy as np
+
+    from pilotopt.runtimes import load_predictor
+
+    (v,) = optimize(chained["model"], ["torch_prune_global>tflite_fp32"], [chained["data"]], chained["out"],
+                    cache_dir=chained["root"] / "cache", test_circuits=("simple",), settings=FAST)
+    assert v.status == "ok", v.reason
+    assert v.steps == ["torch_prune_global", "torch_to_keras", "tflite_fp32"] and v.runtime == "litert"
+    records = v.record["step_records"]
+    assert records[0]["reused"] is True  # the pruned model the chains above made
+    pruned = load_predictor(chained["out"] / records[0]["folder"] / "model.pt", runtime="torch")
+    lite = load_predictor(chained["out"] / v.name / v.artifact, runtime="litert")
+    x = np.random.default_rng(0).integers(0, 256, (4, 66, 200, 3)).astype(np.float32)
+    want = pruned.predict(x)
+    assert np.abs(want).max() > 1e-3
+    np.testing.assert_allclose(lite.predict(x), want, atol=1e-4, rtol=0)
 
 
 def test_registered_chains_expand_and_passes_get_their_finish():

@@ -30,21 +30,24 @@ from pilotopt.models import (  # noqa: E402
     macs,
     model_names,
     register_model,
+    torch_to_keras,
 )
 from pilotopt.models import _registry  # noqa: E402
 
-ALL = ["deepest_lstm_tinypilotnet", "pilotnet", "pilotnet_same", "pilotnet_student"]
-FRAME = ["pilotnet", "pilotnet_same", "pilotnet_student"]
+ALL = ["deepest_lstm_tinypilotnet", "pilotnet", "pilotnet_same", "pilotnet_student", "pilotnet_nano"]
+FRAME = ["pilotnet", "pilotnet_same", "pilotnet_student", "pilotnet_nano"]
 EXPECTED_PARAMS = {
     "pilotnet": 1_595_522,
     "pilotnet_same": 17_016_194,
     "pilotnet_student": 91_306,
+    "pilotnet_nano": 47_262,
     "deepest_lstm_tinypilotnet": 107_670,
 }
 EXPECTED_MACS = {
     "pilotnet": 28_218_480,
     "pilotnet_same": 65_418_720,
     "pilotnet_student": 7_588_848,
+    "pilotnet_nano": 1_569_640,
     "deepest_lstm_tinypilotnet": 23_034_568,
 }
 
@@ -98,7 +101,7 @@ def torch_module(model, name: str):
 
 
 def test_registry_lists_every_model_with_its_spec():
-    assert model_names() == ALL
+    assert model_names() == sorted(ALL)
     for name in ALL:
         spec = get_model_spec(name)
         assert spec.name == name and spec.description
@@ -138,7 +141,7 @@ def test_register_model_accepts_a_spec_class_and_a_factory():
     finally:
         _registry._REGISTRY.pop("tmp_tiny", None)
         _registry._REGISTRY.pop("tmp_tiny_factory", None)
-    assert model_names() == ALL
+    assert model_names() == sorted(ALL)
 
 
 def test_importing_the_registry_imports_neither_framework():
@@ -209,6 +212,24 @@ def test_keras_to_torch_gives_the_same_function(name):
     yk, yt = run_keras(km, x), run_torch(tm, x)
     assert np.abs(yk).max() > 0.1  # a meaningful comparison, not two near-zero outputs
     np.testing.assert_allclose(yt, yk, atol=1e-4, rtol=0)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_torch_to_keras_is_the_exact_inverse(name):
+    km0 = randomized_keras(name)
+    tm = keras_to_torch(km0, build_torch(name, seed=123))
+    km = torch_to_keras(tm, build_keras(name, seed=11))
+    for a, b in zip(km0.get_weights(), km.get_weights()):
+        np.testing.assert_array_equal(a, b)  # transposes and reorders only: bit for bit
+    x = pixels(name, 3, seed=2)
+    yt, yk = run_torch(tm, x), run_keras(km, x)
+    assert np.abs(yt).max() > 0.1
+    np.testing.assert_allclose(yk, yt, atol=1e-4, rtol=0)
+
+
+def test_torch_to_keras_refuses_another_architecture():
+    with pytest.raises(BadInputError, match="torch_to_keras"):
+        torch_to_keras(build_torch("pilotnet_student"), build_keras("pilotnet_nano"))
 
 
 def test_keras_to_torch_refuses_another_architecture():

@@ -49,6 +49,14 @@ def keras_to_torch(keras_model, torch_model):
     return _impl(keras_model, torch_model)
 
 
+def torch_to_keras(torch_model, keras_model):
+    """Copy a torch model's weights into the Keras model of the same architecture (in place;
+    returns the Keras model): the inverse of keras_to_torch."""
+    from pilotopt.models._transfer import torch_to_keras as _impl
+
+    return _impl(torch_model, keras_model)
+
+
 def _import_model_modules() -> None:
     for info in pkgutil.iter_modules(__path__):
         if not info.name.startswith("_"):
@@ -73,5 +81,6 @@ __all__ = [
     "macs",
     "model_names",
     "register_model",
+    "torch_to_keras",
     "register_tfmot_layers",
 ]

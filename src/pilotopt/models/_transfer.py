@@ -1,4 +1,5 @@
-"""Copy weights from a Keras model to the torch model of the same architecture, layer by layer.
+"""Copy weights between a Keras model and the torch model of the same registered architecture,
+layer by layer, in either direction (`keras_to_torch`, `torch_to_keras`).
 
 Layers are matched by name (the Keras layer name equals the last component of the torch
 submodule's name: conv1, dense2, convlstm1, output, ...). Layouts:
@@ -13,7 +14,8 @@ submodule's name: conv1, dense2, convlstm1, output, ...). Layouts:
 * TimeDistributed layers contribute the weights of the layer they wrap.
 
 Every weighted Keras layer must find its torch module with the same shapes, and every torch
-parameter must be written, otherwise BadInputError says which layer disagrees.
+parameter must be written (read), otherwise BadInputError says which layer disagrees. The two
+directions are exact inverses: each rule above is a transpose or a reorder, no arithmetic.
 """
 
 from __future__ import annotations
@@ -109,3 +111,60 @@ def keras_to_torch(keras_model, torch_model):
     if missing:
         raise BadInputError(f"keras_to_torch: no Keras weights for torch parameters {missing}")
     return torch_model
+
+
+def _torch_to_keras_arrays(layer, module) -> list[np.ndarray]:
+    """The weights of one Keras layer, in `layer.get_weights()` order, from its torch module."""
+    import tf_keras as keras
+
+    params = {n: p.detach().cpu().numpy() for n, p in module.named_parameters()}
+
+    def take(name: str) -> np.ndarray:
+        if name not in params:
+            raise BadInputError(f"torch_to_keras: torch module {layer.name!r} has no parameter {name!r}")
+        return params.pop(name)
+
+    if isinstance(layer, keras.layers.ConvLSTM2D):
+        weight = take("cell.conv.weight").transpose(2, 3, 1, 0)  # (k, k, in + F, 4F)
+        n_in = weight.shape[2] - weight.shape[3] // 4
+        out = [weight[:, :, :n_in], weight[:, :, n_in:], take("cell.conv.bias")]
+    elif isinstance(layer, keras.layers.Conv2D):
+        out = [take("weight").transpose(2, 3, 1, 0)]
+    elif isinstance(layer, keras.layers.Dense):
+        kernel = take("weight").T
+        hwc = _flattened_image_shape(layer)
+        if hwc is not None:  # rows in torch's (c, h, w) order -> Keras' (h, w, c)
+            h, w, c = hwc
+            kernel = kernel.reshape(c, h, w, -1).transpose(1, 2, 0, 3).reshape(h * w * c, -1)
+        out = [kernel]
+    else:
+        raise BadInputError(f"torch_to_keras: no rule for layer {layer.name!r} ({type(layer).__name__})")
+    if not isinstance(layer, keras.layers.ConvLSTM2D) and layer.use_bias:
+        out.append(take("bias"))
+    if params:
+        raise BadInputError(f"torch_to_keras: Keras layer {layer.name!r} has no place for torch parameters "
+                            f"{sorted(params)}")
+    return out
+
+
+def torch_to_keras(torch_model, keras_model):
+    """Load `torch_model`'s weights into `keras_model` (same registered architecture) in place and
+    return `keras_model`: the inverse of keras_to_torch."""
+    modules = _torch_modules_by_name(torch_model)
+    read: set[int] = set()
+    for name, layer in _keras_weighted_layers(keras_model):
+        candidates = modules.get(name, [])
+        if len(candidates) != 1:
+            what = "no module" if not candidates else f"{len(candidates)} modules"
+            raise BadInputError(f"torch_to_keras: the torch model has {what} named {name!r}")
+        arrays = _torch_to_keras_arrays(layer, candidates[0])
+        expected = [tuple(w.shape) for w in layer.get_weights()]
+        if [a.shape for a in arrays] != expected:
+            raise BadInputError(f"torch_to_keras: layer {name!r}: torch gives {[a.shape for a in arrays]}, "
+                                f"Keras expects {expected}")
+        layer.set_weights([np.ascontiguousarray(a, dtype=np.float32) for a in arrays])
+        read.update(id(p) for p in candidates[0].parameters())
+    left = [n for n, p in torch_model.named_parameters() if id(p) not in read]
+    if left:
+        raise BadInputError(f"torch_to_keras: the Keras model has no layer for torch parameters {left}")
+    return keras_model
