@@ -175,6 +175,27 @@ def test_onnx_int8_static_qdq_calibrated_on_train(env):
     _close_to_baseline(env, "onnx_int8_static")
 
 
+def test_onnx_int8_static_weights_fit_in_7_bits_and_the_input_range_is_the_pixel_range(env):
+    """7-bit weights (AVX2 u8s8 kernels saturate int16 pair sums with 8-bit ones), and the input's
+    and the normalization's ranges come from black and white images, not from the calibration
+    frames (whose brightest pixel is lower than a test frame's)."""
+    from onnx import numpy_helper
+
+    model = _onnx(env, "onnx_int8_static")
+    weights = _weights(model)
+    assert max(int(np.abs(a.astype(np.int32)).max()) for a in weights.values()) <= 64
+    rec = env["variants"]["onnx_int8_static"].record
+    assert rec["weight_bits"] == 7
+    ranges = rec["input_ranges"]
+    assert ranges[model.graph.input[0].name] == [0.0, 255.0]
+    assert any(abs(lo + 1) < 1e-3 and abs(hi - 1) < 1e-3 for lo, hi in ranges.values())  # x / 127.5 - 1
+    inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    pixels = {name for name, r in ranges.items() if r == [0.0, 255.0]}  # the input, transposed or not
+    quants = [n for n in model.graph.node if n.op_type == "QuantizeLinear" and n.input[0] in pixels]
+    assert quants and all(float(inits[q.input[1]]) == pytest.approx(1.0) and int(inits[q.input[2]]) == 0
+                          for q in quants)  # uint8 pixels exactly: scale 1, zero point 0
+
+
 def test_openvino_int8_fake_quantize_and_int8_weights(env):
     import openvino as ov
 

@@ -18,5 +18,6 @@ def apply(ctx: TechniqueContext) -> Result:
         details = _onnx.export_baseline(ctx, tmp / "fp32.onnx")
         details.update(_onnx.quantize_static_qdq(ctx, tmp / "fp32.onnx", dest, n_frames=s.calibration_frames,
                                                  per_channel=s.per_channel, activation_type=s.activation_type,
-                                                 calibrate_method=s.calibrate_method, keep_float=s.float_nodes))
+                                                 calibrate_method=s.calibrate_method, keep_float=s.float_nodes,
+                                                 reduce_range=s.reduce_range))
     return Result(_onnx.ARTIFACT, {**details, **_onnx.describe(dest)})
