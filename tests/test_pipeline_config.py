@@ -121,7 +121,8 @@ def test_optimize_groups_keep_a_shared_prefix_in_one_group():
     (prune,) = [job for job in jobs if "tf_prune" in job[1]]
     assert prune[1] == ["tf_prune", "tf_prune_dynamic_range"] and list(prune[2]) == ["tf_prune+tflite_int8_fallback"]
     (distill,) = [job for job in jobs if "torch_distill" in job[1]]
-    assert set(distill[2]) == {"torch_distill+onnx_int8_static", "torch_distill+torch_static"}
+    assert set(distill[2]) == {"torch_distill+onnx_int8_static", "torch_distill+torch_static",
+                               "torch_distill+torch_to_keras+tflite_fp32"}
     known = techniques()
     trains = [known[job[1][0]].needs_data for job in jobs if job[1] and job[1][0] in known]
     assert trains == sorted(trains, reverse=True)  # every fine-tune / calibration group before the rest

@@ -124,21 +124,24 @@ def test_distill_student_learns_from_the_teacher(env):
     from pilotopt.models import build_torch
     from pilotopt.runtimes import load_predictor
 
+    from pilotopt.techniques.torch_distill import DistillSettings
+
+    student = DistillSettings().student
     v, path = _ok(env, "torch_distill")
     rec = v.record
     assert rec["student_params"] < rec["teacher_params"] and rec["student_macs"] < rec["teacher_macs"]
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    assert ckpt["model"] == "pilotnet_student" and ckpt["meta"]["distilled_from"] == "pilotnet"
+    assert ckpt["model"] == student and ckpt["meta"]["distilled_from"] == "pilotnet"
 
     pred = load_predictor(path, runtime="torch", threads=2)  # a plain checkpoint of the student
-    assert pred.model == "pilotnet_student"
+    assert pred.model == student
     assert sum(p.numel() for p in pred.net.parameters()) == rec["student_params"]
 
     # on TEST frames (never trained on): closer to the teacher than the untrained student ...
     x, labels = env["test_frames"], env["test_labels"]
     teacher = _predict(env["model"], "torch", x)
     with torch.no_grad():
-        untrained = build_torch("pilotnet_student", 0)(torch.from_numpy(x)).numpy()
+        untrained = build_torch(student, 0)(torch.from_numpy(x)).numpy()
     got = pred.predict(x)
     err, before = float(np.mean((got - teacher) ** 2)), float(np.mean((untrained - teacher) ** 2))
     assert np.all(np.isfinite(got)) and err < 0.5 * before, (err, before)
@@ -153,10 +156,12 @@ def test_distill_refuses_a_baseline_no_bigger_than_the_student(env):
     import torch
 
     from pilotopt.models import build_torch
+    from pilotopt.techniques.torch_distill import DistillSettings
 
+    name = DistillSettings().student
     student = env["root"] / "student.pt"
-    torch.save({"format": "pilotopt.torch/1", "model": "pilotnet_student",
-                "state_dict": build_torch("pilotnet_student", 0).state_dict(), "meta": {}}, student)
+    torch.save({"format": "pilotopt.torch/1", "model": name,
+                "state_dict": build_torch(name, 0).state_dict(), "meta": {}}, student)
     v = _variant(env, "torch_distill", model=student, out=env["root"] / "refused")
     assert v.status == "failed" and "not bigger" in v.reason and "Traceback" not in v.reason, v.reason
 

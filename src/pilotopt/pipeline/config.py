@@ -147,6 +147,8 @@ def _chains(tf_prune: dict) -> dict:
     return {"torch_distill+onnx_int8_static": {"steps": ["torch_distill", "onnx_int8_static"]},
             "torch_channel_prune+openvino_int8": {"steps": ["torch_channel_prune", "openvino_int8"]},
             "torch_distill+torch_static": {"steps": ["torch_distill", "torch_static"]},
+            # the student in LiteRT (XNNPACK), through its Keras twin: the fastest variant measured here
+            "torch_distill+torch_to_keras+tflite_fp32": {"steps": ["torch_distill", "torch_to_keras", "tflite_fp32"]},
             "tf_prune+tflite_int8_fallback": {"steps": ["tf_prune", "tflite_int8_fallback"],
                                               "settings": {"tf_prune": dict(tf_prune)}}}
 

@@ -1,6 +1,10 @@
-"""`torch_distill`: knowledge distillation of the PyTorch baseline (the teacher) into a thin registered
-student (`pilotnet_student`: the same topology, ~17x fewer parameters, ~3.7x fewer MACs). The
-student learns from both the teacher's outputs and the labels,
+"""`torch_distill`: knowledge distillation of the PyTorch baseline (the teacher) into a small registered
+student. The default, `pilotnet_nano`, has a 4x4/4 patch stem (34x fewer parameters and 18x fewer
+MACs than PilotNet); on the demo's data it reached a lower test MSE than the baseline and than
+`pilotnet_student` (PilotNet's topology, thin: 3.7x fewer MACs), and ran 5x faster than it in
+LiteRT (0.050 ms against 0.256 ms at batch 1 on an AVX2 EPYC), since PilotNet's overlapping first
+convolution at full resolution dominates a thin PilotNet. `student: pilotnet_student` keeps the
+study's topology. The student learns from both the teacher's outputs and the labels,
 
     loss = alpha * MSE(student, teacher) + (1 - alpha) * MSE(student, labels),
 
@@ -25,7 +29,7 @@ from pilotopt.techniques._core import TORCH, Result, TechniqueContext, register_
 
 @dataclass(frozen=True)
 class DistillSettings(_torch_fit.FineTuneSettings):
-    student: str = "pilotnet_student"  # a registered frame model smaller than the baseline
+    student: str = "pilotnet_nano"  # a registered frame model smaller than the baseline
     alpha: float = 0.5  # weight of the teacher's outputs in the loss (1 - alpha: the labels)
     epochs: int = 10
     learning_rate: float = 1e-3  # start of the cosine decay
@@ -39,7 +43,7 @@ class DistillSettings(_torch_fit.FineTuneSettings):
         if not 0.0 < self.final_lr_fraction <= 1.0:
             raise BadInputError(f"final_lr_fraction must be in (0, 1], got {self.final_lr_fraction}")
         if not self.student:
-            raise BadInputError("student must name a registered model, e.g. pilotnet_student")
+            raise BadInputError("student must name a registered model, e.g. pilotnet_nano")
 
 
 def _student(ctx: TechniqueContext, s: DistillSettings):
@@ -77,7 +81,7 @@ def _batch_indices(ctx: TechniqueContext, s: DistillSettings):
 
 @register_technique("torch_distill", framework=TORCH, runtime="torch", order=180, needs_data=True,
                     settings=DistillSettings,
-                    description="knowledge distillation of the baseline into pilotnet_student (~17x fewer params)")
+                    description="knowledge distillation of the baseline into pilotnet_nano (18x fewer MACs)")
 def apply(ctx: TechniqueContext) -> Result:
     s: DistillSettings = ctx.settings
     torch = ctx.torch
