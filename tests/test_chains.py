@@ -188,3 +188,15 @@ def test_registered_chains_expand_and_passes_get_their_finish():
     three = plan_chains(["tf_prune>tf_cluster>tflite_int8_fallback"], known)[0]
     assert three.names == ["tf_prune", "tf_cluster", "tflite_int8_fallback"]
     assert split_spec("a > b+c") == ["a", "b", "c"]
+
+
+def test_torch_to_keras_names_an_architecture_without_a_keras_twin():
+    from types import SimpleNamespace
+
+    from pilotopt.techniques.torch_to_keras import keras_twin
+
+    ctx = SimpleNamespace(torch_model_name="dls_pilotnet")  # DLS's PyTorch PilotNet: no Keras twin registered
+    with pytest.raises(BadInputError) as err:
+        keras_twin(ctx)
+    msg = str(err.value)
+    assert "\n" not in msg and "dls_pilotnet" in msg and "not registered" in msg

@@ -43,6 +43,15 @@ def _torch_modules_by_name(torch_model) -> dict[str, list]:
     return found
 
 
+def _the_module(modules: dict[str, list], name: str, direction: str):
+    """The one torch module named `name`, or BadInputError (none or several)."""
+    candidates = modules.get(name, [])
+    if len(candidates) != 1:
+        what = "no module" if not candidates else f"{len(candidates)} modules"
+        raise BadInputError(f"{direction}: the torch model has {what} named {name!r}")
+    return candidates[0]
+
+
 def _flattened_image_shape(layer) -> tuple[int, int, int] | None:
     """(h, w, c) when `layer`'s input is a Flatten of an NHWC image tensor, else None."""
     import tf_keras as keras
@@ -89,11 +98,7 @@ def keras_to_torch(keras_model, torch_model):
     modules = _torch_modules_by_name(torch_model)
     written: set[int] = set()
     for name, layer in _keras_weighted_layers(keras_model):
-        candidates = modules.get(name, [])
-        if len(candidates) != 1:
-            what = "no module" if not candidates else f"{len(candidates)} modules"
-            raise BadInputError(f"keras_to_torch: the torch model has {what} named {name!r}")
-        module = candidates[0]
+        module = _the_module(modules, name, "keras_to_torch")
         params = dict(module.named_parameters())
         for pname, array in _keras_to_torch_arrays(layer, module).items():
             target = params.get(pname)
@@ -153,17 +158,14 @@ def torch_to_keras(torch_model, keras_model):
     modules = _torch_modules_by_name(torch_model)
     read: set[int] = set()
     for name, layer in _keras_weighted_layers(keras_model):
-        candidates = modules.get(name, [])
-        if len(candidates) != 1:
-            what = "no module" if not candidates else f"{len(candidates)} modules"
-            raise BadInputError(f"torch_to_keras: the torch model has {what} named {name!r}")
-        arrays = _torch_to_keras_arrays(layer, candidates[0])
+        module = _the_module(modules, name, "torch_to_keras")
+        arrays = _torch_to_keras_arrays(layer, module)
         expected = [tuple(w.shape) for w in layer.get_weights()]
         if [a.shape for a in arrays] != expected:
             raise BadInputError(f"torch_to_keras: layer {name!r}: torch gives {[a.shape for a in arrays]}, "
                                 f"Keras expects {expected}")
         layer.set_weights([np.ascontiguousarray(a, dtype=np.float32) for a in arrays])
-        read.update(id(p) for p in candidates[0].parameters())
+        read.update(id(p) for p in module.parameters())
     left = [n for n, p in torch_model.named_parameters() if id(p) not in read]
     if left:
         raise BadInputError(f"torch_to_keras: the Keras model has no layer for torch parameters {left}")
