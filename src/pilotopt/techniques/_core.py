@@ -312,11 +312,15 @@ class TechniqueContext:
         x, _ = split.batch(np.sort(order))
         return x.astype(np.float32)
 
+    def raw_shape(self, n: int) -> tuple[int, ...]:
+        """Shape of `n` camera images (uint8, before the contract) for one model input each."""
+        g = self.contract.geometry
+        return (n, self.sequence_length, *g.image_shape) if self.sequence_length > 1 else (n, *g.image_shape)
+
     def random_frames(self, n: int, seed: int = 0) -> np.ndarray:
         """`n` seeded random uint8 images through the contract: the model's input without data."""
-        g = self.contract.geometry
-        shape = (n, self.sequence_length, *g.image_shape) if self.sequence_length > 1 else (n, *g.image_shape)
-        return self.contract.encode(np.random.default_rng(seed).integers(0, 256, size=shape).astype(np.uint8))
+        raw = np.random.default_rng(seed).integers(0, 256, size=self.raw_shape(n)).astype(np.uint8)
+        return self.contract.encode(raw)
 
 
 def tree_size(path: Path) -> int:

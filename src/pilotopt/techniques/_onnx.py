@@ -44,7 +44,7 @@ class StaticQuantSettings(CalibrationSettings):
     keep_float: str = ""
     # 7-bit weights: ORT's u8s8 kernels on x86 CPUs without VNNI (AVX2) add pairs of u8 x s8 products
     # in int16 with saturation (vpmaddubsw), which 8-bit weights can overflow; on this AVX2 EPYC the
-    # nano student's output layer saturated (speed capped at 0.70 of 1.03, test MSE 4x). False: full
+    # nano student's output layer saturated (speed capped at 0.70 of 1.03, test MSE 3.3x). False: full
     # 8-bit weights, for VNNI or ARM targets only
     reduce_range: bool = True
 
@@ -191,9 +191,7 @@ WEIGHTED_OPS = ("Conv", "Gemm", "MatMul", "ConvTranspose")
 
 def extreme_frames(ctx: TechniqueContext) -> np.ndarray:
     """An all-black and an all-white image through the input contract: the bounds of every input."""
-    g = ctx.contract.geometry
-    shape = (2, ctx.sequence_length, *g.image_shape) if ctx.sequence_length > 1 else (2, *g.image_shape)
-    raw = np.zeros(shape, np.uint8)
+    raw = np.zeros(ctx.raw_shape(2), np.uint8)
     raw[1] = 255
     return np.asarray(ctx.contract.encode(raw), np.float32)
 
@@ -277,12 +275,12 @@ def quantize_static_qdq(ctx: TechniqueContext, src: Path, dest: Path, *, n_frame
 
 
 def compute_nodes(path: Path) -> list[str]:
-    """The names of the nodes that carry weights (Conv, Gemm, MatMul), in graph order: the layers
+    """The names of the nodes that carry weights (WEIGHTED_OPS), in graph order: the layers
     static quantization turns to int8 and `keep_float` may leave in float."""
     import onnx
 
     graph = onnx.load(str(path), load_external_data=False).graph
-    return [n.name for n in graph.node if n.op_type in ("Conv", "Gemm", "MatMul") and n.name]
+    return [n.name for n in graph.node if n.op_type in WEIGHTED_OPS and n.name]
 
 
 _ELEM = None

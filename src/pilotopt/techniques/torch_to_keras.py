@@ -11,9 +11,8 @@ baseline in LiteRT."""
 from __future__ import annotations
 
 from pilotopt.errors import BadInputError, one_line
+from pilotopt.techniques import _tfmot_fit
 from pilotopt.techniques._core import TORCH, Result, TechniqueContext, register_technique
-
-ARTIFACT = "model.h5"
 
 
 def keras_twin(ctx: TechniqueContext):
@@ -52,6 +51,5 @@ def keras_twin(ctx: TechniqueContext):
                                 "so LiteRT techniques can follow a PyTorch pass")
 def apply(ctx: TechniqueContext) -> Result:
     model, name = keras_twin(ctx)
-    model.save(ctx.out / ARTIFACT, include_optimizer=False)
-    return Result(ARTIFACT, {"model": name, "transfer": "layer by layer (pilotopt.models.torch_to_keras)",
-                             "keras_params": int(model.count_params())})
+    return _tfmot_fit.save_keras(ctx, model, {"model": name, "keras_params": int(model.count_params()),
+                                              "transfer": "layer by layer (pilotopt.models.torch_to_keras)"})
