@@ -9,6 +9,7 @@ content digest of any artifact come from `files.py`."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from pilotopt.artifacts.files import artifact_bytes, artifact_digest, artifact_files, gzip_bytes, size_info
@@ -54,7 +55,14 @@ def open_artifact(path: Path | str, *, arch: str | None = None, arch_args: dict 
     what was assumed. Raises BadInputError with one line naming the file and the fix."""
     from pilotopt.contracts import load_contract
 
-    path = resolve_path(Path(path))
+    path = Path(path)
+    record = recorded_variant(path)
+    if record is not None:  # a variant's artifact (or its folder) is opened as its variant.json says
+        folder, variant = record
+        path = folder / variant.artifact
+        arch, arch_args = _recorded_arch(folder, variant, arch, arch_args)
+        parent = parent or variant.baseline
+    path = resolve_path(path)
     if not path.exists():
         raise BadInputError(f"model '{path}' does not exist; pass a model file or a training output folder")
     kind = detect_kind(path)
@@ -73,13 +81,71 @@ def open_artifact(path: Path | str, *, arch: str | None = None, arch_args: dict 
     art = Artifact(path=path, kind=kind, contract=None, arch=arch, arch_args=dict(arch_args or {}), parent=parent)
     declared = _declared(art, spec)
     sequence = int(getattr(spec, "sequence_length", 1) or 1) if spec is not None else _sequence_of(declared)
-    if contract is None:
+    if record is not None:
+        art.contract = _recorded_contract(record, contract, declared)
+        _check_declared(art, declared, sequence)
+    elif contract is None:
         art.contract = _default_contract(art, spec, declared, sequence)
     else:
         art.contract = load_contract(contract).sized_to(declared)
         _check_declared(art, declared, sequence)
     art.metadata = {"declared_input": list(declared) if declared else None, "sequence_length": sequence}
     return art
+
+
+def recorded_variant(path: Path):
+    """(variant folder, Variant) when `path` is a variant folder or the artifact its variant.json
+    names, else None: the record, not a guess, says which contract and architecture feed it."""
+    from pilotopt.variants import VARIANT_FILE, read_variant
+
+    path = Path(path)
+    if path.is_dir() and (path / VARIANT_FILE).is_file():
+        variant = read_variant(path)
+        if variant.status != "ok" or not variant.artifact:
+            why = f": {variant.reason}" if variant.reason else ""
+            raise BadInputError(f"variant '{variant.name}' in '{path}' is {variant.status}{why}; it holds no model "
+                                "to open, pick an ok variant")
+        return path, variant
+    folder = path.parent
+    if not (folder / VARIANT_FILE).is_file():
+        return None
+    variant = read_variant(folder)
+    if not variant.artifact or variant.status != "ok":
+        return None
+    own = folder / variant.artifact
+    same = own.resolve() == path.resolve() or resolve_path(own).resolve() == resolve_path(path).resolve()
+    return (folder, variant) if same else None
+
+
+def _recorded_arch(folder: Path, variant, arch, arch_args):
+    """The architecture variant.json records; one given as well must be the same."""
+    where = folder / "variant.json"
+    if arch and variant.arch and arch != variant.arch:
+        raise BadInputError(f"--arch {arch} contradicts '{where}', which records architecture '{variant.arch}'; "
+                            "drop --arch (the record is used)")
+    if arch_args and variant.arch_args and dict(arch_args) != dict(variant.arch_args):
+        raise BadInputError(f"--arch-args {arch_args} contradict '{where}', which records {variant.arch_args}; "
+                            "drop --arch-args (the record is used)")
+    return arch or variant.arch, dict(arch_args or variant.arch_args or {})
+
+
+def _recorded_contract(record, given, declared):
+    """The contract variant.json records (sized to the model); one given as well must feed the model
+    the same way, else a one-line error naming both."""
+    from pilotopt.contracts import load_contract
+
+    folder, variant = record
+    recorded = load_contract(variant.contract).sized_to(declared)
+    where = folder / "variant.json"
+    if given is None:
+        return dataclasses.replace(recorded, notes=(f"'{recorded.name}' as recorded in {where} "
+                                                    f"({recorded.summary()})",))
+    wanted = load_contract(given).sized_to(declared)
+    if wanted.digest != recorded.digest:
+        raise BadInputError(f"--input '{wanted.name}' contradicts '{where}', which records input contract "
+                            f"'{recorded.name}' for this model; drop --input (the record is used) or make the "
+                            "variant again from a model of that contract")
+    return wanted
 
 
 def _declared(art: Artifact, spec) -> tuple | None:
@@ -104,13 +170,17 @@ def _default_contract(art: Artifact, spec, declared, sequence: int):
 
     name = getattr(spec, "contract", None) or "pilotopt"
     base = get_contract(name).sized_to(declared)
+    if _trained_here(art.path):  # pilotopt's own training output: fed as it was trained, nothing assumed
+        return base
+    source = f"architecture {art.arch}'s" if spec is not None else "the default"
+    fix = "pass --input PRESET|FILE.yaml if it was trained otherwise"
     if declared is None or len(declared) < 3:
-        return base if art.kind.name in ("torch_checkpoint",) or spec is not None else base.with_notes(
-            f"assumed the '{name}' contract ({base.summary()}): the model declares no input shape; "
-            "pass --input PRESET|FILE.yaml if it expects something else")
+        return base.with_notes(f"assumed {source} '{name}' contract ({base.summary()}): the model declares no "
+                               f"input shape; {fix}")
     frame = declared[-3:]
     if base.sample_shape(sequence) == tuple(declared) or _matches(base.sample_shape(sequence), declared):
-        return base
+        return base.with_notes(f"assumed {source} '{name}' contract ({base.summary()}), which fits the input the "
+                               f"model declares; {fix}")
     if frame[0] == 3 and frame[-1] != 3:
         layout, h, w = "nchw", frame[1], frame[2]
     else:
@@ -124,6 +194,18 @@ def _default_contract(art: Artifact, spec, declared, sequence: int):
         f"detected {layout.upper()} input {int(h)}x{int(w)} from the model; assumed the rest of the '{name}' contract "
         f"(rows {g.crop_top}:{g.crop_bottom}, {base.channels.upper()}, values as '{name}', outputs normalized by "
         "pilotopt's bounds); pass --input PRESET|FILE.yaml if the model was trained otherwise")
+
+
+def _trained_here(path: Path) -> bool:
+    """Whether `path` is a model that `pilotopt train` saved (its metrics.json names it)."""
+    import json
+
+    metrics = path.parent / "metrics.json"
+    try:
+        doc = json.loads(metrics.read_text()) if metrics.is_file() else {}
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and path.name in (doc.get("artifacts") or []) and "model" in doc
 
 
 def _matches(expected: tuple, declared: tuple) -> bool:
@@ -143,9 +225,18 @@ def _check_declared(art: Artifact, declared, sequence: int) -> None:
         return
     from pilotopt.runtimes._util import fmt_shape
 
-    raise BadInputError(f"model '{art.path}' declares input {fmt_shape((None, *declared))} but input contract "
-                        f"'{art.contract.name}' feeds {fmt_shape((None, *expected))}; pass --input with a matching "
-                        "preset (see `pilotopt list contracts`) or a YAML file")
+    raise BadInputError(f"model '{art.path}' declares input {fmt_shape((None, *declared))}{_layout_of(declared)} but "
+                        f"input contract '{art.contract.name}' feeds {fmt_shape((None, *expected))} "
+                        f"({art.contract.layout.upper()}); pass --input with a matching preset (see `pilotopt list "
+                        "contracts`) or a YAML file")
+
+
+def _layout_of(shape) -> str:
+    """' (NHWC)' / ' (NCHW)' when the channels' place in a declared per-sample shape says which."""
+    frame = tuple(shape)[-3:]
+    if len(frame) < 3 or (frame[0] == 3) == (frame[-1] == 3):
+        return ""
+    return " (NCHW)" if frame[0] == 3 else " (NHWC)"
 
 
 def load_artifact_predictor(art: Artifact, runtime: str | None = None, threads: int | None = None):

@@ -43,8 +43,9 @@ def evaluate_cmd(
 
     from pilotopt.artifacts import detect_kind, resolve_path
 
-    if artifacts.is_file() or (artifacts.is_dir() and detect_kind(resolve_path(artifacts)) is not None):
-        open_model(artifacts, arch, arch_args, input_)  # a bare model: say what was detected or assumed
+    if artifacts.is_file() or (artifacts / "variant.json").is_file() or (
+            artifacts.is_dir() and detect_kind(resolve_path(artifacts)) is not None):
+        open_model(artifacts, arch, arch_args, input_)  # one model: say what was recorded, detected or assumed
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[info]}"), TimeElapsedColumn(), console=console,
                   disable=not console.is_terminal) as prog:
@@ -75,8 +76,15 @@ def evaluate_cmd(
         Console(file=stdout.file, width=200).print(make_table(doc))
     for line in reasons(doc):
         typer.echo(line)
+    rows = {row["name"]: row for row in doc["variants"]}
     for row in doc["variants"]:
         share = row.get("outputs_out_of_range_share")
-        if share is not None:
-            warn_out_of_range(share, row.get("input_contract") or "pilotopt", f"{row['name']}'s test predictions")
+        if share is None:
+            continue
+        contract = row.get("input_contract") or "pilotopt"
+        base = rows.get(row.get("baseline") or "")
+        parent = None
+        if base is not None and base is not row and (base.get("input_contract") or "pilotopt") == contract:
+            parent = (base["name"], base.get("outputs_out_of_range_share"))
+        warn_out_of_range(share, contract, f"{row['name']}'s test predictions", parent)
     typer.echo(f"written: {out / RESULTS_JSON}, {out / RESULTS_CSV}")

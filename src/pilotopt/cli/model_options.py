@@ -54,8 +54,20 @@ def open_model(model, arch: Optional[str], arch_args: Optional[str], input_: Opt
     return art
 
 
-def warn_out_of_range(share: float, contract_name: str, what: str = "the model's outputs") -> None:
-    if share > 0.5:
-        typer.echo(f"warning: {share:.0%} of {what} fall outside the normalized [0, 1] range of (v, w): the input "
-                   f"contract '{contract_name}' is probably not the one the model was trained with; pass --input",
-                   err=True)
+OUT_OF_RANGE = 0.5  # share of outputs outside [0, 1] above which something is wrong
+
+
+def warn_out_of_range(share: float, contract_name: str, what: str = "the model's outputs",
+                      parent: tuple[str, float] | None = None) -> None:
+    """Warn when most outputs leave [0, 1]. `parent`: (name, share) of the model it was made from,
+    fed by the same contract: when that one stays in range the contract is right and the variant broken."""
+    if share <= OUT_OF_RANGE:
+        return
+    if parent is not None and parent[1] is not None and parent[1] <= OUT_OF_RANGE:
+        typer.echo(f"warning: {share:.0%} of {what} fall outside the normalized [0, 1] range of (v, w), while "
+                   f"'{parent[0]}', fed by the same input contract '{contract_name}', has {parent[1]:.0%}: the "
+                   "variant is broken (remake it with other settings), the contract is not to blame", err=True)
+        return
+    typer.echo(f"warning: {share:.0%} of {what} fall outside the normalized [0, 1] range of (v, w): the input "
+               f"contract '{contract_name}' is probably not the one the model was trained with; pass --input",
+               err=True)

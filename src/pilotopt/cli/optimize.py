@@ -10,6 +10,7 @@ import typer
 
 from pilotopt.cli.model_options import ArchArgsOption, ArchOption, InputOption, parse_arch_args
 from pilotopt.errors import BadInputError, one_line
+from pilotopt.techniques._fidelity import MAX_MSE_RATIO
 
 list_app = typer.Typer(help="List what pilotopt knows about.", no_args_is_help=True)
 
@@ -48,6 +49,9 @@ def optimize_cmd(
     force: bool = typer.Option(False, help="Redo variants already done with the same settings and baseline."),
     timeout: Optional[float] = typer.Option(None, min=1.0, help="Seconds one technique may run before it is killed "
                                                                 "and recorded as failed (default: no limit)."),
+    max_mse_ratio: float = typer.Option(MAX_MSE_RATIO, min=1.0, help="A variant fails when its MSE on training "
+                                        "frames exceeds this multiple of its input model's (or an output turned "
+                                        "constant): it no longer computes the model's function."),
 ) -> None:
     """Apply each technique to the baseline in its own process; writes OUT/<technique>/variant.json
     and the artifact. A technique that fails or cannot run here is recorded and the others go on."""
@@ -60,6 +64,7 @@ def optimize_cmd(
     variants = optimize(model, techniques, list(data or []), out, settings=parse_sets(set_), config_file=config,
                         arch=arch, arch_args=parse_arch_args(arch_args), contract=input_,
                         seed=seed, threads=threads, cache_dir=cache_dir, test_circuits=circuits, force=force, timeout=timeout,
+                        max_mse_ratio=max_mse_ratio,
                         progress=lambda msg: console.print(msg, highlight=False, markup=False))
     table = Table(title=f"variants in {out}")
     table.add_column("variant", overflow="fold")

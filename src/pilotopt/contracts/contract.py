@@ -167,6 +167,8 @@ class InputContract:
         if not self.size_from_model or not declared or len(declared) < 3:
             return self
         frame = tuple(declared[-3:])
+        if (frame[0] if self.layout == "nchw" else frame[-1]) not in (3, None):
+            return self  # channels not where this layout has them: the shape check names both layouts
         h, w = (frame[1], frame[2]) if self.layout == "nchw" else (frame[0], frame[1])
         g = self.geometry
         if h is None or w is None or (h, w) == (g.height, g.width):

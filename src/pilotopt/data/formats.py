@@ -9,8 +9,12 @@
   as `"class3": moderate`), so objects that do not decode are read field by field instead. Objects
   without image_name pair with the frames in integer-name order, like the CSV rows above.
 
-Circuits come from meta.json, else from the folder name; a `Train`/`Test` folder has no circuit in
-its name, so it is circuit `train`/`test` exactly: hold the test split out with `--test-circuits test`.
+Circuits come from pilotopt's metadata, else from the folder name; a `Train`/`Test` folder has no
+circuit in its name, so it is circuit `train`/`test` exactly: hold the test split out with
+`--test-circuits test`. `pilotopt sim dataset` keeps a recording's metadata beside it, in
+`<root>/.pilotopt/<recording>.meta.json` (see recording_meta_path); datasets written before that
+have it inside the folder as `meta.json`, which is still read (and wins when both exist, since it
+travels with its folder).
 
 Reading touches labels and file stats only; pixels are decoded once, by the cache."""
 
@@ -38,6 +42,13 @@ DIRECTION_WORDS = {"clockwise": "clockwise", "cw": "clockwise", "anticlockwise":
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 _TRAILING = re.compile(r"[_\-](\d+|" + "|".join(DIRECTION_WORDS) + r")$")
 LAYOUT_DLS, LAYOUT_LEGACY = "data.csv", "Images+data.json"
+# pilotopt's own files in a dataset root live in this hidden folder, out of sight of the
+# DeepLearningStudio readers: their TensorFlow reader takes every entry glob.glob(folder + '*') returns
+# (except data.csv) as a frame named by an integer, so a meta.json inside a recording crashes it, and
+# glob's '*' (like the shell's) skips names that start with a dot.
+META_DIR = ".pilotopt"
+META_SUFFIX = ".meta.json"
+LEGACY_META = "meta.json"
 
 
 @dataclass
@@ -60,6 +71,13 @@ class Recording:
 def natural_key(name: str) -> list:
     """'2.png' < '10.png': frames sort by their integer stem, not as text."""
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
+
+
+def recording_meta_path(folder: Path | str) -> Path:
+    """Where pilotopt keeps a recording's metadata (circuit, direction, seed, settings): beside the
+    folder, `<parent>/.pilotopt/<folder name>.meta.json`, so the folder holds only frames and data.csv."""
+    folder = Path(folder)
+    return folder.parent / META_DIR / f"{folder.name}{META_SUFFIX}"
 
 
 def known_circuits() -> list[str]:
@@ -221,9 +239,13 @@ def _read_text(path: Path, problems: Problems) -> str | None:
 
 
 def _circuit(folder: Path, problems: Problems, known: list[str], files: list) -> tuple[str, str | None] | None:
-    """(circuit, direction) from meta.json when present, else from the folder name."""
-    meta_path = folder / "meta.json"
+    """(circuit, direction) from the recording's metadata when present (an old dataset's meta.json in
+    the folder, else `.pilotopt/<name>.meta.json` beside it), else from the folder name."""
+    meta_path = folder / LEGACY_META
     st = _stat_file(meta_path)
+    if st is None:
+        meta_path = recording_meta_path(folder)
+        st = _stat_file(meta_path)
     meta: dict = {}
     if st is not None:
         try:

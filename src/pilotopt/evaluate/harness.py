@@ -180,9 +180,12 @@ def _geometries(found) -> list:
 
 def _bare_model(path: Path, arch, arch_args, contract) -> list[tuple[Path, Variant]]:
     """One model file or folder given instead of an artifacts folder, as a variant of its own."""
-    from pilotopt.artifacts import open_artifact
+    from pilotopt.artifacts import open_artifact, recorded_variant
 
-    art = open_artifact(path, arch=arch, arch_args=arch_args, contract=contract)
+    art = open_artifact(path, arch=arch, arch_args=arch_args, contract=contract)  # raises on a contradiction
+    record = recorded_variant(path)
+    if record is not None:  # a variant's artifact or folder: measured as that variant
+        return [record]
     name = re.sub(r"[^A-Za-z0-9._-]+", "_", art.path.stem if art.path.is_file() else art.path.name) or "model"
     variant = Variant(name=name, runtime=art.runtime, artifact=str(art.path.resolve()),
                       framework=art.framework, technique="", baseline=None,
@@ -197,7 +200,7 @@ def _check_variants(artifacts_dir, arch=None, arch_args=None, contract=None) -> 
     from pilotopt.artifacts import detect_kind, resolve_path
 
     root = Path(artifacts_dir)
-    if root.is_file() or (root.is_dir() and detect_kind(resolve_path(root)) is not None):
+    if root.is_file() or (root / VARIANT_FILE).is_file() or (root.is_dir() and detect_kind(resolve_path(root))):
         found = _bare_model(root, arch, arch_args, contract)
     else:
         found = read_variants(artifacts_dir)

@@ -14,6 +14,7 @@ from typing import Any, Literal, Optional, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pilotopt.errors import BadInputError, one_line
+from pilotopt.techniques._fidelity import MAX_MSE_RATIO
 
 FRAMEWORKS = ("torch", "tf")
 
@@ -129,6 +130,8 @@ class PipelineConfig(_Strict):
     # named chains {name: {steps: [a, b], settings: {a: {key: value}}}}, run beside `techniques`
     variants: dict[str, Any] = Field(default_factory=dict)
     technique_timeout_s: Optional[float] = Field(1800.0, gt=0)
+    # a variant fails when its MSE on training frames exceeds this multiple of its input model's
+    max_mse_ratio: float = Field(MAX_MSE_RATIO, ge=1.0)
     offline: OfflineSection = Field(default_factory=OfflineSection)
     closed_loop: ClosedLoopSection = Field(default_factory=ClosedLoopSection)
     executor: ExecutorSection = Field(default_factory=ExecutorSection)

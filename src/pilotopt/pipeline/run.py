@@ -265,7 +265,7 @@ def _optimize_group(cfg: PipelineConfig, out: Path, data_roots, baseline: Path, 
     return optimize(baseline, items, data_roots, out / "variants", variants=variants,
                     settings=technique_overrides(cfg, used), seed=cfg.seed, threads=threads,
                     cache_dir=out / "cache", progress=progress, test_circuits=tuple(cfg.data.test_circuits),
-                    timeout=cfg.technique_timeout_s, **(given or {}))
+                    timeout=cfg.technique_timeout_s, max_mse_ratio=cfg.max_mse_ratio, **(given or {}))
 
 
 def _planned_rows(plan: dict, named: dict, jobs: list, done: list) -> list[dict]:

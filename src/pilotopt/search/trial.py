@@ -65,7 +65,7 @@ def build(ctx: SearchContext, name: str, baseline: str, steps: list[str], settin
                     settings=technique_overrides(cfg, list(dict.fromkeys(steps))), seed=cfg.seed,
                     threads=cfg.threads, cache_dir=ctx.run / "cache", progress=say,
                     test_circuits=tuple(cfg.data.test_circuits), timeout=cfg.technique_timeout_s,
-                    reuse_from=[ctx.run / "variants"], **_given(cfg))[0]
+                    reuse_from=[ctx.run / "variants"], max_mse_ratio=cfg.max_mse_ratio, **_given(cfg))[0]
 
 
 def evaluate(ctx: SearchContext, names: set[str]) -> dict[str, dict]:

@@ -1,11 +1,21 @@
 """Dataset generation in the DeepLearningStudio follow-line format: one folder per recording
-(`montreal_clockwise_1/`) with frames `0.png, 1.png, ...` (640 x 480 RGB), `data.csv`
-(`image_name,v,w,timestamp`) and `meta.json`.
+(`montreal_clockwise_1/`) holding only frames `0.png, 1.png, ...` (640 x 480 RGB) and `data.csv`
+(`image_name,v,w,timestamp`, row k labels k.png), so DeepLearningStudio's own readers load it as is:
+its TensorFlow reader takes every file of the folder but data.csv as a frame with an integer name
+and pairs them, sorted, with the rows in file order; its PyTorch reader does the same with `*.png`.
+
+pilotopt's metadata for a recording (circuit, direction, seed, settings) lives beside it, in
+`<root>/.pilotopt/<recording>.meta.json` (pilotopt.data.formats.recording_meta_path), with the
+dataset summary in `<root>/.pilotopt/dataset.json`: a dot-folder, which glob's `*` never returns,
+so neither a reader's glob of a recording nor a glob of the root sees it.
 
 The expert drives; with noise injection the executed command is perturbed while the clean expert
 command is recorded, so the data holds recovery examples. Recordings are generated in parallel
 processes, each deterministic under its seed, written to a temporary folder and renamed when
-complete; a recording whose meta.json matches the settings is not generated again."""
+complete. The metadata is removed before a recording is (re)written and written, atomically, only
+after its folder is in place, so after a crash a folder has either its own metadata or none, and a
+recording without metadata is incomplete; one whose metadata matches the settings is not generated
+again. A dataset written before (meta.json inside the folder) has it moved out on the next run."""
 
 from __future__ import annotations
 
@@ -25,6 +35,7 @@ from PIL import Image
 
 from pilotopt import __version__
 from pilotopt.atomic import atomic_path, ensure_writable_dir, write_json
+from pilotopt.data.formats import LEGACY_META, META_DIR, recording_meta_path
 from pilotopt.errors import BadInputError
 from pilotopt.sim.appearance import appearance
 from pilotopt.sim.brains.expert import ExpertBrain
@@ -105,14 +116,35 @@ def plan_jobs(config: DatasetConfig) -> list[RecordingJob]:
             for c in cfg.circuits for d in cfg.directions]
 
 
-def is_complete(folder: Path, job: RecordingJob) -> bool:
-    meta = folder / "meta.json"
-    if not meta.is_file():
-        return False
+def read_meta(path: Path) -> dict | None:
     try:
-        return json.loads(meta.read_text()).get("settings_hash") == job.settings_hash()
-    except (OSError, ValueError):
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
+def is_complete(folder: Path, job: RecordingJob) -> bool:
+    """The folder is in place with its data.csv and its metadata was written for these settings
+    (the metadata is written last, so a folder without it is a write that did not finish)."""
+    if not (folder / "data.csv").is_file() or (folder / LEGACY_META).exists():
         return False
+    meta = read_meta(recording_meta_path(folder))
+    return meta is not None and meta.get("settings_hash") == job.settings_hash()
+
+
+def migrate_legacy_meta(folder: Path) -> None:
+    """Move an older dataset's `<recording>/meta.json` out of the folder (it crashes
+    DeepLearningStudio's TensorFlow reader) to its place beside it: copy first, then delete, so an
+    interrupted move leaves two equal copies; the in-folder one wins, as it does for the reader."""
+    legacy = folder / LEGACY_META
+    if not legacy.is_file():
+        return
+    meta = read_meta(legacy)
+    if meta is not None:
+        write_json(recording_meta_path(folder), meta)
+        legacy.unlink()
+    # unreadable: left alone; the recording counts as incomplete and is rewritten whole
 
 
 def encode_png(frame: np.ndarray, level: int) -> bytes:
@@ -138,6 +170,9 @@ def record(job: RecordingJob, out_dir: Path, report: Callable[[int], None] | Non
     noise_until = -1.0
     rows = []
     target = out_dir / job.folder_name
+    meta_path = recording_meta_path(target)
+    # first: the folder about to be replaced must not keep its predecessor's metadata
+    meta_path.unlink(missing_ok=True)
     with atomic_path(target) as tmp:
         tmp.mkdir(parents=True)
         k = 0
@@ -164,6 +199,7 @@ def record(job: RecordingJob, out_dir: Path, report: Callable[[int], None] | Non
         meta = {
             "schema": DATASET_SCHEMA,
             "generator": f"pilotopt {__version__}",
+            "recording": job.folder_name,
             "circuit": job.circuit,
             "direction": job.direction,
             "seed": job.seed,
@@ -178,7 +214,8 @@ def record(job: RecordingJob, out_dir: Path, report: Callable[[int], None] | Non
             "camera": asdict(camera),
             "settings_hash": job.settings_hash(),
         }
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    # last, and atomically: metadata present means the folder beside it is complete
+    write_json(meta_path, meta)
     return meta
 
 
@@ -200,6 +237,8 @@ def generate_dataset(out_dir: Path | str, config: DatasetConfig = DatasetConfig(
     `progress(done_frames, estimated_total)` is called as frames are written."""
     out = ensure_writable_dir(out_dir)
     jobs = plan_jobs(config)
+    for j in jobs:
+        migrate_legacy_meta(out / j.folder_name)
     todo = [j for j in jobs if not is_complete(out / j.folder_name, j)]
     skipped = len(jobs) - len(todo)
     total = sum(estimate_frames(j) for j in todo)
@@ -245,7 +284,10 @@ def generate_dataset(out_dir: Path | str, config: DatasetConfig = DatasetConfig(
         "frames_generated": int(sum(m["frames"] for m in metas)),
         "config": asdict(config.resolved()),
     }
-    write_json(out / "dataset.json", summary)
+    write_json(out / META_DIR / "dataset.json", summary)
+    old_summary = out / "dataset.json"  # where datasets written before kept it
+    if old_summary.is_file() and (read_meta(old_summary) or {}).get("schema") == DATASET_SCHEMA:
+        old_summary.unlink()
     return summary
 
 

@@ -17,9 +17,11 @@ from typing import Callable, Sequence
 from pilotopt.errors import BadInputError, RuntimeUnavailable, one_line
 from pilotopt.techniques._core import (TechniqueContext, Technique, _TECHNIQUES, settings_dict, techniques,
                                        tree_size)
+from pilotopt.techniques._fidelity import MAX_MSE_RATIO, function_lost
 from pilotopt.variants import VARIANT_FILE, Variant, read_variant, write_variant
 
-CHECK_FRAMES = 8  # frames each result is compared with the baseline on
+CHECK_FRAMES = 8  # frames each result's outputs are compared with its input model's on (max |diff|)
+SCORE_FRAMES = 256  # training frames each result's MSE is compared with its input model's on
 
 
 # -- inputs ----------------------------------------------------------------------------------------
@@ -91,7 +93,7 @@ def optimize(model_path: Path | str, techniques_: Sequence[str] | str, data_root
              progress: Callable[[str], None] | None = None, test_circuits: Sequence[str] | str | None = None,
              force: bool = False, timeout: float | None = None, arch: str | None = None,
              arch_args: dict | None = None, contract=None, variants: dict | None = None,
-             reuse_from: Sequence[Path | str] = ()) -> list[Variant]:
+             reuse_from: Sequence[Path | str] = (), max_mse_ratio: float = MAX_MSE_RATIO) -> list[Variant]:
     """Apply each technique or chain to the baseline at `model_path`; one variant folder each under
     `out_dir` (named after the technique, the chain's steps joined by '+', or the YAML variant's
     name), written atomically. `techniques_`: names, `a>b>c` chains, or "all"; `variants`: named
@@ -104,11 +106,15 @@ def optimize(model_path: Path | str, techniques_: Sequence[str] | str, data_root
     `arch_args`: the architecture of a state dict; `contract`: the input contract (a preset name,
     YAML file or mapping; default pilotopt's own, adapted to the input the model declares).
     `reuse_from`: other artifacts folders whose finished steps count as cached (a search reuses the
-    run's fine-tunes)."""
+    run's fine-tunes). `max_mse_ratio`: a step fails when its result's MSE on training frames exceeds
+    this multiple of its input model's, or when an output stopped varying (see `_check`)."""
     from pilotopt.artifacts import open_artifact
     from pilotopt.atomic import ensure_writable_dir
     from pilotopt.techniques._chain import plan_chains, step_overrides
 
+    if not isinstance(max_mse_ratio, (int, float)) or isinstance(max_mse_ratio, bool) or max_mse_ratio < 1:
+        raise BadInputError(f"max_mse_ratio must be a number >= 1 (a multiple of the input model's MSE), "
+                            f"got {max_mse_ratio!r}")
     known = techniques()
     file_settings, file_variants = read_config_file(config_file) if config_file else ({}, {})
     items = _select(techniques_, known) if techniques_ or not (variants or file_variants) else []
@@ -148,7 +154,8 @@ def optimize(model_path: Path | str, techniques_: Sequence[str] | str, data_root
         if progress:
             progress(f"[{i}/{len(chains)}] {chain.name}: {chain.description}")
         variant = _run_chain(chain, chosen[chain.name], baseline, digest, out, seed, threads, data_cfg, force,
-                             timeout, progress=progress, roots=[Path(r) for r in reuse_from])
+                             timeout, progress=progress, roots=[Path(r) for r in reuse_from],
+                             max_mse_ratio=float(max_mse_ratio))
         if progress:
             took = variant.record.get("chain_duration_s", variant.record.get("duration_s"))  # every step
             extra = f" ({took:.1f} s)" if isinstance(took, (int, float)) and variant.status == "ok" else ""
@@ -265,7 +272,7 @@ def _available(tech: Technique) -> tuple[bool, str]:
 
 def _run_chain(chain, settings_list, baseline, digest, out: Path, seed, threads, data_cfg, force,
                timeout: float | None = None, progress: Callable[[str], None] | None = None,
-               roots: Sequence[Path] = ()) -> Variant:
+               roots: Sequence[Path] = (), max_mse_ratio: float = MAX_MSE_RATIO) -> Variant:
     """Run the chain's steps in order: the cached prefix is taken as it is, the other steps run in one
     child process (frameworks imported once; a crash fails the step it happened in). The last step
     writes OUT/<chain name>/, the others OUT/.steps/<prefix key>/ (reused by any chain with that prefix)."""
@@ -352,7 +359,7 @@ def _run_chain(chain, settings_list, baseline, digest, out: Path, seed, threads,
             progress(f"  step {i + 1}/{n}: {tech.name}")
     t0 = time.perf_counter()
     results = _run_steps(items, state, seed, threads, data_cfg, timeout, before_write,
-                         lambda k, v, target: done(start + k, v, target))
+                         lambda k, v, target: done(start + k, v, target), max_mse_ratio)
     for k, v in enumerate(results):
         i = start + k
         if v.status != "ok":
@@ -401,7 +408,8 @@ def _job_data(data_cfg, seed) -> dict | None:
             "geometry": vars(data_cfg.geometry)}
 
 
-def _run_steps(items, state: dict, seed, threads, data_cfg, timeout, before_write, after_commit) -> list[Variant]:
+def _run_steps(items, state: dict, seed, threads, data_cfg, timeout, before_write, after_commit,
+               max_mse_ratio: float = MAX_MSE_RATIO) -> list[Variant]:
     """Run `items` [(technique, settings, variant, folder)] one after another in ONE child process,
     starting from state["current"]; each step's folder is written atomically as soon as the child
     reports the step done. Returns the variants up to and including the first that is not ok."""
@@ -423,7 +431,8 @@ def _run_steps(items, state: dict, seed, threads, data_cfg, timeout, before_writ
         job = {"steps": [{"name": t.name, "module": t.module, "settings": settings_dict(st), "out": str(tmp)}
                          for (t, st, _, _), tmp in zip(items, tmps)],
                "baseline": str(inp.path), "arch": inp.arch, "arch_args": inp.arch_args,
-               "contract": inp.contract.to_dict(), "seed": seed, "threads": threads, "data": _job_data(data_cfg, seed)}
+               "contract": inp.contract.to_dict(), "seed": seed, "threads": threads, "data": _job_data(data_cfg, seed),
+               "max_mse_ratio": max_mse_ratio}
         out = _run_child(job, None if timeout is None else timeout * len(items))
         reply = out.reply or {}
         replies = reply.get("steps") or []
@@ -563,7 +572,7 @@ def _child_apply(step: dict, baseline, job: dict, data_cfg) -> tuple[dict, objec
     produced = open_artifact(dest, arch=baseline.arch if _weights_only(dest) else None,
                              arch_args=baseline.arch_args or None, contract=baseline.contract.to_dict())
     with quiet_conversion():
-        record.update(_check(tech, ctx, produced, runtime))
+        record.update(_check(tech, ctx, produced, runtime, float(job.get("max_mse_ratio", MAX_MSE_RATIO))))
     return ({"artifact": result.artifact, "record": record, "runtime": runtime, "arch": produced.arch,
              "arch_args": produced.arch_args}, produced)
 
@@ -575,28 +584,39 @@ def _weights_only(path: Path) -> bool:
     return kind is not None and kind.needs_arch
 
 
-def _check(tech: Technique, ctx: TechniqueContext, produced, runtime: str) -> dict:
-    """The result's outputs vs the input model's, both fed through the input contract exactly as
-    the evaluation will feed them (training frames if there is data, else seeded random images):
-    a variant is ok only if it loads and runs that way."""
+def _check(tech: Technique, ctx: TechniqueContext, produced, runtime: str, max_mse_ratio: float = MAX_MSE_RATIO) -> dict:
+    """The result against its input model, both fed through the input contract exactly as the
+    evaluation will feed them: a variant is ok only if it loads and runs that way, stays within the
+    technique's tolerance on CHECK_FRAMES frames, and still computes its input's function: no output
+    turned constant, and (with data) its MSE on SCORE_FRAMES training frames within `max_mse_ratio`
+    times its input's. Raises RuntimeError with the reason."""
     import numpy as np
 
     from pilotopt.artifacts import load_artifact_predictor
 
+    labels = None
     if ctx._data_config is not None:
         split = ctx.train.split
-        order = np.random.default_rng(ctx.seed).permutation(len(split))[:max(1, min(CHECK_FRAMES, len(split)))]
-        images, _ = split.batch(np.sort(order))
+        order = np.random.default_rng(ctx.seed).permutation(len(split))[:max(1, min(SCORE_FRAMES, len(split)))]
+        images, labels = split.batch(np.sort(order))
+        close = np.isin(np.sort(order), order[:CHECK_FRAMES])  # the first CHECK_FRAMES of the same permutation
         kind = "train"
     else:
         g = ctx.contract.geometry
         t = ctx.sequence_length
         shape = (CHECK_FRAMES, t, *g.image_shape) if t > 1 else (CHECK_FRAMES, *g.image_shape)
         images, kind = np.random.default_rng(1234).integers(0, 256, size=shape).astype(np.uint8), "random"
+        close = np.ones(len(images), bool)
     reference = load_artifact_predictor(ctx.baseline, threads=ctx.threads).predict(images)
     got = load_artifact_predictor(produced, runtime=runtime, threads=ctx.threads).predict(images)
-    diff = float(np.max(np.abs(got - reference)))
+    diff = float(np.max(np.abs(got[close] - reference[close])))
+    where = f"on {int(close.sum())} {kind} frames"
     if tech.tolerance is not None and (not np.isfinite(diff) or diff > tech.tolerance):
-        raise RuntimeError(f"outputs differ from the baseline by {diff:.3g} (> {tech.tolerance:g}) "
-                           f"on {len(images)} {kind} frames")
-    return {"check_max_abs_diff": diff, "check_frames": int(len(images)), "check_frames_from": kind}
+        raise RuntimeError(f"outputs differ from the baseline by {diff:.3g} (> {tech.tolerance:g}) {where}")
+    out = {"check_max_abs_diff": diff, "check_frames": int(close.sum()), "check_frames_from": kind}
+    lost = function_lost(got, reference, labels, max_mse_ratio)
+    out.update(lost.record)
+    if lost.reason:
+        raise RuntimeError(f"{lost.reason} on {len(images)} {kind} frames: the variant no longer computes its "
+                           "input model's function")
+    return out

@@ -1,0 +1,51 @@
+"""Whether a technique's result still computes its input model's function.
+
+A max-|diff| tolerance cannot tell a fine-tune that moved the outputs (expected) from one that
+broke them (a channel-pruned model answering (-0.10, -0.03) to every frame): both differ. What
+tells them apart is the task: an output that stopped varying where its input model's varies, or an
+error on labelled frames several times its input model's."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+OUTPUTS = ("v", "w")
+CONSTANT_SHARE = 0.01  # an output whose spread is below 1 % of the input model's has turned constant
+MIN_SPREAD = 1e-3  # below this the input model's own output is too flat to judge
+MAX_MSE_RATIO = 3.0  # default: a result whose MSE exceeds this multiple of its input model's has lost its function
+MSE_FLOOR = 1e-4  # absolute slack, so a near-perfect input model does not make noise a failure
+
+
+@dataclass(frozen=True)
+class Fidelity:
+    reason: str | None  # why the result lost its function (None: it kept it)
+    record: dict = field(default_factory=dict)  # what was measured, for variant.json
+
+
+def function_lost(got: np.ndarray, reference: np.ndarray, labels: np.ndarray | None,
+                  max_mse_ratio: float) -> Fidelity:
+    """Judge `got` (the result's normalized (v, w) per frame) against `reference` (its input
+    model's on the same frames) and, when given, the frames' `labels`."""
+    got = np.asarray(got, np.float64).reshape(len(got), -1)
+    reference = np.asarray(reference, np.float64).reshape(len(reference), -1)
+    record: dict = {}
+    reasons = []
+    if len(got) > 1:
+        spread, ref_spread = got.std(axis=0), reference.std(axis=0)
+        record["check_output_std"] = [round(float(x), 6) for x in spread]
+        names = [OUTPUTS[i] if i < len(OUTPUTS) else f"output {i}" for i in range(len(spread))]
+        flat = [f"{n} (std {s:.2g}, the input model's {r:.2g})" for n, s, r in zip(names, spread, ref_spread)
+                if r > MIN_SPREAD and s <= CONSTANT_SHARE * r]
+        if flat:
+            reasons.append(f"constant output {', '.join(flat)}")
+    if labels is not None:
+        labels = np.asarray(labels, np.float64).reshape(len(labels), -1)
+        mse = float(np.mean((got - labels) ** 2))
+        ref_mse = float(np.mean((reference - labels) ** 2))
+        record.update({"check_mse": mse, "check_parent_mse": ref_mse, "check_max_mse_ratio": float(max_mse_ratio)})
+        if not np.isfinite(mse) or mse > max_mse_ratio * ref_mse + MSE_FLOOR:
+            reasons.append(f"MSE {mse:.4g} is {mse / max(ref_mse, 1e-12):.1f}x the input model's {ref_mse:.4g} "
+                           f"(limit {max_mse_ratio:g}x, setting max_mse_ratio)")
+    return Fidelity("; ".join(reasons) or None, record)
