@@ -206,7 +206,8 @@ def test_results_json_schema_and_content(report):
     assert doc["offline"]["testset"]["samples"] == 500
     assert len(doc["closed_loop"]) == len(report["drives"]) and len(doc["techniques"]) == 10
     assert doc["constraints"] == {"max_latency_ms": 0.2, "max_size_mb": None, "must_complete": False,
-                                  "mse_tolerance": 0.1, "score_tolerance": 5.0, "latency_tie": 0.25}
+                                  "mse_tolerance": 0.1, "score_tolerance": 5.0, "latency_tie": 0.25,
+                                  "relax_conditions": []}
     assert doc["meta"] == META
     assert doc["files"]["report_html"] == "report.html"
     broken = next(v for v in doc["variants"] if v["name"] == "tflite_int8_broken")
@@ -340,6 +341,42 @@ def test_recommendation_gates_on_driving_then_ranks_by_speed():
                for line in rec["explanation"])
     assert any(line.startswith("Excluded by the driving gate: tflite_dynamic_range (driving score")
                for line in rec["explanation"])
+
+
+def _condition_drives(variant, condition, clean, reps=3):
+    out = []
+    for rep in range(reps):
+        d = drive(variant, "simple", completed=clean)
+        d["repetition"], d["condition"] = rep, condition
+        out.append(d)
+    return out
+
+
+def test_condition_gate_excludes_the_fastest_variant_that_fails_one_condition():
+    """'stubfog' is a condition only tflite_int8 (the fastest) fails: it drives the default condition
+    as well as the baseline, yet is not recommended, and the reason names the condition and numbers."""
+    doc = offline_doc([offline_row("keras", runtime="keras", baseline=None, mb=19.2, mse=0.0070, p50=1.0),
+                       offline_row("tflite_int8", mb=1.6, mse=0.0070, p50=0.10),
+                       offline_row("tflite_fp32", mb=6.4, mse=0.0070, p50=0.40)])
+    drives = []
+    for v in ("keras", "tflite_int8", "tflite_fp32"):
+        drives += _condition_drives(v, "default", True) + _condition_drives(v, "stubfog", v != "tflite_int8")
+    rec = _rec(None, doc, drives)
+    assert rec["recommended"] == "tf/tflite_fp32"
+    assert rec["excluded"]["conditions"] == ["tf/tflite_int8"]
+    assert rec["condition_reasons"]["tf/tflite_int8"] == ["stubfog: 0/3 clean laps, baseline 3/3"]
+    assert any(line.startswith("Excluded by the condition gate: tflite_int8 (stubfog: 0/3 clean laps, baseline 3/3")
+               for line in rec["explanation"])
+    # the same drives without the condition: the fastest wins, so the gate is what excluded it
+    plain = [d for d in drives if d["condition"] == "default"]
+    assert _rec(None, doc, plain)["recommended"] == "tf/tflite_int8"
+    # a user who relaxes the condition gets the fastest back
+    assert _rec({"relax_conditions": ["stubfog"]}, doc, drives)["recommended"] == "tf/tflite_int8"
+    # a candidate never driven under the condition is not recommended either
+    unseen = [d for d in drives if not (d["variant"] == "tflite_int8" and d["condition"] == "stubfog")]
+    rec = _rec(None, doc, unseen)
+    assert rec["recommended"] == "tf/tflite_fp32"
+    assert rec["condition_reasons"]["tf/tflite_int8"] == ["stubfog: not driven"]
 
 
 def test_latency_inside_the_noise_is_a_tie_broken_by_driving():

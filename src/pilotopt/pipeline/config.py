@@ -115,6 +115,9 @@ class ReportSection(_Strict):
     must_complete: bool = True
     score_tolerance: float = Field(5.0, ge=0)  # driving-score points below the baseline's interval
     latency_tie: float = Field(0.25, ge=0)  # relative p50 difference treated as a tie
+    # conditions or circuits the condition gate leaves out (the recommendation need not drive them
+    # as well as the baseline); everything driven is gated by default
+    relax_conditions: list[str] = Field(default_factory=list)
 
 
 class PipelineConfig(_Strict):

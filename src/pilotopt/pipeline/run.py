@@ -520,7 +520,7 @@ def shortlist(cfg: PipelineConfig, offline: dict, drives: list[dict], planned: l
 def _constraints(cfg: PipelineConfig) -> dict:
     r = cfg.report
     return {"max_latency_ms": r.max_latency_ms, "max_size_mb": r.max_size_mb, "must_complete": r.must_complete,
-            "score_tolerance": r.score_tolerance, "latency_tie": r.latency_tie}
+            "score_tolerance": r.score_tolerance, "latency_tie": r.latency_tie, "relax_conditions": r.relax_conditions}
 
 
 def _closed_loop(cfg: PipelineConfig, out: Path, offline: dict, planned: list[dict], say: Say) -> list[dict]:

@@ -15,7 +15,14 @@ The rule (RULE_TEXT says it in the report):
    reach the lower end of the reference's 95 % bootstrap interval over repetitions minus
    `score_tolerance` (default 5 points). A variant never driven does not pass. If the gate leaves
    nothing, the best-driving gated candidate is recommended and the report says so.
-5. Rank the survivors by latency p50 (the target latency scale multiplies every variant alike), with
+5. Condition gate (when anything was driven): under every cell a baseline was driven in (each
+   condition, the default included, on each circuit and direction), a candidate must have been
+   driven too, reach the lower end of the best baseline's 95 % score interval there minus
+   `score_tolerance`, and complete as large a share of clean laps as that baseline. A condition or
+   circuit named in `relax_conditions` is left out. A candidate that fails a cell is excluded with
+   the numbers ("dusk on simple: 0/3 clean laps, baseline 3/3"). If the gate leaves nothing, the
+   candidates that fail the fewest cells remain and the report says so.
+6. Rank the survivors by latency p50 (the target latency scale multiplies every variant alike), with
    differences inside the measurement's noise as ties: the fastest remaining variant and every one
    within `latency_tie` (default 25 %, the run-to-run spread of p50 on a shared machine) of it form
    a group, ranked inside by driving score (higher first), then latency, size, MSE and name; then
@@ -53,6 +60,7 @@ class Constraints:
     mse_tolerance: float = DEFAULT_MSE_TOLERANCE
     score_tolerance: float = DEFAULT_SCORE_TOLERANCE
     latency_tie: float = DEFAULT_LATENCY_TIE
+    relax_conditions: tuple[str, ...] = ()  # conditions or circuits the condition gate leaves out
 
     @classmethod
     def from_any(cls, c: Any) -> "Constraints":
@@ -80,7 +88,10 @@ class Constraints:
             v = getattr(out, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
                 raise BadInputError(f"{name} must be >= 0 ({hint}), got {v!r}")
-        return cls(max_latency_ms=None if out.max_latency_ms is None else float(out.max_latency_ms),
+        relax = out.relax_conditions
+        if isinstance(relax, str) or not all(isinstance(x, str) for x in relax or ()):
+            raise BadInputError(f"relax_conditions must be a list of condition or circuit names, got {relax!r}")
+        return cls(relax_conditions=tuple(relax or ()), max_latency_ms=None if out.max_latency_ms is None else float(out.max_latency_ms),
                    max_size_mb=None if out.max_size_mb is None else float(out.max_size_mb),
                    must_complete=bool(out.must_complete), mse_tolerance=float(out.mse_tolerance),
                    score_tolerance=float(out.score_tolerance), latency_tie=float(out.latency_tie))
@@ -96,6 +107,8 @@ class Constraints:
             parts.append(f"size at most {self.max_size_mb:g} MB")
         if self.must_complete:
             parts.append("every closed-loop drive completes its lap")
+        if self.relax_conditions:
+            parts.append(f"not gated under {', '.join(self.relax_conditions)}")
         return "; ".join(parts) if parts else "none"
 
 
@@ -103,7 +116,8 @@ RULE_TEXT = ("Among variants evaluated offline with status ok that meet every co
              "MSE is within {tol:g} % of the reference MSE (the best MSE among the un-optimised baselines; the "
              "best constrained candidate when no baseline was evaluated), and, when variants were driven, that "
              "drive as well as the best-driving baseline: a mean driving score at least the lower end of the "
-             "baseline's 95 % interval minus {stol:g} points. Rank them by inference time p50, where "
+             "baseline's 95 % interval minus {stol:g} points, under every condition, circuit and direction a "
+             "baseline was driven in, with as large a share of clean laps there. Rank them by inference time p50, where "
              "differences below {tie:g} % are ties (inside the measurement's noise on a shared machine) broken "
              "by the driving score, then size, then MSE.")
 
@@ -214,6 +228,46 @@ def _lost_on(best: dict, other: dict, groups: dict[str, int] | None = None, tie:
     return "it ties on every criterion and comes later by name"
 
 
+def cell_label(cell: dict, one_place: bool) -> str:
+    """'dusk', or 'dusk on montreal (clockwise)' when several circuits or directions were driven."""
+    cond = cell["condition"]
+    return cond if one_place else f"{cond} on {cell['circuit']} ({cell['direction']})"
+
+
+def condition_gate(candidates: list[dict], baselines: list[dict], c: Constraints) -> tuple[list[dict], dict, dict]:
+    """(kept candidates, {key: [why excluded]}, {cell key: the reference cell}) by rule step 5."""
+    refs: dict[str, dict] = {}
+    for b in baselines:
+        for key, cell in (b.get("cl_cells") or {}).items():
+            if cell["condition"] in c.relax_conditions or cell["circuit"] in c.relax_conditions:
+                continue
+            if cell.get("score_mean") is None:
+                continue
+            best = refs.get(key)
+            if best is None or (cell["score_mean"], cell["clean"] / max(cell["n"], 1)) > \
+                    (best["score_mean"], best["clean"] / max(best["n"], 1)):
+                refs[key] = {**cell, "variant": b["key"]}
+    places = {(cell["circuit"], cell["direction"]) for cell in refs.values()}
+    why: dict[str, list[str]] = {}
+    for r in candidates:
+        mine = r.get("cl_cells") or {}
+        for key, ref in refs.items():
+            label = cell_label(ref, len(places) <= 1)
+            got = mine.get(key)
+            if got is None or not got.get("n"):
+                why.setdefault(r["key"], []).append(f"{label}: not driven")
+                continue
+            limit = ref["score_lo"] - c.score_tolerance
+            if got["clean"] * ref["n"] < ref["clean"] * got["n"]:
+                why.setdefault(r["key"], []).append(
+                    f"{label}: {got['clean']}/{got['n']} clean laps, baseline {ref['clean']}/{ref['n']}")
+            elif got["score_mean"] is None or got["score_mean"] < limit - 1e-9:
+                why.setdefault(r["key"], []).append(
+                    f"{label}: score {_fmt(got['score_mean'], '.1f')}, baseline {ref['score_mean']:.1f} "
+                    f"[{ref['score_lo']:.1f}, {ref['score_hi']:.1f}] (limit {limit:.1f})")
+    return [r for r in candidates if r["key"] not in why], why, refs
+
+
 def recommend(rows: list[dict], constraints: Any = None) -> dict:
     """Apply the rule to the variant rows of `tables.variant_rows`; returns the decision with the
     per-variant exclusions and the explanation lines the report prints."""
@@ -296,6 +350,32 @@ def recommend(rows: list[dict], constraints: Any = None) -> dict:
             gated = keep
     excluded["driving"] = drove_out
 
+    # condition gate: drives as well as the best baseline under every condition, circuit and direction
+    condition_why: dict[str, list[str]] = {}
+    condition_fallback = False
+    refs: dict[str, dict] = {}
+    if driven and gated:
+        keep, condition_why, refs = condition_gate(gated, baselines, c)
+        if len(refs) > 1 or any(ref["condition"] != "default" for ref in refs.values()):
+            lines.append(f"Condition gate: {len(refs)} cells (condition x circuit x direction) a baseline was driven "
+                         "in; a candidate must match the best baseline's share of clean laps there and reach its "
+                         f"score interval minus {c.score_tolerance:g} points"
+                         + (f" (not gated: {', '.join(c.relax_conditions)})" if c.relax_conditions else "") + ".")
+        if not keep:
+            condition_fallback = True
+            fewest = min(len(condition_why[r["key"]]) for r in gated)
+            keep = [r for r in gated if len(condition_why[r["key"]]) == fewest]
+        out = [r for r in gated if r not in keep]
+        if out:
+            lines.append("Excluded by the condition gate: " + "; ".join(
+                f"{names[r['key']]} ({', '.join(condition_why[r['key']])})" for r in out) + ".")
+        if condition_fallback:
+            lines.append("No candidate drives every tested condition as well as the baseline; the ones failing the "
+                         f"fewest cells remain: " + "; ".join(
+                             f"{names[r['key']]} ({', '.join(condition_why[r['key']])})" for r in keep) + ".")
+        gated = keep
+    excluded["conditions"] = [k for k in condition_why if k not in {r["key"] for r in gated}]
+
     ranking, groups = rank(gated, c.latency_tie)
     best = ranking[0] if ranking else None
     runner = ranking[1] if len(ranking) > 1 else None
@@ -305,6 +385,8 @@ def recommend(rows: list[dict], constraints: Any = None) -> dict:
         lines.append("Recommended: " + _describe(best, names[best["key"]]) + ".")
         drives_ok = (" and drives as well as the baseline within its interval" if score_ref and not driving_fallback
                      else "")
+        if score_ref and not driving_fallback and not condition_fallback and len(refs) > 1:
+            drives_ok += " under every tested condition, circuit and direction"
         why = ("it is the most accurate variant that meets the constraints" if fallback else
                ("it drives best of the candidates that meet the constraints (none drives as well as the baseline)"
                 if driving_fallback else
@@ -335,6 +417,8 @@ def recommend(rows: list[dict], constraints: Any = None) -> dict:
         "rule": rule,
         "score_reference": score_ref,
         "driving_fallback": driving_fallback,
+        "condition_fallback": condition_fallback,
+        "condition_reasons": condition_why,
         "tie_groups": groups,
         "constraints": c.to_dict(),
         "reference": reference,

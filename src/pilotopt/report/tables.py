@@ -209,6 +209,15 @@ def slow_scale(condition: str) -> float | None:
     return None
 
 
+def cell_of(drive: dict) -> tuple[str, str, str]:
+    """(condition, circuit, direction) of a flat drive row: one cell of the condition gate."""
+    return (drive.get("condition") or DEFAULT_CONDITION, drive.get("circuit") or "", drive.get("direction") or "")
+
+
+def cell_key(condition: str, circuit: str, direction: str) -> str:
+    return f"{condition}|{circuit}|{direction}"
+
+
 def closed_loop_rows(closed_loop: list[dict]) -> list[dict]:
     """One flat row per drive, in input order."""
     rows = []
@@ -298,6 +307,13 @@ def _closed_loop_aggregate(drives: list[dict]) -> dict:
         mine = [d for d in drives if d.get("condition", DEFAULT_CONDITION) == cond]
         per_condition[cond] = {**_ci_fields("score", (d["driving_score"] for d in mine)), "n": len(mine),
                                "clean": sum(1 for d in mine if d["lap_completed"])}
+    cells: dict[str, dict] = {}  # every (condition, circuit, direction) driven: what the condition gate reads
+    for cell in dict.fromkeys(cell_of(d) for d in drives):
+        mine = [d for d in drives if cell_of(d) == cell]
+        cond, circuit, direction = cell
+        cells[cell_key(*cell)] = {"condition": cond, "circuit": circuit, "direction": direction,
+                                  **_ci_fields("score", (d["driving_score"] for d in mine)), "n": len(mine),
+                                  "clean": sum(1 for d in mine if d["lap_completed"])}
     scales = sorted((slow_scale(c), v) for c, v in per_condition.items() if slow_scale(c) is not None)
     max_scale = None
     for scale, v in scales:  # the largest tested slow-down under which every lap is clean, no gap below
@@ -323,6 +339,7 @@ def _closed_loop_aggregate(drives: list[dict]) -> dict:
         **_ci_fields("cl_autonomy", (d["autonomy"] for d in ok)),
         **_ci_fields("cl_deviation", (d["position_deviation_mae"] for d in ok)),
         "cl_conditions": per_condition if drives else {},
+        "cl_cells": cells,
         "cl_max_slow": max_scale if any(s != 1.0 for s, _ in scales) else None,
         "cl_slow_tested": max((s for s, _ in scales), default=None),
     }

@@ -100,7 +100,8 @@ def recommend_from(ctx: SearchContext, trials: list[dict], ref: dict) -> dict:
     c = ctx.search.constraints
     rule = Constraints(max_latency_ms=c.max_latency_ms, max_size_mb=c.max_size_mb,
                        must_complete=cfg.report.must_complete, mse_tolerance=ctx.search.screen.max_mse_ratio - 1.0,
-                       score_tolerance=cfg.report.score_tolerance, latency_tie=cfg.report.latency_tie)
+                       score_tolerance=cfg.report.score_tolerance, latency_tie=cfg.report.latency_tie,
+                       relax_conditions=tuple(cfg.report.relax_conditions))
     return recommend(rows, rule)
 
 
