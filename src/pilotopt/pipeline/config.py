@@ -83,6 +83,9 @@ class ClosedLoopSection(_Strict):
     repeats: int = Field(1, ge=1)
     conditions: list[str] = Field(default_factory=list)  # besides the default (see `pilotopt list conditions`)
     shortlist: int = Field(5, ge=0)  # best candidates (besides the baselines) driven under the conditions
+    # when the condition gate excludes every shortlisted candidate, the next `shortlist` candidates that
+    # were never driven under the conditions are, up to this many more rounds (the bound on drives)
+    more_rounds: int = Field(2, ge=0)
     interventions: bool = True  # put the car back on the line (>1 m off) instead of ending the run
     videos: bool = False
     job_timeout_s: float = Field(900.0, gt=0)  # wall seconds one drive may take before it is killed

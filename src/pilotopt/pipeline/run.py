@@ -517,6 +517,27 @@ def shortlist(cfg: PipelineConfig, offline: dict, drives: list[dict], planned: l
     return chosen
 
 
+def untested_candidates(cfg: PipelineConfig, offline: dict, drives: list[dict], planned: list[dict],
+                        covered: set[str]) -> list[str]:
+    """When the recommendation would be a baseline because every driven-everywhere candidate failed
+    the condition gate: the next `closed_loop.shortlist` candidates (fastest first) that the gate
+    excluded only for never having been driven under a condition. [] when nothing is worth driving."""
+    from pilotopt.report.recommend import baseline_keys, recommend
+    from pilotopt.report.tables import check_closed_loop, closed_loop_rows, offline_rows, variant_rows
+
+    wanted = {p["name"] for p in planned}
+    rows = variant_rows(offline_rows([r for r in offline["variants"] if r["name"] in wanted]),
+                        closed_loop_rows(check_closed_loop(drives)))
+    rec = recommend(rows, _constraints(cfg))
+    if rec["recommended"] is not None and rec["recommended"] not in baseline_keys(rows):
+        return []
+    by_key = {r["key"]: r for r in rows}
+    unseen = [k for k, why in rec["condition_reasons"].items()
+              if why and all(w.endswith(": not driven") for w in why) and by_key[k]["name"] not in covered]
+    unseen.sort(key=lambda k: (by_key[k].get("latency_p50_ms") or float("inf"), k))
+    return [by_key[k]["name"] for k in unseen[:cfg.closed_loop.shortlist]]
+
+
 def _constraints(cfg: PipelineConfig) -> dict:
     r = cfg.report
     return {"max_latency_ms": r.max_latency_ms, "max_size_mb": r.max_size_mb, "must_complete": r.must_complete,
@@ -535,6 +556,21 @@ def _closed_loop(cfg: PipelineConfig, out: Path, offline: dict, planned: list[di
         f"{len(cl.conditions)} conditions ({', '.join(cl.conditions)}): {', '.join(names)}")
     deep = drive_all(cfg, drive_jobs(cfg, out, offline, planned, ["default", *cl.conditions], set(names)),
                       "shortlist", say)
+    covered = set(names)
+    for round_ in range(1, cl.more_rounds + 1):
+        more = untested_candidates(cfg, offline, _merge_drives(screen, deep), planned, covered)
+        if not more:
+            break
+        say(f"closed loop: the condition gate left no shortlisted candidate; round {round_}/{cl.more_rounds} drives "
+            f"the next {len(more)} under the conditions: {', '.join(more)}")
+        deep += drive_all(cfg, drive_jobs(cfg, out, offline, planned, ["default", *cl.conditions], set(more)),
+                          f"shortlist round {round_ + 1}", say)
+        covered |= set(more)
+    return _merge_drives(screen, deep)
+
+
+def _merge_drives(screen: list[dict], deep: list[dict]) -> list[dict]:
+    """The screen's drives that a deeper drive of the same cell and repetition did not replace, then those."""
     seen = {(d["variant"], d["circuit"], d["direction"], d.get("condition"), d.get("repetition")) for d in deep}
     return [d for d in screen if (d["variant"], d["circuit"], d["direction"], d.get("condition"),
                                   d.get("repetition")) not in seen] + deep
