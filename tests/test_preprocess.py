@@ -6,7 +6,7 @@ from pilotopt.preprocess import (INPUT_H, INPUT_W, V_MAX, V_MIN, W_MAX, W_MIN, c
 
 
 def reference_crop_resize(frame):
-    """Plain float64 bilinear (half-pixel centres, as cv2.INTER_LINEAR) of rows 240:480."""
+    """Ideal float64 bilinear with half-pixel centres (what cv2.INTER_LINEAR approximates in fixed point) of rows 240:480."""
     crop = frame[240:480].astype(np.float64)
 
     def axis(n_in, n_out):
@@ -27,7 +27,9 @@ def test_crop_resize_matches_reference_bilinear():
     out = crop_resize(frame)
     assert out.shape == (66, 200, 3) and out.dtype == np.uint8
     ref = reference_crop_resize(frame)
-    assert np.abs(out.astype(float) - ref).max() <= 0.5 + 1e-3  # rounding only
+    # OpenCV's fixed-point arithmetic (11-bit weights, truncating shifts; test_resize_cv2 checks it
+    # bit for bit) stays within one grey level of the ideal bilinear value
+    assert np.abs(out.astype(float) - ref).max() < 1.0
 
 
 def test_crop_ignores_the_sky_half():

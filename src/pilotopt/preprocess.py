@@ -1,7 +1,11 @@
 """PilotNet preprocessing shared by every framework, the simulator's brain view and the datasets.
 
-One implementation (NumPy, bilinear with half-pixel centres as cv2.INTER_LINEAR) so that training
-in TensorFlow, training in PyTorch and driving in the simulator see byte-identical inputs.
+One implementation (a numba kernel fed by pilotopt.resize's fixed-point plans) so that training
+in TensorFlow, training in PyTorch and driving in the simulator see byte-identical inputs. The
+resize is cv2.resize's, bit for bit: "bilinear" gives exactly the bytes of
+cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR) and "nearest" those of cv2.INTER_NEAREST
+on uint8 RGB (opencv-python-headless 5.0 on x86_64; see pilotopt.resize for the arithmetic and
+its NumPy-only twin `resize_exact_numpy`, tested equal to both).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from functools import lru_cache
 import numpy as np
 
 from pilotopt.errors import BadInputError
+from pilotopt.resize import INTERPOLATIONS, axis_linear, axis_nearest
 
 FRAME_H, FRAME_W = 480, 640  # camera frame
 CROP_TOP, CROP_BOTTOM = 240, 480  # the road half
@@ -24,23 +29,17 @@ W_MIN, W_MAX = -7.1, 7.1
 
 @dataclass(frozen=True)
 class ResizePlan:
-    """Source rows/cols and weights of a bilinear resize, so a renderer can produce exactly the
-    pixels the resize reads and nothing else."""
+    """Source rows/cols and weights of a resize, so a renderer can produce exactly the pixels the
+    resize reads and nothing else. Output row i reads source rows r0[i], r1[i] with weights
+    wr[i, 0], wr[i, 1]; output column j reads c0[j], c1[j] with wc[j, 0], wc[j, 1]. The weights are
+    OpenCV's fixed-point coefficients (int32, scaled by 2 ** 11), from pilotopt.resize."""
 
     r0: np.ndarray
     r1: np.ndarray
-    wr: np.ndarray  # (out_h, 1, 1) float32 weight of r1
+    wr: np.ndarray  # (out_h, 2) int32 weights of r0, r1 (x 2048)
     c0: np.ndarray
     c1: np.ndarray
-    wc: np.ndarray  # (1, out_w, 1) float32 weight of c1
-
-    @property
-    def wr_flat(self) -> np.ndarray:
-        return self.wr.reshape(-1)
-
-    @property
-    def wc_flat(self) -> np.ndarray:
-        return self.wc.reshape(-1)
+    wc: np.ndarray  # (out_w, 2) int32 weights of c0, c1 (x 2048)
 
     @property
     def rows(self) -> np.ndarray:
@@ -51,31 +50,20 @@ class ResizePlan:
         return np.unique(np.concatenate([self.c0, self.c1]))
 
 
-def _axis_plan(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    scale = n_in / n_out
-    src = (np.arange(n_out, dtype=np.float64) + 0.5) * scale - 0.5
-    src = np.clip(src, 0.0, n_in - 1)
-    i0 = np.floor(src).astype(np.int64)
-    i1 = np.minimum(i0 + 1, n_in - 1)
-    return i0, i1, (src - i0).astype(np.float32)
-
-
-def _nearest_plan(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """cv2.INTER_NEAREST: source index floor(i * n_in / n_out), weight 0 on the second tap."""
-    i0 = np.minimum(np.floor(np.arange(n_out, dtype=np.float64) * (n_in / n_out)).astype(np.int64), n_in - 1)
-    return i0, i0.copy(), np.zeros(n_out, np.float32)
-
-
-INTERPOLATIONS = ("bilinear", "nearest")
-
-
 @lru_cache(maxsize=32)
 def resize_plan(in_h: int, in_w: int, out_h: int = INPUT_H, out_w: int = INPUT_W,
                 interpolation: str = "bilinear") -> ResizePlan:
-    axis = _nearest_plan if interpolation == "nearest" else _axis_plan
-    r0, r1, wr = axis(in_h, out_h)
-    c0, c1, wc = axis(in_w, out_w)
-    return ResizePlan(r0, r1, wr[:, None, None], c0, c1, wc[None, :, None])
+    """The plan of cv2.resize((in_h, in_w) -> (out_h, out_w)), "bilinear" = cv2.INTER_LINEAR,
+    "nearest" = cv2.INTER_NEAREST, exact on uint8 (every size and ratio, up or down)."""
+    if interpolation == "nearest":
+        r0, r1, wr = axis_nearest(in_h, out_h)
+        c0, c1, wc = axis_nearest(in_w, out_w)
+    elif interpolation == "bilinear":
+        r0, r1, wr = axis_linear(in_h, out_h, clamp_position=False)
+        c0, c1, wc = axis_linear(in_w, out_w, clamp_position=True)
+    else:
+        raise BadInputError(f"interpolation '{interpolation}' is not one of {', '.join(INTERPOLATIONS)}")
+    return ResizePlan(r0, r1, wr, c0, c1, wc)
 
 
 @dataclass(frozen=True)
@@ -116,7 +104,8 @@ PILOTNET_GEOMETRY = Geometry()
 
 
 def apply_resize(img: np.ndarray, plan: ResizePlan, row_pos=None, col_pos=None) -> np.ndarray:
-    """Bilinear resize of `img` (H, W, 3 or 4) uint8 by `plan` into (out_h, out_w, 3) uint8.
+    """Resize `img` (H, W, 3 or 4) uint8 by `plan` into (out_h, out_w, 3) uint8: the bytes
+    cv2.resize gives for the plan's interpolation on img[..., :3] (INTER_LINEAR or INTER_NEAREST).
     `row_pos`/`col_pos` map the plan's source indices to positions in `img` when `img` holds only
     the pixels the plan reads (the simulator's brain view)."""
     from pilotopt.sim.kernels import resize_bilinear
@@ -126,12 +115,14 @@ def apply_resize(img: np.ndarray, plan: ResizePlan, row_pos=None, col_pos=None) 
     c0 = plan.c0 if col_pos is None else col_pos[0]
     c1 = plan.c1 if col_pos is None else col_pos[1]
     out = np.empty((len(r0), len(c0), 3), dtype=np.uint8)
-    resize_bilinear(img, r0, r1, plan.wr_flat, c0, c1, plan.wc_flat, out)
+    resize_bilinear(img, r0, r1, plan.wr, c0, c1, plan.wc, out)
     return out
 
 
 def crop_resize(frame: np.ndarray, geometry: Geometry = PILOTNET_GEOMETRY) -> np.ndarray:
-    """640 x 480 RGB camera frame -> the geometry's uint8 RGB image (default: the 66 x 200 road half)."""
+    """640 x 480 RGB camera frame -> the geometry's uint8 RGB image (default: the 66 x 200 road half):
+    exactly cv2.resize(frame[crop_top:crop_bottom], (width, height), interpolation=cv2.INTER_LINEAR
+    or cv2.INTER_NEAREST)."""
     if frame.ndim != 3 or frame.shape[2] != 3:
         raise BadInputError(f"expected an RGB frame (H, W, 3), got shape {frame.shape}")
     if frame.shape[:2] != (FRAME_H, FRAME_W):

@@ -24,7 +24,7 @@ from pilotopt.data.formats import Recording
 from pilotopt.data.validate import FrameError, Problems
 from pilotopt.preprocess import PILOTNET_GEOMETRY, Geometry
 
-CACHE_VERSION = 1  # bump when decoding, preprocessing or the layout below changes
+CACHE_VERSION = 2  # bump when decoding, preprocessing or the layout below changes (2: cv2-exact resize)
 IMAGE_SHAPE = PILOTNET_GEOMETRY.image_shape  # the default geometry's; each cache records its own
 MANIFEST = "manifest.json"  # written last: its presence with complete=true is the marker
 _BUILDING = threading.Lock()  # one open-or-build at a time in a process (frameworks build side by side)
