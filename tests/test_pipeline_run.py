@@ -131,6 +131,10 @@ def test_repetitions_and_conditions_for_the_shortlist(killed_then_resumed):
     assert torch_row["cl_score_lo"] <= torch_row["cl_score_mean"] <= torch_row["cl_score_hi"]
     assert (out / "report" / "figures" / "heatmap.png").is_file()
     assert set(doc["conditions"]) == {"default", "dusk", "slow:30"}
+    # breaking points of the decision's variants, searched with their own drives (kept out of the gate)
+    points = {b["name"]: b for b in doc["breaking_points"]}
+    assert points["torch"]["role"] == "baseline" and points["torch"]["probes"]
+    assert not any(d["condition"].startswith("slow:") and d["condition"] != "slow:30" for d in drives)
 
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -193,7 +193,7 @@ def test_results_json_schema_and_content(report):
     text = (out / "results.json").read_text()
     doc = json.loads(text, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
     assert doc["schema"] == REPORT_SCHEMA == "pilotopt.report/2"
-    assert sorted(doc) == ["closed_loop", "conditions", "constraints", "files", "meta", "offline", "pareto",
+    assert sorted(doc) == ["breaking_points", "closed_loop", "conditions", "constraints", "files", "meta", "offline", "pareto",
                            "predictive", "recommendation", "schema", "score_formulas", "search", "techniques",
                            "variants"]
     assert doc["search"] is None  # no `pilotopt search` over this run
@@ -377,6 +377,27 @@ def test_condition_gate_excludes_the_fastest_variant_that_fails_one_condition():
     rec = _rec(None, doc, unseen)
     assert rec["recommended"] == "tf/tflite_fp32"
     assert rec["condition_reasons"]["tf/tflite_int8"] == ["stubfog: not driven"]
+
+
+def test_breaking_points_reach_the_decision_table_the_figure_and_results_json(tmp_path):
+    from pilotopt.breaking_point import find_breaking_point
+
+    doc = offline_doc([offline_row("keras", runtime="keras", baseline=None, mb=19.2, mse=0.0070, p50=1.0),
+                       offline_row("tflite_int8", mb=1.6, mse=0.0070, p50=0.10)])
+    drives = _condition_drives("keras", "default", True) + _condition_drives("tflite_int8", "default", True)
+    points = []
+    for key, name, role, limit in (("tf/tflite_int8", "tflite_int8", "recommended", 180.0),
+                                   ("tf/keras", "keras", "baseline", 24.0)):
+        bp = find_breaking_point(lambda s, limit=limit: {"clean": s <= limit, "score_mean": 90.0 if s <= limit else 10.0})
+        points.append({"key": key, "name": name, "framework": "tf", "role": role, **bp.to_json(), "text": bp.text()})
+    paths = build_report(doc, drives, [], tmp_path, breaking_points=points)
+    results = json.loads(paths["results_json"].read_text())
+    assert [b["name"] for b in results["breaking_points"]] == ["tflite_int8", "keras"]
+    assert results["breaking_points"][1]["scale"] <= 24.0 < results["breaking_points"][1]["failed_at"]
+    md = paths["report_md"].read_text()
+    decision = md.split("## Decision")[1].split("##")[0]
+    assert points[0]["text"] in decision and points[1]["text"] in decision and "all tested" not in decision
+    assert paths["breaking"].is_file() and "figures/breaking.png" in md
 
 
 def test_latency_inside_the_noise_is_a_tie_broken_by_driving():

@@ -86,6 +86,11 @@ class ClosedLoopSection(_Strict):
     # when the condition gate excludes every shortlisted candidate, the next `shortlist` candidates that
     # were never driven under the conditions are, up to this many more rounds (the bound on drives)
     more_rounds: int = Field(2, ge=0)
+    # breaking points of the recommended variant, the runner-up and the baselines: the largest
+    # slow-down (x latency_scale) at which every drive is still clean, doubled then bisected
+    breaking_points: bool = True
+    breaking_cap: float = Field(1000.0, gt=1)  # x the machine the latency was measured on
+    breaking_resolution: float = Field(0.25, gt=0)  # relative: the answer is within 25 % of the truth
     interventions: bool = True  # put the car back on the line (>1 m off) instead of ending the run
     videos: bool = False
     job_timeout_s: float = Field(900.0, gt=0)  # wall seconds one drive may take before it is killed

@@ -83,8 +83,12 @@ def run_pipeline(cfg: PipelineConfig, out: Path | str, say: Say = print) -> dict
         offline = _offline(cfg, out, data_roots, say)
     with clock("closed loop"):
         drives = _closed_loop(cfg, out, offline, planned, say)
+    breaking = []
+    if cfg.closed_loop.breaking_points and drives:
+        with clock("breaking points"):
+            breaking = _breaking_points(cfg, out, offline, drives, planned, say)
     with clock("report"):
-        paths = _report(cfg, out, offline, drives, planned, clock, t_start)
+        paths = _report(cfg, out, offline, drives, planned, clock, t_start, breaking)
     summary = {"schema": "pilotopt.run/1", "out": str(out), "profile": cfg.profile, "stages": clock.stages,
                "total_seconds": round(time.perf_counter() - t_start, 2), "report": {k: str(v) for k, v in paths.items()}}
     write_json(out / "run.json", summary)
@@ -569,6 +573,28 @@ def _closed_loop(cfg: PipelineConfig, out: Path, offline: dict, planned: list[di
     return _merge_drives(screen, deep)
 
 
+def _breaking_points(cfg: PipelineConfig, out: Path, offline: dict, drives: list[dict], planned: list[dict],
+                     say: Say) -> list[dict]:
+    """Breaking points of the recommended variant, the runner-up and the baselines (pipeline.breaking)."""
+    from pilotopt.pipeline.breaking import breaking_points, chosen_variants
+    from pilotopt.report.tables import check_closed_loop, closed_loop_rows, offline_rows, variant_rows
+
+    wanted = {p["name"] for p in planned}
+    rows = variant_rows(offline_rows([r for r in offline["variants"] if r["name"] in wanted]),
+                        closed_loop_rows(check_closed_loop(drives)))
+
+    def probe(name: str, scale: float) -> list[dict]:
+        jobs = drive_jobs(cfg, out, offline, planned, [f"slow:{scale:g}"], {name})
+        for job in jobs:
+            for d in job["drives"]:
+                d["plot"] = False
+        return drive_all(cfg, jobs, f"breaking point of {name} at {scale:g}x", lambda line: None)
+
+    cl = cfg.closed_loop
+    return breaking_points(chosen_variants(rows, _constraints(cfg)), probe, latency_scale=cl.latency_scale,
+                           cap=cl.breaking_cap, resolution=cl.breaking_resolution, workers=cfg.threads, say=say)
+
+
 def _merge_drives(screen: list[dict], deep: list[dict]) -> list[dict]:
     """The screen's drives that a deeper drive of the same cell and repetition did not replace, then those."""
     seen = {(d["variant"], d["circuit"], d["direction"], d.get("condition"), d.get("repetition")) for d in deep}
@@ -642,7 +668,7 @@ def _as_records(job: dict, result) -> list[dict]:
 
 
 def _report(cfg: PipelineConfig, out: Path, offline: dict, drives: list[dict], planned: list[dict],
-            clock: StageClock, t_start: float) -> dict:
+            clock: StageClock, t_start: float, breaking: list[dict] | None = None) -> dict:
     from pilotopt.report import build_report
 
     wanted = {p["name"] for p in planned}
@@ -667,7 +693,7 @@ def _report(cfg: PipelineConfig, out: Path, offline: dict, drives: list[dict], p
     except (OSError, ValueError):
         pass
     paths = build_report(offline, drives, planned, out / "report", constraints=_constraints(cfg), meta=meta,
-                         search=search)
+                         search=search, breaking_points=breaking)
     deployed = _deploy(offline, paths, out / "report" / "deploy")
     if deployed is not None:
         paths["deploy"] = Path(deployed["folder"])

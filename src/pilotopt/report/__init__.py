@@ -34,7 +34,7 @@ from pilotopt.report import pareto
 from pilotopt.report.decision import annotate as annotate_decision
 from pilotopt.report.decision import predictive
 from pilotopt.report.document import build_document
-from pilotopt.report.figures import correlation_plot, decision_plot, heatmap
+from pilotopt.report.figures import breaking_plot, correlation_plot, decision_plot, heatmap
 from pilotopt.report.html import render_html
 from pilotopt.report.markdown import render_markdown
 from pilotopt.report.recommend import Constraints, recommend
@@ -119,9 +119,10 @@ def add_peak_shares(rows: list[dict], peaks: dict | None) -> None:
 
 def build_report(offline: Any, closed_loop: list[dict] | None, techniques: list[dict] | None,
                  out_dir: Path | str, constraints: Any = None, meta: dict | None = None,
-                 search: dict | None = None) -> dict[str, Path]:
+                 search: dict | None = None, breaking_points: list[dict] | None = None) -> dict[str, Path]:
     """Write the report folder and return {what: path} of every file written (see module doc).
-    `search`: a `pilotopt search` results.json, shown as its own section."""
+    `search`: a `pilotopt search` results.json, shown as its own section; `breaking_points`: the
+    records of pipeline.breaking (the largest clean slow-down of the decision's variants)."""
     out_dir = ensure_writable_dir(Path(out_dir))
     source = offline if isinstance(offline, dict) else {}
     off = offline_rows(offline)
@@ -136,6 +137,11 @@ def build_report(offline: Any, closed_loop: list[dict] | None, techniques: list[
     rec = recommend(rows, cons)
     fronts = pareto.fronts(rows)
     _annotate(rows, rec, fronts)
+    breaking = [dict(b) for b in breaking_points or []]
+    by_key = {b["key"]: b for b in breaking}
+    for r in rows:
+        if r["key"] in by_key:
+            r["breaking_text"], r["breaking_scale"] = by_key[r["key"]]["text"], by_key[r["key"]]["scale"]
     annotate_decision(rows, rec)
     conditions = list(dict.fromkeys(["default", *(d.get("condition", "default") for d in cl_rows)])) \
         if cl_rows else []
@@ -154,7 +160,8 @@ def build_report(offline: Any, closed_loop: list[dict] | None, techniques: list[
 
     for stem, draw in (("decision", lambda p: decision_plot(rows, rec["recommended"], p)),
                        ("heatmap", lambda p: heatmap(rows, conditions, p)),
-                       ("correlation", lambda p: correlation_plot(rows, p))):
+                       ("correlation", lambda p: correlation_plot(rows, p)),
+                       ("breaking", lambda p: breaking_plot(breaking, p))):
         target = out_dir / FIGURES_DIR / f"{stem}.png"
         fig = draw(target)
         figures[stem] = fig
@@ -201,6 +208,7 @@ def build_report(offline: Any, closed_loop: list[dict] | None, techniques: list[
         "conditions": {c: [{"key": r["key"], **(r.get("cl_conditions") or {}).get(c, {})} for r in rows
                            if c in (r.get("cl_conditions") or {})] for c in conditions},
         "predictive": pred,
+        "breaking_points": breaking,
         "search": {k: (search or {}).get(k) for k in ("trials_finished", "front", "recommended", "menu", "wall_s")}
         if search is not None else None,
         "score_formulas": FORMULAS,

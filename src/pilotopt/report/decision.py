@@ -54,7 +54,7 @@ def annotate(rows: list[dict], rec: dict) -> None:
         r["rank"] = order.get(r["key"])
         r["role"] = ("recommended" if chosen is r else "runner-up" if r["key"] == rec.get("runner_up")
                      else "baseline" if r["key"] in bases else "")
-        r["slower_hw_text"] = _slower_text(r)
+        r["slower_hw_text"] = r.get("breaking_text") or _slower_text(r)
         r["score_overlaps_chosen"] = (None if chosen is None or chosen is r or r.get("cl_score_mean") is None
                                       else overlaps(_ci(r, "cl_score"), _ci(chosen, "cl_score")))
         base = by_key.get(base_key) or next((b for b in rows if b.get("framework") == r.get("framework")

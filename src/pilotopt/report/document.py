@@ -98,6 +98,12 @@ def build_document(*, rows: list[dict], cl_rows: list[dict], tech_rows: list[dic
                             "interval over repetitions); the star is the recommendation, squares the baselines, "
                             "the red line the variants nothing faster drives better than.", fig.is_file()))
     blocks.append(Bullets(tuple(rec["explanation"])))
+    fig = figures.get("breaking")
+    if fig is not None:
+        blocks.append(Image(fig, "breaking points", "Breaking points: the driving score of the recommended "
+                            "variant, the runner-up and the baselines as their latency grows (hardware N x slower), "
+                            "doubled until a drive fails, then bisected; 'Drives on HW N x slower' in the table "
+                            "above is the last scale at which every drive was a clean lap.", fig.is_file()))
 
     blocks.append(Heading(2, "Candidates", "candidates"))
     blocks.append(candidates_table(rows))

@@ -120,6 +120,34 @@ def heatmap(rows: list[dict], conditions: list[str], path: Path) -> Path | None:
     return _save(fig, path)
 
 
+def breaking_plot(points: list[dict], path: Path) -> Path | None:
+    """Driving score against the latency scale (log x), one line per variant whose breaking point
+    was searched; a dot marks each variant's breaking point."""
+    mine = [p for p in points if len(p.get("probes") or []) > 1]
+    if not mine:
+        return None
+    fig = _figure((6.4, 3.8))
+    ax = fig.add_subplot(1, 1, 1)
+    for p in mine:
+        probes = sorted((q for q in p["probes"] if _finite(q.get("score_mean"))), key=lambda q: q["scale"])
+        if not probes:
+            continue
+        line, = ax.plot([q["scale"] for q in probes], [q["score_mean"] for q in probes], marker="o", markersize=3,
+                        label=f"{p['name']} ({p.get('role')}): {p.get('text')}")
+        if p.get("scale") is not None:
+            at = next((q for q in probes if q["scale"] == p["scale"]), None)
+            if at is not None:
+                ax.plot([at["scale"]], [at["score_mean"]], marker="*", markersize=11, color=line.get_color())
+    ax.set_xscale("log")
+    ax.set_xlabel("latency scale: hardware N x slower than the machine the latency was measured on")
+    ax.set_ylabel("driving score (mean over drives)")
+    ax.set_ylim(-2, 102)
+    ax.set_title("Breaking points: where driving stops being clean (star: the last clean scale)", fontsize=10)
+    ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
 def correlation_plot(rows: list[dict], path: Path) -> Path | None:
     pts = [r for r in rows if r.get("status") == "ok" and _finite(r.get("mse_mean")) and r["mse_mean"] > 0
            and _finite(r.get("cl_score_mean"))]

@@ -1,0 +1,84 @@
+"""The breaking point: how much slower hardware a variant drives on before it stops driving cleanly.
+
+"Drives at 30x (all tested)" answers nothing when 30x is still below the camera period; the number
+a user needs is where it breaks. `find_breaking_point` doubles the latency scale from `start` until
+the first scale at which some repetition fails (or `cap`), then bisects (geometrically) between the
+last clean scale and the first failing one until they are within `resolution` of each other. Each
+probe is a callable's verdict, so the search knows nothing of simulators or models."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+DEFAULT_CAP = 1000.0
+DEFAULT_RESOLUTION = 0.25  # the answer is within 25 % of the true breaking point
+
+
+@dataclass(frozen=True)
+class BreakingPoint:
+    scale: float | None  # the largest scale found clean (None: not even `start`)
+    failed_at: float | None  # the smallest scale found failing (None: clean up to the cap)
+    capped: bool  # clean at the cap: the breaking point lies beyond it
+    resolution: float
+    cap: float
+    probes: list[dict] = field(default_factory=list)  # [{"scale", "clean", ...what the probe returned}]
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    def scaled(self, k: float) -> "BreakingPoint":
+        """The same search with every scale x k (probes made on top of a run's own latency scale k)."""
+        def times(x):
+            return None if x is None else x * k
+
+        return BreakingPoint(times(self.scale), times(self.failed_at), self.capped, self.resolution, self.cap * k,
+                             [dict(p, scale=p["scale"] * k) for p in self.probes])
+
+    def text(self) -> str:
+        """'up to 48x (fails at 64x)', 'over 1000x (the cap)', 'not even 1x'."""
+        if self.scale is None:
+            return f"not even {self.failed_at:g}x"
+        if self.capped:
+            return f"over {self.scale:g}x (the cap)"
+        return f"up to {self.scale:.3g}x (fails at {self.failed_at:.3g}x)"
+
+
+def find_breaking_point(probe: Callable[[float], dict | bool], start: float = 1.0, cap: float = DEFAULT_CAP,
+                        resolution: float = DEFAULT_RESOLUTION, max_probes: int = 40) -> BreakingPoint:
+    """The largest latency scale in [start, cap] at which `probe(scale)` is clean, to `resolution`
+    (relative): failed_at / scale <= 1 + resolution. `probe` returns a bool or a dict with "clean".
+    Assumes that driving only gets worse as the latency grows (the search never revisits a scale)."""
+    if not (start > 0 and cap >= start and resolution > 0):
+        raise ValueError("need 0 < start <= cap and resolution > 0")
+    probes: list[dict] = []
+
+    def clean(scale: float) -> bool:
+        got = probe(scale)
+        row = dict(got) if isinstance(got, dict) else {"clean": bool(got)}
+        row["scale"] = scale
+        probes.append(row)
+        return bool(row["clean"])
+
+    if not clean(start):
+        return BreakingPoint(None, start, False, resolution, cap, probes)
+    good, bad = start, None
+    while bad is None:
+        if good >= cap:
+            return BreakingPoint(good, None, True, resolution, cap, probes)
+        nxt = min(good * 2.0, cap)
+        if clean(nxt):
+            good = nxt
+        else:
+            bad = nxt
+    while bad / good > 1.0 + resolution and len(probes) < max_probes:
+        mid = math.sqrt(good * bad)
+        mid = float(f"{mid:.3g}")  # a scale a person can read back, and a stable cache key
+        if not good < mid < bad:
+            break
+        if clean(mid):
+            good = mid
+        else:
+            bad = mid
+    return BreakingPoint(good, bad, False, resolution, cap, probes)

@@ -1,0 +1,61 @@
+"""Breaking points of the variants a decision rests on: the recommended one, the runner-up and the
+baselines. Each probe drives every circuit, direction and repetition of the run's protocol under
+the condition `slow:S`; a scale is clean when every one of those drives completes a clean lap. The
+drives are cached like every other drive (a rerun probes nothing again) but kept out of the
+closed-loop rows, so they never enter the condition gate."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
+
+from pilotopt.breaking_point import find_breaking_point
+from pilotopt.report.recommend import baseline_keys, recommend
+from pilotopt.report.tables import drive_completed
+
+Say = Callable[[str], None]
+Probe = Callable[[str, float], list]  # (variant name, slow-down) -> the drive records of that probe
+
+
+def chosen_variants(rows: list[dict], constraints: dict) -> list[dict]:
+    """[{"key", "name", "framework", "role"}] of the recommended variant, the runner-up and the
+    driven baselines, by the report's rule over `rows` (tables.variant_rows)."""
+    rec = recommend(rows, constraints)
+    by_key = {r["key"]: r for r in rows}
+    roles: dict[str, str] = {}
+    if rec.get("recommended"):
+        roles[rec["recommended"]] = "recommended"
+    if rec.get("runner_up"):
+        roles[rec["runner_up"]] = "runner-up"
+    for key in sorted(baseline_keys(rows)):
+        if by_key[key].get("cl_runs_total"):
+            roles.setdefault(key, "baseline")
+    return [{"key": k, "name": by_key[k]["name"], "framework": by_key[k].get("framework"), "role": role}
+            for k, role in roles.items()]
+
+
+def breaking_points(chosen: list[dict], probe_drives: Probe, *, latency_scale: float, cap: float,
+                    resolution: float, workers: int, say: Say) -> list[dict]:
+    """One record per chosen variant: the largest slow-down of its measured latencies (x the run's
+    `latency_scale`: relative to the machine the latency was measured on) at which every drive of
+    the protocol is clean, with the probes (scale, clean drives, mean score)."""
+    if not chosen:
+        return []
+    say(f"breaking points: {', '.join(c['name'] for c in chosen)} (latency doubled until a drive fails, then "
+        f"bisected to {100 * resolution:g} %, at most {cap:g}x)")
+
+    def search(c: dict) -> dict:
+        def probe(scale: float) -> dict:
+            recs = probe_drives(c["name"], scale)
+            clean = sum(1 for r in recs if r.get("status") == "ok" and drive_completed(r))
+            scores = [(r.get("metrics") or {}).get("driving_score") or 0.0 for r in recs]
+            return {"clean": bool(recs) and clean == len(recs), "clean_drives": clean, "drives": len(recs),
+                    "score_mean": sum(scores) / len(scores) if scores else None}
+
+        found = find_breaking_point(probe, start=1.0, cap=cap / latency_scale, resolution=resolution)
+        bp = found.scaled(latency_scale)
+        say(f"breaking point of {c['name']}: {bp.text()} ({len(bp.probes)} probes)")
+        return {**c, **bp.to_json(), "text": bp.text(), "latency_scale": latency_scale}
+
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(chosen)))) as pool:
+        return list(pool.map(search, chosen))
