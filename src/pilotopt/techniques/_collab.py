@@ -28,8 +28,12 @@ class CollabSettings:
     qat_learning_rate: float = 1e-5
     max_train_frames: int = 0  # 0: the whole training split
     representative_frames: int = 100
+    augment: str = "none"  # photometric augmentation of every stage's fine-tune (none | default)
 
     def __post_init__(self):
+        from pilotopt.data.augment import check_spec
+
+        check_spec(self.augment)
         if not 0.0 <= self.sparsity < 1.0:
             raise BadInputError(f"sparsity must be in [0, 1), got {self.sparsity}")
         if self.number_of_clusters < 2:
@@ -65,7 +69,7 @@ def prune(ctx, model, s: CollabSettings) -> tuple:
         return layer
 
     pruned = keras.models.clone_model(model, clone_function=wrap)
-    fit = fine_tune(ctx, pruned, epochs=s.epochs, batch_size=s.batch_size, learning_rate=s.learning_rate,
+    fit = fine_tune(ctx, pruned, epochs=s.epochs, batch_size=s.batch_size, learning_rate=s.learning_rate, augment=s.augment,
                     max_train_frames=s.max_train_frames, callbacks=[sp.UpdatePruningStep()])
     stripped = sp.strip_pruning(pruned)
     ks = {n: k for n, k in kernels(stripped).items() if n in names}
@@ -99,7 +103,7 @@ def cluster(ctx, model, s: CollabSettings, *, preserve_sparsity: bool, per_chann
 
     clustered = keras.models.clone_model(model, clone_function=wrap)
     epochs = s.cluster_epochs if preserve_sparsity and s.cluster_epochs else s.epochs
-    fit = fine_tune(ctx, clustered, epochs=epochs, batch_size=s.batch_size, learning_rate=s.learning_rate,
+    fit = fine_tune(ctx, clustered, epochs=epochs, batch_size=s.batch_size, learning_rate=s.learning_rate, augment=s.augment,
                     max_train_frames=s.max_train_frames)
     stripped = c.strip_clustering(clustered)
     ks = {n: k for n, k in kernels(stripped).items() if n in names}
@@ -134,7 +138,7 @@ def preserving_qat(ctx, model, scheme, s: CollabSettings) -> tuple:
         with q.quantize_scope():
             qat = q.quantize_apply(keras.models.clone_model(model, clone_function=annotate), scheme)
         annotation = "quantize_annotate_layer(Conv2D/Dense) + quantize_apply"
-    fit = fine_tune(ctx, qat, epochs=s.qat_epochs, batch_size=s.batch_size, learning_rate=s.qat_learning_rate,
+    fit = fine_tune(ctx, qat, epochs=s.qat_epochs, batch_size=s.batch_size, learning_rate=s.qat_learning_rate, augment=s.augment,
                     max_train_frames=s.max_train_frames)
     return qat, {"annotation": annotation, "quantize_annotate_model_refused": refused, "qat_fine_tune": fit,
                  "quantize_scheme": type(scheme).__name__}

@@ -16,6 +16,9 @@ class FineTuneSettings:
     batch_size: int = 64
     learning_rate: float = 1e-4
     max_train_frames: int = 0  # 0: the whole training split
+    # photometric augmentation of the fine-tuning frames (pilotopt.data.augment: none | default), so a
+    # fine-tune does not lose the robustness to light and noise its input model had
+    augment: str = "none"
 
     def __post_init__(self):
         for key in ("epochs", "batch_size"):
@@ -25,3 +28,6 @@ class FineTuneSettings:
             raise BadInputError(f"learning_rate must be > 0, got {self.learning_rate}")
         if self.max_train_frames < 0:
             raise BadInputError(f"max_train_frames must be >= 0, got {self.max_train_frames}")
+        from pilotopt.data.augment import check_spec
+
+        check_spec(self.augment)

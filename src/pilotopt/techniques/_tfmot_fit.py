@@ -9,7 +9,7 @@ import numpy as np
 
 
 def fine_tune(ctx, model, *, epochs: int, batch_size: int, learning_rate: float, max_train_frames: int = 0,
-              callbacks=None) -> dict:
+              callbacks=None, augment: str = "none") -> dict:
     """Compile `model` with Adam/MSE and fit it on the training split; returns what the record needs."""
     import tf_keras as keras
 
@@ -18,6 +18,9 @@ def fine_tune(ctx, model, *, epochs: int, batch_size: int, learning_rate: float,
     steps_per_epoch = max(1, math.ceil(n / batch_size))
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
     pool = np.sort(np.random.default_rng(ctx.seed).permutation(len(split))[:n])
+    from pilotopt.data.augment import make_augmenter
+
+    aug = make_augmenter(augment, seed=ctx.seed)
 
     def batches():
         epoch = 0
@@ -25,6 +28,8 @@ def fine_tune(ctx, model, *, epochs: int, batch_size: int, learning_rate: float,
             order = np.random.default_rng([ctx.seed, epoch]).permutation(pool)
             for i in range(0, len(order), batch_size):
                 x, y = split.batch(np.sort(order[i: i + batch_size]))
+                if aug is not None:
+                    x = aug(x, np.random.default_rng([ctx.seed, epoch, i]))
                 yield x.astype(np.float32), y.astype(np.float32)
             epoch += 1
 

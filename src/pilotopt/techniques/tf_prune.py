@@ -65,7 +65,7 @@ def apply(ctx: TechniqueContext) -> Result:
                                                     final_sparsity=s.final_sparsity, begin_step=0,
                                                     end_step=end_step, frequency=frequency)
     pruned = tfmot.sparsity.keras.prune_low_magnitude(model, pruning_schedule=schedule)
-    fit = fine_tune(ctx, pruned, epochs=s.epochs, batch_size=s.batch_size, learning_rate=s.learning_rate,
+    fit = fine_tune(ctx, pruned, epochs=s.epochs, batch_size=s.batch_size, learning_rate=s.learning_rate, augment=s.augment,
                     max_train_frames=s.max_train_frames, callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
     stripped = tfmot.sparsity.keras.strip_pruning(pruned)
     ks = kernels(stripped)

@@ -63,7 +63,7 @@ def apply(ctx: TechniqueContext) -> Result:
         return layer  # the fresh copy's own layer, weights kept
 
     pruned = keras.models.clone_model(model, clone_function=clone)
-    fit = fine_tune(ctx, pruned, epochs=s.epochs, batch_size=s.batch_size, learning_rate=s.learning_rate,
+    fit = fine_tune(ctx, pruned, epochs=s.epochs, batch_size=s.batch_size, learning_rate=s.learning_rate, augment=s.augment,
                     max_train_frames=s.max_train_frames, callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
     stripped = tfmot.sparsity.keras.strip_pruning(pruned)
     ks = {n: k for n, k in kernels(stripped).items() if n in wrapped}

@@ -55,7 +55,7 @@ def apply(ctx: TechniqueContext) -> Result:
         with q.quantize_scope():
             qat = q.quantize_apply(keras.models.clone_model(model, clone_function=annotate))
         annotation = "quantize_annotate_layer(Conv2D/Dense) + quantize_apply"
-    fit = fine_tune(ctx, qat, epochs=s.epochs, batch_size=s.batch_size, learning_rate=s.learning_rate,
+    fit = fine_tune(ctx, qat, epochs=s.epochs, batch_size=s.batch_size, learning_rate=s.learning_rate, augment=s.augment,
                     max_train_frames=s.max_train_frames)
     gen, n = _tflite.representative_dataset(ctx, s.representative_frames)
 

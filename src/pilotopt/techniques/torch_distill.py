@@ -35,6 +35,9 @@ class DistillSettings(_torch_fit.FineTuneSettings):
     learning_rate: float = 1e-3  # start of the cosine decay
     final_lr_fraction: float = 0.05  # the rate decays to learning_rate * this at the last step
     init: str = ""  # a pilotopt checkpoint of the student to start from ("" = fresh init under seed)
+    # photometric augmentation, the teacher's targets computed on the augmented frames: the student
+    # learns the teacher's behaviour in other light too (without it the nano student left the road at dusk)
+    augment: str = "default"
 
     def __post_init__(self):
         super().__post_init__()
@@ -66,17 +69,6 @@ def _student(ctx: TechniqueContext, s: DistillSettings):
         except Exception as exc:
             raise BadInputError(f"cannot load init checkpoint '{path}': {one_line(exc, limit=200)}") from None
     return net
-
-
-def _batch_indices(ctx: TechniqueContext, s: DistillSettings):
-    """(epoch, sorted split indices) per batch: the same seeded sampling as _torch_fit.batches, but
-    with the indices, so each frame's teacher output is computed once and looked up afterwards."""
-    n = len(ctx.train) if s.max_train_frames <= 0 else min(len(ctx.train), s.max_train_frames)
-    pool = np.sort(np.random.default_rng(ctx.seed).permutation(len(ctx.train))[:n])
-    for epoch in range(s.epochs):
-        order = np.random.default_rng([ctx.seed, epoch]).permutation(pool)
-        for i in range(0, len(order), s.batch_size):
-            yield epoch, np.sort(order[i: i + s.batch_size])
 
 
 @register_technique("torch_distill", framework=TORCH, runtime="torch", order=180, needs_data=True,
@@ -126,8 +118,10 @@ def apply(ctx: TechniqueContext) -> Result:
     sched = torch.optim.lr_scheduler.LambdaLR(opt, cosine)
     mse = torch.nn.MSELoss()
     split = ctx.train
-    # the teacher never changes: run it once per frame (the first epoch that meets it), not per epoch
+    # the teacher never changes: without augmentation run it once per frame (the first epoch that meets
+    # it), not per epoch; with augmentation every batch is new, and so are its targets
     targets = np.full((len(split), 2), np.nan, np.float32)
+    augmenting = s.augment not in (None, "none")
     history: list[dict] = []
     sums = np.zeros(3)
     count, last_epoch, n_steps = 0, 0, 0
@@ -139,18 +133,24 @@ def apply(ctx: TechniqueContext) -> Result:
                             "mse_to_labels": to_labels, "lr_end": float(opt.param_groups[0]["lr"])})
 
     student.train()
-    for epoch, idx in _batch_indices(ctx, s):
+    for epoch, idx in _torch_fit.batch_indices(ctx, s):
         if epoch != last_epoch:
             close_epoch(last_epoch)
             sums[:], count, last_epoch = 0.0, 0, epoch
         x, y = split.batch(idx)
+        x = _torch_fit.augmented(ctx, s, x, epoch, idx)
         xb, yb = torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y.astype(np.float32))
-        new = np.isnan(targets[idx, 0])
-        if new.any():
+        if augmenting:
             with torch.no_grad():
-                targets[idx[new]] = teacher(xb[torch.from_numpy(new)]).numpy()
+                target = teacher(xb)
+        else:
+            new = np.isnan(targets[idx, 0])
+            if new.any():
+                with torch.no_grad():
+                    targets[idx[new]] = teacher(xb[torch.from_numpy(new)]).numpy()
+            target = torch.from_numpy(targets[idx])
         out = student(xb)
-        to_teacher, to_labels = mse(out, torch.from_numpy(targets[idx])), mse(out, yb)
+        to_teacher, to_labels = mse(out, target), mse(out, yb)
         loss = s.alpha * to_teacher + (1.0 - s.alpha) * to_labels
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -180,7 +180,7 @@ def apply(ctx: TechniqueContext) -> Result:
         "teacher_macs": int(teacher_macs), "student_macs": int(student_spec.macs),
         "macs_ratio": student_spec.macs / teacher_macs, "init": s.init or "fresh (seeded)",
         "fine_tune_steps": n_steps, "history": history, "final_loss": history[-1]["loss"] if history else None,
-        "input_contract": ctx.contract.name, "student_wrapped_in_contract": not own,
+        "input_contract": ctx.contract.name, "student_wrapped_in_contract": not own, "augment": s.augment,
     }, runtime=runtime)
 
 
