@@ -27,3 +27,27 @@ def test_the_next_candidates_are_driven_when_the_shortlist_fails_a_condition():
     drives += _condition_drives("tflite_float16", "dusk", True) + _condition_drives("tflite_float16", "default", True)
     # float16 now drives dusk as well as the baseline and is the recommendation: nothing more to drive
     assert untested_candidates(cfg, doc, drives, planned, {"keras", "tflite_int8", "tflite_float16"}) == []
+
+
+def test_a_search_trial_that_fails_a_condition_the_baseline_passes_is_off_the_front():
+    from types import SimpleNamespace
+
+    from test_report import rows_for
+
+    from pilotopt.search.results import off_the_gate
+
+    doc = offline_doc([offline_row("keras", runtime="keras", baseline=None, mb=19.2, mse=0.0070, p50=1.0),
+                       offline_row("trial_7", mb=1.6, mse=0.0070, p50=0.10),
+                       offline_row("trial_8", mb=1.6, mse=0.0070, p50=0.12)])
+    drives = []
+    for v in ("keras", "trial_7", "trial_8"):
+        drives += _condition_drives(v, "default", True) + _condition_drives(v, "dusk", v != "trial_7")
+    rows = {r["name"]: r for r in rows_for(doc, drives)}
+    ctx = SimpleNamespace(cfg=load_config())
+    ref = {"tf": {"agg": rows["keras"]}}
+    off = off_the_gate(ctx, {"doc": {"fidelity": 3, "row": rows["trial_7"]}}, ref)
+    assert off == "condition gate: dusk: 0/3 clean laps, baseline 3/3"
+    assert off_the_gate(ctx, {"doc": {"fidelity": 3, "row": rows["trial_8"]}}, ref) is None
+    assert off_the_gate(ctx, {"doc": {"fidelity": 2, "row": rows["trial_7"]}}, ref) is None  # not driven under it yet
+    relaxed = SimpleNamespace(cfg=load_config(overrides={"report": {"relax_conditions": ["dusk"]}}))
+    assert off_the_gate(relaxed, {"doc": {"fidelity": 3, "row": rows["trial_7"]}}, ref) is None

@@ -75,6 +75,30 @@ def short_of(doc: dict | None, constraints) -> str | None:
     return None
 
 
+def off_the_gate(ctx: SearchContext, trial: dict, ref: dict) -> str | None:
+    """Why a trial driven by the whole protocol fails the report's condition gate against the
+    baselines (a condition, circuit or direction a baseline drives cleanly and it does not), or None."""
+    from pilotopt.report.recommend import Constraints, condition_gate
+
+    doc = trial.get("doc") or {}
+    row = _row(doc)
+    if row is None or (doc.get("fidelity") or 0) < 3:
+        return None
+    cfg = ctx.cfg
+    rule = Constraints(score_tolerance=cfg.report.score_tolerance,
+                       relax_conditions=tuple(cfg.report.relax_conditions))
+    _, why, _ = condition_gate([dict(row)], [dict(v["agg"]) for v in ref.values()], rule)
+    reasons = why.get(row.get("key"))
+    return f"condition gate: {'; '.join(reasons)}" if reasons else None
+
+
+def _per_condition(m: dict) -> str:
+    """'default 91.2 (3/3), dusk 60.1 (3/3)': each condition's mean score and clean laps."""
+    per = m.get("per_condition") or {}
+    return ", ".join(f"{k} {_fmt(v.get('score_mean'), '.1f')} ({v.get('clean', '-')}/{v.get('n', '-')})"
+                     for k, v in per.items()) or "-"
+
+
 def _read(path: Path) -> dict | None:
     try:
         return json.loads(path.read_text())
@@ -122,10 +146,12 @@ def trial_table(trials: list[dict], front_names: set[str]) -> str:
         m = doc.get("metrics") or {}
         status = t["state"] if doc.get("state") != "failed" else f"failed: {str(doc.get('reason'))[:80]}"
         rows.append([t["number"], ("**" + (t["chain"] or "-") + "**") if t["name"] in front_names else (t["chain"] or "-"),
-                     _settings_text(doc), _fmt(m.get("score"), ".1f"), _ci(m), _fmt(m.get("latency_p50_ms")),
+                     _settings_text(doc), _fmt(m.get("score"), ".1f"), _ci(m), _per_condition(m),
+                     _fmt(m.get("latency_p50_ms")),
                      _fmt(m.get("mmacs"), ".1f"), _fmt(m.get("size_mb")), _fmt(m.get("mse_ratio"), ".2f"),
                      doc.get("fidelity", "-"), doc.get("screen") or t.get("short_of") or status])
-    return md_table(["trial", "chain", "settings", "score (all conditions)", "score default [95 % CI]", "p50 ms",
+    return md_table(["trial", "chain", "settings", "score (all conditions)", "score default [95 % CI]",
+                     "per condition: score (clean laps)", "p50 ms",
                      "MMACs", "MB", "MSE ratio", "fidelity", "note"], rows)
 
 
@@ -229,7 +255,7 @@ def summarize(ctx: SearchContext, study, ref: dict, wall_s: float | None = None)
     directions = ctx.search.directions
     trials = _trials(ctx, study)
     for t in trials:
-        t["short_of"] = short_of(t["doc"], ctx.search.constraints)
+        t["short_of"] = short_of(t["doc"], ctx.search.constraints) or off_the_gate(ctx, t, ref)
     fr = front([t for t in trials if not t["short_of"]], directions)
     front_names = {t["name"] for t in fr}
     rec = recommend_from(ctx, fr, ref)
