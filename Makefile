@@ -8,7 +8,7 @@ export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export MPLBACKEND := Agg
 
-.PHONY: setup browser demo test test-fast bench clean
+.PHONY: setup browser demo test test-fast bench docs docs-images clean
 
 setup: $(STAMP)
 
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip setuptools wheel
 	$(PIP) install --quiet "torch==2.13.0+cpu"
-	$(PIP) install --quiet -e ".[ml,dev,ray,search,mlflow]"
+	$(PIP) install --quiet -e ".[ml,dev,ray,search,mlflow,docs]"
 	$(PIP) check
 	touch $(STAMP)
 
@@ -46,5 +46,19 @@ test-fast: setup
 bench: setup
 	$(VENV)/bin/pilotopt bench sim --out out/bench_sim.json
 
+# The documentation site (mkdocs.yml, docs/), built strictly into site/: a broken link or anchor, or
+# a page missing from the nav, fails. The hook scripts/docs_gen.py generates the CLI reference, the
+# technique settings and the API reference from the code at build time. tests/test_docs.py runs the
+# same build, so `make test` does too.
+docs: setup
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+	@echo "open site/index.html"
+
+# The report's decision figure and robustness heatmap of a finished run (default out/demo, from
+# `make demo`) copied into docs/img/, where the README and the site show them; RUN=DIR for another.
+RUN ?= out/demo
+docs-images: setup
+	$(PY) scripts/docs_images.py --run $(RUN)
+
 clean:
-	rm -rf $(VENV) out .pytest_cache
+	rm -rf $(VENV) out .pytest_cache site
