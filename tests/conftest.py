@@ -55,6 +55,7 @@ COSTLIEST_FIRST = (
     "test_chains.py",  # 38
     "test_bench_techniques.py",  # 34
     "test_evaluate.py",  # 32
+    "test_docs.py",  # 30
     "test_train.py",  # 28
     "test_techniques_torch_speed.py",  # 24
     "test_cli.py",  # 22

@@ -13,7 +13,7 @@ from pilotopt.cli.model_options import ArchArgsOption, ArchOption, InputOption, 
 def run_cmd(
     config: Optional[Path] = typer.Option(None, help="YAML config (keys: profile, seed, threads, data, train, techniques, "
                                                      "technique_defaults, technique_settings, offline, closed_loop, "
-                                                     "executor, report, mlflow); see README."),
+                                                     "executor, report, mlflow); see docs/report.md."),
     out: Path = typer.Option(Path("out/run"), help="Output folder; rerunning with the same folder reuses finished stages."),
     profile: Optional[str] = typer.Option(None, help="quick (default: small data, few epochs, < 20 min on 2 cores) or full."),
     data: Optional[list[Path]] = typer.Option(None, help="Use these dataset folder(s) instead of generating one."),

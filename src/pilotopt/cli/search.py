@@ -12,7 +12,7 @@ def search_cmd(
     run: Path = typer.Option(..., help="A finished `pilotopt run` folder: its data, baselines, technique defaults "
                                        "and closed-loop protocol (repetitions, conditions) are the search's."),
     config: Optional[Path] = typer.Option(None, help="YAML: trials, seed, sampler, objectives, latency, executor, "
-                                                     "workers, address, screen, constraints, space (see README)."),
+                                                     "workers, address, screen, constraints, space (see docs/search.md)."),
     out: Optional[Path] = typer.Option(None, help="Search folder (default RUN/search); rerunning resumes it."),
     trials: Optional[int] = typer.Option(None, min=1, help="Trials to finish in all (default 30), earlier runs' included."),
     seed: Optional[int] = typer.Option(None, help="Sampler seed (default 0)."),

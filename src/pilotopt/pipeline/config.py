@@ -247,7 +247,7 @@ def _one_line(exc: ValidationError, source: str) -> BadInputError:
     key = _where(err["loc"])
     if err["type"] == "extra_forbidden":
         return BadInputError(f"{source}: unknown key '{key}'; remove it or check the spelling "
-                             "(see `pilotopt run --help` and README)")
+                             "(see `pilotopt run --help` and docs/report.md)")
     got = err.get("input")
     shown = "" if isinstance(got, (dict, list)) else f" (got {got!r})"
     return BadInputError(f"{source}: {key}: {err['msg'].rstrip('.')}{shown}")

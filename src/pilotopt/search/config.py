@@ -90,7 +90,7 @@ def load_search_config(path: Path | None = None, overrides: dict | None = None) 
         key = ".".join(str(p) for p in err["loc"]) or "(top level)"
         if err["type"] == "extra_forbidden":
             raise BadInputError(f"{source}: unknown key '{key}'; remove it or check the spelling "
-                                "(see `pilotopt search --help` and README)") from None
+                                "(see `pilotopt search --help` and docs/search.md)") from None
         got = err.get("input")
         shown = "" if isinstance(got, (dict, list)) else f" (got {got!r})"
         raise BadInputError(f"{source}: {key}: {err['msg'].rstrip('.')}{shown}") from None
