@@ -11,8 +11,27 @@ from pilotopt.techniques import get_technique
 from pilotopt.techniques._settings import FineTuneSettings
 
 
+class _Split:
+    """A training split of 16 random frames, through pilotopt's own contract."""
+
+    def __init__(self):
+        self.x = np.random.default_rng(0).integers(0, 256, (16, 66, 200, 3)).astype(np.uint8)
+
+    def __len__(self):
+        return len(self.x)
+
+    def batch(self, idx):
+        return self.x[idx], np.zeros((len(idx), 2), np.float32)
+
+
 class _Ctx:
     seed = 3
+
+    def __init__(self):
+        from pilotopt.contracts import get_contract
+        from pilotopt.contracts.split import EncodedSplit
+
+        self.train = EncodedSplit(_Split(), get_contract("dls-torch"))  # NCHW, /255: augmented before encoding
 
 
 def test_every_fine_tune_has_the_augment_setting_and_checks_it():
@@ -29,13 +48,14 @@ def test_every_fine_tune_has_the_augment_setting_and_checks_it():
 
 
 def test_augmented_batches_are_seeded_and_change_the_light():
-    from pilotopt.techniques._torch_fit import augmented
+    from pilotopt.techniques._batches import training_batch
 
-    x = np.random.default_rng(0).integers(0, 256, (16, 66, 200, 3)).astype(np.uint8)
-    on, off = FineTuneSettings(augment="default"), FineTuneSettings()
-    idx = np.arange(16)
-    a, b = augmented(_Ctx, on, x, 0, idx), augmented(_Ctx, on, x, 0, idx)
-    assert np.array_equal(a, b) and a.dtype == np.uint8 and a.shape == x.shape  # the same draw on every run
-    assert not np.array_equal(a, x)  # the light changed on some frames
-    assert not np.array_equal(augmented(_Ctx, on, x, 1, idx), a)  # another epoch, another draw
-    assert augmented(_Ctx, off, x, 0, idx) is x
+    ctx, idx = _Ctx(), np.arange(16)
+    a, _ = training_batch(ctx, "default", 0, idx)
+    b, _ = training_batch(ctx, "default", 0, idx)
+    plain, _ = training_batch(ctx, "none", 0, idx)
+    assert a.shape == plain.shape == (16, 3, 66, 200)  # in the contract's layout, after augmenting the frames
+    assert np.array_equal(a, b)  # the same draw on every run
+    assert not np.array_equal(a, plain)  # the light changed on some frames
+    assert not np.array_equal(training_batch(ctx, "default", 1, idx)[0], a)  # another epoch, another draw
+    assert np.array_equal(plain, ctx.train.contract.encode(ctx.train.split.x))

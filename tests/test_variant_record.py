@@ -191,6 +191,12 @@ def test_mse_ratio_fails_a_variant_that_lost_its_function():
     lost = function_lost(broken, parent, labels, 3.0)
     assert lost.reason and "limit 3x" in lost.reason and lost.record["check_max_mse_ratio"] == 3.0
     assert function_lost(broken, parent, labels, 50.0).reason is None  # the setting decides
+    # an output the input model itself barely varies (a barely trained model) is not judged constant
+    flat_parent = np.column_stack([parent[:, 0], 0.5 + rng.normal(0, 0.003, len(labels))])
+    flat_got = np.column_stack([parent[:, 0], np.full(len(labels), 0.5)])
+    assert function_lost(flat_got, flat_parent, labels, 1e3).reason is None
+    lost = function_lost(flat_got, parent, labels, 1e3)  # where the input model steers, a constant w fails
+    assert lost.reason and lost.reason.startswith("constant output w")
 
 
 def test_out_of_range_variant_is_called_broken_not_the_contract(in_range_student, tiny_data, tmp_path):

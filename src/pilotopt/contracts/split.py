@@ -15,8 +15,12 @@ class EncodedSplit:
     def __len__(self) -> int:
         return len(self.split)
 
-    def batch(self, indices) -> tuple[np.ndarray, np.ndarray]:
+    def batch(self, indices, augment=None) -> tuple[np.ndarray, np.ndarray]:
+        """(x, y) in the model's space; `augment` (uint8 frames -> uint8 frames) acts on the camera
+        images before the contract encodes them, as light and noise act on a camera."""
         x, y = self.split.batch(indices)
+        if augment is not None:
+            x = augment(x)
         return self.contract.encode(x), self.contract.encode_labels(y)
 
     def __getattr__(self, name):

@@ -14,6 +14,7 @@ import numpy as np
 OUTPUTS = ("v", "w")
 CONSTANT_SHARE = 0.01  # an output whose spread is below 1 % of the input model's has turned constant
 MIN_SPREAD = 1e-3  # below this the input model's own output is too flat to judge
+LABEL_SHARE = 0.1  # ... and below this share of the labels' spread, when there are labels
 MAX_MSE_RATIO = 3.0  # default: a result whose MSE exceeds this multiple of its input model's has lost its function
 MSE_FLOOR = 1e-4  # absolute slack, so a near-perfect input model does not make noise a failure
 
@@ -32,16 +33,20 @@ def function_lost(got: np.ndarray, reference: np.ndarray, labels: np.ndarray | N
     reference = np.asarray(reference, np.float64).reshape(len(reference), -1)
     record: dict = {}
     reasons = []
+    if labels is not None:
+        labels = np.asarray(labels, np.float64).reshape(len(labels), -1)
     if len(got) > 1:
         spread, ref_spread = got.std(axis=0), reference.std(axis=0)
         record["check_output_std"] = [round(float(x), 6) for x in spread]
+        # judged only where the input model's own output varies: beyond MIN_SPREAD, and with labels
+        # beyond LABEL_SHARE of theirs (a barely trained model's near-constant output proves nothing)
+        floor = np.full(len(spread), MIN_SPREAD) if labels is None else np.maximum(MIN_SPREAD, LABEL_SHARE * labels.std(axis=0))
         names = [OUTPUTS[i] if i < len(OUTPUTS) else f"output {i}" for i in range(len(spread))]
-        flat = [f"{n} (std {s:.2g}, the input model's {r:.2g})" for n, s, r in zip(names, spread, ref_spread)
-                if r > MIN_SPREAD and s <= CONSTANT_SHARE * r]
+        flat = [f"{n} (std {s:.2g}, the input model's {r:.2g})" for n, s, r, f in zip(names, spread, ref_spread, floor)
+                if r > f and s <= CONSTANT_SHARE * r]
         if flat:
             reasons.append(f"constant output {', '.join(flat)}")
     if labels is not None:
-        labels = np.asarray(labels, np.float64).reshape(len(labels), -1)
         mse = float(np.mean((got - labels) ** 2))
         ref_mse = float(np.mean((reference - labels) ** 2))
         record.update({"check_mse": mse, "check_parent_mse": ref_mse, "check_max_mse_ratio": float(max_mse_ratio)})

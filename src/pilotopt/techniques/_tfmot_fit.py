@@ -18,18 +18,14 @@ def fine_tune(ctx, model, *, epochs: int, batch_size: int, learning_rate: float,
     steps_per_epoch = max(1, math.ceil(n / batch_size))
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
     pool = np.sort(np.random.default_rng(ctx.seed).permutation(len(split))[:n])
-    from pilotopt.data.augment import make_augmenter
-
-    aug = make_augmenter(augment, seed=ctx.seed)
+    from pilotopt.techniques._batches import training_batch
 
     def batches():
         epoch = 0
         while True:
             order = np.random.default_rng([ctx.seed, epoch]).permutation(pool)
             for i in range(0, len(order), batch_size):
-                x, y = split.batch(np.sort(order[i: i + batch_size]))
-                if aug is not None:
-                    x = aug(x, np.random.default_rng([ctx.seed, epoch, i]))
+                x, y = training_batch(ctx, augment, epoch, np.sort(order[i: i + batch_size]))
                 yield x.astype(np.float32), y.astype(np.float32)
             epoch += 1
 

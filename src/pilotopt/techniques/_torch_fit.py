@@ -8,43 +8,16 @@ from typing import Callable
 
 import numpy as np
 
+from pilotopt.techniques._batches import batch_indices, training_batch  # noqa: F401 - used by torch_distill too
 from pilotopt.techniques._settings import FineTuneSettings  # noqa: F401 - re-exported for the torch techniques
 
 
-_AUGMENTERS: dict = {}  # (spec, seed) -> Augmenter: built once per process (each draw is seeded per batch)
-
-
 def batches(ctx, settings: FineTuneSettings):
-    """(epoch, x, y) float32 batches of the training split, seeded per epoch; x raw pixels 0..255,
+    """(epoch, x, y) float32 batches of the training split in the model's space, seeded per epoch,
     photometrically augmented when settings.augment names an augmentation."""
     for epoch, idx in batch_indices(ctx, settings):
-        x, y = ctx.train.batch(idx)
-        yield epoch, augmented(ctx, settings, x, epoch, idx).astype(np.float32), y.astype(np.float32)
-
-
-def batch_indices(ctx, settings: FineTuneSettings):
-    """(epoch, sorted split indices) per batch, seeded per epoch."""
-    split = ctx.train
-    n = len(split) if settings.max_train_frames <= 0 else min(len(split), settings.max_train_frames)
-    pool = np.sort(np.random.default_rng(ctx.seed).permutation(len(split))[:n])
-    for epoch in range(settings.epochs):
-        order = np.random.default_rng([ctx.seed, epoch]).permutation(pool)
-        for i in range(0, len(order), settings.batch_size):
-            yield epoch, np.sort(order[i: i + settings.batch_size])
-
-
-def augmented(ctx, settings: FineTuneSettings, x: np.ndarray, epoch: int, idx: np.ndarray) -> np.ndarray:
-    """`x` (uint8 frames) through settings.augment, drawn from (seed, epoch, first index): the same
-    batch gets the same draw on every run."""
-    key = (settings.augment, ctx.seed)
-    if key not in _AUGMENTERS:
-        from pilotopt.data.augment import make_augmenter
-
-        _AUGMENTERS[key] = make_augmenter(settings.augment, seed=ctx.seed)
-    aug = _AUGMENTERS[key]
-    if aug is None:
-        return x
-    return aug(x, np.random.default_rng([ctx.seed, epoch, int(idx[0]) if len(idx) else 0]))
+        x, y = training_batch(ctx, settings.augment, epoch, idx)
+        yield epoch, x.astype(np.float32), y.astype(np.float32)
 
 
 def steps(ctx, settings: FineTuneSettings) -> int:

@@ -137,8 +137,7 @@ def apply(ctx: TechniqueContext) -> Result:
         if epoch != last_epoch:
             close_epoch(last_epoch)
             sums[:], count, last_epoch = 0.0, 0, epoch
-        x, y = split.batch(idx)
-        x = _torch_fit.augmented(ctx, s, x, epoch, idx)
+        x, y = _torch_fit.training_batch(ctx, s.augment, epoch, idx)
         xb, yb = torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y.astype(np.float32))
         if augmenting:
             with torch.no_grad():
