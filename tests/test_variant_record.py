@@ -195,8 +195,13 @@ def test_mse_ratio_fails_a_variant_that_lost_its_function():
     flat_parent = np.column_stack([parent[:, 0], 0.5 + rng.normal(0, 0.003, len(labels))])
     flat_got = np.column_stack([parent[:, 0], np.full(len(labels), 0.5)])
     assert function_lost(flat_got, flat_parent, labels, 1e3).reason is None
-    lost = function_lost(flat_got, parent, labels, 1e3)  # where the input model steers, a constant w fails
-    assert lost.reason and lost.reason.startswith("constant output w")
+    # one flat output is the MSE limit's to judge; an answer that ignores the frame fails by itself
+    assert function_lost(flat_got, parent, labels, 1e3).reason is None
+    assert function_lost(flat_got, parent, labels, 3.0).reason.startswith("MSE ")
+    frozen = np.tile([[0.3, 0.4]], (len(labels), 1))
+    assert function_lost(frozen, parent, labels, 1e3).reason.startswith("constant output v (std ")
+    noise = rng.uniform(0, 1, labels.shape)  # an untrained input model: no better than the labels' mean
+    assert function_lost(frozen, noise, labels, 1e3).reason is None
 
 
 def test_out_of_range_variant_is_called_broken_not_the_contract(in_range_student, tiny_data, tmp_path):

@@ -2,8 +2,8 @@
 
 A max-|diff| tolerance cannot tell a fine-tune that moved the outputs (expected) from one that
 broke them (a channel-pruned model answering (-0.10, -0.03) to every frame): both differ. What
-tells them apart is the task: an output that stopped varying where its input model's varies, or an
-error on labelled frames several times its input model's."""
+tells them apart is the task: an answer that no longer depends on the frame where its input
+model's does, or an error on labelled frames several times its input model's."""
 
 from __future__ import annotations
 
@@ -33,19 +33,25 @@ def function_lost(got: np.ndarray, reference: np.ndarray, labels: np.ndarray | N
     reference = np.asarray(reference, np.float64).reshape(len(reference), -1)
     record: dict = {}
     reasons = []
+    informative = True  # whether the input model's answer carries anything of the task to keep
     if labels is not None:
         labels = np.asarray(labels, np.float64).reshape(len(labels), -1)
-    if len(got) > 1:
+        # no better than answering the labels' mean (an untrained model): no function to lose
+        informative = float(np.mean((reference - labels) ** 2)) < float(np.mean(labels.var(axis=0)))
+    if len(got) > 1 and informative:
         spread, ref_spread = got.std(axis=0), reference.std(axis=0)
         record["check_output_std"] = [round(float(x), 6) for x in spread]
         # judged only where the input model's own output varies: beyond MIN_SPREAD, and with labels
         # beyond LABEL_SHARE of theirs (a barely trained model's near-constant output proves nothing)
         floor = np.full(len(spread), MIN_SPREAD) if labels is None else np.maximum(MIN_SPREAD, LABEL_SHARE * labels.std(axis=0))
         names = [OUTPUTS[i] if i < len(OUTPUTS) else f"output {i}" for i in range(len(spread))]
-        flat = [f"{n} (std {s:.2g}, the input model's {r:.2g})" for n, s, r, f in zip(names, spread, ref_spread, floor)
-                if r > f and s <= CONSTANT_SHARE * r]
-        if flat:
-            reasons.append(f"constant output {', '.join(flat)}")
+        judged = [(n, s, r) for n, s, r, f in zip(names, spread, ref_spread, floor) if r > f]
+        # the answer no longer depends on the frame: every output that varies with the input model is
+        # flat here, and none varies (one flat output alone is the MSE limit's to judge)
+        if judged and all(s <= CONSTANT_SHARE * r for _, s, r in judged) and \
+                all(s <= CONSTANT_SHARE * max(r, f) for s, r, f in zip(spread, ref_spread, floor)):
+            reasons.append("constant output " + ", ".join(f"{n} (std {s:.2g}, the input model's {r:.2g})"
+                                                           for n, s, r in judged))
     if labels is not None:
         mse = float(np.mean((got - labels) ** 2))
         ref_mse = float(np.mean((reference - labels) ** 2))
