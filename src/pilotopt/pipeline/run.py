@@ -523,8 +523,8 @@ def shortlist(cfg: PipelineConfig, offline: dict, drives: list[dict], planned: l
 
 def untested_candidates(cfg: PipelineConfig, offline: dict, drives: list[dict], planned: list[dict],
                         covered: set[str]) -> list[str]:
-    """When the recommendation would be a baseline because every driven-everywhere candidate failed
-    the condition gate: the next `closed_loop.shortlist` candidates (fastest first) that the gate
+    """When the recommendation would be a baseline, or a candidate that fails a condition (the gate's
+    fallback), because every driven-everywhere candidate failed the condition gate: the next `closed_loop.shortlist` candidates (fastest first) that the gate
     excluded only for never having been driven under a condition. [] when nothing is worth driving."""
     from pilotopt.report.recommend import baseline_keys, recommend
     from pilotopt.report.tables import check_closed_loop, closed_loop_rows, offline_rows, variant_rows
@@ -533,7 +533,8 @@ def untested_candidates(cfg: PipelineConfig, offline: dict, drives: list[dict], 
     rows = variant_rows(offline_rows([r for r in offline["variants"] if r["name"] in wanted]),
                         closed_loop_rows(check_closed_loop(drives)))
     rec = recommend(rows, _constraints(cfg))
-    if rec["recommended"] is not None and rec["recommended"] not in baseline_keys(rows):
+    if rec["recommended"] is not None and rec["recommended"] not in baseline_keys(rows) \
+            and not rec["condition_fallback"]:
         return []
     by_key = {r["key"]: r for r in rows}
     unseen = [k for k, why in rec["condition_reasons"].items()

@@ -15,9 +15,10 @@ The rule (RULE_TEXT says it in the report):
    reach the lower end of the reference's 95 % bootstrap interval over repetitions minus
    `score_tolerance` (default 5 points). A variant never driven does not pass. If the gate leaves
    nothing, the best-driving gated candidate is recommended and the report says so.
-5. Condition gate (when anything was driven): under every cell a baseline was driven in (each
-   condition, the default included, on each circuit and direction), a candidate must have been
-   driven too, reach the lower end of the best baseline's 95 % score interval there minus
+5. Condition gate (when anything was driven): under every cell the reference baseline of step 4
+   was driven in (each condition, the default included, on each circuit and direction), a
+   candidate must have been driven too, reach the lower end of that baseline's 95 % score interval
+   there minus
    `score_tolerance`, and complete as large a share of clean laps as that baseline. A condition or
    circuit named in `relax_conditions` is left out. A candidate that fails a cell is excluded with
    the numbers ("dusk on simple: 0/3 clean laps, baseline 3/3"). If the gate leaves nothing, the
@@ -355,7 +356,11 @@ def recommend(rows: list[dict], constraints: Any = None) -> dict:
     condition_fallback = False
     refs: dict[str, dict] = {}
     if driven and gated:
-        keep, condition_why, refs = condition_gate(gated, baselines, c)
+        # the baseline the driving gate measured against (the best-driving one), in every cell: a
+        # candidate must drive as well as that model does under each condition, not as well as the
+        # best of several baselines cell by cell (no model, the baselines included, need manage that)
+        judge = [r for r in baselines if score_ref and r["key"] == score_ref["variant"]] or baselines
+        keep, condition_why, refs = condition_gate(gated, judge, c)
         if len(refs) > 1 or any(ref["condition"] != "default" for ref in refs.values()):
             lines.append(f"Condition gate: {len(refs)} cells (condition x circuit x direction) a baseline was driven "
                          "in; a candidate must match the best baseline's share of clean laps there and reach its "
@@ -366,9 +371,14 @@ def recommend(rows: list[dict], constraints: Any = None) -> dict:
             fewest = min(len(condition_why[r["key"]]) for r in gated)
             keep = [r for r in gated if len(condition_why[r["key"]]) == fewest]
         out = [r for r in gated if r not in keep]
-        if out:
+        unseen = [r for r in out if all(w.endswith(": not driven") for w in condition_why[r["key"]])]
+        failed = [r for r in out if r not in unseen]
+        if failed:
             lines.append("Excluded by the condition gate: " + "; ".join(
-                f"{names[r['key']]} ({', '.join(condition_why[r['key']])})" for r in out) + ".")
+                f"{names[r['key']]} ({', '.join(condition_why[r['key']])})" for r in failed) + ".")
+        if unseen:
+            lines.append(f"Excluded by the condition gate, never driven under the conditions (not shortlisted): "
+                         + ", ".join(names[r["key"]] for r in unseen) + ".")
         if condition_fallback:
             lines.append("No candidate drives every tested condition as well as the baseline; the ones failing the "
                          f"fewest cells remain: " + "; ".join(
