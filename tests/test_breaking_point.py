@@ -44,3 +44,24 @@ def test_on_real_drives_the_found_scale_drives_clean_and_the_failing_one_does_no
     assert bp.scale is not None and not bp.capped, bp
     assert bp.failed_at / bp.scale <= 1.25 + 1e-9
     assert clean(bp.scale)["clean"] and not clean(bp.failed_at)["clean"]
+
+
+def test_known_verdicts_seed_the_search_and_are_not_probed_again():
+    calls = []
+
+    def probe(scale):
+        calls.append(scale)
+        return scale <= 50.0
+
+    # the run already drove 1x (default) and 30x (slow:30) cleanly: the search doubles from 30
+    bp = find_breaking_point(probe, resolution=0.1, known={1.0: True, 30.0: {"clean": True, "score_mean": 80.0}})
+    assert bp.scale <= 50.0 < bp.failed_at <= bp.scale * 1.1 + 1e-9
+    assert calls[0] == 60.0 and 1.0 not in calls and 30.0 not in calls
+    assert [p["source"] for p in bp.probes[:2]] == ["run", "run"] and bp.probes[1]["score_mean"] == 80.0
+    # a known failure bounds the search from above: bisection only
+    calls.clear()
+    bp = find_breaking_point(probe, resolution=0.1, known={1.0: True, 64.0: False})
+    assert bp.scale <= 50.0 < bp.failed_at and all(1.0 < c < 64.0 for c in calls)
+    # known not clean at the start: nothing to probe
+    calls.clear()
+    assert find_breaking_point(probe, known={1.0: False}).scale is None and not calls

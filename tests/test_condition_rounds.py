@@ -51,3 +51,20 @@ def test_a_search_trial_that_fails_a_condition_the_baseline_passes_is_off_the_fr
     assert off_the_gate(ctx, {"doc": {"fidelity": 2, "row": rows["trial_7"]}}, ref) is None  # not driven under it yet
     relaxed = SimpleNamespace(cfg=load_config(overrides={"report": {"relax_conditions": ["dusk"]}}))
     assert off_the_gate(relaxed, {"doc": {"fidelity": 3, "row": rows["trial_7"]}}, ref) is None
+
+
+def test_the_runs_own_default_and_slow_drives_seed_the_breaking_point_search():
+    from pilotopt.pipeline.breaking import known_verdicts
+    from pilotopt.report.tables import closed_loop_rows
+
+    drives = (_condition_drives("torch", "default", True) + _condition_drives("torch", "slow:30", True)
+              + _condition_drives("torch", "dusk", False) + _condition_drives("onnx", "slow:30", False)
+              + _condition_drives("onnx", "default", True, reps=1))
+    for d in drives:
+        d["framework"] = "torch"
+    chosen = [{"key": "torch/torch", "name": "torch", "framework": "torch"},
+              {"key": "torch/onnx", "name": "onnx", "framework": "torch"}]
+    known = known_verdicts(closed_loop_rows(drives), chosen, protocol_size=3)
+    assert sorted(known["torch/torch"]) == [1.0, 30.0] and known["torch/torch"][30.0]["clean"]  # dusk is no scale
+    assert known["torch/onnx"] == {30.0: known["torch/onnx"][30.0]} and not known["torch/onnx"][30.0]["clean"]
+    # (onnx's one default drive is not the whole protocol: its 1x is probed again)

@@ -46,24 +46,36 @@ class BreakingPoint:
 
 
 def find_breaking_point(probe: Callable[[float], dict | bool], start: float = 1.0, cap: float = DEFAULT_CAP,
-                        resolution: float = DEFAULT_RESOLUTION, max_probes: int = 40) -> BreakingPoint:
+                        resolution: float = DEFAULT_RESOLUTION, max_probes: int = 40,
+                        known: dict[float, dict | bool] | None = None) -> BreakingPoint:
     """The largest latency scale in [start, cap] at which `probe(scale)` is clean, to `resolution`
     (relative): failed_at / scale <= 1 + resolution. `probe` returns a bool or a dict with "clean".
+    `known`: verdicts already measured ({scale: verdict}, e.g. the run's own slow:N drives); the
+    search starts above the largest clean one below the first failure and never probes them again.
     Assumes that driving only gets worse as the latency grows (the search never revisits a scale)."""
     if not (start > 0 and cap >= start and resolution > 0):
         raise ValueError("need 0 < start <= cap and resolution > 0")
     probes: list[dict] = []
 
-    def clean(scale: float) -> bool:
-        got = probe(scale)
+    def row_of(scale: float, got, source: str | None = None) -> dict:
         row = dict(got) if isinstance(got, dict) else {"clean": bool(got)}
         row["scale"] = scale
-        probes.append(row)
-        return bool(row["clean"])
+        if source:
+            row["source"] = source
+        return row
 
-    if not clean(start):
+    def clean(scale: float) -> bool:
+        probes.append(row_of(scale, probe(scale)))
+        return bool(probes[-1]["clean"])
+
+    seen = sorted((row_of(float(k), v, "run") for k, v in (known or {}).items() if start <= float(k) <= cap),
+                  key=lambda r: r["scale"])
+    probes.extend(seen)
+    verdict = {r["scale"]: bool(r["clean"]) for r in seen}
+    if not (verdict[start] if start in verdict else clean(start)):
         return BreakingPoint(None, start, False, resolution, cap, probes)
-    good, bad = start, None
+    bad = min((k for k, ok in verdict.items() if not ok), default=None)
+    good = max(k for k, ok in [(start, True), *verdict.items()] if ok and (bad is None or k < bad))
     while bad is None:
         if good >= cap:
             return BreakingPoint(good, None, True, resolution, cap, probes)

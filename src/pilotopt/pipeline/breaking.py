@@ -34,8 +34,29 @@ def chosen_variants(rows: list[dict], constraints: dict) -> list[dict]:
             for k, role in roles.items()]
 
 
+def known_verdicts(flat_drives: list[dict], chosen: list[dict], protocol_size: int) -> dict[str, dict]:
+    """{variant key: {scale: verdict}} from the run's own drives (tables.closed_loop_rows) in the
+    default condition (1x) and under pure `slow:N` conditions (N x), where a variant has the whole
+    protocol there (`protocol_size` drives): the search starts from them instead of driving them again."""
+    from pilotopt.report.tables import slow_scale
+
+    out: dict[str, dict] = {}
+    for c in chosen:
+        cells: dict[float, list[dict]] = {}
+        for d in flat_drives:
+            if d["variant"] != c["name"] or (d.get("framework") or None) != (c.get("framework") or None):
+                continue
+            scale = slow_scale(d.get("condition") or "default")
+            if scale is not None:
+                cells.setdefault(scale, []).append(d)
+        out[c["key"]] = {s: {"clean": all(d["lap_completed"] for d in ds), "clean_drives": sum(d["lap_completed"] for d in ds),
+                             "drives": len(ds), "score_mean": sum(d["driving_score"] or 0.0 for d in ds) / len(ds)}
+                         for s, ds in cells.items() if len(ds) >= protocol_size}
+    return out
+
+
 def breaking_points(chosen: list[dict], probe_drives: Probe, *, latency_scale: float, cap: float,
-                    resolution: float, workers: int, say: Say) -> list[dict]:
+                    resolution: float, workers: int, say: Say, known: dict[str, dict] | None = None) -> list[dict]:
     """One record per chosen variant: the largest slow-down of its measured latencies (x the run's
     `latency_scale`: relative to the machine the latency was measured on) at which every drive of
     the protocol is clean, with the probes (scale, clean drives, mean score)."""
@@ -52,9 +73,11 @@ def breaking_points(chosen: list[dict], probe_drives: Probe, *, latency_scale: f
             return {"clean": bool(recs) and clean == len(recs), "clean_drives": clean, "drives": len(recs),
                     "score_mean": sum(scores) / len(scores) if scores else None}
 
-        found = find_breaking_point(probe, start=1.0, cap=cap / latency_scale, resolution=resolution)
+        found = find_breaking_point(probe, start=1.0, cap=cap / latency_scale, resolution=resolution,
+                                    known=(known or {}).get(c["key"]))
         bp = found.scaled(latency_scale)
-        say(f"breaking point of {c['name']}: {bp.text()} ({len(bp.probes)} probes)")
+        fresh = sum(1 for p in bp.probes if p.get("source") != "run")
+        say(f"breaking point of {c['name']}: {bp.text()} ({fresh} probes besides the run's own drives)")
         return {**c, **bp.to_json(), "text": bp.text(), "latency_scale": latency_scale}
 
     with ThreadPoolExecutor(max_workers=max(1, min(workers, len(chosen)))) as pool:

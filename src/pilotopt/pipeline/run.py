@@ -577,12 +577,12 @@ def _closed_loop(cfg: PipelineConfig, out: Path, offline: dict, planned: list[di
 def _breaking_points(cfg: PipelineConfig, out: Path, offline: dict, drives: list[dict], planned: list[dict],
                      say: Say) -> list[dict]:
     """Breaking points of the recommended variant, the runner-up and the baselines (pipeline.breaking)."""
-    from pilotopt.pipeline.breaking import breaking_points, chosen_variants
+    from pilotopt.pipeline.breaking import breaking_points, chosen_variants, known_verdicts
     from pilotopt.report.tables import check_closed_loop, closed_loop_rows, offline_rows, variant_rows
 
     wanted = {p["name"] for p in planned}
-    rows = variant_rows(offline_rows([r for r in offline["variants"] if r["name"] in wanted]),
-                        closed_loop_rows(check_closed_loop(drives)))
+    flat = closed_loop_rows(check_closed_loop(drives))
+    rows = variant_rows(offline_rows([r for r in offline["variants"] if r["name"] in wanted]), flat)
 
     def probe(name: str, scale: float) -> list[dict]:
         jobs = drive_jobs(cfg, out, offline, planned, [f"slow:{scale:g}"], {name})
@@ -592,8 +592,10 @@ def _breaking_points(cfg: PipelineConfig, out: Path, offline: dict, drives: list
         return drive_all(cfg, jobs, f"breaking point of {name} at {scale:g}x", lambda line: None)
 
     cl = cfg.closed_loop
-    return breaking_points(chosen_variants(rows, _constraints(cfg)), probe, latency_scale=cl.latency_scale,
-                           cap=cl.breaking_cap, resolution=cl.breaking_resolution, workers=cfg.threads, say=say)
+    chosen = chosen_variants(rows, _constraints(cfg))
+    known = known_verdicts(flat, chosen, cl.repeats * len(cfg.drive_circuits) * len(cl.directions))
+    return breaking_points(chosen, probe, latency_scale=cl.latency_scale, cap=cl.breaking_cap,
+                           resolution=cl.breaking_resolution, workers=cfg.threads, say=say, known=known)
 
 
 def _merge_drives(screen: list[dict], deep: list[dict]) -> list[dict]:
