@@ -363,7 +363,7 @@ def recommend(rows: list[dict], constraints: Any = None) -> dict:
         keep, condition_why, refs = condition_gate(gated, judge, c)
         if len(refs) > 1 or any(ref["condition"] != "default" for ref in refs.values()):
             lines.append(f"Condition gate: {len(refs)} cells (condition x circuit x direction) a baseline was driven "
-                         "in; a candidate must match the best baseline's share of clean laps there and reach its "
+                         "in; a candidate must match that baseline's share of clean laps there and reach its "
                          f"score interval minus {c.score_tolerance:g} points"
                          + (f" (not gated: {', '.join(c.relax_conditions)})" if c.relax_conditions else "") + ".")
         if not keep:
