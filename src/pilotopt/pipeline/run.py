@@ -496,15 +496,21 @@ def drive_jobs(cfg: PipelineConfig, out: Path, offline: dict, planned: list[dict
     return jobs
 
 
+def decision_rows(offline: dict, drives: list[dict], planned: list[dict]) -> tuple[list[dict], list[dict]]:
+    """(the report's variant rows of this run's planned variants, the flat drive rows): what the
+    shortlist, the coverage rounds and the breaking points decide on, as the report will."""
+    from pilotopt.report.tables import check_closed_loop, closed_loop_rows, offline_rows, variant_rows
+
+    wanted = {p["name"] for p in planned}
+    flat = closed_loop_rows(check_closed_loop(drives))
+    return variant_rows(offline_rows([r for r in offline["variants"] if r["name"] in wanted]), flat), flat
+
+
 def shortlist(cfg: PipelineConfig, offline: dict, drives: list[dict], planned: list[dict]) -> list[str]:
     """The variants driven under the conditions: the baselines and the `closed_loop.shortlist`
     best candidates by the report's rule on the default-condition drives."""
     from pilotopt.report.recommend import baseline_keys, recommend
-    from pilotopt.report.tables import check_closed_loop, closed_loop_rows, offline_rows, variant_rows
-
-    wanted = {p["name"] for p in planned}
-    rows = variant_rows(offline_rows([r for r in offline["variants"] if r["name"] in wanted]),
-                        closed_loop_rows(check_closed_loop(drives)))
+    rows, _ = decision_rows(offline, drives, planned)
     ok = {r["key"]: r for r in rows if r.get("status") == "ok" and r.get("cl_runs_total")}
     rec = recommend(list(ok.values()), _constraints(cfg))
     bases = baseline_keys(rows)
@@ -524,14 +530,11 @@ def shortlist(cfg: PipelineConfig, offline: dict, drives: list[dict], planned: l
 def untested_candidates(cfg: PipelineConfig, offline: dict, drives: list[dict], planned: list[dict],
                         covered: set[str]) -> list[str]:
     """When the recommendation would be a baseline, or a candidate that fails a condition (the gate's
-    fallback), because every driven-everywhere candidate failed the condition gate: the next `closed_loop.shortlist` candidates (fastest first) that the gate
-    excluded only for never having been driven under a condition. [] when nothing is worth driving."""
+    fallback), because every driven-everywhere candidate failed the condition gate: the next
+    `closed_loop.shortlist` candidates (fastest first) that the gate excluded only for never having
+    been driven under a condition. [] when nothing is worth driving."""
     from pilotopt.report.recommend import baseline_keys, recommend
-    from pilotopt.report.tables import check_closed_loop, closed_loop_rows, offline_rows, variant_rows
-
-    wanted = {p["name"] for p in planned}
-    rows = variant_rows(offline_rows([r for r in offline["variants"] if r["name"] in wanted]),
-                        closed_loop_rows(check_closed_loop(drives)))
+    rows, _ = decision_rows(offline, drives, planned)
     rec = recommend(rows, _constraints(cfg))
     if rec["recommended"] is not None and rec["recommended"] not in baseline_keys(rows) \
             and not rec["condition_fallback"]:
@@ -578,11 +581,8 @@ def _breaking_points(cfg: PipelineConfig, out: Path, offline: dict, drives: list
                      say: Say) -> list[dict]:
     """Breaking points of the recommended variant, the runner-up and the baselines (pipeline.breaking)."""
     from pilotopt.pipeline.breaking import breaking_points, chosen_variants, known_verdicts
-    from pilotopt.report.tables import check_closed_loop, closed_loop_rows, offline_rows, variant_rows
 
-    wanted = {p["name"] for p in planned}
-    flat = closed_loop_rows(check_closed_loop(drives))
-    rows = variant_rows(offline_rows([r for r in offline["variants"] if r["name"] in wanted]), flat)
+    rows, flat = decision_rows(offline, drives, planned)
 
     def probe(name: str, scale: float) -> list[dict]:
         jobs = drive_jobs(cfg, out, offline, planned, [f"slow:{scale:g}"], {name})

@@ -117,7 +117,7 @@ RULE_TEXT = ("Among variants evaluated offline with status ok that meet every co
              "MSE is within {tol:g} % of the reference MSE (the best MSE among the un-optimised baselines; the "
              "best constrained candidate when no baseline was evaluated), and, when variants were driven, that "
              "drive as well as the best-driving baseline: a mean driving score at least the lower end of the "
-             "baseline's 95 % interval minus {stol:g} points, under every condition, circuit and direction a "
+             "baseline's 95 % interval minus {stol:g} points, under every condition, circuit and direction that "
              "baseline was driven in, with as large a share of clean laps there. Rank them by inference time p50, where "
              "differences below {tie:g} % are ties (inside the measurement's noise on a shared machine) broken "
              "by the driving score, then size, then MSE.")
@@ -362,8 +362,8 @@ def recommend(rows: list[dict], constraints: Any = None) -> dict:
         judge = [r for r in baselines if score_ref and r["key"] == score_ref["variant"]] or baselines
         keep, condition_why, refs = condition_gate(gated, judge, c)
         if len(refs) > 1 or any(ref["condition"] != "default" for ref in refs.values()):
-            lines.append(f"Condition gate: {len(refs)} cells (condition x circuit x direction) a baseline was driven "
-                         "in; a candidate must match that baseline's share of clean laps there and reach its "
+            lines.append(f"Condition gate: {len(refs)} cells (condition x circuit x direction) the reference "
+                         "baseline was driven in; a candidate must match that baseline's share of clean laps there and reach its "
                          f"score interval minus {c.score_tolerance:g} points"
                          + (f" (not gated: {', '.join(c.relax_conditions)})" if c.relax_conditions else "") + ".")
         if not keep:
