@@ -8,15 +8,16 @@ export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export MPLBACKEND := Agg
 
-.PHONY: setup browser demo test test-fast bench docs docs-images clean
+.PHONY: setup browser ros demo test test-fast bench docs docs-images clean
 
 setup: $(STAMP)
 
 # torch first, pinned to the CPU build, so nothing later can pull the multi-GB CUDA wheels.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml edge/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip setuptools wheel
 	$(PIP) install --quiet "torch==2.13.0+cpu"
+	$(PIP) install --quiet -e ./edge
 	$(PIP) install --quiet -e ".[ml,dev,ray,search,mlflow,docs]"
 	$(PIP) check
 	touch $(STAMP)
@@ -35,9 +36,20 @@ browser:
 			chromium chromium-driver; }; \
 	fi
 
+# A real ROS 1 master and rospy for the ROS node / simulator bridge test (tests/test_ros.py; Debian
+# packages, needs root). The venv's Python cannot import them directly: the node and the bridge add
+# /usr/lib/python3/dist-packages at the end of sys.path when `import rospy` fails.
+ros:
+	@if ! command -v roscore >/dev/null 2>&1; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ros-core python3-rospy \
+			python3-sensor-msgs python3-geometry-msgs \
+		|| { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			ros-core python3-rospy python3-sensor-msgs python3-geometry-msgs; }; \
+	fi
+
 # both cores, whole files per worker (module fixtures are built once), costliest files first
 # (tests/conftest.py COSTLIEST_FIRST, kept in that order by --no-loadscope-reorder)
-test: browser setup
+test: browser ros setup
 	$(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 test-fast: setup

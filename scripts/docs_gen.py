@@ -44,7 +44,7 @@ API = {
     "Techniques and evaluation": ["pilotopt.techniques:techniques", "pilotopt.techniques:optimize",
                                   "pilotopt.evaluate.harness:evaluate_artifacts"],
     "Pipeline, report and deploy": ["pilotopt.pipeline.config:load_config", "pilotopt.pipeline.run:run_pipeline",
-                                    "pilotopt.report:build_report", "pilotopt.deploy:write_deployable"],
+                                    "pilotopt.report:build_report", "pilotopt.deploy:deploy_variant"],
     "Search": ["pilotopt.search:run_search"],
 }
 # figures of a finished run copied by scripts/docs_images.py: docs path -> what it shows

@@ -55,24 +55,25 @@ def test_run_from_a_given_model(case, dls, tiny_data, tmp_path):
     assert all(any(v["name"] == n and v["status"] == "ok" for v in results["variants"]) for n in names), names
     drives = [d for d in results["closed_loop"] if d.get("status") == "ok"]
     assert {d["variant"] for d in drives} == set(names)
-    # the recommended variant, deployable by the user's own tools, with its contract beside it
+    # the recommended variant, written for each deploy target that runs it, and why not for the others
     deploy = tmp_path / "run" / "report" / "deploy"
-    doc = json.loads((deploy / "input_contract.json").read_text())
-    assert doc["input_contract"]["name"].startswith(preset)
-    if case == "state_dict":  # load it the way DLS / Behavior Metrics do, and compare with the model
-        x = torch.rand(2, 3, 66, 200)
+    doc = json.loads((deploy / "deploy.json").read_text())
+    assert set(doc["targets"]) == {"edge", "behavior-metrics"}
+    assert all(("files" in t) != ("not_written" in t) for t in doc["targets"].values())
+    if case == "state_dict":  # Behavior Metrics' torch brain feeds ToTensor (NCHW / 255) into its TorchScript
+        x = torch.randint(0, 256, (2, 3, 66, 200)).float() / 255  # ToTensor of uint8 pixels
         with torch.no_grad():
             expected = dls["net"](x).numpy()
-        if doc["kind"] == "onnx":
+        bm = doc["targets"]["behavior-metrics"]
+        edge = doc["targets"]["edge"]
+        if "files" in bm:  # the torch baseline: TorchScript over the model, outputs already normalized
+            script = deploy / "behavior-metrics" / next(f for f in bm["files"] if f.endswith(".pt"))
+            got = torch.jit.load(str(script))(x).detach().numpy()
+        else:  # onnx_fp32: the edge folder holds the NCHW ONNX as produced
             import onnxruntime as ort
 
-            sess = ort.InferenceSession(str(deploy / doc["artifact"]))
+            manifest = json.loads((deploy / "edge" / "deploy.json").read_text())
+            sess = ort.InferenceSession(str(deploy / "edge" / manifest["model"]))
             got = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
-        else:
-            from pilotopt.models.arch import resolve_arch
-
-            net = resolve_arch("dls_pilotnet").build(0)
-            net.load_state_dict(torch.load(deploy / (doc["state_dict"] or doc["artifact"]), weights_only=True))
-            with torch.no_grad():
-                got = net(x).numpy()
+            assert "files" in edge
         np.testing.assert_allclose(got, expected, atol=1e-4)

@@ -1,12 +1,12 @@
 """pilotopt's resize is cv2.resize bit for bit (issue 32): INTER_LINEAR and INTER_NEAREST on uint8,
 through the numba kernel (crop_resize / apply_resize / the simulator's brain view) and through the
-NumPy-only twin pilotopt.resize.resize_exact_numpy."""
+NumPy-only twin pilotopt_edge.resize.resize_exact_numpy."""
 
 import numpy as np
 import pytest
 
 from pilotopt.preprocess import Geometry, apply_resize, crop_resize, resize_plan
-from pilotopt.resize import (COEF_SCALE, axis_linear, resize_coefficients, resize_exact_numpy,
+from pilotopt_edge.resize import (COEF_SCALE, axis_linear, resize_coefficients, resize_exact_numpy,
                              vertical_round)
 
 cv2 = pytest.importorskip("cv2")

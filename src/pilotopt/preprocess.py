@@ -1,10 +1,10 @@
 """PilotNet preprocessing shared by every framework, the simulator's brain view and the datasets.
 
-One implementation (a numba kernel fed by pilotopt.resize's fixed-point plans) so that training
+One implementation (a numba kernel fed by pilotopt_edge.resize's fixed-point plans) so that training
 in TensorFlow, training in PyTorch and driving in the simulator see byte-identical inputs. The
 resize is cv2.resize's, bit for bit: "bilinear" gives exactly the bytes of
 cv2.resize(img, (w, h), interpolation=cv2.INTER_LINEAR) and "nearest" those of cv2.INTER_NEAREST
-on uint8 RGB (opencv-python-headless 5.0 on x86_64; see pilotopt.resize for the arithmetic and
+on uint8 RGB (opencv-python-headless 5.0 on x86_64; see pilotopt_edge.resize for the arithmetic and
 its NumPy-only twin `resize_exact_numpy`, tested equal to both).
 """
 
@@ -16,7 +16,7 @@ from functools import lru_cache
 import numpy as np
 
 from pilotopt.errors import BadInputError
-from pilotopt.resize import INTERPOLATIONS, axis_linear, axis_nearest
+from pilotopt_edge.resize import INTERPOLATIONS, axis_linear, axis_nearest
 
 FRAME_H, FRAME_W = 480, 640  # camera frame
 CROP_TOP, CROP_BOTTOM = 240, 480  # the road half
@@ -32,7 +32,7 @@ class ResizePlan:
     """Source rows/cols and weights of a resize, so a renderer can produce exactly the pixels the
     resize reads and nothing else. Output row i reads source rows r0[i], r1[i] with weights
     wr[i, 0], wr[i, 1]; output column j reads c0[j], c1[j] with wc[j, 0], wc[j, 1]. The weights are
-    OpenCV's fixed-point coefficients (int32, scaled by 2 ** 11), from pilotopt.resize."""
+    OpenCV's fixed-point coefficients (int32, scaled by 2 ** 11), from pilotopt_edge.resize."""
 
     r0: np.ndarray
     r1: np.ndarray

@@ -7,6 +7,8 @@ import sys
 
 import typer
 
+from pilotopt_edge.errors import EdgeError
+
 from pilotopt.errors import PilotoptError, one_line
 
 app = typer.Typer(
@@ -19,7 +21,7 @@ app = typer.Typer(
 
 
 def _register_commands() -> None:
-    from pilotopt.cli import bench, evaluate, optimize, report, run, search, sim, train
+    from pilotopt.cli import bench, deploy, evaluate, optimize, report, run, search, sim, train
 
     app.add_typer(sim.app, name="sim")
     app.command("run")(run.run_cmd)
@@ -27,6 +29,7 @@ def _register_commands() -> None:
     app.command("optimize")(optimize.optimize_cmd)
     app.command("evaluate")(evaluate.evaluate_cmd)
     app.command("search")(search.search_cmd)
+    app.command("deploy")(deploy.deploy_cmd)
     app.add_typer(optimize.list_app, name="list")
     app.add_typer(bench.app, name="bench")
     app.add_typer(report.app, name="report")
@@ -46,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
     _register_commands()
     try:
         app(args=argv, prog_name="pilotopt")
-    except PilotoptError as exc:
+    except (PilotoptError, EdgeError) as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
     except KeyboardInterrupt:

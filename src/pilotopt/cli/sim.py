@@ -65,8 +65,9 @@ def drive_cmd(
     latency: Optional[float] = typer.Option(None, help="realtime: fixed brain latency in seconds."),
     latency_scale: float = typer.Option(1.0, help="realtime: measured latency x this (emulate slower hardware)."),
     latency_samples: Optional[Path] = typer.Option(None, help="realtime, reproducible: draw each latency (seeded) from "
-                                                             "these brain-step samples: a JSON list of ms, or an "
-                                                             "offline results.json with --model's variant in it."),
+                                                             "these brain-step samples: a JSON list of ms, a "
+                                                             "`pilotopt-edge bench --out` file from the device, or "
+                                                             "an offline results.json with --model's variant in it."),
     condition: str = typer.Option("default", help="Driving condition, e.g. dusk, gaussian:10, slow:5, lag:0.2 "
                                                   "(see `sim list`)."),
     repetition: int = typer.Option(0, min=0, help="0: the canonical start; k: a seeded start point, offset and "
@@ -99,6 +100,13 @@ def drive_cmd(
                       condition=condition, repetition=repetition, interventions=interventions,
                       video_every=video_every if video else 0)
     cfg.validate()
+    if model is None and (input_ or arch or arch_args or runtime):
+        from pilotopt.errors import BadInputError
+
+        given = ", ".join(n for n, v in (("--input", input_), ("--arch", arch), ("--arch-args", arch_args),
+                                         ("--runtime", runtime)) if v)
+        raise BadInputError(f"{given} describe a model, but brain '{brain}' is not one; pass --model FILE to drive "
+                            "a model, or drop them")
     if model is not None:
         from pilotopt.artifacts import load_artifact_predictor
         from pilotopt.sim.brains.model import ModelBrain
@@ -134,7 +142,8 @@ def drive_cmd(
 
 
 def _samples(path: Path, model: Optional[Path]) -> list[float]:
-    """Brain-step latencies in seconds from a JSON list of ms or an offline results.json."""
+    """Brain-step latencies in seconds from a JSON list of ms, a `pilotopt-edge bench --out` file
+    (measured on the device) or an offline results.json."""
     import json
 
     from pilotopt.errors import BadInputError
@@ -144,7 +153,9 @@ def _samples(path: Path, model: Optional[Path]) -> list[float]:
     except (OSError, ValueError) as exc:
         raise BadInputError(f"latency samples '{path}': not readable JSON ({exc}); pass a JSON list of ms or an "
                             "offline results.json") from None
-    if isinstance(doc, dict):
+    if isinstance(doc, dict) and str(doc.get("schema", "")).startswith("pilotopt-edge.bench/"):
+        doc = doc.get("brain_step_samples_ms")
+    elif isinstance(doc, dict):
         rows = [r for r in doc.get("variants", []) if r.get("brain_step_samples_ms")]
         if model is not None:
             mine = [r for r in rows if r.get("artifact") and Path(r["artifact"]).resolve() == model.resolve()]
@@ -177,6 +188,53 @@ def _print_metrics(m: dict) -> None:
             continue
         table.add_row(key, f"{v:.3f}" if isinstance(v, float) else str(v))
     stdout.print(table)
+
+
+@app.command("ros-bridge")
+def ros_bridge_cmd(
+    circuit: str = typer.Option("simple", help="Built-in circuit name or a CSV file of x,y points."),
+    direction: str = typer.Option("anticlockwise", help="anticlockwise or clockwise."),
+    duration: float = typer.Option(30.0, help="Seconds of sim time to drive, in real time (the run ends earlier "
+                                              "when the laps are done or the car leaves the road)."),
+    laps: int = typer.Option(1, min=1, help="Laps after which the run ends."),
+    camera_topic: str = typer.Option("/F1ROS/cameraL/image_raw", help="sensor_msgs/Image (rgb8) topic the camera "
+                                                                       "frames are published on."),
+    cmd_topic: str = typer.Option("/F1ROS/cmd_vel", help="geometry_msgs/Twist topic the commands are read from "
+                                                         "(linear.x m/s, angular.z rad/s)."),
+    rate: float = typer.Option(20.0, help="Camera frames per second."),
+    interventions: bool = typer.Option(False, "--interventions", help="Put the car back on the line when it is more "
+                                                                      "than 1 m off, instead of ending the run."),
+    look: str = typer.Option("default", help="Visual variant, e.g. white_line+dark (see `sim list`)."),
+    seed: int = typer.Option(0, help="Seed for textures."),
+    wait: float = typer.Option(30.0, help="Seconds to wait for the node's first command before the clock starts."),
+    out: Optional[Path] = typer.Option(None, help="Write the run's metrics as JSON."),
+) -> None:
+    """Put the simulator on ROS 1 topics: publish the car's camera, drive with the Twist commands a
+    node sends back (e.g. `pilotopt-edge ros DEPLOY_DIR`), in real time, and print the closed-loop
+    metrics. Needs a running roscore (ROS_MASTER_URI) and rospy (`make ros`)."""
+    from pilotopt.atomic import ensure_writable_dir, write_json
+    from pilotopt.sim.ros_bridge import BridgeConfig, run_bridge
+
+    if out is not None:
+        ensure_writable_dir(out.parent)
+    cfg = BridgeConfig(circuit=circuit, direction=direction, duration=duration, laps=laps,
+                       camera_topic=camera_topic, cmd_topic=cmd_topic, rate=rate, interventions=interventions,
+                       look=look, seed=seed, wait_s=wait)
+    result = run_bridge(cfg, log=typer.echo)
+    m = result["metrics"]
+    table = Table(title=f"closed-loop metrics over ROS ({cfg.camera_topic} -> {cfg.cmd_topic})")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key in ("termination", "sim_seconds", "lap_completed", "completed_distance", "percentage_completed",
+                "average_speed", "position_deviation_mae", "position_deviation_max", "off_track", "interventions",
+                "autonomy", "driving_score", "frames_published", "commands_received", "command_rate",
+                "real_time_factor"):
+        v = m.get(key)
+        table.add_row(key, f"{v:.3f}" if isinstance(v, float) else str(v))
+    stdout.print(table)
+    if out:
+        write_json(out, result)
+        typer.echo(f"metrics: {out}")
 
 
 @app.command("dataset")

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
+from pilotopt_edge.feeding import OutputMap as EdgeOutputMap
+from pilotopt_edge.feeding import encode_pixels
+
 from pilotopt.errors import BadInputError, one_line
 from pilotopt.preprocess import PILOTNET_GEOMETRY, V_MAX, V_MIN, W_MAX, W_MIN, Geometry
 
@@ -100,6 +103,7 @@ class InputContract:
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
     outputs: OutputMap = OutputMap()
     size_from_model: bool = False  # resize to the size the model declares (toolkits that pass img_shape)
+    clip: tuple = ()  # ((v_lo, v_hi), (w_lo, w_hi)) physical commands clipped, only when a contract asks
     description: str = ""
     notes: tuple[str, ...] = field(default=(), compare=False)  # what was detected or assumed
 
@@ -125,19 +129,19 @@ class InputContract:
 
     # -- the value half ------------------------------------------------------------------------
     def encode(self, images: np.ndarray) -> np.ndarray:
-        """uint8-valued RGB images (N, H, W, 3) or (N, T, H, W, 3) -> float32 model input."""
-        x = np.asarray(images, dtype=np.float32)
+        """uint8-valued RGB images (N, H, W, 3) or (N, T, H, W, 3) -> float32 model input (the edge
+        package's `encode_pixels`: the car and pilotopt feed a model one way)."""
         if self.raw_pixels:
-            return np.ascontiguousarray(x)
-        if self.channels == "bgr":
-            x = x[..., ::-1]
-        if self.pixel_scale != 1.0 or any(self.mean) or any(s != 1.0 for s in self.std):
-            mean = np.asarray(self.mean, np.float32)
-            std = np.asarray(self.std, np.float32)
-            x = (x * np.float32(self.pixel_scale) - mean) / std
-        if self.layout == "nchw":
-            x = np.moveaxis(x, -1, -3)
-        return np.ascontiguousarray(x, dtype=np.float32)
+            return np.ascontiguousarray(images, dtype=np.float32)
+        return encode_pixels(images, self.channels, self.layout, self.pixel_scale, self.mean, self.std)
+
+    def commands(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Raw model outputs (N, 2) -> physical (v m/s, w rad/s) as the edge package applies them:
+        the output map, unclipped unless the contract has a `clip`."""
+        o = self.outputs
+        clip = {"v": self.clip[0], "w": self.clip[1]} if self.clip else None
+        edge = EdgeOutputMap(o.v_index, o.w_index, o.v_scale, o.v_offset, o.w_scale, o.w_offset, clip)
+        return edge.commands(y)
 
     def decode(self, y: np.ndarray) -> np.ndarray:
         """Model outputs (N, 2) -> pilotopt-normalized (v, w), unclipped (as the labels' space)."""
@@ -153,6 +157,7 @@ class InputContract:
                 "interpolation": g.interpolation, "channels": self.channels, "layout": self.layout,
                 "pixel_scale": self.pixel_scale, "mean": list(self.mean), "std": list(self.std),
                 "outputs": self.outputs.to_dict(), "size_from_model": self.size_from_model,
+                **({"clip": {"v": list(self.clip[0]), "w": list(self.clip[1])}} if self.clip else {}),
                 "notes": list(self.notes)}
 
     @property
@@ -187,7 +192,7 @@ class InputContract:
 
 # -- YAML / dict form ------------------------------------------------------------------------------
 _KEYS = {"name", "base", "crop", "size", "interpolation", "channels", "layout", "scaling", "pixel_scale", "mean",
-         "std", "outputs", "description", "size_from_model"}
+         "std", "outputs", "description", "size_from_model", "clip"}
 
 
 def from_dict(doc: dict, where: str = "input contract") -> InputContract:
@@ -222,12 +227,26 @@ def from_dict(doc: dict, where: str = "input contract") -> InputContract:
                              layout=str(doc.get("layout", base.layout)).lower(), pixel_scale=pixel_scale,
                              mean=mean, std=std, outputs=outputs,
                              size_from_model=bool(doc.get("size_from_model", base.size_from_model)),
+                             clip=_clip(doc["clip"], where) if doc.get("clip") else base.clip,
                              description=str(doc.get("description", base.description)),
                              notes=tuple(doc.get("notes") or ()))
     except BadInputError:
         raise
     except (TypeError, ValueError, IndexError, KeyError) as exc:
         raise BadInputError(f"{where} is malformed ({one_line(exc)}); see `pilotopt list contracts`") from None
+
+
+def _clip(doc, where: str) -> tuple:
+    """`clip: {v: [lo, hi], w: [lo, hi]}` in physical units: the commands a contract asks to clip."""
+    if not isinstance(doc, dict) or set(doc) - {"v", "w"}:
+        raise BadInputError(f"clip in {where} must be {{v: [lo, hi], w: [lo, hi]}} in m/s and rad/s")
+    lim = []
+    for q, default in (("v", (-1e9, 1e9)), ("w", (-1e9, 1e9))):
+        lo, hi = (float(x) for x in doc.get(q, default))
+        if lo > hi:
+            raise BadInputError(f"clip.{q} in {where} has low {lo} above high {hi}")
+        lim.append((lo, hi))
+    return tuple(lim)
 
 
 def _outputs(doc: dict, where: str) -> OutputMap:

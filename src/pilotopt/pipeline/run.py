@@ -704,22 +704,36 @@ def _report(cfg: PipelineConfig, out: Path, offline: dict, drives: list[dict], p
 
 
 def _deploy(offline: dict, paths: dict, dest: Path) -> dict | None:
-    """The recommended variant in its user's form, with its input contract (pilotopt.deploy)."""
+    """The recommended variant written for each deploy target that can run it (pilotopt.deploy):
+    DEST/edge for `pilotopt-edge` on the car, DEST/behavior-metrics for Behavior Metrics' brains;
+    DEST/deploy.json says which targets were written and, for the others, why not."""
     import json
     import shutil
 
-    from pilotopt.deploy import write_deployable
+    from pilotopt.atomic import atomic_path, write_json
+    from pilotopt.deploy import deploy_variant
+    from pilotopt.errors import PilotoptError, one_line
 
-    rec = json.loads(Path(paths["results_json"]).read_text()).get("recommendation") or {}
-    keys = {r["key"]: r for r in json.loads(Path(paths["results_json"]).read_text()).get("variants", [])}
+    results = json.loads(Path(paths["results_json"]).read_text())
+    rec = results.get("recommendation") or {}
+    keys = {r["key"]: r for r in results.get("variants", [])}
     chosen = keys.get(rec.get("recommended"))
     row = next((r for r in offline["variants"] if chosen and r["name"] == chosen.get("name")
                 and r.get("artifact") and r["status"] == "ok"), None)
     if row is None:
         shutil.rmtree(dest, ignore_errors=True)  # no recommendation: no stale deployable either
         return None
-    return write_deployable(Path(row["artifact"]), dest, variant=row["name"], contract=row.get("contract"),
-                            arch=row.get("arch"), arch_args=row.get("arch_args"))
+    written = {}
+    with atomic_path(dest) as tmp:
+        tmp.mkdir(parents=True)
+        for target in ("edge", "behavior-metrics"):
+            try:
+                done = deploy_variant(Path(row["artifact"]), target, tmp / target)
+                written[target] = {"folder": target, "files": done["files"], "notes": done.get("notes", [])}
+            except PilotoptError as exc:
+                written[target] = {"not_written": one_line(exc)}
+        write_json(tmp / "deploy.json", {"schema": "pilotopt.run-deploy/1", "variant": row["name"], "targets": written})
+    return {"folder": str(dest), "targets": written}
 
 
 def _with_paths(rec: dict, root: Path, report_dir: Path) -> dict:

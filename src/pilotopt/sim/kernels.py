@@ -50,10 +50,10 @@ def shade_ground(fwd, right, m, t, coef, ncx, ncy, lut, nbins, inv_bin, out):  #
 @njit(cache=True, nogil=True)
 def resize_bilinear(img, r0, r1, wr, c0, c1, wc, out):  # pragma: no cover (JIT)
     """cv2.resize INTER_LINEAR / INTER_NEAREST of uint8 img (H, W, >=3) into out (h, w, 3), bit for
-    bit, by the taps and fixed-point weights of pilotopt.resize (wr (h, 2), wc (w, 2) int32, scaled
+    bit, by the taps and fixed-point weights of pilotopt_edge.resize (wr (h, 2), wc (w, 2) int32, scaled
     by 2048): per channel the exact int32 horizontal sums of the two source rows, then OpenCV's
     8u vertical rounding ((((h0 >> 4) * b0) >> 16) + (((h1 >> 4) * b1) >> 16) + 2) >> 2, saturated.
-    The same arithmetic as pilotopt.resize.resize_exact_numpy. Used for every PilotNet input, so
+    The same arithmetic as pilotopt_edge.resize.resize_exact_numpy. Used for every PilotNet input, so
     training data and the simulator's brain view go through the same arithmetic."""
     for i in range(out.shape[0]):
         top, bottom, row = img[r0[i]], img[r1[i]], out[i]

@@ -18,6 +18,7 @@ from typing import Callable
 QUANTIZERS = {"executorch": "XNNPACKQuantizer (symmetric per-channel)",  # int8 weights and activations
               "pt2": "X86InductorQuantizer"}  # int8 per-channel symmetric weights, uint8 per-tensor activations
 BACKENDS = tuple(QUANTIZERS)
+QDQ_PROGRAM = "qdq.pt2"  # beside an executorch backend's .pte
 
 
 def available() -> tuple[bool, str]:
@@ -135,7 +136,10 @@ def convert_and_save(ctx, prepared, x, name: str = "model.pt2", backend: str = "
 
         with ctx.torch.no_grad():
             lowered = _executorch.lower(ctx, converted, (x[:1],), {})
-        return lowered.artifact, program, lowered.record
+        # the same int8 model as a q/dq program beside the .pte: what `pilotopt deploy` replays in
+        # plain TorchScript for Behavior Metrics, whose torch brain cannot load a .pte
+        save(ctx, program, QDQ_PROGRAM)
+        return lowered.artifact, program, {**lowered.record, "qdq_program": QDQ_PROGRAM}
     name, program = save(ctx, program, name)
     return name, program, {}
 

@@ -1,5 +1,6 @@
 """A trained model as a simulator brain: the view its input contract asks for (crop rows and size)
-in, its outputs mapped to pilotopt-normalized (v, w) by the contract and then to physical units.
+in, its outputs mapped to physical (v, w) by the contract's output map as the edge package applies
+it on the car (unclipped unless the contract asks; the vehicle's physical limits apply after).
 Recurrent models get the last T frames. A predictor without a contract is pilotopt's own."""
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from collections import deque
 import numpy as np
 
 from pilotopt.contracts.predictor import RANGE_MARGIN
-from pilotopt.preprocess import denormalize_labels
 from pilotopt.runtimes.base import Predictor
 from pilotopt.sim.brains.base import Brain
 from pilotopt.sim.camera import PilotNetView
@@ -44,15 +44,17 @@ class ModelBrain(Brain):
             batch = np.stack(self.history)[None]
         else:
             batch = obs[None]
+        contract = self.predictor.contract
+        x = contract.encode(batch)
         t0 = time.perf_counter()
-        y = self.predictor.predict(batch)
+        raw = self.predictor.raw.predict(x)
         self.last_inference_s = time.perf_counter() - t0
-        y = np.asarray(y, dtype=np.float64).reshape(-1, 2)[0]
+        y = np.asarray(contract.decode(raw), dtype=np.float64).reshape(-1, 2)[0]
         self.steps += 1
         if not (np.all(np.isfinite(y)) and np.all(y >= -RANGE_MARGIN) and np.all(y <= 1 + RANGE_MARGIN)):
             self.out_of_range += 1
-        v, w = denormalize_labels(y)
-        return float(v), float(w)
+        v, w = contract.commands(raw)
+        return float(v[0]), float(w[0])
 
     @property
     def out_of_range_share(self) -> float:

@@ -1,0 +1,74 @@
+"""`pilotopt-edge bench`: what one brain step costs on this device, frame in -> command out, and
+the model call alone; p50/p90/p99, cold start and peak RSS, with every sample, where it ran and
+on what. `pilotopt sim drive --latency-samples` reads the file to drive at this device's speed."""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import sys
+import time
+from typing import Optional
+
+import numpy as np
+
+from pilotopt_edge.brain import REFERENCE, Brain
+from pilotopt_edge.check import read_reference
+
+SCHEMA = "pilotopt-edge.bench/1"
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.lower().startswith(("model name", "hardware", "cpu model")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def device() -> dict:
+    """Where a measurement was taken: enough to tell two machines (and two processes) apart."""
+    return {"hostname": socket.gethostname(), "pid": os.getpid(), "machine": platform.machine(),
+            "cpu": _cpu_model(), "cores": os.cpu_count(), "system": f"{platform.system()} {platform.release()}",
+            "python": platform.python_version()}
+
+
+def peak_rss_mb() -> float:
+    try:
+        import resource
+    except ImportError:  # not on Linux / macOS
+        return float("nan")
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (1024.0 * 1024.0) if sys.platform == "darwin" else rss / 1024.0
+
+
+def summary(samples_ms) -> dict:
+    a = np.asarray(samples_ms, dtype=np.float64)
+    return {"p50_ms": float(np.percentile(a, 50)), "p90_ms": float(np.percentile(a, 90)),
+            "p99_ms": float(np.percentile(a, 99)), "mean_ms": float(a.mean()), "n": int(len(a))}
+
+
+def bench(deploy_dir: str, iterations: int = 200, warmup: int = 10, threads: int = 1,
+          frames_path: Optional[str] = None) -> dict:
+    t0 = time.perf_counter()
+    brain = Brain.load(deploy_dir, threads=threads)
+    frames, _ = read_reference(frames_path or os.path.join(str(deploy_dir), REFERENCE))
+    brain.step(frames[0])
+    cold_ms = (time.perf_counter() - t0) * 1e3
+    for i in range(warmup):
+        brain.step(frames[i % len(frames)])
+    step_ms, model_ms = [], []
+    for i in range(iterations):
+        s = time.perf_counter()
+        brain.step(frames[i % len(frames)])
+        step_ms.append((time.perf_counter() - s) * 1e3)
+        model_ms.append(brain.last_model_s * 1e3)
+    return {"schema": SCHEMA, "variant": brain.manifest.get("variant"), "runtime": brain.model.runtime,
+            "runtime_version": getattr(brain.model, "version", ""), "threads": threads, "device": device(),
+            "cold_start_ms": cold_ms, "peak_rss_mb": peak_rss_mb(),
+            "brain_step": summary(step_ms), "model_call": summary(model_ms),
+            "brain_step_samples_ms": step_ms, "model_call_samples_ms": model_ms}
