@@ -40,6 +40,7 @@ def optimized(request, dls, tiny_data, tmp_path_factory):
 # collection order (--no-loadscope-reorder), so this is longest-first scheduling: with xdist's
 # default order (most tests first) one worker sat idle for the last ~90 s.
 COSTLIEST_FIRST = (
+    "test_deploy.py",  # ~200 (variants of five techniques, a fresh venv with the edge wheel)
     "test_search.py",  # 194
     "test_runtimes.py",  # 139
     "test_own_models.py",  # 101
@@ -51,11 +52,13 @@ COSTLIEST_FIRST = (
     "test_techniques_portable.py",  # 58
     "test_techniques_torch_quant.py",  # 54
     "test_techniques_tfmot.py",  # 46
+    "test_ros.py",  # 44 (mostly waiting on a 30 s drive over ROS: little CPU)
     "test_executorch.py",  # 38
     "test_chains.py",  # 38
     "test_bench_techniques.py",  # 34
     "test_evaluate.py",  # 32
     "test_docs.py",  # 30
+    "test_deploy_convert.py",  # 30
     "test_train.py",  # 28
     "test_techniques_torch_speed.py",  # 24
     "test_cli.py",  # 22

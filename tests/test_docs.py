@@ -44,7 +44,7 @@ FOREIGN_OPTIONS = {
 }
 MARKER = re.compile(r"<!--\s*docs-test:\s*([\w-]+)\s*-->")
 SHELL = {"bash", "sh", "shell", "console", ""}
-YAML_MARKERS = {"run-config", "search-config", "optimize-config", "contract"}
+YAML_MARKERS = {"run-config", "search-config", "optimize-config", "contract", "bm-config"}
 
 
 def doc_files() -> list[Path]:
@@ -317,6 +317,8 @@ def test_every_yaml_block_is_checked_and_valid(tmp_path):
                 load_search_config(file)
             elif mark == "contract":
                 load_contract(file)
+            elif mark == "bm-config":  # exactly what `pilotopt deploy --target behavior-metrics` writes
+                _check_bm_config(file)
             else:
                 known = techniques()
                 settings, variants = read_config_file(file)
@@ -329,6 +331,18 @@ def test_every_yaml_block_is_checked_and_valid(tmp_path):
         except Exception as exc:  # noqa: BLE001
             raise AssertionError(f"{where} is not valid: {exc}") from None
     assert seen == YAML_MARKERS, f"expected a checked example of each kind, found {sorted(seen)}"
+
+
+def _check_bm_config(file: Path) -> None:
+    import yaml
+
+    from pilotopt.deploy.bm_brains import BRAINS, config_yaml
+    from pilotopt.deploy.target_behavior_metrics import TIME_CYCLE_MS, WORLD
+
+    doc = yaml.safe_load(file.read_text())
+    robot = doc["Behaviors"]["Robot"]
+    brain = next(b for b in BRAINS.values() if b.brain_path == robot["BrainPath"])
+    assert doc == config_yaml(brain, robot["Parameters"]["Model"], TIME_CYCLE_MS, WORLD), "differs from deploy's"
 
 
 def test_documented_settings_exist():

@@ -158,7 +158,7 @@ def run_node(deploy_dir: str, camera_topic: str = DEFAULT_CAMERA_TOPIC, cmd_topi
 
     brain = Brain.load(deploy_dir, threads=threads)  # a bad deploy folder fails before ROS starts
     rospy, Image, Twist = import_ros()
-    _require_master(rospy)
+    require_master(rospy)
     rospy.init_node(node_name, anonymous=True)
     counters = Counters()
     latest = LatestFrame(counters)
@@ -205,7 +205,7 @@ def run_node(deploy_dir: str, camera_topic: str = DEFAULT_CAMERA_TOPIC, cmd_topi
     return 0
 
 
-def _require_master(rospy) -> None:
+def require_master(rospy) -> None:
     """Fail in one line when no ROS master answers (rospy.init_node would wait for it forever)."""
     import rosgraph
 

@@ -75,7 +75,8 @@ def load_model(path: str, runtime: str, threads: int = 1) -> Model:
                         "redeploy the folder with pilotopt deploy") from None
 
 
-def _quantize(x: np.ndarray, detail: dict) -> np.ndarray:
+def quantize(x: np.ndarray, detail: dict) -> np.ndarray:
+    """float32 values -> the tensor's dtype: round(x / scale + zero point), saturated, if integer."""
     dtype = np.dtype(detail["dtype"])
     if np.issubdtype(dtype, np.integer):
         scale, zero = detail.get("quantization", (0.0, 0))
@@ -85,7 +86,8 @@ def _quantize(x: np.ndarray, detail: dict) -> np.ndarray:
     return x.astype(dtype, copy=False)
 
 
-def _dequantize(y: np.ndarray, detail: dict) -> np.ndarray:
+def dequantize(y: np.ndarray, detail: dict) -> np.ndarray:
+    """The tensor's values -> float32: (q - zero point) * scale if integer."""
     if np.issubdtype(np.dtype(detail["dtype"]), np.integer):
         scale, zero = detail.get("quantization", (0.0, 0))
         if scale:
@@ -105,9 +107,9 @@ class _LiteRT(Model):
 
     def _one(self, x):
         it = self.interpreter
-        it.set_tensor(self.inp["index"], _quantize(x, self.inp))
+        it.set_tensor(self.inp["index"], quantize(x, self.inp))
         it.invoke()
-        return _dequantize(it.get_tensor(self.out["index"]), self.out).reshape(len(x), -1)
+        return dequantize(it.get_tensor(self.out["index"]), self.out).reshape(len(x), -1)
 
     def predict(self, x):
         batch = int(self.inp["shape"][0])

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pilotopt_edge.runtimes import dequantize, quantize  # noqa: F401  (the car's own, re-exported)
+
 from pilotopt.runtimes import register_runtime
 from pilotopt.runtimes._util import (check_frames, load_failed, require_file, require_package, run_in_chunks,
                                      sequence_length_of)
@@ -23,26 +25,6 @@ from pilotopt.runtimes.base import Predictor
 def _qparams(details: dict) -> tuple[float, int]:
     scale, zero = details.get("quantization", (0.0, 0))
     return float(scale), int(zero)
-
-
-def quantize(x: np.ndarray, details: dict) -> np.ndarray:
-    """float32 values -> the input tensor's dtype (quantized if it is an integer type)."""
-    dtype = np.dtype(details["dtype"])
-    if np.issubdtype(dtype, np.integer):
-        scale, zero = _qparams(details)
-        q = np.round(x / scale + zero) if scale else np.round(x)
-        info = np.iinfo(dtype)
-        return np.clip(q, info.min, info.max).astype(dtype)
-    return x.astype(dtype, copy=False)
-
-
-def dequantize(y: np.ndarray, details: dict) -> np.ndarray:
-    """The output tensor's values -> float32 real values (dequantized if integer)."""
-    if np.issubdtype(np.dtype(details["dtype"]), np.integer):
-        scale, zero = _qparams(details)
-        if scale:
-            return ((y.astype(np.float32) - np.float32(zero)) * np.float32(scale)).astype(np.float32)
-    return y.astype(np.float32, copy=False)
 
 
 @register_runtime("litert")

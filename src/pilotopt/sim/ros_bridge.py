@@ -19,45 +19,15 @@ from __future__ import annotations
 
 import collections
 import math
-import os
-import sys
 import threading
 import time
 from dataclasses import asdict, dataclass
 
+from pilotopt_edge.ros_node import DEFAULT_CAMERA_TOPIC, DEFAULT_CMD_TOPIC, import_ros, require_master
+
 from pilotopt.errors import BadInputError
 
-DEFAULT_CAMERA_TOPIC = "/F1ROS/cameraL/image_raw"
-DEFAULT_CMD_TOPIC = "/F1ROS/cmd_vel"
-# Debian's python3-rospy lives in the system Python's dist-packages, which the project's virtual
-# environment (another Python build) does not see
-SYSTEM_DIST_PACKAGES = "/usr/lib/python3/dist-packages"
-ROS_FIX = ("install ROS 1's rospy: `make ros` (Debian: apt-get install ros-core python3-rospy "
-           "python3-sensor-msgs python3-geometry-msgs) or source /opt/ros/noetic/setup.bash")
 RESULT_SCHEMA = "pilotopt.ros_bridge/1"
-
-
-def _ros_modules():
-    import rospy
-    from geometry_msgs.msg import Twist
-    from sensor_msgs.msg import Image
-
-    return rospy, Image, Twist
-
-
-def import_ros():
-    """(rospy, Image, Twist), or a one-line BadInputError naming the packages that provide them."""
-    try:
-        return _ros_modules()
-    except ImportError:
-        # From the venv, Debian's rospy (python3-rospy, for the system Python 3.11) is invisible:
-        # append its folder at the END of sys.path, so the venv's own numpy and friends still win.
-        if os.path.isdir(SYSTEM_DIST_PACKAGES) and SYSTEM_DIST_PACKAGES not in sys.path:
-            sys.path.append(SYSTEM_DIST_PACKAGES)
-    try:
-        return _ros_modules()
-    except ImportError as exc:
-        raise BadInputError(f"ROS 1 is not importable here ({exc}); {ROS_FIX}") from None
 
 
 @dataclass
@@ -130,14 +100,6 @@ def image_message(Image, frame, stamp, frame_id: str = "camera"):
     return msg
 
 
-def _require_master(rospy) -> None:
-    import rosgraph
-
-    if not rosgraph.is_master_online():  # rospy.init_node would wait for it forever
-        uri = os.environ.get("ROS_MASTER_URI", "http://localhost:11311")
-        raise BadInputError(f"no ROS master answers at {uri}; start roscore (or set ROS_MASTER_URI)")
-
-
 def run_bridge(cfg: BridgeConfig, log=print) -> dict:
     """Drive `cfg.duration` s of sim time with whatever node answers on the topics; the metrics."""
     import numpy as np
@@ -158,7 +120,7 @@ def run_bridge(cfg: BridgeConfig, log=print) -> dict:
     sim = Simulation(track, camera, cfg.look, settings=settings, seed=cfg.seed)
     frame = sim.frame()  # builds the renderer before the clock starts
 
-    _require_master(rospy)
+    require_master(rospy)
     rospy.init_node("pilotopt_sim_bridge", anonymous=True, disable_signals=True)
     inbox = CommandInbox()
     pub = rospy.Publisher(cfg.camera_topic, Image, queue_size=1, tcp_nodelay=True)
