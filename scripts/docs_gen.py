@@ -3,7 +3,8 @@
 - `reference/cli.md`: every command and sub-command of the `pilotopt` Typer app (its click command
   tree), with its help and every option as `--help` prints it.
 - `reference/technique-settings.md`: every registered technique and chain, and each one's settings
-  from its settings dataclass (field, type, default, and the comment written beside the field).
+  from their declarations (`setting(default, description, bounds)` in its settings dataclass: name,
+  type, default, allowed values, description).
 - `reference/python-api.md`: the Python entry points listed in `API`, with their signatures,
   docstrings and (for dataclasses) fields.
 
@@ -210,27 +211,10 @@ def default_text(value) -> str:
     return repr(value)
 
 
-def settings_rows(tech, known) -> list[tuple[str, str, str, str]]:
-    """(name, type, default, description) of each setting of one technique or registered chain."""
-    cls = tech.settings_cls
-    fields = dataclasses.fields(cls)
-    if not fields:
-        return []
-    defaults = cls()
-    try:
-        hints = typing.get_type_hints(cls)
-    except Exception:  # noqa: BLE001 - a hint that does not resolve still has its default's type
-        hints = {}
-    comments = field_comments(cls)
-    for step in tech.steps:  # a registered chain: its fields are its steps' fields
-        for key, text in field_comments(known[step].settings_cls).items():
-            comments.setdefault(key, text)
-    rows = []
-    for f in fields:
-        value = getattr(defaults, f.name)
-        hint = hints.get(f.name, type(value))
-        rows.append((f.name, type_name(hint), default_text(value), comments.get(f.name, "")))
-    return rows
+def settings_rows(tech) -> list[tuple[str, str, str, str, str]]:
+    """(name, type, default, allowed values, description) of each setting of one technique or
+    registered chain, from its declarations (pilotopt.techniques._settings)."""
+    return [(p.name, p.type_name, p.default_text, p.bounds, p.description) for p in tech.settings]
 
 
 def settings_reference() -> str:
@@ -238,12 +222,17 @@ def settings_reference() -> str:
 
     known = techniques()
     lines = ["# Technique settings", "",
-             "Generated from the registered techniques and their settings dataclasses by "
+             "Generated from the registered techniques and their settings declarations by "
              "`scripts/docs_gen.py` each time the site is built (`pilotopt list techniques` shows the same "
-             "list, with whether each one can run on this machine). A setting is given as "
+             "list, with whether each one can run on this machine; `pilotopt list techniques --settings` "
+             "every setting, from the same declarations). A setting is given as "
              "`--set technique.key=value` or in a `--config` YAML (`{technique: {key: value}}`, "
              "`technique_settings:` in a `pilotopt run` config); an unknown technique or key is a "
-             "one-line error before any work. The pipeline's profiles change a few defaults "
+             "one-line error before any work. A key under `technique_defaults:` goes to every technique "
+             "that has it and must be a setting of at least one (a misspelled key names the closest one). "
+             "One knob has one name: `calibration_frames` for every technique that calibrates "
+             "(`representative_frames` and `subset_size`, its old names, still work in this release, with a "
+             "warning). The pipeline's profiles change a few defaults "
              "(see [the report page](../report.md#profiles-and-the-run-config)).", "",
              "| technique | framework | runtime | training data | what it does |",
              "| --- | --- | --- | --- | --- |"]
@@ -271,12 +260,13 @@ def settings_reference() -> str:
             if own:
                 pairs = ", ".join(f"`{k}: {default_text(v)}`" for k, v in own.items())
                 lines += [f"The chain's own settings for `{step}`: {pairs}.", ""]
-        rows = settings_rows(t, known)
+        rows = settings_rows(t)
         if not rows:
             lines += ["No settings.", ""]
             continue
-        lines += ["| setting | type | default | description |", "| --- | --- | --- | --- |"]
-        lines += [f"| {code(n)} | {code(ty)} | {code(d)} | {md_cell(desc)} |" for n, ty, d, desc in rows]
+        lines += ["| setting | type | default | allowed | description |", "| --- | --- | --- | --- | --- |"]
+        lines += [f"| {code(n)} | {code(ty)} | {code(d)} | {md_cell(b)} | {md_cell(desc)} |"
+                  for n, ty, d, b, desc in rows]
         lines.append("")
     return "\n".join(lines)
 

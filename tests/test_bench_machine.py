@@ -7,7 +7,8 @@ import os
 import subprocess
 import sys
 
-from pilotopt.bench.machine import measure_peaks, precision_of, variant_macs
+from pilotopt.bench.machine import measure_peaks
+from pilotopt.evaluate.results import precision_of, variant_macs
 
 
 def test_peaks_are_measured_with_both_runtimes_kernels():

@@ -130,3 +130,43 @@ def test_progress_lines_survive_another_thread_silencing_stderr():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "from the other thread" in r.stderr and "swallowed" not in r.stderr
+
+
+# -- technique settings: one declaration each -------------------------------------------------------
+def test_a_misspelled_technique_default_stops_a_run_before_any_work(tmp_path):
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text("technique_defaults: {calibraton_frames: 50}\n")
+    out = tmp_path / "out"
+    proc = run("run", "--config", str(cfg), "--out", str(out))
+    assert_one_line_error(proc, "technique_defaults", "'calibraton_frames'", "did you mean 'calibration_frames'")
+    assert not out.exists()
+
+
+def test_list_techniques_settings_prints_every_declared_setting():
+    from pilotopt.techniques import techniques
+
+    proc = run("list", "techniques", "--settings")
+    assert proc.returncode == 0, proc.stderr
+    blocks: dict[str, list[str]] = {}
+    for line in proc.stdout.splitlines()[:-1]:  # the last line says how to set one
+        if line.startswith("  "):
+            blocks[name].append(line)
+        else:
+            name, _, rest = line.partition(":")
+            assert rest in ("", " no settings"), line
+            blocks[name] = []
+    # the CLI runs in a fresh process: techniques that test modules register in this one are not in it
+    known = {n: t for n, t in techniques().items() if not n.startswith("test_")}
+    assert list(blocks) == list(known)
+    for name, tech in known.items():  # every setting as declared: type, default, allowed values, description
+        assert blocks[name] == [f"  {p.name} ({p.type_name}, default {p.default_text}"
+                                f"{', ' + p.bounds if p.bounds else ''}): {p.description}" for p in tech.settings], name
+    assert blocks["keras"] == [] and "keras: no settings" in proc.stdout
+    for name in ("tflite_int8", "openvino_int8", "onnx_int8_static", "torch_static"):  # one name per knob
+        assert any(b.startswith("  calibration_frames (int, default 200, >= 1): TRAINING frames the activation "
+                                "ranges are measured on") for b in blocks[name]), name
+    assert "  backend (str, default executorch, one of executorch, pt2): executorch: XNNPACK int8 kernels " \
+           "(.pte); pt2: q/dq reference program (.pt2)" in blocks["torch_static"]
+    assert any(b.startswith("  final_sparsity (float, default 0.8, in [0, 1)): ") for b in blocks["tf_prune"])
+    assert "representative_frames" not in proc.stdout and "subset_size" not in proc.stdout
+    assert all(len(b.split("): ", 1)[1]) > 5 for lines in blocks.values() for b in lines)  # a description each

@@ -8,12 +8,9 @@ from pilotopt.sim.camera import PilotNetView
 from pilotopt.sim.circuits import circuit_names
 from pilotopt.sim.closed_loop import DriveConfig, drive
 
-BUILT_IN = ["simple", "extended_simple", "many_curves", "monaco", "nurburgring", "montmelo", "montreal"]
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("direction", ["anticlockwise", "clockwise"])
-@pytest.mark.parametrize("circuit", BUILT_IN)
+@pytest.mark.parametrize("circuit", circuit_names())
 def test_expert_completes_every_circuit(circuit, direction):
     r = drive(make_brain("expert"), DriveConfig(circuit=circuit, direction=direction))
     m = r.metrics

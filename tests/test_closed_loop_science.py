@@ -173,7 +173,8 @@ def test_a_much_slower_hardware_drives_worse():
 REPRO = """
 import json, sys
 import numpy as np
-from pilotopt.artifacts import load_artifact_predictor, open_artifact
+from pilotopt.artifacts import open_artifact
+from pilotopt.runtimes import load_artifact_predictor
 from pilotopt.sim.brains.model import ModelBrain
 from pilotopt.sim.closed_loop import DriveConfig, drive
 model, samples, out = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]

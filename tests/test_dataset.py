@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 import pilotopt.sim.dataset as dataset_mod
-from pilotopt.data.formats import find_recordings, recording_meta_path
+from pilotopt.data.formats import find_recordings
+from pilotopt.sim.recording import recording_meta_path
 from pilotopt.data.validate import Problems
 from pilotopt.errors import BadInputError
 from pilotopt.sim.dataset import DatasetConfig, NoiseConfig, file_digest, generate_dataset

@@ -20,8 +20,8 @@ from _fixtures import torch_checkpoint
 pytestmark = pytest.mark.slow
 
 TECHNIQUES = ["onnx_fp32", "openvino_int8", "torch_static", "torch_to_keras>tflite_fp32", "torch_to_keras>tflite_int8"]
-SETTINGS = {"openvino_int8": {"subset_size": 32},
-            "torch_static": {"calibration_frames": 32}, "tflite_int8": {"representative_frames": 32}}
+SETTINGS = {"openvino_int8": {"calibration_frames": 32},
+            "torch_static": {"calibration_frames": 32}, "tflite_int8": {"calibration_frames": 32}}
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
@@ -45,7 +45,8 @@ def run(tmp_path_factory, tiny_data):
 def _pilotopt_commands(path, frames, runtime=None):
     """What `pilotopt evaluate` / the simulator compute for these frames: pilotopt's crop and resize,
     the variant's contract and runtime, the output map."""
-    from pilotopt.artifacts import load_artifact_predictor, open_artifact
+    from pilotopt.artifacts import open_artifact
+    from pilotopt.runtimes import load_artifact_predictor
     from pilotopt.preprocess import crop_resize
 
     art = open_artifact(path)
@@ -277,7 +278,8 @@ def test_the_wheel_brings_numpy_and_one_runtime_only(edge_venv):
 
 
 def test_brain_step_on_the_edge_equals_pilotopt(edge_venv, deployed):
-    from pilotopt.artifacts import load_artifact_predictor, open_artifact
+    from pilotopt.artifacts import open_artifact
+    from pilotopt.runtimes import load_artifact_predictor
     from pilotopt.preprocess import crop_resize
 
     folder = deployed["folders"]["onnx_fp32"]

@@ -72,12 +72,12 @@ def test_drive_as_a_ray_task(model, tmp_path, monkeypatch):
 
 
 def test_one_worker_drives_every_repetition_and_condition_loading_the_model_once(model, tmp_path, monkeypatch):
-    import pilotopt.artifacts as artifacts
+    import pilotopt.pipeline.drive_jobs as drive_jobs
     from pilotopt.pipeline.drive_jobs import drive_variant
 
     loads = []
-    real = artifacts.load_artifact_predictor
-    monkeypatch.setattr(artifacts, "load_artifact_predictor", lambda *a, **k: loads.append(1) or real(*a, **k))
+    real = drive_jobs.load_artifact_predictor
+    monkeypatch.setattr(drive_jobs, "load_artifact_predictor", lambda *a, **k: loads.append(1) or real(*a, **k))
     drives = [_job(model, tmp_path, repetition=r, condition=c, timeout_s=1.0) for c in ("default", "dusk")
               for r in (0, 1)]
     recs = drive_variant({"variant": "torch", "drives": drives})

@@ -344,7 +344,7 @@ def test_cli_bad_inputs(env, tmp_path):
 
 
 def test_size_of_folders_and_companion_files(tmp_path):
-    from pilotopt.evaluate.size import artifact_bytes, artifact_digest, gzip_bytes
+    from pilotopt.artifacts import artifact_bytes, artifact_digest, gzip_bytes
 
     (tmp_path / "ov").mkdir()
     xml, weights = tmp_path / "ov" / "model.xml", tmp_path / "ov" / "model.bin"

@@ -29,7 +29,7 @@ class _Ctx:
 
     def __init__(self):
         from pilotopt.contracts import get_contract
-        from pilotopt.contracts.split import EncodedSplit
+        from pilotopt.contracts.encoded_split import EncodedSplit
 
         self.train = EncodedSplit(_Split(), get_contract("dls-torch"))  # NCHW, /255: augmented before encoding
 
@@ -43,7 +43,7 @@ def test_every_fine_tune_has_the_augment_setting_and_checks_it():
     for t in tuned:  # every technique that fine-tunes takes the setting
         assert t.make_settings({}).augment == ("default" if t.name == "torch_distill" else "none"), t.name
     assert get_technique("torch_distill").make_settings({}).augment == "default"
-    with pytest.raises(BadInputError, match="unknown augmentation 'sepia'"):
+    with pytest.raises(BadInputError, match="augment must be one of none, default, got 'sepia'"):
         get_technique("torch_prune_local").make_settings({"augment": "sepia"})
 
 

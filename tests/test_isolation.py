@@ -101,9 +101,8 @@ def test_the_callers_use_the_one_runner_and_wording():
     from pilotopt.evaluate import harness, worker
     from pilotopt.isolation import DIED
     from pilotopt.pipeline import executors
-    from pilotopt.runtimes import _util
 
-    assert worker.one_line is one_line and _util.short_error is one_line and executors._one_line is one_line
+    assert worker.one_line is one_line and executors.one_line is one_line
     assert DIED in executors.WORKER_DIED and "died" in executors.WORKER_DIED
     assert not hasattr(harness, "_kill") and not hasattr(harness, "_log_tail")  # moved to isolation
     assert harness.worker_env(2)["OMP_NUM_THREADS"] == "2"

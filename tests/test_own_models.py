@@ -49,7 +49,8 @@ def test_recurrent_dls_model_skips_channel_pruning_and_distillation(dls, tiny_da
 
 
 def test_wrong_preset_is_caught_or_visible(dls, tmp_path):
-    from pilotopt.artifacts import load_artifact_predictor, open_artifact
+    from pilotopt.artifacts import open_artifact
+    from pilotopt.runtimes import load_artifact_predictor
     from pilotopt.contracts import out_of_range_share
 
     # an NCHW state dict fed NHWC by the pilotopt preset: an error before any work

@@ -6,6 +6,7 @@ import pytest
 
 from pilotopt.errors import BadInputError
 from pilotopt.pipeline.config import load_config, technique_overrides, technique_plan
+from pilotopt.techniques import get_technique
 
 
 def test_quick_is_the_default_profile_and_includes_every_technique():
@@ -29,12 +30,41 @@ def test_file_then_command_line_override_the_profile(tmp_path):
 
 
 def test_technique_defaults_reach_only_techniques_with_that_setting():
-    cfg = load_config(overrides={"technique_defaults": {"epochs": 1, "representative_frames": 7}})
-    over = technique_overrides(cfg, ["tf_cluster", "tflite_int8", "keras", "tf_prune"])
-    assert over["tf_cluster"]["epochs"] == 1 and "representative_frames" not in over["tf_cluster"]
+    cfg = load_config(overrides={"technique_defaults": {"epochs": 1, "calibration_frames": 7}})
+    over = technique_overrides(cfg, ["tf_cluster", "tflite_int8", "keras", "tf_prune", "openvino_int8"])
+    assert over["tf_cluster"]["epochs"] == 1 and "calibration_frames" not in over["tf_cluster"]
     assert over["tf_prune"]["epochs"] == 3  # the quick profile's own setting for it wins over the defaults
-    assert over["tflite_int8"] == {"representative_frames": 7}
+    assert over["tflite_int8"] == over["openvino_int8"] == {"calibration_frames": 7}
     assert "keras" not in over
+
+
+def test_a_misspelled_technique_default_names_the_closest_setting(tmp_path):
+    f = tmp_path / "run.yaml"
+    f.write_text("technique_defaults: {calibraton_frames: 50}\n")
+    with pytest.raises(BadInputError) as err:
+        load_config(f)
+    msg = str(err.value)
+    assert "technique_defaults" in msg and "'calibraton_frames'" in msg and "'calibration_frames'" in msg
+    assert "\n" not in msg
+    with pytest.raises(BadInputError, match="unknown setting 'warp_factor'; valid settings: .*calibration_frames"):
+        load_config(overrides={"technique_defaults": {"warp_factor": 9}})
+
+
+def test_old_setting_names_still_work_with_a_warning_naming_the_new_one():
+    from pilotopt.techniques._settings import RenamedSettingWarning
+
+    with pytest.warns(RenamedSettingWarning) as caught:
+        cfg = load_config(overrides={"technique_defaults": {"subset_size": 30},
+                                     "technique_settings": {"tflite_int8": {"representative_frames": 20}}})
+    said = {str(w.message) for w in caught}
+    assert {f"setting '{old}' is renamed 'calibration_frames'; the old name is accepted until the next release"
+            for old in ("subset_size", "representative_frames")} <= said
+    over = technique_overrides(cfg, ["openvino_int8", "tflite_int8"])
+    assert over == {"openvino_int8": {"calibration_frames": 30}, "tflite_int8": {"calibration_frames": 20}}
+    with pytest.warns(RenamedSettingWarning):
+        assert get_technique("tf_pqat").make_settings({"representative_frames": "9"}).calibration_frames == 9
+    with pytest.raises(BadInputError, match="'subset_size' is an old name of 'calibration_frames'"):
+        get_technique("openvino_int8").make_settings({"subset_size": 9, "calibration_frames": 9})
 
 
 @pytest.mark.parametrize("doc, key", [

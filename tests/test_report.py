@@ -16,6 +16,7 @@ import pytest
 from PIL import Image as PILImage
 
 from pilotopt.errors import BadInputError
+from pilotopt.pipeline.drive_jobs import latency_scales
 from pilotopt.report import REPORT_SCHEMA, build_report
 from pilotopt.report.pareto import front_points, pareto_front
 from pilotopt.report.recommend import Constraints, recommend
@@ -74,7 +75,8 @@ def drive(variant, circuit, direction="anticlockwise", *, completed=True, status
         metrics["autonomy"] = autonomy(metrics["interventions"], 80.0)
         metrics["driving_score"] = driving_score(metrics["percentage_completed"] / 100, metrics["autonomy"], 0.12)
     return {"variant": variant, "framework": framework, "circuit": circuit, "direction": direction,
-            "status": status, "reason": reason, "metrics": metrics, "plot": plot, "video": video}
+            "status": status, "reason": reason, "metrics": metrics, "plot": plot, "video": video,
+            **latency_scales({"condition": "default", "mode": "realtime", "latency_scale": 1.0})}
 
 
 def technique(name, framework="tf", status="ok", reason=None):
@@ -343,13 +345,30 @@ def test_recommendation_gates_on_driving_then_ranks_by_speed():
                for line in rec["explanation"])
 
 
-def _condition_drives(variant, condition, clean, reps=3):
+def _condition_drives(variant, condition, clean, reps=3, latency_scale=1.0):
+    """Drive records as drive_jobs.new_record fills them (the latency scales from the parsed condition)."""
     out = []
     for rep in range(reps):
         d = drive(variant, "simple", completed=clean)
         d["repetition"], d["condition"] = rep, condition
+        if condition in ("default",) or condition.startswith("slow:"):
+            d.update(latency_scales({"condition": condition, "mode": "realtime", "latency_scale": latency_scale}))
+        else:  # a test-only condition name the registry does not know: no slow-down
+            d.update({"condition_latency_scale": 1.0, "latency_scale_applied": latency_scale, "slowdown_only": False})
         out.append(d)
     return out
+
+
+def test_a_slowdown_is_reported_as_applied_not_as_named():
+    """closed_loop.latency_scale 2 and condition slow:5 drive at 10x the measured latency: the report
+    says 10x (read from the drive records), not the 5 in the condition's name."""
+    from pilotopt.report.tables import closed_loop_rows, variant_rows
+
+    drives = _condition_drives("tflite_int8", "default", True, latency_scale=2.0) + \
+        _condition_drives("tflite_int8", "slow:5", True, latency_scale=2.0)
+    assert {d["latency_scale_applied"] for d in drives} == {2.0, 10.0}
+    (row,) = variant_rows([], closed_loop_rows(drives))
+    assert row["cl_max_slow"] == 10.0 and row["cl_slow_tested"] == 10.0
 
 
 def test_condition_gate_excludes_the_fastest_variant_that_fails_one_condition():

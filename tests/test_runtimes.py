@@ -19,6 +19,7 @@ import pytest
 
 from pilotopt.errors import BadInputError, RuntimeUnavailable
 from pilotopt.runtimes import load_predictor
+from pilotopt.techniques import fp32_conversions, optimize
 from pilotopt.variants import read_variant
 
 THREADS = 2
@@ -74,11 +75,9 @@ def baselines(tmp_path_factory, keras_model) -> dict[str, Path]:
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, baselines) -> tuple[Path, dict]:
     """Both baselines exported into ONE artifacts folder (default targets)."""
-    from pilotopt.export import export_baseline
-
     out = tmp_path_factory.mktemp("artifacts")
-    variants = export_baseline(baselines["torch"], out, threads=THREADS)
-    variants += export_baseline(baselines["tf"], out, threads=THREADS)
+    variants = optimize(baselines["torch"], fp32_conversions("torch"), None, out, threads=THREADS)
+    variants += optimize(baselines["tf"], fp32_conversions("tf"), None, out, threads=THREADS)
     return out, {v.name: v for v in variants}
 
 
@@ -177,8 +176,6 @@ def test_export_records_a_failing_target_and_goes_on(baselines, tmp_path):
     reason and the others still run."""
     import sys
 
-    from pilotopt.export import export_baseline
-
     plug = tmp_path / "plug"
     plug.mkdir()
     (plug / "pilotopt_test_broken_export.py").write_text(
@@ -189,8 +186,8 @@ def test_export_records_a_failing_target_and_goes_on(baselines, tmp_path):
     try:
         import pilotopt_test_broken_export  # noqa: F401 - registers the technique
 
-        variants = {v.name: v for v in export_baseline(baselines["torch"], tmp_path / "art",
-                                                       targets=["test_broken_export", "torch"])}
+        variants = {v.name: v for v in optimize(baselines["torch"], ["test_broken_export", "torch"], None,
+                                                tmp_path / "art")}
     finally:
         sys.path.remove(str(plug))
         from pilotopt.techniques import unregister_technique
@@ -203,26 +200,24 @@ def test_export_records_a_failing_target_and_goes_on(baselines, tmp_path):
 
 
 def test_export_crosses_frameworks_only_through_a_maintained_converter(exported, baselines, tmp_path):
-    from pilotopt.export import export_baseline
-
     shutil.copytree(exported[0] / "tflite_fp32", tmp_path / "tflite_fp32")
-    (v,) = export_baseline(baselines["torch"], tmp_path, targets=["tflite_fp32"])  # no PyTorch -> Keras converter
+    (v,) = optimize(baselines["torch"], ["tflite_fp32"], None, tmp_path)  # no PyTorch -> Keras converter
     assert v.status == "skipped" and "needs Keras" in v.reason
     assert read_variant(tmp_path / "tflite_fp32").status == "ok"  # the tf export already there is kept
-    (v,) = export_baseline(baselines["tf"], tmp_path / "fresh", targets=["onnx_fp32"])  # Keras -> ONNX: tf2onnx
+    (v,) = optimize(baselines["tf"], ["onnx_fp32"], None, tmp_path / "fresh")  # Keras -> ONNX: tf2onnx
     assert v.status == "ok" and v.record["exporter"] == "tf2onnx.convert.from_keras", v.reason
     assert v.record["check_max_abs_diff"] < 1e-4
 
 
 def test_export_bad_arguments(baselines, exported, tmp_path):
-    from pilotopt.export import export_baseline
+    from pilotopt.bench.runtimes import bench_runtimes
 
     with pytest.raises(BadInputError, match="tflite_int3"):
-        export_baseline(baselines["torch"], tmp_path, targets=["tflite_int3"])
+        optimize(baselines["torch"], ["tflite_int3"], None, tmp_path)
     with pytest.raises(BadInputError, match="not a trained baseline"):
-        export_baseline(_artifact(exported, "onnx_fp32"), tmp_path)
+        bench_runtimes([_artifact(exported, "onnx_fp32")])
     with pytest.raises(BadInputError, match="does not exist"):
-        export_baseline(tmp_path / "nope.pt", tmp_path)
+        optimize(tmp_path / "nope.pt", fp32_conversions("torch"), None, tmp_path)
 
 
 # -- full-integer LiteRT ----------------------------------------------------------------------------
@@ -428,7 +423,6 @@ def test_bench_runtimes_writes_every_row(baselines, tmp_path):
 def test_recurrent_model_on_every_runtime(tmp_path, keras_model):
     """deepest_lstm_tinypilotnet (N, T, 66, 200, 3): every runtime, including a fixed-batch-1
     LiteRT conversion (ConvLSTM's TensorList ops only lower to builtins at a fixed batch)."""
-    from pilotopt.export import export_baseline
     from pilotopt.frameworks import import_torch
     from pilotopt.models import build_keras, build_torch, get_model_spec, keras_to_torch
 
@@ -439,7 +433,8 @@ def test_recurrent_model_on_every_runtime(tmp_path, keras_model):
     net = keras_to_torch(k, build_torch(name))
     torch.save({"model": name, "state_dict": net.state_dict()}, tmp_path / "model.pt")
     out = tmp_path / "art"
-    variants = export_baseline(tmp_path / "model.pt", out) + export_baseline(tmp_path / "model.h5", out)
+    variants = (optimize(tmp_path / "model.pt", fp32_conversions("torch"), None, out)
+                + optimize(tmp_path / "model.h5", fp32_conversions("tf"), None, out))
     spec = get_model_spec(name)
     x = np.random.default_rng(0).integers(0, 256, (3, *spec.sample_shape)).astype(np.float32)
     ref = load_predictor(tmp_path / "model.pt").predict(x)

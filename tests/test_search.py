@@ -31,7 +31,7 @@ train:
   model: pilotnet_student
   epochs: 1
 techniques: [torch]
-technique_defaults: {epochs: 1, max_train_frames: 64, calibration_frames: 16, subset_size: 16}
+technique_defaults: {epochs: 1, max_train_frames: 64, calibration_frames: 16}
 offline: {max_frames: 32, min_calls: 5, min_seconds: 0.02, throughput_batch: 8}
 closed_loop: {mode: lockstep, timeout_s: 2.0, repeats: 1, conditions: [dusk]}
 report: {must_complete: false}  # a 3 s drive ends before the lap does

@@ -18,7 +18,7 @@ from pilotopt.variants import read_variant
 
 TF_TECHNIQUES = ["keras", "tflite_fp32", "tflite_dynamic_range", "tflite_float16", "tflite_int8",
                  "tflite_int8_fallback", "tf_prune"]
-FAST = {"tflite_int8": {"representative_frames": 50}, "tflite_int8_fallback": {"representative_frames": 50}}
+FAST = {"tflite_int8": {"calibration_frames": 50}, "tflite_int8_fallback": {"calibration_frames": 50}}
 
 
 # -- test-only techniques (the child process imports this module to find them) ----------------------
@@ -152,7 +152,7 @@ def test_int8_io_and_dequantized_outputs_close(done, setup, frames):
     assert t["input_dtype"] == t["output_dtype"] == "int8"
     assert set(t["activation_tensor_dtypes"]) == {"int8"}
     v = done["variants"]["tflite_int8"]
-    assert v.record["representative_frames"] == 50 and v.record["representative_from"] == "train"
+    assert v.record["calibration_frames"] == 50 and v.record["calibration_from"] == "train"
     pred = load_predictor(done["out"] / "tflite_int8" / v.artifact, runtime="litert", threads=2)
     assert pred.input_dtype == np.int8 and pred.output_dtype == np.int8
     got, ref = pred.predict(frames), _keras_out(setup, frames)
@@ -204,12 +204,12 @@ def test_unknown_technique_and_setting(setup, tmp_path):
     out = tmp_path / "never"
     with pytest.raises(BadInputError, match="unknown technique.*choose from.*tflite_int8"):
         _run(setup, ["tflite_int8", "no_such_thing"], out)
-    with pytest.raises(BadInputError, match=r"unknown setting.*bogus.*representative_frames"):
+    with pytest.raises(BadInputError, match=r"unknown setting.*bogus.*calibration_frames"):
         _run(setup, ["tflite_int8"], out, settings={"tflite_int8": {"bogus": 1}})
     with pytest.raises(BadInputError, match="unknown technique"):
         _run(setup, ["keras"], out, settings={"nope": {"a": 1}})
     with pytest.raises(BadInputError, match="must be int"):
-        make_settings("tflite_int8", get_technique("tflite_int8").settings_cls, {"representative_frames": "many"})
+        make_settings("tflite_int8", get_technique("tflite_int8").settings_cls, {"calibration_frames": "many"})
     assert not out.exists()  # rejected before any work
 
 
@@ -238,22 +238,26 @@ def test_data_required(setup, tmp_path):
 
 def test_settings_from_strings_and_config_file(tmp_path):
     from pilotopt.cli.optimize import parse_sets
-    from pilotopt.techniques import read_settings_file
+    from pilotopt.techniques import read_config_file
 
     s = get_technique("tf_prune").make_settings(parse_sets(["tf_prune.final_sparsity=0.9", "tf_prune.epochs=3"])["tf_prune"])
     assert s.final_sparsity == 0.9 and s.epochs == 3
     cfg = tmp_path / "opt.yaml"
-    cfg.write_text("tflite_int8:\n  representative_frames: 20\n")
-    assert read_settings_file(cfg) == {"tflite_int8": {"representative_frames": 20}}
+    cfg.write_text("tflite_int8:\n  calibration_frames: 20\n")
+    assert read_config_file(cfg)[0] == {"tflite_int8": {"calibration_frames": 20}}
     with pytest.raises(BadInputError, match="technique.key=value"):
         parse_sets(["nodot=1"])
 
 
-def test_cli_list_techniques_prints_every_name():
+def test_cli_list_techniques_prints_every_name(monkeypatch):
     import typer
     from typer.testing import CliRunner
 
+    from pilotopt.cli import progress
     from pilotopt.cli.optimize import list_app
+
+    # the CLI's stdout console is made at import (when COLUMNS is read); give it the width the env asks
+    monkeypatch.setattr(progress.out, "width", 250)
 
     app = typer.Typer()
     app.add_typer(list_app, name="list")
@@ -266,7 +270,7 @@ def test_cli_list_techniques_prints_every_name():
 
 # -- TF-TRT (GPU only) -----------------------------------------------------------------------------
 def test_tftrt_skipped_with_reason_without_gpu(setup, tmp_path, monkeypatch):
-    import pilotopt.techniques.tftrt as tftrt
+    import pilotopt.runtimes.tftrt_runtime as tftrt
 
     monkeypatch.setattr(tftrt, "nvidia_gpu", lambda: None)
     names = ["tftrt_fp32", "tftrt_fp16", "tftrt_int8"]
@@ -278,7 +282,7 @@ def test_tftrt_skipped_with_reason_without_gpu(setup, tmp_path, monkeypatch):
 
 def test_tftrt_on_a_gpu_box_names_the_tensorflow_build(monkeypatch):
     """With a GPU but the pinned TensorFlow (>= 2.18, no TensorRT), the reason says so."""
-    import pilotopt.techniques.tftrt as tftrt
+    import pilotopt.runtimes.tftrt_runtime as tftrt
 
     monkeypatch.setattr(tftrt, "nvidia_gpu", lambda: "NVIDIA H100")
     ok, why = get_technique("tftrt_int8").available()

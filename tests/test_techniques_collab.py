@@ -9,7 +9,7 @@ import pytest
 from pilotopt.techniques import optimize
 from test_techniques_tfmot import _close_to_float, _constant_tensors, env  # noqa: F401
 
-FAST = {"epochs": 1, "qat_epochs": 1, "batch_size": 32, "max_train_frames": 128, "representative_frames": 32}
+FAST = {"epochs": 1, "qat_epochs": 1, "batch_size": 32, "max_train_frames": 128, "calibration_frames": 32}
 
 
 def _variant(env, name, **extra):  # noqa: F811

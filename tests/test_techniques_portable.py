@@ -17,7 +17,7 @@ ONNX = ["onnx_fp32", "onnx_fp16", "onnx_int8_dynamic", "onnx_int8_static"]
 OPENVINO = ["openvino_fp32", "openvino_int8"]
 TENSORRT = ["tensorrt_fp32", "tensorrt_fp16", "tensorrt_int8"]
 CALIBRATION = 32
-SETTINGS = {"onnx_int8_static": {"calibration_frames": CALIBRATION}, "openvino_int8": {"subset_size": CALIBRATION},
+SETTINGS = {"onnx_int8_static": {"calibration_frames": CALIBRATION}, "openvino_int8": {"calibration_frames": CALIBRATION},
             "tensorrt_int8": {"calibration_frames": CALIBRATION}}
 
 
@@ -267,7 +267,7 @@ def test_keep_float_leaves_the_named_layer_in_float_and_a_wrong_name_is_one_line
 def test_tensorrt_unavailable_reasons(monkeypatch):
     import importlib.util
 
-    import pilotopt.techniques.tftrt as tftrt
+    import pilotopt.runtimes.tftrt_runtime as tftrt
 
     monkeypatch.setattr(tftrt, "nvidia_gpu", lambda: None)
     ok, why = get_technique("tensorrt_fp16").available()
@@ -286,7 +286,7 @@ def test_tensorrt_unavailable_reasons(monkeypatch):
     ("onnx_int8_static", {"calibration_frames": 0}, "calibration_frames"),
     ("onnx_int8_static", {"activation_type": "int4"}, "activation_type"),
     ("onnx_int8_static", {"calibrate_method": "magic"}, "calibrate_method"),
-    ("openvino_int8", {"subset_size": -1}, "subset_size"),
+    ("openvino_int8", {"calibration_frames": -1}, "calibration_frames"),
     ("openvino_int8", {"preset": "fast"}, "preset"),
     ("openvino_int8", {"range_estimator": "max"}, "range_estimator"),
     ("tensorrt_int8", {"max_batch": 0}, "max_batch"),
@@ -295,3 +295,33 @@ def test_bad_settings_are_one_line_errors(name, settings, words):
     with pytest.raises(BadInputError) as err:
         get_technique(name).make_settings(settings)
     assert words in str(err.value) and "\n" not in str(err.value)
+
+
+def test_calibration_frames_in_technique_defaults_reach_every_calibrating_runtime(tmp_path, tiny_data):
+    """`technique_defaults: {calibration_frames: 50}` of a run config, through the path `pilotopt run`
+    takes (load_config -> technique_overrides -> optimize), reaches LiteRT, ONNX Runtime, OpenVINO
+    and PT2E: each variant's record says 50."""
+    import json
+
+    from pilotopt.pipeline.config import load_config, referenced_techniques, technique_overrides
+
+    cfg_file = tmp_path / "run.yaml"
+    items = ["torch_to_keras>tflite_int8", "onnx_int8_static", "openvino_int8", "torch_static"]
+    cfg_file.write_text(f"techniques: [{', '.join(items)}]\ntechnique_defaults: {{calibration_frames: 50}}\n")
+    cfg = load_config(cfg_file)
+    model = torch_checkpoint(tmp_path / "student.pt", "pilotnet_student")
+    out = tmp_path / "variants"
+    settings = technique_overrides(cfg, referenced_techniques(cfg, items, {}))  # what run.py hands optimize
+    variants = optimize(model, items, [tiny_data], out, settings=settings, cache_dir=tmp_path / "cache",
+                        test_circuits=("simple",))
+    by_name = {v.name: v for v in variants}
+    recorded = {}
+    for name in ("torch_to_keras+tflite_int8", "onnx_int8_static", "openvino_int8", "torch_static"):
+        v = by_name[name]
+        assert v.status == "ok", (name, v.reason)
+        recorded[name] = json.loads((out / name / "variant.json").read_text())["record"]["settings"]
+    assert recorded["torch_to_keras+tflite_int8"]["tflite_int8"]["calibration_frames"] == 50  # a chain: per step
+    for name in ("onnx_int8_static", "openvino_int8", "torch_static"):
+        assert recorded[name]["calibration_frames"] == 50, name
+    for name, v in by_name.items():  # and each one calibrated on that many training frames
+        assert v.record["calibration_frames"] == 50, name

@@ -12,7 +12,7 @@ FAST = {"epochs": 1, "batch_size": 32, "max_train_frames": 128}
 SETTINGS = {
     "tf_prune_dynamic_range": dict(FAST),
     "tf_prune_2x4": dict(FAST),
-    "tf_qat": {**FAST, "representative_frames": 32},
+    "tf_qat": {**FAST, "calibration_frames": 32},
     "tf_cluster": dict(FAST),
 }
 

@@ -23,7 +23,7 @@ def _quiet_library_noise() -> None:
 def _register_gym_env() -> None:
     """Make `gymnasium.make("pilotopt/FollowLine-v0")` work after `import pilotopt`."""
     try:
-        from pilotopt.gym_registration import register
+        from pilotopt.gym_registration import register  # optional: gymnasium may be missing
 
         register()
     except ImportError:  # gymnasium missing: the rest of pilotopt still works

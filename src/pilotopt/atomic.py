@@ -1,4 +1,5 @@
-"""Atomic writes: a later stage never trusts a half-written file, so write to a temp name and rename."""
+"""Atomic writes: a later stage never trusts a half-written file, so write to a temp name and rename.
+Also where pilotopt keeps its caches (`default_cache_dir`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,12 @@ from pathlib import Path
 from typing import Iterator
 
 from pilotopt.errors import PilotoptError
+
+
+def default_cache_dir() -> Path:
+    """`$PILOTOPT_CACHE` or `~/.cache/pilotopt` (the frame cache, the simulator's ground fields)."""
+    env = os.environ.get("PILOTOPT_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "pilotopt"
 
 
 def ensure_writable_dir(path: Path | str) -> Path:

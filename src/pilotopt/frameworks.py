@@ -1,15 +1,41 @@
 """Importing the heavy frameworks the same way everywhere: Keras 2 for TF-MOT, fixed thread pools,
-and TensorFlow's start-up chatter (absl lines written before logging is configured, a cuInit
-error on machines without a GPU) kept off the user's terminal."""
+an optional package missing as one line, and TensorFlow's start-up chatter (absl lines written
+before logging is configured, a cuInit error on machines without a GPU) kept off the user's
+terminal."""
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
-import warnings
-from typing import Iterator
 import os
 import sys
+import warnings
+from typing import Iterator
+
+from pilotopt.errors import RuntimeUnavailable
+
+
+def require_package(module: str, pip_name: str | None = None):
+    """Import an optional package (a runtime's, a converter's) or raise RuntimeUnavailable naming it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise RuntimeUnavailable(f"{pip_name or module} is not installed; "
+                                 f"`pip install {pip_name or module}` to use this runtime") from None
+
+
+@contextlib.contextmanager
+def quiet_loggers(*names: str, level: int = logging.CRITICAL) -> Iterator[None]:
+    """Raise the level of Python loggers (torch logs whole tracebacks as warnings on some failures)."""
+    saved = [(logging.getLogger(n), logging.getLogger(n).level) for n in names]
+    for logger, _ in saved:
+        logger.setLevel(level)
+    try:
+        yield
+    finally:
+        for logger, old in saved:
+            logger.setLevel(old)
 
 
 @contextlib.contextmanager
@@ -62,10 +88,6 @@ def import_torch(threads: int | None = None):
 @contextlib.contextmanager
 def quiet_conversion() -> Iterator[None]:
     """Converters chatter: C++ log lines on fd 2, Python warnings, progress loggers."""
-    import os
-
-    from pilotopt.runtimes._util import quiet_loggers
-
     ctx = contextlib.nullcontext() if os.environ.get("PILOTOPT_DEBUG") else quiet_stderr()
     with ctx, warnings.catch_warnings(), quiet_loggers("torch.onnx", "torch.export", "torch._export",
                                                         "torch._dynamo", "onnxscript", "absl", "tensorflow",

@@ -28,6 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from pilotopt.atomic import write_json
+import pilotopt
+
 # defaults a child gets unless the environment already sets them
 ENV_DEFAULTS = {"TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -45,8 +48,6 @@ def child_pythonpath(base: Mapping[str, str] | None = None) -> str:
     """PYTHONPATH for a child: this process's pilotopt first (the same code as here), then this
     process's sys.path (so test and plugin modules import there too), then any PYTHONPATH already
     set."""
-    import pilotopt
-
     base = os.environ if base is None else base
     src = str(Path(pilotopt.__file__).resolve().parents[1])
     entries = [src, *sys.path, *base.get("PYTHONPATH", "").split(os.pathsep)]
@@ -212,8 +213,6 @@ def run_python(args: Sequence[str], reply_file: Path | str, *, timeout: float | 
 def run_job(args: Sequence[str], job: dict, *, scratch_prefix: str = "pilotopt-child-", **kw) -> Outcome:
     """Write `job` to a scratch JOB.json and run `python ARGS JOB.json REPLY.json` (run_python's
     keywords); the child writes its reply to REPLY.json. The scratch folder is removed after."""
-    from pilotopt.atomic import write_json
-
     with tempfile.TemporaryDirectory(prefix=scratch_prefix) as scratch:
         job_file, reply_file = Path(scratch) / "job.json", Path(scratch) / "reply.json"
         write_json(job_file, job)

@@ -108,7 +108,7 @@ def apply_resize(img: np.ndarray, plan: ResizePlan, row_pos=None, col_pos=None) 
     cv2.resize gives for the plan's interpolation on img[..., :3] (INTER_LINEAR or INTER_NEAREST).
     `row_pos`/`col_pos` map the plan's source indices to positions in `img` when `img` holds only
     the pixels the plan reads (the simulator's brain view)."""
-    from pilotopt.sim.kernels import resize_bilinear
+    from pilotopt.resize_kernel import resize_bilinear  # numba: compiled on first use, not on import
 
     r0 = plan.r0 if row_pos is None else row_pos[0]
     r1 = plan.r1 if row_pos is None else row_pos[1]

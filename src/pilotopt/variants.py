@@ -65,14 +65,6 @@ def read_variant(folder: Path | str) -> Variant:
         raise BadInputError(f"'{path}' does not describe a variant ({exc}); regenerate it") from None
 
 
-def variant_artifact(folder: Path | str, variant: Variant):
-    """The variant's artifact (pilotopt.artifacts.Artifact) with its contract and architecture."""
-    from pilotopt.artifacts import open_artifact
-
-    return open_artifact(Path(folder) / variant.artifact, arch=variant.arch, arch_args=variant.arch_args or None,
-                         contract=variant.contract, parent=variant.baseline)
-
-
 def read_variants(artifacts: Path | str) -> list[tuple[Path, Variant]]:
     """Every variant folder under `artifacts`, sorted by name."""
     root = Path(artifacts)

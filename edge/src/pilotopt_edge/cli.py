@@ -8,7 +8,10 @@ import os
 import sys
 import tempfile
 
+from pilotopt_edge.bench import bench
+from pilotopt_edge.check import check
 from pilotopt_edge.errors import EdgeError
+from pilotopt_edge.ros_node import run_node
 
 
 def _write_json(path: str, doc: dict) -> None:
@@ -22,8 +25,6 @@ def _write_json(path: str, doc: dict) -> None:
 
 
 def _check(args) -> int:
-    from pilotopt_edge.check import check
-
     r = check(args.deploy_dir, args.frames, threads=args.threads)
     verdict = "OK" if r["ok"] else "MISMATCH"
     print(f"{verdict}: {r['frames']} frames on {r['runtime']}, max |dv| {r['max_abs_dv']:.3g} m/s, "
@@ -35,8 +36,6 @@ def _check(args) -> int:
 
 
 def _bench(args) -> int:
-    from pilotopt_edge.bench import bench
-
     r = bench(args.deploy_dir, iterations=args.iterations, warmup=args.warmup, threads=args.threads,
               frames_path=args.frames)
     if args.out:
@@ -50,8 +49,6 @@ def _bench(args) -> int:
 
 
 def _ros(args) -> int:
-    from pilotopt_edge.ros_node import run_node
-
     return run_node(args.deploy_dir, camera_topic=args.camera, cmd_topic=args.cmd_vel, threads=args.threads,
                     rate_every=args.report_every)
 

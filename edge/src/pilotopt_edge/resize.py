@@ -2,7 +2,7 @@
 
 Depends on NumPy alone (no cv2, no numba, nothing else of pilotopt) so that it can travel into a
 lean edge package. pilotopt.preprocess builds its resize plans from `axis_linear`/`axis_nearest`
-here, and its compiled kernel (pilotopt.sim.kernels.resize_bilinear) does the same integer
+here, and its compiled kernel (pilotopt.resize_kernel.resize_bilinear) does the same integer
 arithmetic as `resize_exact_numpy`: one implementation of the coefficients, two of the loop, the
 same bytes out (tested against each other and against cv2.resize).
 

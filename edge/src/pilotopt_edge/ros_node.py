@@ -27,6 +27,7 @@ from typing import Optional
 
 import numpy as np
 
+from pilotopt_edge.brain import Brain
 from pilotopt_edge.errors import EdgeError
 
 DEFAULT_CAMERA_TOPIC = "/F1ROS/cameraL/image_raw"
@@ -154,8 +155,6 @@ def summary_line(c: Counters, camera_topic: str, cmd_topic: str) -> str:
 def run_node(deploy_dir: str, camera_topic: str = DEFAULT_CAMERA_TOPIC, cmd_topic: str = DEFAULT_CMD_TOPIC,
              threads: int = 1, rate_every: float = 5.0, node_name: str = "pilotopt_edge") -> int:
     """Drive from the camera topic until ROS shuts the node down; returns the exit code (0)."""
-    from pilotopt_edge.brain import Brain
-
     brain = Brain.load(deploy_dir, threads=threads)  # a bad deploy folder fails before ROS starts
     rospy, Image, Twist = import_ros()
     require_master(rospy)

@@ -13,13 +13,19 @@ import dataclasses
 from pathlib import Path
 
 from pilotopt.artifacts.files import artifact_bytes, artifact_digest, artifact_files, gzip_bytes, size_info
-from pilotopt.artifacts.kind import Artifact, Kind, detect_kind, get_kind, kinds, register_kind, resolve_path
+from pilotopt.artifacts.kind import (Artifact, Kind, detect_kind, fmt_shape, get_kind, kinds, register_kind,
+                                     resolve_path)
 from pilotopt.artifacts.tally import params_from_record
+from pilotopt.artifacts.torch_files import is_pickle_archive, load_archive
+from pilotopt.contracts import get_contract, load_contract
 from pilotopt.errors import BadInputError
+from pilotopt.models.arch import arch_names, resolve_arch
+from pilotopt.preprocess import Geometry
+from pilotopt.variants import VARIANT_FILE, read_variant
 
 __all__ = ["Artifact", "Kind", "artifact_bytes", "artifact_digest", "artifact_files", "count_params", "detect_kind",
-           "contract_predictor", "get_kind", "gzip_bytes", "kinds", "load_artifact_predictor", "open_artifact", "params_from_record", "register_kind",
-           "resolve_path", "size_info"]
+           "fmt_shape", "get_kind", "gzip_bytes", "kinds", "open_artifact", "params_from_record", "register_kind",
+           "resolve_path", "size_info", "variant_artifact"]
 
 
 def count_params(path: Path, runtime: str | None = None) -> dict | None:
@@ -36,8 +42,6 @@ def count_params(path: Path, runtime: str | None = None) -> dict | None:
 
 
 def _unreadable(path: Path) -> BadInputError:
-    from pilotopt.artifacts.torch_files import is_pickle_archive, load_archive
-
     if is_pickle_archive(path) and isinstance(load_archive(path), Exception):
         return BadInputError(
             f"'{path}' is a pickled PyTorch object, not weights (pilotopt does not unpickle code); save "
@@ -53,8 +57,6 @@ def open_artifact(path: Path | str, *, arch: str | None = None, arch_args: dict 
     architecture (weights-only kinds need one) and the input contract: the one given, checked against
     the input the model declares, or pilotopt's own adapted to that declared input, with a note of
     what was assumed. Raises BadInputError with one line naming the file and the fix."""
-    from pilotopt.contracts import load_contract
-
     path = Path(path)
     record = recorded_variant(path)
     if record is not None:  # a variant's artifact (or its folder) is opened as its variant.json says
@@ -70,11 +72,7 @@ def open_artifact(path: Path | str, *, arch: str | None = None, arch_args: dict 
         raise _unreadable(path)
     spec = None
     if kind.needs_arch or arch:
-        from pilotopt.models.arch import resolve_arch
-
         if not arch:
-            from pilotopt.models.arch import arch_names
-
             raise BadInputError(f"'{path}' is a PyTorch state dict (weights only); pass --arch with its architecture: "
                                 f"one of {', '.join(arch_names())}, or package.module:Class")
         spec = resolve_arch(arch, arch_args or {})
@@ -96,8 +94,6 @@ def open_artifact(path: Path | str, *, arch: str | None = None, arch_args: dict 
 def recorded_variant(path: Path):
     """(variant folder, Variant) when `path` is a variant folder or the artifact its variant.json
     names, else None: the record, not a guess, says which contract and architecture feed it."""
-    from pilotopt.variants import VARIANT_FILE, read_variant
-
     path = Path(path)
     if path.is_dir() and (path / VARIANT_FILE).is_file():
         variant = read_variant(path)
@@ -132,8 +128,6 @@ def _recorded_arch(folder: Path, variant, arch, arch_args):
 def _recorded_contract(record, given, declared):
     """The contract variant.json records (sized to the model); one given as well must feed the model
     the same way, else a one-line error naming both."""
-    from pilotopt.contracts import load_contract
-
     folder, variant = record
     recorded = load_contract(variant.contract).sized_to(declared)
     where = folder / "variant.json"
@@ -163,11 +157,6 @@ def _sequence_of(declared: tuple | None) -> int:
 
 def _default_contract(art: Artifact, spec, declared, sequence: int):
     """pilotopt's own contract, or the architecture's preset, adapted to the declared input."""
-    import dataclasses
-
-    from pilotopt.contracts import get_contract
-    from pilotopt.preprocess import Geometry
-
     name = getattr(spec, "contract", None) or "pilotopt"
     base = get_contract(name).sized_to(declared)
     if _trained_here(art.path):  # pilotopt's own training output: fed as it was trained, nothing assumed
@@ -223,8 +212,6 @@ def _check_declared(art: Artifact, declared, sequence: int) -> None:
             f"the model declares input {tuple(declared)} but is fed {expected} by contract '{art.contract.name}': "
             "its input is re-declared to the contract's size when it is loaded (same weights)")
         return
-    from pilotopt.runtimes._util import fmt_shape
-
     raise BadInputError(f"model '{art.path}' declares input {fmt_shape((None, *declared))}{_layout_of(declared)} but "
                         f"input contract '{art.contract.name}' feeds {fmt_shape((None, *expected))} "
                         f"({art.contract.layout.upper()}); pass --input with a matching preset (see `pilotopt list "
@@ -239,22 +226,7 @@ def _layout_of(shape) -> str:
     return " (NCHW)" if frame[0] == 3 else " (NHWC)"
 
 
-def load_artifact_predictor(art: Artifact, runtime: str | None = None, threads: int | None = None):
-    """The artifact's predictor seen through its input contract: uint8 images of the contract's
-    geometry in, pilotopt-normalized (v, w) out (pilotopt.contracts.ContractPredictor)."""
-    return contract_predictor(art.path, runtime or art.runtime, threads, art.contract, art.arch, art.arch_args,
-                              sequence_length=int(art.metadata.get("sequence_length") or 1))
-
-
-def contract_predictor(path: Path, runtime: str, threads: int | None, contract=None, arch: str | None = None,
-                       arch_args: dict | None = None, sequence_length: int = 1):
-    """`runtime`'s predictor of `path` through `contract` (a preset, mapping or InputContract; None:
-    pilotopt's own), without detecting the file's kind (a named runtime may run any file)."""
-    from pilotopt.contracts import ContractPredictor, load_contract
-    from pilotopt.runtimes import load_predictor
-
-    contract = load_contract(contract)
-    shape = contract.sample_shape(1) if runtime == "keras" else None  # per frame; the model keeps its T
-    raw = load_predictor(path, runtime=runtime, threads=threads, arch=arch, arch_args=arch_args or None,
-                         input_shape=shape)
-    return ContractPredictor(raw, contract)
+def variant_artifact(folder: Path | str, variant) -> Artifact:
+    """A variant's artifact (`variant` a pilotopt.variants.Variant) with its contract and architecture."""
+    return open_artifact(Path(folder) / variant.artifact, arch=variant.arch, arch_args=variant.arch_args or None,
+                         contract=variant.contract, parent=variant.baseline)

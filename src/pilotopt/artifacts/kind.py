@@ -34,6 +34,11 @@ class Kind:
 _KINDS: dict[str, Kind] = {}
 
 
+def fmt_shape(shape) -> str:
+    """A batch shape for a message: (N, 66, 200, 3), `?` for a dynamic size."""
+    return "(" + ", ".join("N" if i == 0 else ("?" if d is None else str(d)) for i, d in enumerate(shape)) + ")"
+
+
 def register_kind(kind: Kind) -> Kind:
     _KINDS[kind.name] = kind
     return kind
@@ -43,7 +48,7 @@ def _load_all() -> None:
     import importlib
     import pkgutil
 
-    import pilotopt.artifacts as pkg
+    import pilotopt.artifacts as pkg  # the kind modules, found on demand (each imports this module)
 
     for mod in pkgutil.iter_modules(pkg.__path__):
         if mod.name.startswith("kind_"):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pilotopt.artifacts.kind import Kind, register_kind
 from pilotopt.artifacts.tally import Tally
+from pilotopt.frameworks import import_tf
 
 
 def detect(path: Path) -> bool:
@@ -15,7 +16,6 @@ def detect(path: Path) -> bool:
 def count(path: Path) -> dict | None:
     if not (path / "variables").is_dir():
         return None
-    from pilotopt.frameworks import import_tf
 
     tf = import_tf()
     reader = tf.train.load_checkpoint(str(path / "variables" / "variables"))

@@ -7,6 +7,7 @@ from pathlib import Path
 from pilotopt.artifacts.kind import Kind, register_kind
 from pilotopt.artifacts.tally import Tally, tally_torch_state
 from pilotopt.artifacts.torch_files import is_pickle_archive, is_tensor_mapping, load_archive
+from pilotopt.models import get_model_spec
 
 
 def detect(path: Path) -> bool:
@@ -21,8 +22,6 @@ def count(path: Path) -> dict | None:
 
 
 def declared_input(path: Path) -> tuple | None:
-    from pilotopt.models import get_model_spec
-
     name = load_archive(path)["model"]
     try:
         return tuple(get_model_spec(name).sample_shape)

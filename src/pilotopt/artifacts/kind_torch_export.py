@@ -6,6 +6,7 @@ from pathlib import Path
 
 from pilotopt.artifacts.kind import Kind, register_kind, zip_members
 from pilotopt.artifacts.tally import Tally, tally_torch_state
+from pilotopt.frameworks import quiet_loggers
 
 
 def detect(path: Path) -> bool:
@@ -25,8 +26,6 @@ def register_quant_ops() -> None:
 def load_program(path: Path):
     """The ExportedProgram in `path` (quantized ones included), without torch's logged tracebacks."""
     import torch
-
-    from pilotopt.runtimes._util import quiet_loggers
 
     register_quant_ops()
     with quiet_loggers("torch.export", "torch._export"):  # torch logs a traceback before raising

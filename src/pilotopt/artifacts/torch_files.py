@@ -6,6 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from pilotopt.artifacts.kind import zip_members
+from pilotopt.frameworks import import_torch
 
 STATE_KEYS = ("state_dict", "model_state_dict", "model", "net")  # where trainers nest the weights
 
@@ -19,8 +20,6 @@ def is_pickle_archive(path: Path) -> bool:
 
 @lru_cache(maxsize=8)
 def _load(path: str, mtime: float):
-    from pilotopt.frameworks import import_torch
-
     torch = import_torch()
     try:
         return torch.load(path, map_location="cpu", weights_only=True)

@@ -15,6 +15,10 @@ from typing import Callable
 
 import numpy as np
 
+from pilotopt.frameworks import import_tf, import_torch
+from pilotopt.runtimes import load_predictor
+from pilotopt.techniques._tflite import convert_keras
+
 SHAPE = (66, 200, 3)
 CHANNELS = SHAPE[2]
 WEIGHTS = np.array([[0.01, -0.02], [0.03, 0.01], [-0.01, 0.02]], np.float32)  # (3, 2): any small values
@@ -50,8 +54,6 @@ def _openvino(folder: Path) -> tuple[Path, str]:
 
 
 def _torch_module():
-    from pilotopt.frameworks import import_torch
-
     torch = import_torch()
 
     class OnePixel(torch.nn.Module):
@@ -90,9 +92,6 @@ def _executorch(folder: Path) -> tuple[Path, str]:
 
 
 def _litert(folder: Path) -> tuple[Path, str]:
-    from pilotopt.frameworks import import_tf
-    from pilotopt.techniques._tflite import convert_keras
-
     tf = import_tf()
     model = tf.keras.Sequential([tf.keras.layers.Input(SHAPE),
                                  tf.keras.layers.Cropping2D(((0, SHAPE[0] - 1), (0, SHAPE[1] - 1))),
@@ -122,8 +121,6 @@ def _p50_ms(predict, x, seconds: float) -> tuple[float, int]:
 
 def measure_call_floors(threads: int = 2, seconds: float = 0.5, runtimes: list[str] | None = None) -> dict:
     """{"floors_ms": {runtime: p50 ms}, "calls": {runtime: n}, "errors": {runtime: why}}."""
-    from pilotopt.runtimes import load_predictor
-
     x = np.zeros((1, *SHAPE), np.float32)
     floors, calls, errors = {}, {}, {}
     with tempfile.TemporaryDirectory(prefix="pilotopt-floor-") as tmp:

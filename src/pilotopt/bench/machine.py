@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pilotopt.frameworks import import_torch
+
 MACHINE_SCHEMA = "pilotopt.bench.machine/1"
 SIZE = 1024  # a square GEMM this large keeps every kernel in its steady state
 
@@ -77,8 +79,6 @@ def measure_peaks(threads: int = 2, seconds: float = 3.0, size: int = SIZE) -> d
         except Exception as exc:  # noqa: BLE001 - one missing runtime leaves the other's figure
             errors["onnxruntime"] = str(exc).splitlines()[0][:200]
         try:
-            from pilotopt.frameworks import import_torch
-
             torch = import_torch(threads)
             ta, tb = torch.from_numpy(a32), torch.from_numpy(b32)
             kernels["torch.mm fp32"] = _rate(lambda: torch.mm(ta, tb), macs, seconds)
@@ -94,34 +94,3 @@ def measure_peaks(threads: int = 2, seconds: float = 3.0, size: int = SIZE) -> d
             "fp32_gmacs": max(fp32) if fp32 else None, "int8_gmacs": max(int8) if int8 else None,
             "kernels": kernels, "errors": errors,
             "note": "sustained GMAC/s of a square GEMM; the peak per precision is the fastest kernel"}
-
-
-INT8_HINTS = ("int8", "qat", "static", "dynamic", "prune_quant")
-
-
-def precision_of(name: str, record: dict | None = None) -> str:
-    """"int8" or "fp32": which peak a variant's rate is compared with (its record's `precision`
-    when it states one, else its name: int8 / QAT / static / dynamic quantization)."""
-    p = str((record or {}).get("precision") or "")
-    if p in ("int8", "fp32", "fp16"):
-        return "int8" if p == "int8" else "fp32"
-    return "int8" if any(h in name for h in INT8_HINTS) else "fp32"
-
-
-def variant_macs(record: dict | None, model: str | None = None) -> tuple[int | None, str]:
-    """MACs per prediction of a variant and where the figure comes from: what a structure-changing
-    step measured (channel pruning, distillation), else the architecture's own count (the
-    pilotopt model registry); weight pruning and quantization leave the dense MACs unchanged."""
-    rec = record or {}
-    for key in ("macs_after", "student_macs", "macs"):
-        if isinstance(rec.get(key), (int, float)) and rec[key] > 0:
-            return int(rec[key]), f"record {key}"
-    name = model or rec.get("model")
-    if name:
-        try:
-            from pilotopt.models import get_model_spec
-
-            return int(get_model_spec(str(name)).macs), f"architecture {name}"
-        except Exception:  # noqa: BLE001 - not a registered model
-            pass
-    return None, "unknown"

@@ -1,8 +1,8 @@
 """The same trained model on every runtime, timed side by side in one process.
 
 Each baseline (a torch checkpoint and/or a Keras model) is exported at fp32 to every runtime of
-its framework (`pilotopt.export`), then each runtime in turn is loaded with the same fixed thread
-count, its outputs on the benchmark frames are compared with its framework baseline (max abs
+its framework (`pilotopt.techniques.fp32_conversions`), then each runtime in turn is loaded with
+the same fixed thread count, its outputs on the benchmark frames are compared with its framework baseline (max abs
 diff), and it is timed with `pilotopt.evaluate.latency.time_calls`: batch 1 latency and batch-64
 throughput. One predictor is alive while it is timed (loaded, measured, released), so idle
 thread pools of the others do not compete for the cores.
@@ -23,7 +23,15 @@ from typing import Callable
 import numpy as np
 
 from pilotopt import __version__
-from pilotopt.errors import BadInputError, PilotoptError, RuntimeUnavailable
+from pilotopt.artifacts import open_artifact
+from pilotopt.data import DataConfig, load_splits
+from pilotopt.errors import BadInputError, PilotoptError, RuntimeUnavailable, one_line
+from pilotopt.evaluate.latency import MIN_CALLS, MIN_SECONDS, time_calls
+from pilotopt.frameworks import import_tf, import_torch
+from pilotopt.models import get_model_spec
+from pilotopt.runtimes import load_predictor
+from pilotopt.techniques import fp32_conversions, optimize
+from pilotopt.techniques._runner import baseline_variant_name
 
 BENCH_SCHEMA = "pilotopt.bench.runtimes/1"
 REFERENCES = {"torch": "torch", "litert": "tflite_fp32"}  # speedup key -> variant name
@@ -79,7 +87,6 @@ def load_frames(sample_shape: tuple[int, ...], n: int, data: Path | None, cache_
     if data is None:
         rng = np.random.default_rng(0)
         return rng.integers(0, 256, size=(n, *sample_shape)).astype(np.float32), None, "random uint8 (seed 0)"
-    from pilotopt.data import DataConfig, load_splits
 
     splits = load_splits(DataConfig(roots=[Path(data)], cache_dir=cache_dir, sequence_length=sequence_length))
     split = splits.test if len(splits.test) else splits.val
@@ -105,9 +112,6 @@ def _row(variant) -> dict:
 def _measure(row: dict, path: Path, runtime: str, threads: int, x: np.ndarray, y: np.ndarray | None,
              reference: np.ndarray | None, min_calls: int, min_seconds: float) -> np.ndarray | None:
     """Load, cross-check and time one runtime; fills `row`, returns its outputs on `x`."""
-    from pilotopt.evaluate.latency import time_calls
-    from pilotopt.runtimes import load_predictor
-
     predictor = None
     try:
         t0 = time.perf_counter()
@@ -137,9 +141,7 @@ def _measure(row: dict, path: Path, runtime: str, threads: int, x: np.ndarray, y
     except PilotoptError as exc:
         row["status"], row["reason"] = "failed", str(exc)
     except Exception as exc:  # noqa: BLE001 - one runtime failing never stops the bench
-        from pilotopt.runtimes._util import short_error
-
-        row["status"], row["reason"] = "failed", short_error(exc, limit=300)
+        row["status"], row["reason"] = "failed", one_line(exc, limit=300)
     finally:
         del predictor
         gc.collect()
@@ -159,13 +161,21 @@ def _speedups(rows: list[dict]) -> dict:
     return refs
 
 
-def bench_runtimes(models: list[Path | str], data: Path | None = None, cache_dir: Path | None = None,
-                   threads: int = 2, batch: int = 64, artifacts: Path | None = None, min_calls: int = 300,
-                   min_seconds: float = 2.0, progress: Callable[[str], None] | None = None) -> dict:
-    """Export each baseline to every runtime of its framework and time them side by side."""
-    from pilotopt.export import export_baseline, resolve_baseline
-    from pilotopt.techniques._runner import baseline_variant_name
+def _trained_baseline(model_path: Path | str):
+    """The trained framework model at `model_path` (a PyTorch checkpoint or state dict, a Keras
+    model, or a training output folder) as an Artifact."""
+    art = open_artifact(model_path)
+    if art.framework not in ("torch", "tf") or not art.kind.trainable:
+        raise BadInputError(f"'{art.path}' is not a trained baseline ({art.kind.description}); pass a PyTorch "
+                            "checkpoint, a Keras .h5 / SavedModel folder, or a training output folder")
+    return art
 
+
+def bench_runtimes(models: list[Path | str], data: Path | None = None, cache_dir: Path | None = None,
+                   threads: int = 2, batch: int = 64, artifacts: Path | None = None, min_calls: int = MIN_CALLS,
+                   min_seconds: float = MIN_SECONDS, progress: Callable[[str], None] | None = None) -> dict:
+    """Export each baseline to every runtime of its framework (its fp32 conversions) and time them
+    side by side."""
     if not models:
         raise BadInputError("pass at least one --model (a torch model.pt or Keras .h5/SavedModel, "
                             "or a training folder)")
@@ -173,13 +183,11 @@ def bench_runtimes(models: list[Path | str], data: Path | None = None, cache_dir
         raise BadInputError("--threads and --batch must be at least 1")
     if data is not None and not Path(data).is_dir():
         raise BadInputError(f"data folder '{data}' does not exist; pass a dataset root folder")
-    baselines = [resolve_baseline(m) for m in models]
+    baselines = [_trained_baseline(m) for m in models]
     frameworks = [b.framework for b in baselines]
     if len(set(frameworks)) != len(frameworks):
         raise BadInputError("pass at most one baseline per framework (one torch model and one tf model)")
     say = progress or (lambda _msg: None)
-
-    from pilotopt.frameworks import import_tf, import_torch
 
     import_torch(threads)  # every runtime's pool is fixed to `threads`; torch's before any use
     if "tf" in frameworks:
@@ -193,7 +201,7 @@ def bench_runtimes(models: list[Path | str], data: Path | None = None, cache_dir
         root = Path(artifacts) if artifacts is not None else Path(scratch)
         for base in baselines:
             say(f"exporting {base.path} ({base.framework})")
-            variants = export_baseline(base.path, root, threads=threads, progress=say)
+            variants = optimize(base.path, fp32_conversions(base.framework), None, root, threads=threads, progress=say)
             by_name = {v.name: v for v in variants}
             ref_name = baseline_variant_name(base)
             ref_variant = by_name.get(ref_name)
@@ -249,12 +257,8 @@ def bench_runtimes(models: list[Path | str], data: Path | None = None, cache_dir
 
 def _baseline_shape(path: Path, framework: str, threads: int) -> tuple[tuple[int, ...], int]:
     """(sample shape, sequence length) of the baseline model."""
-    from pilotopt.runtimes import load_predictor
-
     p = load_predictor(path, runtime="torch" if framework == "torch" else "keras", threads=threads)
     if framework == "torch":
-        from pilotopt.models import get_model_spec
-
         spec = get_model_spec(p.model)
         return tuple(spec.sample_shape), spec.sequence_length
     shape = tuple(int(d) for d in p.net.input_shape[1:])

@@ -23,8 +23,18 @@ from typing import Callable
 import numpy as np
 
 from pilotopt import __version__
+from pilotopt.artifacts import artifact_bytes
+from pilotopt.bench.floor import measure_call_floors
+from pilotopt.bench.machine import measure_peaks
 from pilotopt.bench.runtimes import _cpu_name, _cpu_snapshot, _other_cpu_share, _versions
-from pilotopt.errors import BadInputError, PilotoptError, RuntimeUnavailable
+from pilotopt.data import DataConfig, load_splits
+from pilotopt.errors import BadInputError, PilotoptError, RuntimeUnavailable, one_line
+from pilotopt.evaluate.latency import time_calls
+from pilotopt.evaluate.results import precision_of, variant_macs
+from pilotopt.models import get_model_spec
+from pilotopt.report.tables import FP32_IN_RUNTIME
+from pilotopt.runtimes import load_predictor
+from pilotopt.variants import read_variant
 
 BENCH_SCHEMA = "pilotopt.bench.techniques/1"
 BASELINES = {"torch": "torch", "tf": "keras"}
@@ -33,12 +43,8 @@ BASELINES = {"torch": "torch", "tf": "keras"}
 def _baseline_in(runtime: str, baseline_artifact: Path, scratch: Path, threads: int) -> Path | None:
     """The unchanged baseline converted to `runtime`, when pilotopt can make it without a technique."""
     if runtime == "torchscript":
-        from pilotopt.runtimes import load_predictor
-
         base = load_predictor(baseline_artifact, runtime="torch", threads=threads)
         import torch
-
-        from pilotopt.models import get_model_spec
 
         example = torch.zeros((1, *get_model_spec(base.model).sample_shape))
         with torch.inference_mode():
@@ -50,9 +56,6 @@ def _baseline_in(runtime: str, baseline_artifact: Path, scratch: Path, threads: 
 
 
 def _timed(path: Path, runtime: str, threads: int, x1: np.ndarray, min_calls: int, min_seconds: float) -> float:
-    from pilotopt.evaluate.latency import time_calls
-    from pilotopt.runtimes import load_predictor
-
     predict = load_predictor(path, runtime=runtime, threads=threads).predict
     try:
         return time_calls(lambda: predict(x1), min_calls=min_calls, min_seconds=min_seconds)["p50_ms"]
@@ -62,8 +65,6 @@ def _timed(path: Path, runtime: str, threads: int, x1: np.ndarray, min_calls: in
 
 
 def _mse(path: Path, runtime: str, threads: int, x: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
-    from pilotopt.runtimes import load_predictor
-
     predictor = load_predictor(path, runtime=runtime, threads=threads)
     try:
         out = np.concatenate([predictor.predict(x[i: i + 64]) for i in range(0, len(x), 64)])
@@ -75,8 +76,6 @@ def _mse(path: Path, runtime: str, threads: int, x: np.ndarray, y: np.ndarray) -
 
 def _test_frames(data: Path, cache_dir, n: int, test_circuits) -> tuple[np.ndarray, np.ndarray, str]:
     """`n` frames evenly spread over the test split (the held-out circuits), with labels."""
-    from pilotopt.data import DataConfig, load_splits
-
     kw = {"test_circuits": tuple(test_circuits)} if test_circuits else {}
     split = load_splits(DataConfig(roots=[data], cache_dir=cache_dir, **kw)).test
     if len(split) == 0:
@@ -92,9 +91,6 @@ def bench_techniques(variants_dir: Path | str, data: Path | str, cache_dir: Path
                      speedup_goal: float = 3.0, mse_tolerance: float = 0.10,
                      test_circuits: tuple[str, ...] | None = None,
                      progress: Callable[[str], None] | None = None, peak_seconds: float = 3.0) -> dict:
-    from pilotopt.bench.machine import measure_peaks, precision_of, variant_macs
-    from pilotopt.variants import read_variant
-
     say = progress or (lambda _m: None)
     root = Path(variants_dir)
     if not root.is_dir():
@@ -110,7 +106,6 @@ def bench_techniques(variants_dir: Path | str, data: Path | str, cache_dir: Path
                             f"`pilotopt optimize --techniques {','.join(missing)}` into it first")
     x, y, source = _test_frames(Path(data), cache_dir, frames, test_circuits)
     x1 = x[:1]
-    from pilotopt.evaluate.size import artifact_bytes
 
     models = {v.framework: v.record.get("model") for v in ok if v.name == BASELINES[v.framework]}
     models = {fw: m if m not in (None, "torchscript", "onnx", "keras") else None for fw, m in models.items()}
@@ -133,7 +128,6 @@ def bench_techniques(variants_dir: Path | str, data: Path | str, cache_dir: Path
     if peak_seconds > 0:
         say("measuring the machine's GEMM peaks (pilotopt bench machine)")
         peaks = measure_peaks(threads, peak_seconds)
-        from pilotopt.bench.floor import measure_call_floors
 
         say("measuring each runtime's per-call floor (a flatten + dense model with PilotNet's input)")
         peaks["call_floors"] = measure_call_floors(threads, min(peak_seconds, 1.0))
@@ -166,9 +160,7 @@ def bench_techniques(variants_dir: Path | str, data: Path | str, cache_dir: Path
             except (RuntimeUnavailable, PilotoptError) as exc:
                 r["status"], r["reason"] = "skipped" if isinstance(exc, RuntimeUnavailable) else "failed", str(exc)
             except Exception as exc:  # noqa: BLE001
-                from pilotopt.runtimes._util import short_error
-
-                r["status"], r["reason"] = "failed", short_error(exc)
+                r["status"], r["reason"] = "failed", one_line(exc)
         timed = [r for r in timed if r["status"] == "ok"]
         for k in range(rounds):
             for i, r in enumerate(timed, 1):
@@ -218,7 +210,6 @@ def _claims(rows: dict, goal: float, tol: float) -> dict:
             fast.append({"name": r["name"], "speedup": r["speedup"], "mse_ratio": r["mse_ratio"]})
         if "@" in r["name"]:
             continue
-        from pilotopt.report.tables import FP32_IN_RUNTIME
 
         ref = rows.get(f"{base['name']}@{r['runtime']}") if r["runtime"] != base["runtime"] else base
         if ref is None or ref is r:  # the fp32 variant in that runtime (executorch_fp32, onnx_fp32, ...)

@@ -9,7 +9,10 @@ import typer
 
 from pilotopt_edge.errors import EdgeError
 
+from pilotopt import __version__
+from pilotopt.cli import bench, deploy, evaluate, optimize, report, run, search, sim, train
 from pilotopt.errors import PilotoptError, one_line
+from pilotopt.techniques._settings import RenamedSettingWarning
 
 app = typer.Typer(
     name="pilotopt",
@@ -21,8 +24,6 @@ app = typer.Typer(
 
 
 def _register_commands() -> None:
-    from pilotopt.cli import bench, deploy, evaluate, optimize, report, run, search, sim, train
-
     app.add_typer(sim.app, name="sim")
     app.command("run")(run.run_cmd)
     app.command("train")(train.train_cmd)
@@ -38,15 +39,28 @@ def _register_commands() -> None:
 @app.callback()
 def _root(version: bool = typer.Option(False, "--version", help="Print the version and exit.")) -> None:
     if version:
-        from pilotopt import __version__
-
         typer.echo(f"pilotopt {__version__}")
         raise typer.Exit()
+
+
+def _one_line_warnings() -> None:
+    """pilotopt's own notes to the user (an old setting name) print as one line, `warning: ...`."""
+    import warnings
+
+    plain = warnings.formatwarning
+
+    def fmt(message, category, filename, lineno, line=None):
+        if issubclass(category, RenamedSettingWarning):
+            return f"warning: {message}\n"
+        return plain(message, category, filename, lineno, line)
+
+    warnings.formatwarning = fmt
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: one-line errors, no tracebacks (set PILOTOPT_DEBUG=1 to see them)."""
     _register_commands()
+    _one_line_warnings()
     try:
         app(args=argv, prog_name="pilotopt")
     except (PilotoptError, EdgeError) as exc:

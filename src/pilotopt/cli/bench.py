@@ -8,6 +8,14 @@ from typing import Optional
 
 import typer
 
+from pilotopt.atomic import write_json
+from pilotopt.bench.floor import measure_call_floors
+from pilotopt.bench.machine import measure_peaks
+from pilotopt.bench.runtimes import bench_runtimes, render_table
+from pilotopt.bench.techniques import bench_techniques, render_table as techniques_table
+from pilotopt.data.config import DEFAULT_TEST_CIRCUITS
+from pilotopt.evaluate.latency import MIN_CALLS, MIN_SECONDS
+
 app = typer.Typer(help="Benchmarks that write JSON.", no_args_is_help=True)
 
 
@@ -19,7 +27,7 @@ def bench_sim_cmd(
     repeats: int = typer.Option(3, min=1, help="Repeats of each measurement (the median is reported)."),
 ) -> None:
     """Rendered frames per second (640 x 480 and the PilotNet view) and the expert's real-time factor."""
-    from pilotopt.atomic import write_json
+    # scipy: imported on first use, not with this module
     from pilotopt.bench.sim import bench_sim
 
     result = bench_sim(circuit=circuit, frames=frames, repeats=repeats)
@@ -41,15 +49,12 @@ def bench_runtimes_cmd(
     out: Path = typer.Option(Path("bench_runtimes.json"), help="Where to write the JSON."),
     artifacts: Optional[Path] = typer.Option(None, help="Keep the exported variants in this folder "
                                                         "(default: a temp folder)."),
-    min_calls: int = typer.Option(300, min=1, help="Timed calls at batch 1 at least (batch runs: a fifteenth, >= 5)."),
-    min_seconds: float = typer.Option(2.0, min=0.0, help="Seconds of timed calls per measurement at least."),
+    min_calls: int = typer.Option(MIN_CALLS, min=1, help="Timed calls at batch 1 at least (batch runs: a fifteenth, >= 5)."),
+    min_seconds: float = typer.Option(MIN_SECONDS, min=0.0, help="Seconds of timed calls per measurement at least."),
 ) -> None:
     """Export a baseline to every runtime at fp32 and time them side by side (batch-1 latency,
     batch throughput, output agreement, speedups vs PyTorch eager and LiteRT)."""
     from rich.console import Console
-
-    from pilotopt.atomic import write_json
-    from pilotopt.bench.runtimes import bench_runtimes, render_table
 
     err = Console(stderr=True)
     doc = bench_runtimes(model, data=data, cache_dir=cache_dir, threads=threads, batch=batch, artifacts=artifacts,
@@ -81,7 +86,7 @@ def bench_techniques_cmd(
     min_seconds: float = typer.Option(1.0, min=0.0, help="Seconds of timed calls per round at least."),
     speedup_goal: float = typer.Option(3.0, min=1.0, help="Speed-up over the baseline a variant must reach to be listed."),
     mse_tolerance: float = typer.Option(0.10, min=0.0, help="Allowed relative MSE increase over the baseline."),
-    test_circuits: str = typer.Option("simple,montmelo,montreal", help="Held-out circuits (comma-separated)."),
+    test_circuits: str = typer.Option(",".join(DEFAULT_TEST_CIRCUITS), help="Held-out circuits (comma-separated)."),
     peak_seconds: float = typer.Option(3.0, min=0.0, help="Seconds per GEMM kernel when measuring the machine's "
                                                           "peaks first (0: skip the % of peak column)."),
 ) -> None:
@@ -89,16 +94,13 @@ def bench_techniques_cmd(
     the baseline and against the unchanged baseline in the variant's own runtime."""
     from rich.console import Console
 
-    from pilotopt.atomic import write_json
-    from pilotopt.bench.techniques import bench_techniques, render_table
-
     err = Console(stderr=True)
     doc = bench_techniques(variants, data, cache_dir=cache_dir, threads=threads, frames=frames, rounds=rounds,
                            min_calls=min_calls, min_seconds=min_seconds, speedup_goal=speedup_goal,
                            mse_tolerance=mse_tolerance, peak_seconds=peak_seconds,
                            test_circuits=tuple(c.strip() for c in test_circuits.split(",") if c.strip()), progress=lambda m: err.print(f"[dim]{m}[/]", highlight=False))
     write_json(out, doc)
-    Console(width=160).print(render_table(doc))
+    Console(width=160).print(techniques_table(doc))
     c = doc["claims"]
     for item in c["fast_and_accurate"]:
         typer.echo(f">= {speedup_goal:g}x and MSE within {mse_tolerance:.0%}: {item['name']} "
@@ -123,13 +125,8 @@ def bench_machine_cmd(
     """This CPU's sustained fp32 and int8 multiply-accumulate peaks (GMAC/s), measured with ONNX
     Runtime's and PyTorch's own GEMM kernels: what `bench techniques` compares each variant with.
     With --floors, the per-call floor of every runtime: what no chain at batch 1 gets below."""
-    from pilotopt.atomic import write_json
-    from pilotopt.bench.machine import measure_peaks
-
     doc = measure_peaks(threads, seconds, size)
     if floors:
-        from pilotopt.bench.floor import measure_call_floors
-
         doc["call_floors"] = measure_call_floors(threads, min(seconds, 1.0))
     write_json(out, doc)
     for runtime, ms in ((doc.get("call_floors") or {}).get("floors_ms") or {}).items():

@@ -7,6 +7,9 @@ from typing import Optional
 
 import typer
 
+from pilotopt.atomic import ensure_writable_dir
+from pilotopt.deploy import deploy_variant
+
 
 def deploy_cmd(
     variant: Path = typer.Option(..., help="A variant folder (OUT/variants/NAME) or a model file pilotopt opens."),
@@ -19,9 +22,6 @@ def deploy_cmd(
     threads: int = typer.Option(1, min=1, help="Threads for computing pilotopt's reference commands."),
 ) -> None:
     """Write VARIANT in the form TARGET runs, with reference frames and the commands pilotopt gives for them."""
-    from pilotopt.atomic import ensure_writable_dir
-    from pilotopt.deploy import deploy_variant
-
     ensure_writable_dir(out.parent)
     done = deploy_variant(variant, target, out, frames=frames, n_frames=n_frames, threads=threads)
     typer.echo(f"{done['variant']} -> {done['folder']} ({done['target']}): {', '.join(done['files'])}")

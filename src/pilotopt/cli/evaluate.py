@@ -8,9 +8,14 @@ from typing import Optional
 
 import typer
 
+from pilotopt.artifacts import detect_kind, resolve_path
 from pilotopt.cli.model_options import (ArchArgsOption, ArchOption, InputOption, open_model, parse_arch_args,
                                         warn_out_of_range)
 from pilotopt.cli.progress import console, out as stdout
+from pilotopt.data.config import DEFAULT_TEST_CIRCUITS
+from pilotopt.evaluate.harness import DEFAULT_TIMEOUT, THROUGHPUT_BATCH, evaluate_artifacts
+from pilotopt.evaluate.latency import MIN_CALLS, MIN_SECONDS
+from pilotopt.evaluate.results import RESULTS_CSV, RESULTS_JSON, make_table, reasons
 
 
 def evaluate_cmd(
@@ -22,12 +27,12 @@ def evaluate_cmd(
     data: list[Path] = typer.Option(..., help="Dataset root folder (repeat for several)."),
     out: Path = typer.Option(..., help="Output folder for results.json, results.csv, per-variant results and logs."),
     threads: int = typer.Option(2, help="CPU threads given to every runtime (the same for all variants)."),
-    test_circuits: str = typer.Option("simple,montmelo,montreal", help="Held-out circuits (comma-separated)."),
+    test_circuits: str = typer.Option(",".join(DEFAULT_TEST_CIRCUITS), help="Held-out circuits (comma-separated)."),
     max_frames: Optional[int] = typer.Option(None, help="Evaluate this many test frames, evenly spaced (default all)."),
-    min_calls: int = typer.Option(300, help="Timed calls per latency measurement (at least)."),
-    min_seconds: float = typer.Option(2.0, help="Seconds per latency measurement (at least)."),
-    throughput_batch: int = typer.Option(64, help="Batch size of the throughput measurement and accuracy pass."),
-    timeout: float = typer.Option(900.0, help="Seconds one variant may take before it is stopped and marked failed."),
+    min_calls: int = typer.Option(MIN_CALLS, help="Timed calls per latency measurement (at least)."),
+    min_seconds: float = typer.Option(MIN_SECONDS, help="Seconds per latency measurement (at least)."),
+    throughput_batch: int = typer.Option(THROUGHPUT_BATCH, help="Batch size of the throughput measurement and accuracy pass."),
+    timeout: float = typer.Option(DEFAULT_TIMEOUT, help="Seconds one variant may take before it is stopped and marked failed."),
     force: bool = typer.Option(False, help="Measure again even variants whose artifact and protocol are unchanged."),
     cache_dir: Optional[Path] = typer.Option(None, help="Preprocessed-data cache (default $PILOTOPT_CACHE or ~/.cache/pilotopt)."),
 ) -> None:
@@ -37,11 +42,6 @@ def evaluate_cmd(
     latency (model call and whole brain step), throughput, peak memory, and agreement with its
     baseline variant. Writes OUT/results.json and OUT/results.csv and prints a table."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from pilotopt.evaluate.harness import evaluate_artifacts
-    from pilotopt.evaluate.results import RESULTS_CSV, RESULTS_JSON, make_table, reasons
-
-    from pilotopt.artifacts import detect_kind, resolve_path
 
     if artifacts.is_file() or (artifacts / "variant.json").is_file() or (
             artifacts.is_dir() and detect_kind(resolve_path(artifacts)) is not None):

@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from pilotopt.artifacts import open_artifact
 from pilotopt.errors import BadInputError
 
 ARCH_HELP = ("Architecture of a bare PyTorch state dict: a registered name (dls_pilotnet, "
@@ -46,8 +47,6 @@ def parse_arch_args(text: Optional[str]) -> dict | None:
 
 def open_model(model, arch: Optional[str], arch_args: Optional[str], input_: Optional[str], say=None):
     """The user's model as an Artifact, saying what was detected or assumed about its input."""
-    from pilotopt.artifacts import open_artifact
-
     art = open_artifact(model, arch=arch, arch_args=parse_arch_args(arch_args), contract=input_)
     for note in art.contract.notes:
         (say or (lambda m: typer.echo(m, err=True)))(f"input contract: {note}")

@@ -22,7 +22,7 @@ def parse_sets(items: list[str] | None) -> dict[str, dict]:
         left, sep, value = item.partition("=")
         name, dot, key = left.strip().partition(".")
         if not sep or not dot or not name or not key.strip():
-            raise BadInputError(f"--set '{item}' must look like technique.key=value, e.g. tflite_int8.representative_frames=200")
+            raise BadInputError(f"--set '{item}' must look like technique.key=value, e.g. tflite_int8.calibration_frames=200")
         out.setdefault(name, {})[key.strip()] = value.strip()
     return out
 
@@ -82,14 +82,36 @@ def optimize_cmd(
     typer.echo(f"{len(variants) - failed} of {len(variants)} techniques ok or skipped; written to {out}")
 
 
+def settings_lines() -> list[str]:
+    """Every setting of every technique, from the declarations: name, type, default, bounds, description."""
+    from pilotopt.techniques import techniques
+
+    lines = []
+    for name, tech in techniques().items():
+        lines.append(f"{name}:" + ("" if tech.settings else " no settings"))
+        for p in tech.settings:
+            bounds = f", {p.bounds}" if p.bounds else ""
+            lines.append(f"  {p.name} ({p.type_name}, default {p.default_text}{bounds}): {p.description}")
+    lines.append("set one with --set technique.key=value (pilotopt optimize), or under technique_settings: "
+                 "{technique: {key: value}} or technique_defaults: {key: value} in a run config")
+    return lines
+
+
 @list_app.command("techniques")
-def list_techniques_cmd() -> None:
+def list_techniques_cmd(
+    settings: bool = typer.Option(False, "--settings", help="Print every setting of every technique instead: "
+                                                            "type, default, allowed values and description."),
+) -> None:
     """Every registered technique: its framework, what it does, and whether it can run here."""
     from rich.table import Table
 
     from pilotopt.cli.progress import out as stdout
     from pilotopt.techniques import techniques
 
+    if settings:
+        for line in settings_lines():
+            typer.echo(line)
+        return
     table = Table(title="optimization techniques")
     table.add_column("name", no_wrap=True)
     for col in ("framework", "runtime", "what it does", "available here"):

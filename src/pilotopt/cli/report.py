@@ -7,6 +7,9 @@ from typing import Optional
 
 import typer
 
+from pilotopt.atomic import write_text
+from pilotopt.report.publish import publish
+
 app = typer.Typer(help="Documents made from a finished run's results.", no_args_is_help=True)
 
 
@@ -20,8 +23,5 @@ def publish_cmd(
     """Markdown tables of a run (stages, offline, closed loop with intervals, conditions, the
     correlation of offline error with driving, and the side-by-side with the study), from its
     results.json: tables in docs/ are generated, never typed."""
-    from pilotopt.atomic import write_text
-    from pilotopt.report.publish import publish
-
     write_text(out, publish(results, run, command))
     typer.echo(f"written: {out}")

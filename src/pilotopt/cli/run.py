@@ -8,6 +8,12 @@ from typing import Optional
 import typer
 
 from pilotopt.cli.model_options import ArchArgsOption, ArchOption, InputOption, parse_arch_args
+from pilotopt.cli.progress import line_sayer
+from pilotopt.errors import BadInputError
+from pilotopt.pipeline.config import load_config
+from pilotopt.pipeline.executors import get_executor
+from pilotopt.pipeline.run import run_pipeline
+from pilotopt.pipeline.tracking import make_tracker
 
 
 def run_cmd(
@@ -42,9 +48,6 @@ def run_cmd(
     the test circuits in real time, and write OUT/report (report.md, report.html, results.json/csv).
 
     Every stage is cached: rerunning does nothing new, and a killed run resumes where it stopped."""
-    from pilotopt.pipeline.config import load_config
-    from pilotopt.pipeline.run import run_pipeline
-
     overrides: dict = {}
     if profile is not None:
         overrides["profile"] = profile
@@ -54,8 +57,6 @@ def run_cmd(
         overrides["model"] = {"path": str(model), "arch": arch, "arch_args": parse_arch_args(arch_args) or {},
                               "input": input_}
     elif arch or arch_args or input_:
-        from pilotopt.errors import BadInputError
-
         raise BadInputError("--arch, --arch-args and --input describe a given model; pass --model too")
     if techniques is not None:
         names = [t.strip() for t in techniques.split(",") if t.strip()]
@@ -78,15 +79,9 @@ def run_cmd(
         overrides["mlflow"] = True
     cfg = load_config(config, overrides)
     if cfg.mlflow:
-        from pilotopt.pipeline.tracking import make_tracker
-
         make_tracker(True, out / "mlruns")  # fails now, in one line, if mlflow is missing
     if cfg.executor.name == "ray":
-        from pilotopt.pipeline.executors import get_executor
-
         get_executor("ray", workers=cfg.executor.workers, address=cfg.executor.address)
-
-    from pilotopt.cli.progress import line_sayer
 
     summary = run_pipeline(cfg, out, say=line_sayer())
     typer.echo(f"report: {summary['report'].get('report_md', out / 'report' / 'report.md')}")

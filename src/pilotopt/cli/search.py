@@ -7,6 +7,8 @@ from typing import Optional
 
 import typer
 
+from pilotopt.search import describe, load_search_config, open_run, run_search
+
 
 def search_cmd(
     run: Path = typer.Option(..., help="A finished `pilotopt run` folder: its data, baselines, technique defaults "
@@ -41,8 +43,6 @@ def search_cmd(
 
     Optuna's study lives in OUT/optuna.db: a killed search resumes, and a finished trial is never
     computed again."""
-    from pilotopt.search import describe, load_search_config, open_run, run_search
-
     overrides = {"trials": trials, "seed": seed, "sampler": sampler, "executor": executor, "address": address,
                  "workers": workers, "latency": latency,
                  "sensitivity_layers": sensitivity_layers}

@@ -8,8 +8,18 @@ from typing import Optional
 import typer
 from rich.table import Table
 
+from pilotopt.atomic import ensure_writable_dir, write_json
 from pilotopt.cli.model_options import ArchArgsOption, ArchOption, InputOption, open_model, warn_out_of_range
 from pilotopt.cli.progress import out as stdout, progress_bar
+from pilotopt.errors import BadInputError
+from pilotopt.runtimes import load_artifact_predictor
+from pilotopt.sim.appearance import variant_names
+from pilotopt.sim.brains import brain_names, make_brain
+from pilotopt.sim.brains.model import ModelBrain
+from pilotopt.sim.camera import CameraModel
+from pilotopt.sim.conditions import condition_kinds
+from pilotopt.sim.ros_bridge import BridgeConfig, run_bridge
+from pilotopt.sim.video import write_video
 
 app = typer.Typer(help="The built-in follow-line simulator: circuits, driving, datasets.", no_args_is_help=True)
 
@@ -24,8 +34,7 @@ def _split(values: Optional[list[str]]) -> tuple[str, ...]:
 @app.command("list")
 def list_cmd() -> None:
     """List built-in circuits (with lap lengths), brains and visual variants."""
-    from pilotopt.sim.appearance import variant_names
-    from pilotopt.sim.brains import brain_names
+    # scipy: imported on first use, not with this module
     from pilotopt.sim.circuits import circuit_names, circuit_spec, load_circuit
 
     table = Table(title="circuits (each drivable clockwise and anticlockwise)")
@@ -37,7 +46,6 @@ def list_cmd() -> None:
     stdout.print(table, soft_wrap=True)
     typer.echo("brains: " + ", ".join(brain_names()))
     typer.echo("visual variants (combine with '+'): " + ", ".join(variant_names()))
-    from pilotopt.sim.conditions import condition_kinds
 
     ct = Table(title="conditions (--condition, closed_loop.conditions; name[:level], combine with '+')")
     for col in ("name", "what it changes", "level (default)"):
@@ -83,16 +91,13 @@ def drive_cmd(
     json_out: Optional[Path] = typer.Option(None, "--json", help="Write the run's metrics as JSON."),
 ) -> None:
     """Drive one brain around one circuit and print the closed-loop metrics."""
-    from pilotopt.atomic import ensure_writable_dir, write_json
-    from pilotopt.sim.brains import make_brain
+    # scipy: imported on first use, not with this module
     from pilotopt.sim.closed_loop import DriveConfig, drive
 
     for out in (plot, video, json_out):
         if out is not None:
             ensure_writable_dir(out.parent)
     if video is not None and video.suffix.lower() not in (".mp4", ".gif"):
-        from pilotopt.errors import BadInputError
-
         raise BadInputError(f"unsupported video format '{video.suffix}'; use .mp4 or .gif")
     cfg = DriveConfig(circuit=circuit, direction=direction, mode=mode, laps=laps, latency=latency,
                       latency_scale=latency_scale, look=look, seed=seed, timeout=timeout,
@@ -101,21 +106,17 @@ def drive_cmd(
                       video_every=video_every if video else 0)
     cfg.validate()
     if model is None and (input_ or arch or arch_args or runtime):
-        from pilotopt.errors import BadInputError
-
         given = ", ".join(n for n, v in (("--input", input_), ("--arch", arch), ("--arch-args", arch_args),
                                          ("--runtime", runtime)) if v)
         raise BadInputError(f"{given} describe a model, but brain '{brain}' is not one; pass --model FILE to drive "
                             "a model, or drop them")
     if model is not None:
-        from pilotopt.artifacts import load_artifact_predictor
-        from pilotopt.sim.brains.model import ModelBrain
-
         art = open_model(model, arch, arch_args, input_)
         b = ModelBrain(load_artifact_predictor(art, runtime), label=str(model))
         brain = f"model {model.name}"
     else:
         b = make_brain(brain)
+    # scipy: imported on first use, not with this module
     from pilotopt.sim.circuits import load_circuit
 
     track = load_circuit(circuit, cfg.direction)
@@ -130,13 +131,12 @@ def drive_cmd(
         write_json(json_out, result.to_json())
         typer.echo(f"metrics: {json_out}")
     if plot:
+        # matplotlib: imported on first use, not with this module
         from pilotopt.sim.plots import plot_trajectory
 
         plot_trajectory(result, plot)
         typer.echo(f"plot: {plot}")
     if video:
-        from pilotopt.sim.video import write_video
-
         write_video(result.frames, video, fps=cfg_fps(video_every))
         typer.echo(f"video: {video}")
 
@@ -145,8 +145,6 @@ def _samples(path: Path, model: Optional[Path]) -> list[float]:
     """Brain-step latencies in seconds from a JSON list of ms, a `pilotopt-edge bench --out` file
     (measured on the device) or an offline results.json."""
     import json
-
-    from pilotopt.errors import BadInputError
 
     try:
         doc = json.loads(path.read_text())
@@ -170,8 +168,6 @@ def _samples(path: Path, model: Optional[Path]) -> list[float]:
 
 
 def cfg_fps(video_every: int) -> float:
-    from pilotopt.sim.camera import CameraModel
-
     return CameraModel().fps / video_every
 
 
@@ -212,9 +208,6 @@ def ros_bridge_cmd(
     """Put the simulator on ROS 1 topics: publish the car's camera, drive with the Twist commands a
     node sends back (e.g. `pilotopt-edge ros DEPLOY_DIR`), in real time, and print the closed-loop
     metrics. Needs a running roscore (ROS_MASTER_URI) and rospy (`make ros`)."""
-    from pilotopt.atomic import ensure_writable_dir, write_json
-    from pilotopt.sim.ros_bridge import BridgeConfig, run_bridge
-
     if out is not None:
         ensure_writable_dir(out.parent)
     cfg = BridgeConfig(circuit=circuit, direction=direction, duration=duration, laps=laps,
@@ -251,7 +244,7 @@ def dataset_cmd(
     workers: int = typer.Option(2, min=1, help="Parallel processes (one recording each)."),
 ) -> None:
     """Generate a training dataset by driving the expert on circuits."""
-    from pilotopt.atomic import ensure_writable_dir
+    # scipy: imported on first use, not with this module
     from pilotopt.sim.circuits import DIRECTIONS
     from pilotopt.sim.dataset import DatasetConfig, NoiseConfig, generate_dataset
 

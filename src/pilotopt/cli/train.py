@@ -8,27 +8,31 @@ from typing import Optional
 import typer
 from rich.table import Table
 
+from pilotopt.atomic import ensure_writable_dir
 from pilotopt.cli.progress import console, out as stdout
+from pilotopt.train.config import TrainConfig
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+D = TrainConfig()  # the defaults of every option that mirrors a TrainConfig field
 
 
 def train_cmd(
-    framework: str = typer.Option("torch", help="torch or tf."),
-    model: str = typer.Option("pilotnet", help="Architecture: pilotnet, pilotnet_same, deepest_lstm_tinypilotnet, pilotnet_student."),
+    framework: str = typer.Option(D.framework, help="torch or tf."),
+    model: str = typer.Option(D.model, help="Architecture: pilotnet, pilotnet_same, deepest_lstm_tinypilotnet, pilotnet_student."),
     data: list[Path] = typer.Option(..., help="Dataset root folder (repeat for several)."),
     out: Path = typer.Option(..., help="Output folder for the model, metrics.json and the training curve."),
-    epochs: int = typer.Option(20, help="Maximum epochs."),
-    batch_size: int = typer.Option(64, help="Batch size."),
-    learning_rate: float = typer.Option(1e-3, help="Adam learning rate."),
-    patience: int = typer.Option(5, help="Early stopping: epochs without a better validation loss."),
-    seed: int = typer.Option(0, help="Seed: same seed and data, same model."),
-    threads: int = typer.Option(2, help="CPU threads for the framework."),
-    test_circuits: str = typer.Option("simple,montmelo,montreal", help="Held-out circuits (comma-separated)."),
-    val_fraction: float = typer.Option(0.2, help="Share of training recordings used for validation."),
-    flip: bool = typer.Option(True, help="Add mirrored frames (w negated) to the training split."),
-    oversample: int = typer.Option(2, help="Repeat sharp-turn frames this many times in training."),
-    augment: Optional[str] = typer.Option(None, help="Image augmentation: none or default (albumentations)."),
-    skip_bad: bool = typer.Option(False, help="Skip unreadable frames/recordings with a count instead of failing."),
+    epochs: int = typer.Option(D.epochs, help="Maximum epochs."),
+    batch_size: int = typer.Option(D.batch_size, help="Batch size."),
+    learning_rate: float = typer.Option(D.learning_rate, help="Adam learning rate."),
+    patience: int = typer.Option(D.patience, help="Early stopping: epochs without a better validation loss."),
+    seed: int = typer.Option(D.seed, help="Seed: same seed and data, same model."),
+    threads: int = typer.Option(D.threads, help="CPU threads for the framework."),
+    test_circuits: str = typer.Option(",".join(D.test_circuits), help="Held-out circuits (comma-separated)."),
+    val_fraction: float = typer.Option(D.val_fraction, help="Share of training recordings used for validation."),
+    flip: bool = typer.Option(D.flip, help="Add mirrored frames (w negated) to the training split."),
+    oversample: int = typer.Option(D.oversample, help="Repeat sharp-turn frames this many times in training."),
+    augment: Optional[str] = typer.Option(D.augment, help="Image augmentation: none or default (albumentations)."),
+    skip_bad: bool = typer.Option(D.skip_bad, help="Skip unreadable frames/recordings with a count instead of failing."),
     cache_dir: Optional[Path] = typer.Option(None, help="Preprocessed-data cache (default $PILOTOPT_CACHE or ~/.cache/pilotopt)."),
     force: bool = typer.Option(False, help="Retrain even if the output folder holds this exact run."),
 ) -> None:
@@ -41,7 +45,6 @@ def train_cmd(
                       threads=threads, test_circuits=tuple(c.strip() for c in test_circuits.split(",") if c.strip()),
                       val_fraction=val_fraction, flip=flip, oversample=oversample, augment=augment,
                       skip_bad=skip_bad, cache_dir=cache_dir).validate()
-    from pilotopt.atomic import ensure_writable_dir
 
     ensure_writable_dir(out.parent)
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),

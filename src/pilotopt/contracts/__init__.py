@@ -11,9 +11,8 @@ layout, value scaling, output mapping) is applied in `encode` / `decode` by ever
 the model: calibration, fine-tuning, offline evaluation, the brain step. Each preset is one module
 in this package that calls `register_contract`; anything else is a YAML file (see `from_dict`)."""
 
-from pilotopt.contracts.contract import (DEFAULT_CONTRACT, InputContract, OutputMap, contract_names, from_dict,
-                                         get_contract, load_contract, register_contract)
-from pilotopt.contracts.predictor import ContractPredictor, out_of_range_share
+from pilotopt.contracts.contract import (DEFAULT_CONTRACT, RANGE_MARGIN, InputContract, OutputMap, contract_names,
+                                         from_dict, get_contract, load_contract, out_of_range_share, register_contract)
 
-__all__ = ["DEFAULT_CONTRACT", "ContractPredictor", "InputContract", "OutputMap", "contract_names", "from_dict",
+__all__ = ["DEFAULT_CONTRACT", "RANGE_MARGIN", "InputContract", "OutputMap", "contract_names", "from_dict",
            "get_contract", "load_contract", "out_of_range_share", "register_contract"]

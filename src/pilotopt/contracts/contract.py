@@ -15,6 +15,7 @@ from pilotopt_edge.feeding import encode_pixels
 
 from pilotopt.errors import BadInputError, one_line
 from pilotopt.preprocess import PILOTNET_GEOMETRY, V_MAX, V_MIN, W_MAX, W_MIN, Geometry
+from pilotopt.yamlfile import read_yaml
 
 LAYOUTS = ("nhwc", "nchw")
 CHANNELS = ("rgb", "bgr")
@@ -83,6 +84,19 @@ class OutputMap:
         order = ["v", "w"] if self.v_index == 0 else ["w", "v"]
         return {"order": order, "v": {"scale": self.v_scale, "offset": self.v_offset},
                 "w": {"scale": self.w_scale, "offset": self.w_offset}}
+
+
+RANGE_MARGIN = 0.05  # normalized outputs this far outside [0, 1] are out of range
+
+
+def out_of_range_share(y: np.ndarray, margin: float = RANGE_MARGIN) -> float:
+    """Share of predictions with v or w outside [0, 1] (+- margin) in pilotopt's normalized space: a
+    model fed with the wrong contract (wrong scaling, wrong output units) shows up here."""
+    y = np.asarray(y, dtype=np.float64).reshape(-1, 2)
+    if len(y) == 0:
+        return 0.0
+    bad = (y < -margin) | (y > 1 + margin) | ~np.isfinite(y)
+    return float(bad.any(axis=1).mean())
 
 
 def _order(order) -> tuple[int, int]:
@@ -280,7 +294,7 @@ def _load_presets() -> None:
     import importlib
     import pkgutil
 
-    import pilotopt.contracts as pkg
+    import pilotopt.contracts as pkg  # the preset modules, found on demand (each imports this module)
 
     for mod in pkgutil.iter_modules(pkg.__path__):
         if mod.name.startswith("preset_"):
@@ -310,8 +324,6 @@ def load_contract(spec: "str | Path | dict | InputContract | None") -> InputCont
         return from_dict(spec)
     text = str(spec)
     if text.endswith((".yaml", ".yml", ".json")) or Path(text).is_file():
-        from pilotopt.yamlfile import read_yaml
-
         path = Path(text)
         doc = read_yaml(path, "input contract file", "; pass a preset name or a YAML file")
         return from_dict(doc or {}, where=f"input contract '{path}'")

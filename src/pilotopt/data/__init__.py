@@ -9,6 +9,6 @@ train / val / test samples for PilotNet-style models.
 from pilotopt.data.augment import make_augmenter
 from pilotopt.data.config import DataConfig
 from pilotopt.data.load import load_splits
-from pilotopt.data.split import Split, Splits
+from pilotopt.data.batches import Split, Splits
 
 __all__ = ["DataConfig", "Split", "Splits", "load_splits", "make_augmenter"]

@@ -5,23 +5,18 @@ from __future__ import annotations
 
 import math
 import numbers
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from pilotopt.atomic import default_cache_dir
+from pilotopt.data.augment import check_spec
 from pilotopt.errors import BadInputError
 from pilotopt.preprocess import PILOTNET_GEOMETRY, Geometry
 
 DEFAULT_TEST_CIRCUITS = ("simple", "montmelo", "montreal")
-
-
-def default_cache_dir() -> Path:
-    """`$PILOTOPT_CACHE` or `~/.cache/pilotopt`."""
-    env = os.environ.get("PILOTOPT_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "pilotopt"
 
 
 @dataclass(frozen=True)
@@ -92,8 +87,6 @@ class DataConfig:
                 raise BadInputError(f"cache_dir must be a folder path, got {self.cache_dir!r}")
             set_("cache_dir", Path(self.cache_dir).expanduser())
         if self.augment is not None:
-            from pilotopt.data.augment import check_spec
-
             check_spec(self.augment)
 
     @property

@@ -12,7 +12,7 @@
 Circuits come from pilotopt's metadata, else from the folder name; a `Train`/`Test` folder has no
 circuit in its name, so it is circuit `train`/`test` exactly: hold the test split out with
 `--test-circuits test`. `pilotopt sim dataset` keeps a recording's metadata beside it, in
-`<root>/.pilotopt/<recording>.meta.json` (see recording_meta_path); datasets written before that
+`<root>/.pilotopt/<recording>.meta.json` (see pilotopt.sim.recording); datasets written before that
 have it inside the folder as `meta.json`, which is still read (and wins when both exist, since it
 travels with its folder).
 
@@ -33,6 +33,7 @@ import numpy as np
 
 from pilotopt.data.validate import FrameError, Problems, parse_label
 from pilotopt.errors import BadInputError
+from pilotopt.sim.recording import LEGACY_META, recording_meta_path
 
 # The documented built-in circuits; unioned with the live registry so a folder name is read the
 # same way whether or not a circuit's module is installed yet.
@@ -42,13 +43,6 @@ DIRECTION_WORDS = {"clockwise": "clockwise", "cw": "clockwise", "anticlockwise":
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 _TRAILING = re.compile(r"[_\-](\d+|" + "|".join(DIRECTION_WORDS) + r")$")
 LAYOUT_DLS, LAYOUT_LEGACY = "data.csv", "Images+data.json"
-# pilotopt's own files in a dataset root live in this hidden folder, out of sight of the
-# DeepLearningStudio readers: their TensorFlow reader takes every entry glob.glob(folder + '*') returns
-# (except data.csv) as a frame named by an integer, so a meta.json inside a recording crashes it, and
-# glob's '*' (like the shell's) skips names that start with a dot.
-META_DIR = ".pilotopt"
-META_SUFFIX = ".meta.json"
-LEGACY_META = "meta.json"
 
 
 @dataclass
@@ -73,15 +67,9 @@ def natural_key(name: str) -> list:
     return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
 
 
-def recording_meta_path(folder: Path | str) -> Path:
-    """Where pilotopt keeps a recording's metadata (circuit, direction, seed, settings): beside the
-    folder, `<parent>/.pilotopt/<folder name>.meta.json`, so the folder holds only frames and data.csv."""
-    folder = Path(folder)
-    return folder.parent / META_DIR / f"{folder.name}{META_SUFFIX}"
-
-
 def known_circuits() -> list[str]:
     try:
+        # scipy: imported on first use, not with this module
         from pilotopt.sim.circuits import circuit_names
 
         live = circuit_names()

@@ -14,8 +14,8 @@ from pilotopt.data.augment import make_augmenter
 from pilotopt.data.cache import load_or_build
 from pilotopt.data.config import DEFAULT_TEST_CIRCUITS, DataConfig
 from pilotopt.data.formats import find_recordings
-from pilotopt.data.split import Split, Splits
-from pilotopt.data.splits import assign, expand, windows
+from pilotopt.data.batches import Split, Splits
+from pilotopt.data.partition import assign, expand, windows
 from pilotopt.data.validate import DataWarning, Problems
 from pilotopt.errors import BadInputError
 from pilotopt.preprocess import V_MAX, V_MIN, W_MAX, W_MIN, normalize_labels

@@ -12,6 +12,7 @@ import pkgutil
 from pathlib import Path
 from typing import Callable
 
+from pilotopt.deploy.source import DeploySource
 from pilotopt.errors import BadInputError
 
 _TARGETS: dict[str, Callable] = {}
@@ -46,8 +47,6 @@ def deploy_variant(variant: Path | str, target: str, out: Path | str, *, frames:
                    n_frames: int = 20, threads: int = 1) -> dict:
     """Write `variant` (a variant folder or model file pilotopt opens) for `target` into `out`;
     returns what was written (`folder`, `files`, `notes`: what could not be expressed and why)."""
-    from pilotopt.deploy.source import DeploySource
-
     _load()
     if target not in _TARGETS:
         raise BadInputError(f"unknown deploy target '{target}'; choose one of {', '.join(sorted(_TARGETS))}")

@@ -11,6 +11,7 @@ import numpy as np
 from pilotopt_edge.brain import MANIFEST, REFERENCE, SCHEMA, sha256_of
 from pilotopt_edge.runtimes import EXTRAS
 
+from pilotopt.artifacts import artifact_files
 from pilotopt.atomic import write_json
 from pilotopt.errors import BadInputError
 
@@ -43,8 +44,6 @@ def tolerance_of(source) -> float:
 
 def write_edge_folder(source, tmp: Path) -> dict:
     """Fill `tmp` with the deploy folder; returns the manifest."""
-    from pilotopt.artifacts import artifact_files
-
     runtime = edge_runtime(source)
     path = Path(source.artifact.path)
     if path.is_dir():

@@ -9,7 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
+from pilotopt.artifacts import open_artifact, recorded_variant
 from pilotopt.errors import BadInputError
+from pilotopt.preprocess import crop_resize
+from pilotopt.runtimes import load_artifact_predictor
+from pilotopt.sim.brains.expert import ExpertBrain
 
 REFERENCE_CIRCUIT = "simple"
 
@@ -34,7 +38,7 @@ def _frames_from_folder(folder: Path, n: int) -> np.ndarray:
 def camera_frames(n: int = 20, circuit: str = REFERENCE_CIRCUIT, seed: int = 0, every: int = 12) -> np.ndarray:
     """`n` 640 x 480 RGB camera frames of the built-in simulator, the expert driving `circuit`, one
     every `every` ticks (spread along the lap, curves included); deterministic under `seed`."""
-    from pilotopt.sim.brains.expert import ExpertBrain
+    # numba and scipy: imported on first use, not with this module
     from pilotopt.sim.circuits import load_circuit
     from pilotopt.sim.simulation import SimSettings, Simulation
 
@@ -80,8 +84,6 @@ class DeploySource:
 
     @classmethod
     def open(cls, variant: Path | str, frames=None, n_frames: int = 20, threads: int = 1) -> "DeploySource":
-        from pilotopt.artifacts import open_artifact, recorded_variant
-
         variant = Path(variant)
         if not variant.exists():
             raise BadInputError(f"variant '{variant}' does not exist; pass a variant folder (OUT/variants/NAME) "
@@ -104,8 +106,6 @@ class DeploySource:
         return int(self.artifact.metadata.get("sequence_length") or 1)
 
     def predictor(self):
-        from pilotopt.artifacts import load_artifact_predictor
-
         return load_artifact_predictor(self.artifact, threads=self.threads)
 
     def commands(self) -> np.ndarray:
@@ -119,8 +119,6 @@ class DeploySource:
 def commands_of(predictor, frames: np.ndarray, sequence_length: int = 1) -> np.ndarray:
     """Frames -> physical (v, w) through a ContractPredictor, frame by frame as a brain steps
     (a recurrent model sees the last T views, the first frame repeated at the start)."""
-    from pilotopt.preprocess import crop_resize
-
     contract = predictor.contract
     views = [crop_resize(f, contract.geometry) for f in frames]
     out = []

@@ -12,11 +12,17 @@ from pathlib import Path
 
 import numpy as np
 
+from pilotopt.artifacts.kind_torch_export import load_program
 from pilotopt.atomic import atomic_path, write_json
+from pilotopt.contracts.contract import IMAGENET_MEAN, IMAGENET_STD
 from pilotopt.deploy import register_target
 from pilotopt.deploy.bm_brains import BRAINS, config_yaml
+from pilotopt.deploy.source import commands_of
+from pilotopt.deploy.tflite_edit import add_affine
+from pilotopt.deploy.torchscript_export import bm_torchscript, to_core_ops
 from pilotopt.errors import BadInputError
-
+from pilotopt.runtimes import contract_predictor
+from pilotopt.runtimes.torch_eager import load_torch_module
 MATCH = 1e-4  # m/s, rad/s between BM's commands and pilotopt's on the reference frames
 TIME_CYCLE_MS = 50  # BM's PilotTimeCycle in its shipped configs
 WORLD = "/opt/jderobot/share/jderobot/gazebo/launch/simple_circuit.launch"
@@ -40,8 +46,6 @@ def _expressible(source) -> None:
 
 # -- TF: one .tflite per brain, BM's Normalize() undone and its output formula folded in -------------
 def _tflite_for(source, brain) -> bytes:
-    from pilotopt.deploy.tflite_edit import add_affine
-
     c = source.contract
     std = np.asarray(brain_std(), np.float64)
     mean = np.asarray(brain_mean(), np.float64)
@@ -60,14 +64,10 @@ def _tflite_for(source, brain) -> bytes:
 
 
 def brain_mean():
-    from pilotopt.contracts.contract import IMAGENET_MEAN
-
     return IMAGENET_MEAN
 
 
 def brain_std():
-    from pilotopt.contracts.contract import IMAGENET_STD
-
     return IMAGENET_STD
 
 
@@ -89,14 +89,9 @@ def _run_tflite(path: Path, brain, frames: np.ndarray) -> np.ndarray:
 def _torch_module(source):
     """(module taking the contract's input, the commands pilotopt computes for that very module,
     a note) for a torch-family variant."""
-    from pilotopt.artifacts import contract_predictor
-    from pilotopt.deploy.source import commands_of
-
     art = source.artifact
     kind = art.kind.name
     if kind in ("torch_checkpoint", "torch_state_dict"):
-        from pilotopt.runtimes.torch_eager import load_torch_module
-
         return load_torch_module(art.path, art.arch, art.arch_args)[0], source.commands(), None
     if kind == "torchscript":
         import torch
@@ -107,8 +102,6 @@ def _torch_module(source):
         raise BadInputError(f"variant '{source.name}' is an ExecuTorch program without its int8 q/dq program "
                             f"({QDQ_PROGRAM}); rerun `pilotopt optimize` for it (this version saves both), "
                             "or deploy it with --target edge through an ONNX sibling")
-    from pilotopt.deploy.torchscript_export import to_core_ops
-    from pilotopt.artifacts.kind_torch_export import load_program
 
     module = to_core_ops(load_program(program).module())
     ref = commands_of(contract_predictor(program, "torch_export", source.threads, source.contract), source.frames)
@@ -163,8 +156,6 @@ def deploy_behavior_metrics(source, out: Path) -> dict:
                               "config": f"configs/gazebo/{cfg}", "max_abs_diff": gap})
         else:
             import torch
-
-            from pilotopt.deploy.torchscript_export import bm_torchscript
 
             brain = BRAINS["torch"]
             module, want, note = _torch_module(source)

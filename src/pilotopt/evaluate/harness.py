@@ -26,27 +26,35 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from pilotopt.artifacts import (artifact_digest, detect_kind, open_artifact, params_from_record, recorded_variant,
+                                resolve_path, size_info)
 from pilotopt.atomic import ensure_writable_dir, write_json
+from pilotopt.contracts import load_contract
 from pilotopt.data.config import DEFAULT_TEST_CIRCUITS
 from pilotopt.errors import BadInputError
 from pilotopt.evaluate.accuracy import compare, error_metrics
+from pilotopt.evaluate.latency import MIN_CALLS, MIN_SECONDS
 from pilotopt.evaluate.plugins import load_runtime_plugins
 from pilotopt.evaluate.results import RESULTS_SCHEMA, base_row, machine_info, write_results
-from pilotopt.evaluate.size import artifact_digest, params_from_record, size_info
+from pilotopt.evaluate.testset import prepare_testset
 from pilotopt.evaluate.worker import PHASE_MARK
+from pilotopt.isolation import child_env, run_python
+from pilotopt.preprocess import PILOTNET_GEOMETRY
+from pilotopt.runtimes import runtime_names
 from pilotopt.variants import VARIANT_FILE, Variant, read_variants
 
 WORKER_VERSION = 1  # bump when the worker measures differently: invalidates cached results
 VARIANT_RESULT_SCHEMA = "pilotopt.result.variant/2"  # /2: brain-step latency samples
 DEFAULT_TIMEOUT = 900.0
+THROUGHPUT_BATCH = 64  # batch of the throughput measurement and the accuracy pass
 
 Progress = Callable[[str, int, int, dict], None]
 
 
 def evaluate_artifacts(artifacts_dir: Path | str, data_roots: Sequence[Path | str] | Path | str, out_dir: Path | str,
                        threads: int = 2, test_circuits: Sequence[str] | str = DEFAULT_TEST_CIRCUITS,
-                       cache_dir: Path | str | None = None, min_calls: int = 300, min_seconds: float = 2.0,
-                       throughput_batch: int = 64, max_frames: int | None = None, progress: Progress | None = None,
+                       cache_dir: Path | str | None = None, min_calls: int = MIN_CALLS,
+                       min_seconds: float = MIN_SECONDS, throughput_batch: int = THROUGHPUT_BATCH, max_frames: int | None = None, progress: Progress | None = None,
                        *, force: bool = False, timeout: float = DEFAULT_TIMEOUT, warmup_calls: int = 20,
                        warmup_seconds: float = 0.5, max_seconds: float = 60.0, arch: str | None = None,
                        arch_args: dict | None = None, contract=None, only: set[str] | None = None) -> dict:
@@ -77,13 +85,11 @@ def evaluate_artifacts(artifacts_dir: Path | str, data_roots: Sequence[Path | st
         test_circuits = [c for c in test_circuits.split(",")]
     test_circuits = tuple(c.strip().lower() for c in test_circuits if c.strip())
     if not test_circuits:
-        raise BadInputError("no test circuits given; pass --test-circuits, e.g. simple,montmelo,montreal")
+        raise BadInputError(f"no test circuits given; pass --test-circuits, e.g. {','.join(DEFAULT_TEST_CIRCUITS)}")
     out_dir = ensure_writable_dir(out_dir)
     work, store, logs = out_dir / ".work", out_dir / "variants", out_dir / "logs"
     for folder in (work, store, logs):
         ensure_writable_dir(folder)
-
-    from pilotopt.evaluate.testset import prepare_testset
 
     data_progress = (lambda done, total: progress("data", done, total, {})) if progress else None
     geometries = _geometries(found)
@@ -165,23 +171,17 @@ def _check_settings(**kw) -> None:
 
 
 def _geometry_of(variant: Variant):
-    from pilotopt.contracts import load_contract
-
     return load_contract(variant.contract).geometry
 
 
 def _geometries(found) -> list:
     """The distinct input geometries of the measured variants, pilotopt's own first."""
-    from pilotopt.preprocess import PILOTNET_GEOMETRY
-
     seen = list(dict.fromkeys(_geometry_of(v) for _, v in found))
     return sorted(seen, key=lambda g: g != PILOTNET_GEOMETRY) or [PILOTNET_GEOMETRY]
 
 
 def _bare_model(path: Path, arch, arch_args, contract) -> list[tuple[Path, Variant]]:
     """One model file or folder given instead of an artifacts folder, as a variant of its own."""
-    from pilotopt.artifacts import open_artifact, recorded_variant
-
     art = open_artifact(path, arch=arch, arch_args=arch_args, contract=contract)  # raises on a contradiction
     record = recorded_variant(path)
     if record is not None:  # a variant's artifact or folder: measured as that variant
@@ -197,14 +197,12 @@ def _bare_model(path: Path, arch, arch_args, contract) -> list[tuple[Path, Varia
 
 def _check_variants(artifacts_dir, arch=None, arch_args=None, contract=None) -> list[tuple[Path, Variant]]:
     load_runtime_plugins()
-    from pilotopt.artifacts import detect_kind, resolve_path
 
     root = Path(artifacts_dir)
     if root.is_file() or (root / VARIANT_FILE).is_file() or (root.is_dir() and detect_kind(resolve_path(root))):
         found = _bare_model(root, arch, arch_args, contract)
     else:
         found = read_variants(artifacts_dir)
-    from pilotopt.runtimes import runtime_names
 
     known = runtime_names()
     seen: dict[str, Path] = {}
@@ -232,8 +230,6 @@ def _fingerprint(protocol: dict, machine: dict) -> dict:
 
 
 def _contract_digest(variant: Variant) -> str:
-    from pilotopt.contracts import load_contract
-
     return load_contract(variant.contract).digest
 
 
@@ -348,16 +344,12 @@ def _read_cached(stored: Path, pred_file: Path, key: str, n: int):
 
 def worker_env(threads: int) -> dict:
     """The worker's environment (isolation.child_env, with the BLAS/OpenMP thread variables)."""
-    from pilotopt.isolation import child_env
-
     return child_env(threads)
 
 
 def run_worker(job_path: Path, result_path: Path, log: Path, threads: int, timeout: float) -> dict:
     """Run one worker to completion (or kill it at `timeout`); its result, or a failure that says
     how it died and in which phase (isolation.run_python, the phase from the log's `@@phase` lines)."""
-    from pilotopt.isolation import run_python
-
     busy0, own0 = _cpu_busy_seconds(), _children_cpu_seconds()
     out = run_python(["-m", "pilotopt.evaluate.worker", str(job_path)], result_path, timeout=timeout,
                      threads=threads, log=log, who="the worker", phase_mark=PHASE_MARK)

@@ -8,8 +8,12 @@ from typing import Callable
 
 import numpy as np
 
+# the timing protocol's defaults, declared once (evaluate, `pilotopt run`'s offline section, benches)
+MIN_CALLS = 300  # timed calls per measurement at least
+MIN_SECONDS = 2.0  # seconds of timed calls per measurement at least
 
-def time_calls(fn: Callable[[], object], min_calls: int = 300, min_seconds: float = 2.0,
+
+def time_calls(fn: Callable[[], object], min_calls: int = MIN_CALLS, min_seconds: float = MIN_SECONDS,
                warmup_calls: int = 20, warmup_seconds: float = 0.5, max_seconds: float = 60.0,
                keep_samples: bool = False) -> dict:
     """Call `fn()` repeatedly; returns milliseconds: mean, std, p50, p90, p99, min, max, and n (and

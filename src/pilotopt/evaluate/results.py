@@ -12,7 +12,7 @@ results.json: {"schema": "pilotopt.results/1", "created", "machine", "protocol",
     cross_check: baseline, n, max_abs_diff, mse, ... speedup_p50, size_ratio (null without baseline)
     background_cpu: CPUs other processes used on average while the worker ran (timing context)
 
-results.csv has the same numbers in flat columns (CSV_COLUMNS)."""
+results.csv has the same numbers in flat columns (OFFLINE_COLUMNS: column -> path in the row)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,9 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+from pilotopt import __version__
 from pilotopt.atomic import write_json, write_text
+from pilotopt.models import get_model_spec
 
 RESULTS_SCHEMA = "pilotopt.results/1"
 RESULTS_JSON = "results.json"
@@ -56,16 +58,42 @@ def machine_info(threads: int) -> dict:
         usable = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         usable = os.cpu_count()
-    from pilotopt import __version__
 
     return {"python": sys.version.split()[0], "platform": platform.platform(), "processor": cpu_model(),
             "machine": platform.machine(), "cpu_count": os.cpu_count(), "cpus_usable": usable,
             "threads": threads, "pilotopt": __version__, "libraries": versions}
 
 
-def base_row(variant, artifact: Path | None) -> dict:
-    from pilotopt.bench.machine import precision_of, variant_macs
+INT8_HINTS = ("int8", "qat", "static", "dynamic", "prune_quant")
 
+
+def precision_of(name: str, record: dict | None = None) -> str:
+    """"int8" or "fp32": which peak a variant's rate is compared with (its record's `precision`
+    when it states one, else its name: int8 / QAT / static / dynamic quantization)."""
+    p = str((record or {}).get("precision") or "")
+    if p in ("int8", "fp32", "fp16"):
+        return "int8" if p == "int8" else "fp32"
+    return "int8" if any(h in name for h in INT8_HINTS) else "fp32"
+
+
+def variant_macs(record: dict | None, model: str | None = None) -> tuple[int | None, str]:
+    """MACs per prediction of a variant and where the figure comes from: what a structure-changing
+    step measured (channel pruning, distillation), else the architecture's own count (the
+    pilotopt model registry); weight pruning and quantization leave the dense MACs unchanged."""
+    rec = record or {}
+    for key in ("macs_after", "student_macs", "macs"):
+        if isinstance(rec.get(key), (int, float)) and rec[key] > 0:
+            return int(rec[key]), f"record {key}"
+    name = model or rec.get("model")
+    if name:
+        try:
+            return int(get_model_spec(str(name)).macs), f"architecture {name}"
+        except Exception:  # noqa: BLE001 - not a registered model
+            pass
+    return None, "unknown"
+
+
+def base_row(variant, artifact: Path | None) -> dict:
     macs, macs_from = variant_macs(variant.record)
     steps = [{"technique": r.get("technique"), "size_bytes": r.get("size_bytes"),
               "check_max_abs_diff": r.get("check_max_abs_diff")} for r in variant.record.get("step_records") or []]
@@ -88,7 +116,7 @@ def _get(row: dict, *keys):
     return row
 
 
-CSV_COLUMNS: list[tuple[str, tuple[str, ...]]] = [
+OFFLINE_COLUMNS: list[tuple[str, tuple[str, ...]]] = [
     ("name", ("name",)), ("technique", ("technique",)), ("framework", ("framework",)), ("runtime", ("runtime",)),
     ("status", ("status",)), ("reason", ("reason",)), ("baseline", ("baseline",)), ("cached", ("cached",)),
     ("size_bytes", ("size", "bytes")), ("gzip_bytes", ("size", "gzip_bytes")), ("params", ("size", "params")),
@@ -111,13 +139,13 @@ CSV_COLUMNS: list[tuple[str, tuple[str, ...]]] = [
 
 
 def flat_row(row: dict) -> dict:
-    return {col: _get(row, *path) for col, path in CSV_COLUMNS}
+    return {col: _get(row, *path) for col, path in OFFLINE_COLUMNS}
 
 
 def to_csv(rows: list[dict]) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow([c for c, _ in CSV_COLUMNS])
+    writer.writerow([c for c, _ in OFFLINE_COLUMNS])
     for row in rows:
         flat = flat_row(row)
         writer.writerow(["" if v is None else repr(v) if isinstance(v, float) else v for v in flat.values()])

@@ -26,14 +26,16 @@ from typing import Callable, Sequence
 import numpy as np
 
 from pilotopt.atomic import atomic_path
+from pilotopt.data import DataConfig, load_splits
+from pilotopt.errors import BadInputError
+from pilotopt.models import get_model_spec, model_names
+from pilotopt.preprocess import PILOTNET_GEOMETRY
 
 TESTSET_FILE = "testset.json"
 CAMERA_CIRCUIT = "simple"
 
 
 def max_sequence_length() -> int:
-    from pilotopt.models import get_model_spec, model_names
-
     return max(get_model_spec(n).sequence_length for n in model_names())
 
 
@@ -64,6 +66,7 @@ def camera_frame() -> tuple[np.ndarray, dict]:
 
 @lru_cache(maxsize=1)
 def _camera_frame() -> tuple[np.ndarray, dict]:
+    # numba and scipy: imported on first use, not with this module
     from pilotopt.sim.circuits import load_circuit
     from pilotopt.sim.render import Renderer
 
@@ -80,9 +83,6 @@ def prepare_testset(data_roots: Sequence[Path | str], test_circuits: Sequence[st
     """Load the test split at `geometry` (an input contract's crop and size; default PilotNet's),
     write it under work_dir/testset-<digest> (reused if already there) and return (folder,
     description). Other test sets in work_dir are removed unless named in `keep`."""
-    from pilotopt.data import DataConfig, load_splits
-    from pilotopt.preprocess import PILOTNET_GEOMETRY
-
     geometry = geometry or PILOTNET_GEOMETRY
     cfg = DataConfig(roots=list(data_roots), test_circuits=tuple(test_circuits), cache_dir=cache_dir,
                      flip=False, oversample=1, sequence_length=1, geometry=geometry)
@@ -90,8 +90,6 @@ def prepare_testset(data_roots: Sequence[Path | str], test_circuits: Sequence[st
     test = splits.test
     total = len(test)
     if total == 0:
-        from pilotopt.errors import BadInputError
-
         raise BadInputError(f"the test circuits ({', '.join(cfg.test_circuits)}) have no frames in the data")
     t_max = max_sequence_length()
     info = test.info()

@@ -24,7 +24,15 @@ from pathlib import Path
 
 import numpy as np
 
-from pilotopt.errors import one_line  # also importable from here under its old home
+from pilotopt.artifacts import count_params
+from pilotopt.atomic import atomic_path, write_json
+from pilotopt.contracts import out_of_range_share
+from pilotopt.errors import RuntimeUnavailable, one_line
+from pilotopt.evaluate.latency import time_calls
+from pilotopt.evaluate.plugins import load_runtime_plugins
+from pilotopt.evaluate.testset import EvalFrames
+from pilotopt.preprocess import crop_resize
+from pilotopt.runtimes import contract_predictor
 
 PHASE_MARK = "@@phase "
 
@@ -74,14 +82,6 @@ def _check_output(y, n: int) -> np.ndarray:
 
 
 def measure(job: dict) -> dict:
-    from pilotopt.errors import RuntimeUnavailable
-    from pilotopt.evaluate.latency import time_calls
-    from pilotopt.evaluate.plugins import load_runtime_plugins
-    from pilotopt.evaluate.testset import EvalFrames
-    from pilotopt.artifacts import contract_predictor
-    from pilotopt.contracts import out_of_range_share
-    from pilotopt.preprocess import crop_resize
-
     timing = {k: job[k] for k in ("min_calls", "min_seconds", "warmup_calls", "warmup_seconds", "max_seconds")}
     result: dict = {"status": "ok", "reason": None}
     phase = "start"
@@ -173,8 +173,6 @@ def measure(job: dict) -> dict:
         if not np.isfinite(pred).all():
             raise ValueError(f"{int((~np.isfinite(pred)).any(axis=1).sum())} of {len(pred)} predictions "
                              "are NaN or infinite")
-        from pilotopt.atomic import atomic_path
-
         with atomic_path(job["predictions"]) as tmp:
             with open(tmp, "wb") as f:
                 np.save(f, pred, allow_pickle=False)
@@ -182,8 +180,6 @@ def measure(job: dict) -> dict:
         phase = "params"
         _phase(phase)
         try:
-            from pilotopt.evaluate.size import count_params
-
             result["params"] = count_params(Path(job["artifact"]), job["runtime"])
         except Exception as exc:  # noqa: BLE001 - counts are optional; say why they are missing
             result["params"] = None
@@ -204,7 +200,6 @@ def main(argv: list[str] | None = None) -> int:
     result = measure(job)
     result["measure_seconds"] = round(time.perf_counter() - t0, 3)
     result["pid"] = os.getpid()
-    from pilotopt.atomic import write_json
 
     write_json(job["result"], result)
     _phase("done")

@@ -39,22 +39,7 @@ from pilotopt.models._registry import (
     register_model,
 )
 from pilotopt.models._tfmot import register_tfmot_layers
-
-
-def keras_to_torch(keras_model, torch_model):
-    """Copy a Keras model's weights into the torch model of the same architecture (in place;
-    returns the torch model). See pilotopt.models._transfer."""
-    from pilotopt.models._transfer import keras_to_torch as _impl
-
-    return _impl(keras_model, torch_model)
-
-
-def torch_to_keras(torch_model, keras_model):
-    """Copy a torch model's weights into the Keras model of the same architecture (in place;
-    returns the Keras model): the inverse of keras_to_torch."""
-    from pilotopt.models._transfer import torch_to_keras as _impl
-
-    return _impl(torch_model, keras_model)
+from pilotopt.models._transfer import keras_to_torch, torch_to_keras
 
 
 def _import_model_modules() -> None:

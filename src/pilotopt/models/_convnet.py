@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pilotopt.models._registry import LayerInfo, ModelSpec, conv_out, layer_seed, tf_same_pads
+from pilotopt.models._registry import LayerInfo, ModelSpec, NORM_OFFSET, NORM_SCALE, conv_out, layer_seed, tf_same_pads
 
 
 @dataclass(frozen=True)
@@ -87,8 +87,6 @@ class FrameConvNetSpec(ModelSpec):
     # -- Keras -------------------------------------------------------------------------------
     def _build_keras(self, seed: int):
         import tf_keras as keras
-
-        from pilotopt.models._registry import NORM_OFFSET, NORM_SCALE
 
         def init(index: int):
             return keras.initializers.GlorotUniform(seed=layer_seed(seed, index))

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from pilotopt.errors import BadInputError
+from pilotopt.models._tfmot import register_tfmot_layers
+from pilotopt.preprocess import Geometry
 
 INPUT_SHAPE = (66, 200, 3)  # one frame, HWC; the same as pilotopt.preprocess (INPUT_H, INPUT_W)
 OUTPUTS = 2  # normalized (v, w)
@@ -64,8 +66,6 @@ class ModelSpec:
     @property
     def input_geometry(self):
         """The crop and size of pilotopt's input contract at this model's input size."""
-        from pilotopt.preprocess import Geometry
-
         return Geometry(height=self.input_shape[0], width=self.input_shape[1])
 
     def batch_shape(self, n: int) -> tuple[int, ...]:
@@ -101,8 +101,6 @@ class ModelSpec:
     def build_keras(self, seed: int = 0):
         """A tf_keras functional Model with deterministic weights for `seed` (seeded
         initializers; the global TF/NumPy/Python RNG state is left untouched)."""
-        from pilotopt.models._tfmot import register_tfmot_layers
-
         register_tfmot_layers()  # so TF-MOT accepts the fixed Rescaling layer (see _tfmot.py)
         return self._build_keras(int(seed))
 

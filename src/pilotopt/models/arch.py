@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from pilotopt.errors import BadInputError, one_line
+from pilotopt.models import get_model_spec, model_names
 
 
 @dataclass(frozen=True)
@@ -44,15 +45,11 @@ def register_arch(name: str, *, declared_shape: tuple | None, contract: str | No
 
 
 def arch_names() -> list[str]:
-    from pilotopt.models import model_names
-
     return sorted({*model_names(), *_ARCHS})
 
 
 def resolve_arch(spec: str, args: dict | None = None) -> Arch:
     """A registered pilotopt model, a registered foreign architecture, or `package.module:Class`."""
-    from pilotopt.models import get_model_spec, model_names
-
     args = dict(args or {})
     if spec in _ARCHS:
         arch = _ARCHS[spec]

@@ -13,7 +13,8 @@ concat(input, hidden) with the same parameter count: (k*k*(C_in+F))*4F + 4F.
 
 from __future__ import annotations
 
-from pilotopt.models._registry import LayerInfo, ModelSpec, conv_out, layer_seed, register_model
+from pilotopt.models._registry import (LayerInfo, ModelSpec, NORM_OFFSET, NORM_SCALE, conv_out, layer_seed,
+                                       register_model)
 
 
 @register_model("deepest_lstm_tinypilotnet")
@@ -56,6 +57,7 @@ class DeepestLSTMTinyPilotNet(ModelSpec):
 
         from torch import nn
 
+        # torch: imported on first use, not with this module
         from pilotopt.models._torch_layers import ConvLSTM2d, SequenceConvLSTMNet, init_keras_like
 
         c = self.input_shape[2]
@@ -82,8 +84,6 @@ class DeepestLSTMTinyPilotNet(ModelSpec):
 
     def _build_keras(self, seed: int):
         import tf_keras as keras
-
-        from pilotopt.models._registry import NORM_OFFSET, NORM_SCALE
 
         index = 0
 

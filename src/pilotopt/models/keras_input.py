@@ -17,12 +17,11 @@ from pathlib import Path
 import numpy as np
 
 from pilotopt.errors import BadInputError, one_line
+from pilotopt.models._tfmot import register_tfmot_layers
 
 
 def load_keras(path: Path, sample_shape: tuple | None = None, fold_input_batchnorm: bool = True):
     import tf_keras as keras
-
-    from pilotopt.models._tfmot import register_tfmot_layers
 
     register_tfmot_layers()
     try:

@@ -38,15 +38,13 @@ def known_verdicts(flat_drives: list[dict], chosen: list[dict], protocol_size: i
     """{variant key: {scale: verdict}} from the run's own drives (tables.closed_loop_rows) in the
     default condition (1x) and under pure `slow:N` conditions (N x), where a variant has the whole
     protocol there (`protocol_size` drives): the search starts from them instead of driving them again."""
-    from pilotopt.report.tables import slow_scale
-
     out: dict[str, dict] = {}
     for c in chosen:
         cells: dict[float, list[dict]] = {}
         for d in flat_drives:
             if d["variant"] != c["name"] or (d.get("framework") or None) != (c.get("framework") or None):
                 continue
-            scale = slow_scale(d.get("condition") or "default")
+            scale = d.get("condition_latency_scale") if d.get("slowdown_only") else None  # from the record
             if scale is not None:
                 cells.setdefault(scale, []).append(d)
         out[c["key"]] = {s: {"clean": all(d["lap_completed"] for d in ds), "clean_drives": sum(d["lap_completed"] for d in ds),

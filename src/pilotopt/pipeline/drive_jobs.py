@@ -13,7 +13,18 @@ import re
 import time
 from pathlib import Path
 
-SCHEMA = "pilotopt.closed_loop/2"
+from pilotopt.artifacts import open_artifact
+from pilotopt.atomic import write_json
+from pilotopt.contracts import load_contract
+from pilotopt.errors import one_line
+from pilotopt.runtimes import load_artifact_predictor
+from pilotopt.sim.brains.model import ModelBrain
+from pilotopt.sim.conditions import parse_condition
+from pilotopt.sim.video import write_video
+
+# 3: commands applied as the output map gives them, unclipped (the edge package's rule); drives of /2
+# clipped them to the labels' range, so they are driven again
+SCHEMA = "pilotopt.closed_loop/3"
 _KEY_FIELDS = ("variant", "runtime", "circuit", "direction", "mode", "laps", "timeout_s", "latency_scale", "seed",
                "threads", "videos", "artifact_sha256", "condition", "repetition", "interventions", "latency")
 
@@ -30,8 +41,6 @@ def job_key(drive: dict) -> str:
     keep = {k: drive.get(k) for k in _KEY_FIELDS}
     keep["latency_samples"] = _latency_digest(drive)
     if drive.get("contract"):
-        from pilotopt.contracts import load_contract
-
         keep["contract"] = load_contract(drive["contract"]).digest
     return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -67,13 +76,24 @@ def cached_record(drive: dict) -> dict | None:
     return None
 
 
+def latency_scales(drive: dict) -> dict:
+    """How much slower than measured this drive's brain runs, from the parsed condition (never from
+    its name): the condition's own factor, the factor applied (x the run's `latency_scale`; None
+    when the mode ignores latency), and whether latency is all the condition changes."""
+    cond = parse_condition(drive.get("condition") or "default")
+    realtime = drive.get("mode") == "realtime"
+    return {"condition_latency_scale": cond.latency_scale,
+            "latency_scale_applied": float(drive["latency_scale"]) * cond.latency_scale if realtime else None,
+            "slowdown_only": cond.slowdown_only}
+
+
 def new_record(drive: dict) -> dict:
     """A failed record for `drive` (fields filled in as the drive succeeds)."""
     return {"schema": SCHEMA, "key": job_key(drive), "variant": drive["variant"], "framework": drive["framework"],
             "runtime": drive["runtime"], "circuit": drive["circuit"], "direction": drive["direction"],
             "mode": drive["mode"], "condition": drive.get("condition") or "default",
-            "repetition": int(drive.get("repetition") or 0), "status": "failed", "reason": None, "metrics": None,
-            "plot": None, "video": None, "cached": False}
+            "repetition": int(drive.get("repetition") or 0), **latency_scales(drive), "status": "failed",
+            "reason": None, "metrics": None, "plot": None, "video": None, "cached": False}
 
 
 def drive_job(drive: dict) -> dict:
@@ -93,8 +113,6 @@ def drive_variant(job: dict) -> list[dict]:
 
 
 def _run_drive(drive: dict, loaded: dict) -> dict:
-    from pilotopt.atomic import write_json
-
     out = drive_record_path(drive)
     out.parent.mkdir(parents=True, exist_ok=True)
     rec = new_record(drive)
@@ -103,9 +121,7 @@ def _run_drive(drive: dict, loaded: dict) -> dict:
         rec.update(_drive(drive, out, loaded))
         rec["status"] = "ok"
     except Exception as exc:  # noqa: BLE001 - a variant that cannot drive is that variant's failure
-        from pilotopt.runtimes._util import short_error
-
-        rec["reason"] = short_error(exc, limit=300)
+        rec["reason"] = one_line(exc, limit=300)
         if type(exc).__name__ == "RuntimeUnavailable":
             rec["status"] = "skipped"
     rec["job_seconds"] = round(time.perf_counter() - t0, 3)
@@ -114,8 +130,6 @@ def _run_drive(drive: dict, loaded: dict) -> dict:
 
 
 def _predictor(drive: dict, loaded: dict):
-    from pilotopt.artifacts import load_artifact_predictor, open_artifact
-
     key = (drive["artifact"], drive["runtime"], drive["threads"], json.dumps(drive.get("contract")))
     if key not in loaded:
         loaded.clear()
@@ -126,7 +140,7 @@ def _predictor(drive: dict, loaded: dict):
 
 
 def _drive(drive: dict, out: Path, loaded: dict) -> dict:
-    from pilotopt.sim.brains.model import ModelBrain
+    # matplotlib and scipy: imported on first use, not with this module
     from pilotopt.sim.closed_loop import DriveConfig, drive as run
     from pilotopt.sim.plots import plot_trajectory, trajectory_title
 
@@ -146,8 +160,6 @@ def _drive(drive: dict, out: Path, loaded: dict) -> dict:
         plot_trajectory(result, plot, title=trajectory_title(result))
         done["plot"] = plot.name
     if drive["videos"] and result.frames:
-        from pilotopt.sim.video import write_video
-
         video = out.with_suffix(".mp4")
         write_video(result.frames, video, fps=15.0)
         done["video"] = video.name

@@ -62,9 +62,6 @@ def failed(reason: str) -> dict:
     return {"status": "failed", "reason": reason}
 
 
-_one_line = one_line  # the old name of pilotopt.errors.one_line
-
-
 def _run_job(fn: JobFn, job: dict) -> dict:
     """Runs in the worker. A Python error becomes the job's failed result here, where the exception
     is still whole (it might not pickle back); faulthandler leaves the Python stack of a hard crash
@@ -73,7 +70,7 @@ def _run_job(fn: JobFn, job: dict) -> dict:
     try:
         return fn(job)
     except (Exception, SystemExit) as exc:
-        return failed(_one_line(exc))
+        return failed(one_line(exc))
 
 
 class Executor:
@@ -136,7 +133,7 @@ class LocalExecutor(Executor):
             if isinstance(exc, BrokenProcessPool):
                 lost.append(i)
             elif exc is not None:  # the call itself could not be made (e.g. the job does not pickle)
-                finish(i, failed(_one_line(exc)))
+                finish(i, failed(one_line(exc)))
             else:
                 finish(i, fut.result())
 
@@ -211,9 +208,9 @@ class RayExecutor(Executor):
                     except WorkerCrashedError:
                         result = failed(WORKER_DIED)
                     except RayTaskError as exc:  # raised outside fn, e.g. fn's module not importable there
-                        result = failed(_one_line(exc.cause if isinstance(exc.cause, BaseException) else exc))
+                        result = failed(one_line(exc.cause if isinstance(exc.cause, BaseException) else exc))
                     except RayError as exc:
-                        result = failed(_one_line(exc))
+                        result = failed(one_line(exc))
                     results[i] = result
                     if on_done is not None:
                         on_done(i, jobs[i], result)
@@ -238,7 +235,7 @@ class RayExecutor(Executor):
             ray.init(**kwargs)
         except ConnectionError as exc:
             where = "a running Ray cluster (address 'auto')" if self.address == "auto" else f"Ray at {self.address}"
-            raise BadInputError(f"cannot connect to {where}: {_one_line(exc)}; "
+            raise BadInputError(f"cannot connect to {where}: {one_line(exc)}; "
                                 "start one with `ray start --head` or leave the address out") from None
 
 

@@ -20,9 +20,25 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from pilotopt.artifacts import artifact_digest
+from pilotopt.artifacts import artifact_digest, open_artifact
+from pilotopt.atomic import atomic_path, ensure_writable_dir, sweep_stale, write_json, write_text
+from pilotopt.contracts import load_contract
+from pilotopt.deploy import deploy_variant
+from pilotopt.errors import PilotoptError, one_line
+from pilotopt.evaluate.harness import evaluate_artifacts
+from pilotopt.isolation import child_env
+from pilotopt.pipeline.breaking import breaking_points, chosen_variants, known_verdicts
 from pilotopt.pipeline.config import (PipelineConfig, referenced_techniques, technique_overrides, technique_plan,
                                       variant_plan)
+from pilotopt.pipeline.drive_jobs import cached_record, drive_record_path, drive_variant, new_record
+from pilotopt.pipeline.executors import get_executor
+from pilotopt.pipeline.tracking import make_tracker
+from pilotopt.report import build_report
+from pilotopt.report.recommend import baseline_keys, recommend
+from pilotopt.report.tables import check_closed_loop, closed_loop_rows, drive_completed, offline_rows, variant_rows
+from pilotopt.techniques import optimize, techniques
+from pilotopt.techniques._chain import chain_from_mapping, plan_chains, step_overrides
+from pilotopt.train import TrainConfig, train
 
 Say = Callable[[str], None]
 
@@ -59,8 +75,6 @@ class StageClock:
 
 def run_pipeline(cfg: PipelineConfig, out: Path | str, say: Say = print) -> dict:
     """Run every stage; returns {"report": paths, "stages": timings, ...}."""
-    from pilotopt.atomic import ensure_writable_dir, sweep_stale, write_json, write_text
-
     out = ensure_writable_dir(out)
     t_start = time.perf_counter()
     stale = sweep_stale(out)
@@ -102,6 +116,7 @@ def _data(cfg: PipelineConfig, out: Path, say: Say) -> list[Path]:
     if cfg.data.path:
         say(f"using the dataset in {', '.join(map(str, cfg.data.path))}")
         return [Path(p) for p in cfg.data.path]
+    # scipy: imported on first use, not with this module
     from pilotopt.sim.dataset import DatasetConfig, generate_dataset
 
     dc = DatasetConfig(circuits=tuple(cfg.data.circuits), directions=tuple(cfg.data.directions),
@@ -196,8 +211,6 @@ def _train(cfg: PipelineConfig, out: Path, data_roots: list[Path], say: Say) -> 
 
 def _train_one(cfg: PipelineConfig, out: Path, data_roots: list[Path], fw: str, threads: int, say: Say) -> Path:
     """One framework's baseline; returns its model file."""
-    from pilotopt.train import TrainConfig, train
-
     tc = TrainConfig(framework=fw, model=cfg.train.model, data=list(data_roots), out=out / "train" / fw,
                      epochs=cfg.train.epochs, batch_size=cfg.train.batch_size,
                      learning_rate=cfg.train.learning_rate, patience=cfg.train.patience, seed=cfg.seed,
@@ -219,8 +232,6 @@ def _train_one(cfg: PipelineConfig, out: Path, data_roots: list[Path], fw: str, 
 
 def _given_model(cfg: PipelineConfig, say: Say) -> dict[str, Path]:
     """A model trained elsewhere stands in for training: {"given": its path}."""
-    from pilotopt.artifacts import open_artifact
-
     art = open_artifact(cfg.model.path, arch=cfg.model.arch, arch_args=cfg.model.arch_args or None,
                         contract=cfg.model.input)
     say(f"baseline: the given model {art.path} ({art.kind.description}; input contract {art.contract.summary()}); "
@@ -235,8 +246,6 @@ def _optimize(cfg: PipelineConfig, out: Path, data_roots, baselines: dict[str, P
     technique's status."""
     given, kind = {}, None
     if "given" in baselines:
-        from pilotopt.artifacts import open_artifact
-
         given = {"arch": cfg.model.arch, "arch_args": cfg.model.arch_args or None, "contract": cfg.model.input}
         kind = open_artifact(baselines["given"], **given).kind.name
     plan, named, jobs = _optimize_plan(cfg, kind)
@@ -261,8 +270,6 @@ def _optimize_plan(cfg: PipelineConfig, kind: str | None) -> tuple[dict, dict, l
 
 def _optimize_group(cfg: PipelineConfig, out: Path, data_roots, baseline: Path, job, threads: int, tagged: bool,
                     say: Say, given: dict | None = None) -> list:
-    from pilotopt.techniques import optimize
-
     fw, items, variants = job
     used = referenced_techniques(cfg, items, variants)
     progress = (lambda line: say(f"{fw}: {line}")) if tagged else say
@@ -332,9 +339,6 @@ def _train_and_optimize(cfg: PipelineConfig, out: Path, data_roots, clock: Stage
 
 
 def chain_names(items: list[str], variants: dict) -> list[str]:
-    from pilotopt.techniques import techniques
-    from pilotopt.techniques._chain import plan_chains
-
     return [c.name for c in plan_chains(items, techniques(), variants)]
 
 
@@ -343,9 +347,6 @@ def prefix_groups(plan: dict[str, list[str]], named: dict[str, dict]) -> list[tu
     chains that share a first step share their cached prefixes, so they run one after another in one
     group, while groups may run side by side. Fine-tunes (the long groups) first, so the short
     conversions fill the cores at the end; frameworks alternate, in plan order."""
-    from pilotopt.techniques import techniques
-    from pilotopt.techniques._chain import chain_from_mapping, plan_chains
-
     known = techniques()
     per_fw, trains = [], set()
     for fw, items in plan.items():
@@ -374,9 +375,6 @@ def fine_tune_work(cfg: PipelineConfig, items: list[str], variants: dict) -> flo
     enough to order the queue, not a time estimate."""
     import dataclasses
 
-    from pilotopt.techniques import techniques
-    from pilotopt.techniques._chain import plan_chains, step_overrides
-
     chains = plan_chains(items, techniques(), variants)
     layers = technique_overrides(cfg, referenced_techniques(cfg, items, variants))
     seen, work = set(), 0.0
@@ -403,15 +401,11 @@ def longest_first(jobs: list, work: Callable) -> list:
 
 def _description(v) -> str:
     """A registered technique's description, or a chain's steps."""
-    from pilotopt.techniques import techniques
-
     known = techniques().get(v.name)
     return known.description if known is not None else " -> ".join(v.steps or [v.name])
 
 
 def _offline(cfg: PipelineConfig, out: Path, data_roots, say: Say) -> dict:
-    from pilotopt.evaluate.harness import evaluate_artifacts
-
     def progress(phase, done, total, info):
         if phase == "variant" and info.get("state") == "done":
             row = info["row"]
@@ -439,8 +433,6 @@ def _machine_peaks(cfg: PipelineConfig, path: Path, say: Say) -> dict | None:
         pass
     import subprocess
     import sys
-
-    from pilotopt.isolation import child_env
 
     say("offline: measuring the machine's fp32 / int8 GEMM peaks (pilotopt bench machine)")
     r = subprocess.run([sys.executable, "-m", "pilotopt", "bench", "machine", "--out", str(path), "--threads",
@@ -499,8 +491,6 @@ def drive_jobs(cfg: PipelineConfig, out: Path, offline: dict, planned: list[dict
 def decision_rows(offline: dict, drives: list[dict], planned: list[dict]) -> tuple[list[dict], list[dict]]:
     """(the report's variant rows of this run's planned variants, the flat drive rows): what the
     shortlist, the coverage rounds and the breaking points decide on, as the report will."""
-    from pilotopt.report.tables import check_closed_loop, closed_loop_rows, offline_rows, variant_rows
-
     wanted = {p["name"] for p in planned}
     flat = closed_loop_rows(check_closed_loop(drives))
     return variant_rows(offline_rows([r for r in offline["variants"] if r["name"] in wanted]), flat), flat
@@ -509,7 +499,6 @@ def decision_rows(offline: dict, drives: list[dict], planned: list[dict]) -> tup
 def shortlist(cfg: PipelineConfig, offline: dict, drives: list[dict], planned: list[dict]) -> list[str]:
     """The variants driven under the conditions: the baselines and the `closed_loop.shortlist`
     best candidates by the report's rule on the default-condition drives."""
-    from pilotopt.report.recommend import baseline_keys, recommend
     rows, _ = decision_rows(offline, drives, planned)
     ok = {r["key"]: r for r in rows if r.get("status") == "ok" and r.get("cl_runs_total")}
     rec = recommend(list(ok.values()), _constraints(cfg))
@@ -533,7 +522,6 @@ def untested_candidates(cfg: PipelineConfig, offline: dict, drives: list[dict], 
     fallback), because every driven-everywhere candidate failed the condition gate: the next
     `closed_loop.shortlist` candidates (fastest first) that the gate excluded only for never having
     been driven under a condition. [] when nothing is worth driving."""
-    from pilotopt.report.recommend import baseline_keys, recommend
     rows, _ = decision_rows(offline, drives, planned)
     rec = recommend(rows, _constraints(cfg))
     if rec["recommended"] is not None and rec["recommended"] not in baseline_keys(rows) \
@@ -580,8 +568,6 @@ def _closed_loop(cfg: PipelineConfig, out: Path, offline: dict, planned: list[di
 def _breaking_points(cfg: PipelineConfig, out: Path, offline: dict, drives: list[dict], planned: list[dict],
                      say: Say) -> list[dict]:
     """Breaking points of the recommended variant, the runner-up and the baselines (pipeline.breaking)."""
-    from pilotopt.pipeline.breaking import breaking_points, chosen_variants, known_verdicts
-
     rows, flat = decision_rows(offline, drives, planned)
 
     def probe(name: str, scale: float) -> list[dict]:
@@ -606,9 +592,6 @@ def _merge_drives(screen: list[dict], deep: list[dict]) -> list[dict]:
 
 
 def drive_all(cfg: PipelineConfig, jobs: list[dict], what: str, say: Say) -> list[dict]:
-    from pilotopt.pipeline.drive_jobs import cached_record, drive_variant
-    from pilotopt.pipeline.executors import get_executor
-
     records: dict[tuple[int, int], dict] = {}
     for j, job in enumerate(jobs):
         for d, drive in enumerate(job["drives"]):
@@ -631,8 +614,6 @@ def drive_all(cfg: PipelineConfig, jobs: list[dict], what: str, say: Say) -> lis
             recs = _as_records(job, result)
             ok = [r for r in recs if r.get("status") == "ok"]
             if ok:
-                from pilotopt.report.tables import drive_completed
-
                 scores = [r["metrics"].get("driving_score") or 0.0 for r in ok]
                 what_ = (f"{sum(drive_completed(r) for r in ok)}/{len(recs)} clean laps, score "
                          f"{sum(scores) / len(scores):.1f}")
@@ -650,9 +631,6 @@ def drive_all(cfg: PipelineConfig, jobs: list[dict], what: str, say: Say) -> lis
 def _as_records(job: dict, result) -> list[dict]:
     """A worker that died (or an executor error) still gives a record for each of its drives: the
     ones it finished are on disk; the others are failed with its reason."""
-    from pilotopt.atomic import write_json
-    from pilotopt.pipeline.drive_jobs import cached_record, drive_record_path, new_record
-
     if isinstance(result, list) and len(result) == len(job["drives"]):
         return result
     reason = (result or {}).get("reason") if isinstance(result, dict) else str(result)
@@ -672,8 +650,6 @@ def _as_records(job: dict, result) -> list[dict]:
 
 def _report(cfg: PipelineConfig, out: Path, offline: dict, drives: list[dict], planned: list[dict],
             clock: StageClock, t_start: float, breaking: list[dict] | None = None) -> dict:
-    from pilotopt.report import build_report
-
     wanted = {p["name"] for p in planned}
     offline = {**offline, "variants": [r for r in offline["variants"] if r["name"] in wanted]}
     offline = {**offline, "variants": [{k: v for k, v in r.items() if k != "brain_step_samples_ms"}
@@ -684,8 +660,6 @@ def _report(cfg: PipelineConfig, out: Path, offline: dict, drives: list[dict], p
             "machine": offline.get("machine"), "config_digest": hashlib.sha256(
                 repr(cfg.model_dump(mode="json")).encode()).hexdigest()[:12]}
     if cfg.model.path is not None:
-        from pilotopt.contracts import load_contract
-
         meta["baseline"] = (f"the given model {cfg.model.path}"
                             + (f" (architecture {cfg.model.arch})" if cfg.model.arch else "")
                             + f", input contract {load_contract(cfg.model.input).name if cfg.model.input else 'detected'}"
@@ -709,10 +683,6 @@ def _deploy(offline: dict, paths: dict, dest: Path) -> dict | None:
     DEST/deploy.json says which targets were written and, for the others, why not."""
     import json
     import shutil
-
-    from pilotopt.atomic import atomic_path, write_json
-    from pilotopt.deploy import deploy_variant
-    from pilotopt.errors import PilotoptError, one_line
 
     results = json.loads(Path(paths["results_json"]).read_text())
     rec = results.get("recommendation") or {}
@@ -749,8 +719,6 @@ def _with_paths(rec: dict, root: Path, report_dir: Path) -> dict:
 
 
 def _track(cfg: PipelineConfig, out: Path, offline: dict, drives: list[dict], paths: dict) -> None:
-    from pilotopt.pipeline.tracking import make_tracker
-
     tracker = make_tracker(True, out / "mlruns")
     with tracker.start_run(f"pilotopt-{cfg.profile}"):
         tracker.log_params({"profile": cfg.profile, "seed": cfg.seed, "model": cfg.train.model,

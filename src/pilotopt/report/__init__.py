@@ -28,7 +28,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from pilotopt.atomic import ensure_writable_dir, write_text
+from pilotopt.atomic import atomic_path, ensure_writable_dir, write_text
 from pilotopt.sim.score import FORMULAS
 from pilotopt.report import pareto
 from pilotopt.report.decision import annotate as annotate_decision
@@ -174,8 +174,6 @@ def build_report(offline: Any, closed_loop: list[dict] | None, techniques: list[
     front_png = Path((search or {}).get("files", {}).get("front_plot") or "")
     if search is not None and front_png.is_file():
         import shutil
-
-        from pilotopt.atomic import atomic_path
 
         with atomic_path(target) as tmp:
             shutil.copyfile(front_png, tmp)

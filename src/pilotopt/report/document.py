@@ -7,9 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pilotopt.report import pareto as pareto_mod
+from pilotopt.report.decision import (candidates_table, condition_table, decision_table, divergence_table,
+                                      driving_failures, failures_table, predictive_text)
 from pilotopt.report.recommend import display_names
 from pilotopt.report.tables import (FRAMEWORK_LABELS, Column, Table, chain_table, circuit_table, meta_table, offline_table,
                                     slower_int8, technique_table)
+from pilotopt.sim.score import FORMULAS
 
 TITLE = "pilotopt report"
 
@@ -75,10 +78,6 @@ def build_document(*, rows: list[dict], cl_rows: list[dict], tech_rows: list[dic
     driving plot, the rule), the candidates, robustness under conditions, whether offline error
     predicts driving, then the offline tables, techniques, failures, closed-loop drives, Pareto
     fronts, the formulas and the run information."""
-    from pilotopt.report.decision import (candidates_table, condition_table, decision_table, divergence_table,
-                                          failures_table, predictive_text)
-    from pilotopt.sim.score import FORMULAS
-
     names = display_names(rows)
     blocks: list = [Heading(1, TITLE, "top")]
     offline = [r for r in rows if r["in_offline"]]
@@ -114,8 +113,6 @@ def build_document(*, rows: list[dict], cl_rows: list[dict], tech_rows: list[dic
             f"Driving-score intervals that overlap {names[chosen['key']]}'s: "
             + (", ".join(same) + ": their difference in driving from it is not significant at these repetitions."
                if same else "none: every other driven variant drives measurably better or worse.")))
-
-    from pilotopt.report.decision import driving_failures
 
     fails = driving_failures(rows)
     if fails:

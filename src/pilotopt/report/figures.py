@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pilotopt.atomic import atomic_path
 from pilotopt.report.pareto import DPI, FRONT_COLOUR, POINT_COLOUR, _place_labels
+from pilotopt.report.recommend import baseline_keys
 
 CHOSEN_COLOUR = "#2ca02c"
 BASELINE_COLOUR = "#ff7f0e"
@@ -63,7 +64,6 @@ def decision_plot(rows: list[dict], recommended: str | None, path: Path) -> Path
     if front:
         ax.step([r["latency_p50_ms"] for r in front], [r["cl_score_mean"] for r in front], where="post",
                 color=FRONT_COLOUR, lw=1.2, zorder=2, label="front: nothing faster drives better")
-    from pilotopt.report.recommend import baseline_keys
 
     bases = baseline_keys(rows)
     base = [r for r in pts if r["key"] in bases]

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from pilotopt.errors import BadInputError
+from pilotopt.report.stats import bootstrap_ci
 
 OFFLINE_SCHEMA = "pilotopt.results/1"
 STATUSES = ("ok", "failed", "skipped")
@@ -197,18 +198,6 @@ def condition_of(drive: dict) -> str:
     return drive.get("condition") or get(drive, "metrics", "condition") or DEFAULT_CONDITION
 
 
-def slow_scale(condition: str) -> float | None:
-    """The latency scale of a pure slower-hardware condition ('slow:N'), 1 for the default."""
-    if condition == DEFAULT_CONDITION:
-        return 1.0
-    if condition.startswith("slow:") and "+" not in condition:
-        try:
-            return float(condition.split(":", 1)[1])
-        except ValueError:
-            return None
-    return None
-
-
 def cell_of(drive: dict) -> tuple[str, str, str]:
     """(condition, circuit, direction) of a flat drive row: one cell of the condition gate."""
     return (drive.get("condition") or DEFAULT_CONDITION, drive.get("circuit") or "", drive.get("direction") or "")
@@ -246,6 +235,10 @@ def closed_loop_rows(closed_loop: list[dict]) -> list[dict]:
             "driving_score": num(m.get("driving_score")) if d.get("status") == "ok" else 0.0,
             "bm_position_deviation": num(m.get("bm_position_deviation")),
             "latency_source": m.get("latency_source"),
+            # from the drive record (the parsed condition x the run's scale), never from the condition's name
+            "latency_scale_applied": num(d.get("latency_scale_applied")),
+            "condition_latency_scale": num(d.get("condition_latency_scale")),
+            "slowdown_only": bool(d.get("slowdown_only")),
             "plot": d.get("plot"), "video": d.get("video"),
         })
     return rows
@@ -285,8 +278,6 @@ _EMPTY_OFFLINE = {k: None for k in _offline_flat({"name": ""})}
 
 
 def _ci_fields(prefix: str, values) -> dict:
-    from pilotopt.report.stats import bootstrap_ci
-
     ci = bootstrap_ci(list(values))
     return {f"{prefix}_mean": ci[0] if ci else None, f"{prefix}_lo": ci[1] if ci else None,
             f"{prefix}_hi": ci[2] if ci else None}
@@ -314,7 +305,9 @@ def _closed_loop_aggregate(drives: list[dict]) -> dict:
         cells[cell_key(*cell)] = {"condition": cond, "circuit": circuit, "direction": direction,
                                   **_ci_fields("score", (d["driving_score"] for d in mine)), "n": len(mine),
                                   "clean": sum(1 for d in mine if d["lap_completed"])}
-    scales = sorted((slow_scale(c), v) for c, v in per_condition.items() if slow_scale(c) is not None)
+    applied = {d.get("condition", DEFAULT_CONDITION): d.get("latency_scale_applied") for d in drives
+               if d.get("slowdown_only") and d.get("latency_scale_applied") is not None}
+    scales = sorted((applied[c], v) for c, v in per_condition.items() if c in applied)
     max_scale = None
     for scale, v in scales:  # the largest tested slow-down under which every lap is clean, no gap below
         if v["n"] and v["clean"] == v["n"]:
@@ -340,7 +333,7 @@ def _closed_loop_aggregate(drives: list[dict]) -> dict:
         **_ci_fields("cl_deviation", (d["position_deviation_mae"] for d in ok)),
         "cl_conditions": per_condition if drives else {},
         "cl_cells": cells,
-        "cl_max_slow": max_scale if any(s != 1.0 for s, _ in scales) else None,
+        "cl_max_slow": max_scale if len(scales) > 1 else None,
         "cl_slow_tested": max((s for s, _ in scales), default=None),
     }
 

@@ -2,8 +2,9 @@
 
 One module per runtime registers its factory; the artifact kind (pilotopt.artifacts, detected by
 content) names the runtime that runs it, so adding a runtime is one runtime module plus one kind
-module. Seen through its input contract (pilotopt.contracts.ContractPredictor) every predictor
-takes camera images and returns normalized (v, w), and drives the simulator as a ModelBrain."""
+module. This is the one place a predictor is built: seen through its input contract
+(`load_artifact_predictor`, `contract_predictor`: a base.ContractPredictor) every predictor takes
+camera images and returns normalized (v, w), and drives the simulator as a ModelBrain."""
 
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import pkgutil
 from pathlib import Path
 from typing import Callable
 
+from pilotopt.artifacts import Artifact, detect_kind, open_artifact, resolve_path
+from pilotopt.contracts import load_contract
 from pilotopt.errors import BadInputError
-from pilotopt.runtimes.base import Predictor
+from pilotopt.runtimes.base import ContractPredictor, Predictor
 
 _RUNTIMES: dict[str, Callable[..., Predictor]] = {}
 
@@ -38,22 +41,13 @@ def runtime_names() -> list[str]:
     return sorted(_RUNTIMES)
 
 
-def resolve_artifact(path: Path) -> Path:
-    """A training output folder stands for the model it holds (metrics.json names it)."""
-    from pilotopt.artifacts import resolve_path
-
-    return resolve_path(Path(path))
-
-
 def load_predictor(path: Path | str, runtime: str | None = None, threads: int | None = None,
                    arch: str | None = None, arch_args: dict | None = None, input_shape: tuple | None = None) -> Predictor:
     """Load an artifact with the named runtime, or with the runtime of its kind (detected by
     content). The predictor takes the model's own input (see pilotopt.contracts for frames);
     `input_shape` re-declares a Keras model declared with a transposed input."""
-    from pilotopt.artifacts import detect_kind
-
     _load_all()
-    path = resolve_artifact(Path(path))
+    path = resolve_path(Path(path))  # a training output folder stands for the model it holds
     if not path.exists():
         raise BadInputError(f"model '{path}' does not exist; pass a trained model file or folder")
     options = {"arch": arch, "arch_args": arch_args} if arch else {}
@@ -65,8 +59,24 @@ def load_predictor(path: Path | str, runtime: str | None = None, threads: int | 
         return _RUNTIMES[runtime](path, threads=threads, **options)
     kind = detect_kind(path)
     if kind is None or kind.runtime not in _RUNTIMES:
-        from pilotopt.artifacts import open_artifact
-
         open_artifact(path, arch=arch)  # raises the one-line reason
         raise BadInputError(f"'{path}' has no runtime here; known: {', '.join(sorted(_RUNTIMES))}")
     return _RUNTIMES[kind.runtime](path, threads=threads, **options)
+
+
+def load_artifact_predictor(art: Artifact, runtime: str | None = None, threads: int | None = None) -> ContractPredictor:
+    """The artifact's predictor seen through its input contract: uint8 images of the contract's
+    geometry in, pilotopt-normalized (v, w) out."""
+    return contract_predictor(art.path, runtime or art.runtime, threads, art.contract, art.arch, art.arch_args,
+                              sequence_length=int(art.metadata.get("sequence_length") or 1))
+
+
+def contract_predictor(path: Path, runtime: str, threads: int | None, contract=None, arch: str | None = None,
+                       arch_args: dict | None = None, sequence_length: int = 1) -> ContractPredictor:
+    """`runtime`'s predictor of `path` through `contract` (a preset, mapping or InputContract; None:
+    pilotopt's own), without detecting the file's kind (a named runtime may run any file)."""
+    contract = load_contract(contract)
+    shape = contract.sample_shape(1) if runtime == "keras" else None  # per frame; the model keeps its T
+    raw = load_predictor(path, runtime=runtime, threads=threads, arch=arch, arch_args=arch_args or None,
+                         input_shape=shape)
+    return ContractPredictor(raw, contract)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
+from pilotopt.frameworks import import_torch, require_package
 from pilotopt.runtimes import register_runtime
-from pilotopt.runtimes._util import load_failed, require_file, require_package, sequence_length_of
-from pilotopt.runtimes.base import CheckedPredictor
+from pilotopt.runtimes.base import CheckedPredictor, load_failed, require_file, sequence_length_of
 
 
 @contextlib.contextmanager
@@ -60,8 +60,6 @@ class ExecuTorchPredictor(CheckedPredictor):
     runtime = "executorch"
 
     def __init__(self, path: Path, threads: int | None = None, **_):
-        from pilotopt.frameworks import import_torch
-
         require_package("executorch")
         self.torch = import_torch(threads)
         self.path = require_file(path, (".pte",), "ExecuTorch", "executorch")

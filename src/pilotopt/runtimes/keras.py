@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from pilotopt.errors import BadInputError, one_line
+from pilotopt.frameworks import import_tf
+from pilotopt.models.keras_input import adapt_keras
 from pilotopt.runtimes import register_runtime
 from pilotopt.runtimes.base import Predictor
-
-
 
 
 @register_runtime("keras")
@@ -19,8 +19,6 @@ class KerasPredictor(Predictor):
     runtime = "keras"
 
     def __init__(self, path: Path, threads: int | None = None, input_shape: tuple | None = None, **_):
-        from pilotopt.frameworks import import_tf
-
         tf = import_tf(threads)
         import tf_keras as keras
 
@@ -30,8 +28,6 @@ class KerasPredictor(Predictor):
             raise BadInputError(f"cannot load Keras model '{path}': {one_line(exc, limit=200)}") from None
         declared = tuple(self.net.input_shape[1:])
         if input_shape is not None and declared[-3:] != tuple(input_shape)[-3:]:  # a transposed declaration
-            from pilotopt.models.keras_input import adapt_keras
-
             target = (*declared[:-3], *tuple(input_shape)[-3:])
             self.net = adapt_keras(self.net, target, fold_input_batchnorm=False, where=f"'{path}'")
         shape = self.net.input_shape

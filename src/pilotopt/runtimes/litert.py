@@ -14,12 +14,10 @@ import numpy as np
 
 from pilotopt_edge.runtimes import dequantize, quantize  # noqa: F401  (the car's own, re-exported)
 
+from pilotopt.frameworks import quiet_stderr, require_package
 from pilotopt.runtimes import register_runtime
-from pilotopt.runtimes._util import (check_frames, load_failed, require_file, require_package, run_in_chunks,
-                                     sequence_length_of)
-from pilotopt.runtimes.base import Predictor
-
-
+from pilotopt.runtimes.base import (Predictor, check_frames, load_failed, require_file, run_in_chunks,
+                                    sequence_length_of)
 
 
 def _qparams(details: dict) -> tuple[float, int]:
@@ -35,7 +33,6 @@ class LiteRTPredictor(Predictor):
         interpreter_mod = require_package("ai_edge_litert.interpreter", "ai-edge-litert")
         self.path = require_file(path, (".tflite",), "LiteRT", "litert")
         self.threads = threads
-        from pilotopt.frameworks import quiet_stderr
 
         try:
             with quiet_stderr():  # "INFO: Created TensorFlow Lite XNNPACK delegate for CPU."

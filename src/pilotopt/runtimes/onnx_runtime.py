@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
+from pilotopt.frameworks import require_package
 from pilotopt.runtimes import register_runtime
-from pilotopt.runtimes._util import load_failed, require_file, require_package, sequence_length_of
-from pilotopt.runtimes.base import CheckedPredictor
+from pilotopt.runtimes.base import CheckedPredictor, load_failed, require_file, sequence_length_of
 
 _ONNX_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
                "tensor(uint8)": np.uint8, "tensor(int8)": np.int8}

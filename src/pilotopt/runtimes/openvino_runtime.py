@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from pilotopt.errors import BadInputError
+from pilotopt.frameworks import require_package
 from pilotopt.runtimes import register_runtime
-from pilotopt.runtimes._util import load_failed, require_file, require_package, sequence_length_of
-from pilotopt.runtimes.base import CheckedPredictor
+from pilotopt.runtimes.base import CheckedPredictor, load_failed, require_file, sequence_length_of
 
 PRECISIONS = {"f32": "f32", "fp32": "f32", "bf16": "bf16", "f16": "f16", "fp16": "f16"}
 

@@ -16,8 +16,7 @@ import numpy as np
 
 from pilotopt.errors import RuntimeUnavailable
 from pilotopt.runtimes import register_runtime
-from pilotopt.runtimes._util import check_frames, load_failed, require_file, sequence_length_of
-from pilotopt.runtimes.base import Predictor
+from pilotopt.runtimes.base import Predictor, check_frames, load_failed, require_file, sequence_length_of
 
 UNAVAILABLE = "no NVIDIA GPU/TensorRT on this machine"
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pilotopt.errors import BadInputError, RuntimeUnavailable
+from pilotopt.errors import BadInputError, RuntimeUnavailable, one_line
+from pilotopt.models import get_model_spec
 from pilotopt.runtimes import register_runtime
 from pilotopt.runtimes.torch_eager import TorchPredictor
 
@@ -71,8 +72,6 @@ class TorchCompilePredictor(TorchPredictor):
                 raise RuntimeUnavailable(why)
         super().__init__(path, threads)  # loads and checks the checkpoint
         torch = self.torch
-        from pilotopt.models import get_model_spec
-        from pilotopt.runtimes._util import short_error
 
         kwargs = {"backend": self.options["backend"], "dynamic": DYNAMIC[self.options["dynamic"]],
                   "mode": self.options["mode"]}
@@ -88,7 +87,7 @@ class TorchCompilePredictor(TorchPredictor):
             self.predict(np.zeros(get_model_spec(self.model).batch_shape(1), np.float32))  # compile now
         except Exception as exc:
             raise RuntimeUnavailable(f"torch.compile ({self.options['backend']}, mode {self.options['mode']}) "
-                                     f"failed for '{path}': {short_error(exc)}; run it with the 'torch' "
+                                     f"failed for '{path}': {one_line(exc)}; run it with the 'torch' "
                                      "runtime instead") from None
 
     def describe(self) -> dict:

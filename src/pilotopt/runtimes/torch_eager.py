@@ -7,22 +7,21 @@ from pathlib import Path
 
 import numpy as np
 
+from pilotopt.artifacts import fmt_shape
+from pilotopt.artifacts.torch_files import load_archive, state_dict_of
 from pilotopt.errors import BadInputError, one_line
+from pilotopt.frameworks import import_torch
+from pilotopt.models.arch import resolve_arch
 from pilotopt.runtimes import register_runtime
 from pilotopt.runtimes.base import CheckedPredictor
 
 
 def _torch(threads):
-    from pilotopt.frameworks import import_torch
-
     return import_torch(threads)
 
 
 def load_torch_module(path: Path, arch: str | None = None, arch_args: dict | None = None, seed: int = 0):
     """(module in eval mode, architecture name, sequence length) of a checkpoint or a state dict."""
-    from pilotopt.artifacts.torch_files import load_archive, state_dict_of
-    from pilotopt.models.arch import resolve_arch
-
     obj = load_archive(path)
     if isinstance(obj, Exception):
         raise BadInputError(f"cannot load PyTorch file '{path}': {one_line(obj, limit=200)}; "
@@ -100,8 +99,6 @@ class TorchScriptPredictor(CheckedPredictor):
             try:
                 return self.net(self.torch.from_numpy(x)).numpy()
             except RuntimeError as exc:  # a trace fed the wrong layout or size fails deep inside
-                from pilotopt.runtimes._util import fmt_shape
-
                 raise BadInputError(f"TorchScript model '{self.path}' cannot run on input {fmt_shape((None, *x.shape[1:]))} "
                                     f"({str(exc).strip().splitlines()[-1][:160]}); pass --input with the "
                                     "contract it was trained with (layout, size)") from None

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from pilotopt.runtimes import register_runtime
 from pilotopt.artifacts.kind_torch_export import input_shape, load_program
-from pilotopt.runtimes._util import load_failed, require_file, require_package, sequence_length_of
-from pilotopt.runtimes.base import CheckedPredictor
+from pilotopt.frameworks import import_torch, require_package
+from pilotopt.runtimes import register_runtime
+from pilotopt.runtimes.base import CheckedPredictor, load_failed, require_file, sequence_length_of
 
 
 @register_runtime("torch_export")
@@ -18,8 +18,6 @@ class TorchExportPredictor(CheckedPredictor):
     runtime = "torch_export"
 
     def __init__(self, path: Path, threads: int | None = None, **_):
-        from pilotopt.frameworks import import_torch
-
         require_package("torch")
         self.torch = import_torch(threads)
         self.path = require_file(path, (".pt2",), "torch.export", "torch_export")

@@ -8,9 +8,14 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from pilotopt.atomic import ensure_writable_dir, write_json
+from pilotopt.search import engines
 from pilotopt.search.config import SearchConfig, load_search_config
 from pilotopt.search.context import SearchContext, open_run
+from pilotopt.search.results import summarize
+from pilotopt.search.sensitivity import pick, sensitivity
 from pilotopt.search.space import Candidate, Space, describe, parse_space
+from pilotopt.search.trial import reference
 
 __all__ = ["SearchConfig", "SearchContext", "Candidate", "Space", "describe", "load_search_config", "open_run",
            "parse_space", "run_search"]
@@ -19,11 +24,6 @@ __all__ = ["SearchConfig", "SearchContext", "Candidate", "Space", "describe", "l
 def run_search(ctx: SearchContext, say: Callable[[str], None] = print) -> dict:
     """Reference drives of the baselines, then the trials until `search.trials` have finished
     (resuming whatever an earlier run of the same folder finished), then the summary files."""
-    from pilotopt.atomic import ensure_writable_dir
-    from pilotopt.search import engines
-    from pilotopt.search.results import summarize
-    from pilotopt.search.trial import reference
-
     ensure_writable_dir(ctx.out)
     t0 = time.perf_counter()
     say(f"search: {ctx.search.trials} trials, {ctx.search.sampler} sampler, {ctx.search.executor} executor; "
@@ -36,9 +36,6 @@ def run_search(ctx: SearchContext, say: Callable[[str], None] = print) -> dict:
     study = engines.open_study(ctx)
     doc = summarize(ctx, study, ref)
     if ctx.search.sensitivity_layers != 0:
-        from pilotopt.atomic import write_json
-        from pilotopt.search.sensitivity import pick, sensitivity
-
         best = pick([t["result"] for t in doc["trials"]], doc["recommended"])
         if best is None:
             say("sensitivity: no int8 ONNX Runtime trial was driven with the whole protocol; skipped")

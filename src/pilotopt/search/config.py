@@ -6,15 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from pilotopt.errors import BadInputError
+from pilotopt.pipeline.config import _Strict  # the one strict base of every config file
+from pilotopt.search.space import parse_space
+from pilotopt.yamlfile import read_yaml
 
 OBJECTIVES = {"score": "maximize", "latency": "minimize", "size": "minimize"}
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class ScreenSection(_Strict):
@@ -60,8 +59,6 @@ class SearchConfig(_Strict):
 
     @model_validator(mode="after")
     def _space_parses(self):
-        from pilotopt.search.space import parse_space
-
         parse_space(self.space)
         if len(set(self.objectives)) != len(self.objectives):
             raise ValueError(f"objectives repeat a name: {self.objectives}")
@@ -74,9 +71,8 @@ class SearchConfig(_Strict):
 
 def load_search_config(path: Path | None = None, overrides: dict | None = None) -> SearchConfig:
     """Defaults <- YAML file (top level, or under `search:`) <- command-line overrides."""
-    from pilotopt.pipeline.config import read_yaml
-
-    doc = read_yaml(Path(path)) if path is not None else {}
+    doc = read_yaml(path, "config file", "; pass an existing YAML file to --config",
+                    mapping_of="profile, data, train, ...") if path is not None else {}
     if "search" in doc and isinstance(doc["search"], dict) and len(doc) == 1:
         doc = doc["search"]
     doc = {**doc, **{k: v for k, v in (overrides or {}).items() if v is not None}}

@@ -9,7 +9,11 @@ from functools import cached_property
 from pathlib import Path
 
 from pilotopt.errors import BadInputError
+from pilotopt.pipeline.config import load_config
 from pilotopt.search.config import SearchConfig
+from pilotopt.search.space import parse_space
+from pilotopt.techniques import techniques
+from pilotopt.variants import read_variants
 
 
 @dataclass(frozen=True)
@@ -35,8 +39,6 @@ class SearchContext:
     def cfg(self):
         """The run's pipeline config, with drives run in this process's own executor (a search
         trial is the unit of parallelism)."""
-        from pilotopt.pipeline.config import load_config
-
         cfg = load_config(self.run / "config.yaml")
         cfg.executor.name = "local"
         if self.search.executor == "ray" and self.search.workers > 1:
@@ -45,8 +47,6 @@ class SearchContext:
 
     @cached_property
     def search_space(self):
-        from pilotopt.search.space import parse_space
-
         return parse_space(self.search.space)
 
     @property
@@ -71,9 +71,6 @@ class SearchContext:
 def open_run(run: Path | str, out: Path | str | None, search: SearchConfig) -> SearchContext:
     """The run folder `pilotopt run` wrote (config.yaml, variants/); its baselines are the as-is
     variants (technique torch / keras / the given model's) with status ok."""
-    from pilotopt.techniques import techniques
-    from pilotopt.variants import read_variants
-
     run = Path(run)
     if not (run / "config.yaml").is_file() or not (run / "variants").is_dir():
         raise BadInputError(f"'{run}' is not a finished pilotopt run (no config.yaml and variants/); "

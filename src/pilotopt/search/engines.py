@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from pilotopt.errors import BadInputError
+from pilotopt.isolation import child_env_vars
 from pilotopt.search.context import SearchContext
 from pilotopt.search.space import Replay, suggest
 from pilotopt.search.trial import cached_trial, objective_values, run_trial
@@ -195,7 +196,6 @@ def run_ray(ctx: SearchContext, ref_file: Path, say: Say) -> None:
         from ray.tune.search.optuna import OptunaSearch
     except ImportError:
         raise BadInputError("the ray executor needs Ray Tune: pip install 'pilotopt[search]'") from None
-    from pilotopt.isolation import child_env_vars
 
     for name in ("ray", "ray.tune", "ray.tune.search.optuna.optuna_search", "ray.train"):
         logging.getLogger(name).setLevel(logging.ERROR)

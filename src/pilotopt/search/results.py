@@ -10,6 +10,9 @@ import math
 import platform
 from pathlib import Path
 
+from pilotopt.atomic import atomic_path, write_json, write_text
+from pilotopt.pipeline.config import technique_overrides
+from pilotopt.report.recommend import Constraints, condition_gate, recommend
 from pilotopt.search.context import SearchContext
 from pilotopt.search.trial import cached_trial
 
@@ -78,8 +81,6 @@ def short_of(doc: dict | None, constraints) -> str | None:
 def off_the_gate(ctx: SearchContext, trial: dict, ref: dict) -> str | None:
     """Why a trial driven by the whole protocol fails the report's condition gate against the
     baselines (a condition, circuit or direction a baseline drives cleanly and it does not), or None."""
-    from pilotopt.report.recommend import Constraints, condition_gate
-
     doc = trial.get("doc") or {}
     row = _row(doc)
     if row is None or (doc.get("fidelity") or 0) < 3:
@@ -113,8 +114,6 @@ def _row(doc: dict) -> dict | None:
 def recommend_from(ctx: SearchContext, trials: list[dict], ref: dict) -> dict:
     """The report's rule over the driven front and the baselines, the MSE gate opened to the
     screen's ratio (the search judges by driving; the screen already bounded the MSE)."""
-    from pilotopt.report.recommend import Constraints, recommend
-
     cfg = ctx.cfg
     rows = [dict(v["agg"]) for v in ref.values()]
     for t in trials:
@@ -207,8 +206,6 @@ def plot(trials: list[dict], front_names: set[str], rec_name: str | None, path: 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from pilotopt.atomic import atomic_path
-
     fig, ax = plt.subplots(figsize=(7, 4.2))
     for m, name in pts:
         on = name in front_names
@@ -233,8 +230,6 @@ def replay_yaml(ctx: SearchContext, doc: dict) -> str:
     it ran with (the run's technique defaults included)."""
     import yaml
 
-    from pilotopt.pipeline.config import technique_overrides
-
     cand = doc["candidate"]
     defaults = technique_overrides(ctx.cfg, list(dict.fromkeys(cand["steps"])))
     settings = {s: {**defaults.get(s, {}), **(cand["settings"].get(s) or {})} for s in cand["steps"]}
@@ -250,8 +245,6 @@ def replay_yaml(ctx: SearchContext, doc: dict) -> str:
 
 
 def summarize(ctx: SearchContext, study, ref: dict, wall_s: float | None = None) -> dict:
-    from pilotopt.atomic import write_json, write_text
-
     directions = ctx.search.directions
     trials = _trials(ctx, study)
     for t in trials:
@@ -300,7 +293,7 @@ def summarize(ctx: SearchContext, study, ref: dict, wall_s: float | None = None)
            "score; the CI is over the default condition's repetitions.", ""]
     sens = _read(ctx.out / "sensitivity.json")
     if sens is not None:
-        from pilotopt.search.sensitivity import table
+        from pilotopt.search.sensitivity import table  # it imports md_table from this module
 
         doc["sensitivity"] = sens
         write_json(ctx.out / "results.json", doc)

@@ -10,8 +10,10 @@ from typing import Callable
 
 from pilotopt.errors import BadInputError
 from pilotopt.search.context import SearchContext
+from pilotopt.search.results import md_table
 from pilotopt.search.space import Candidate
 from pilotopt.search.trial import run_trial
+from pilotopt.techniques._onnx import ARTIFACT, compute_nodes
 
 INT8 = "onnx_int8_static"
 SCHEMA = "pilotopt.search.sensitivity/1"
@@ -30,8 +32,6 @@ def pick(docs: list[dict], recommended: str | None) -> dict | None:
 
 def layers_of(doc: dict) -> list[str]:
     from pathlib import Path
-
-    from pilotopt.techniques._onnx import ARTIFACT, compute_nodes
 
     return compute_nodes(Path(doc["variant"]) / ARTIFACT)
 
@@ -65,8 +65,6 @@ def sensitivity(ctx: SearchContext, ref: dict, doc: dict, say: Callable[[str], N
 
 
 def table(doc: dict) -> str:
-    from pilotopt.search.results import md_table
-
     def f(x, spec):
         return "-" if x is None else format(x, spec)
 

@@ -24,13 +24,14 @@ integers; `log: true`, `step: N` as in Optuna).
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from pilotopt.errors import BadInputError
+from pilotopt.techniques import techniques
+from pilotopt.techniques._settings import closest, renamed
 
 NONE = "none"
 
@@ -139,9 +140,9 @@ DEFAULT_SPACE: dict = {
         "precision": {"onnx_fp32": {}, "openvino_fp32": {}, "executorch_fp32": {}, "tflite_fp32": {},
                       "onnx_int8_static": {"per_channel": [True, False],
                                            "calibration_frames": {"low": 50, "high": 300, "step": 50}},
-                      "openvino_int8": {"subset_size": {"low": 50, "high": 300, "step": 50}},
+                      "openvino_int8": {"calibration_frames": {"low": 50, "high": 300, "step": 50}},
                       "torch_static": {"calibration_frames": {"low": 50, "high": 300, "step": 50}},
-                      "tflite_int8_fallback": {"representative_frames": {"low": 50, "high": 300, "step": 50}},
+                      "tflite_int8_fallback": {"calibration_frames": {"low": 50, "high": 300, "step": 50}},
                       "tflite_dynamic_range": {}},
     },
 }
@@ -174,8 +175,6 @@ def _param_doc(p: Param):
 def parse_space(doc: dict | None, where: str = "search.space") -> Space:
     """The YAML mapping -> a validated Space; every technique and setting checked against the
     registry (a one-line error names what is wrong and how to fix it)."""
-    from pilotopt.techniques import techniques
-
     doc = DEFAULT_SPACE if doc is None else doc
     if not isinstance(doc, dict) or set(doc) - {"baselines", "slots"}:
         raise BadInputError(f"{where}: expected keys baselines and slots; got {sorted(doc) if isinstance(doc, dict) else doc}")
@@ -203,14 +202,17 @@ def parse_space(doc: dict | None, where: str = "search.space") -> Space:
                 raise BadInputError(f"{at}: unknown technique '{tech}'; see `pilotopt list techniques`")
             if known[tech].is_chain:
                 raise BadInputError(f"{at}: '{tech}' is a chain of its own; put its steps in slots instead")
-            fields = {f.name: f for f in dataclasses.fields(known[tech].settings_cls)}
+            fields = [p.name for p in known[tech].settings]
             settings = settings or {}
             if not isinstance(settings, dict):
                 raise BadInputError(f"{at}: settings must be a mapping {{key: value | [choices] | {{low, high}}}}")
+            settings = renamed(settings, at)
             bad = [k for k in settings if k not in fields]
             if bad:
-                raise BadInputError(f"{at}: unknown setting(s) {', '.join(bad)}; {tech} has "
-                                    f"{', '.join(fields) or 'no settings'}")
+                near = closest(bad[0], fields)
+                raise BadInputError(f"{at}: unknown setting(s) {', '.join(bad)}"
+                                    + (f" (did you mean '{near}'?)" if near else "")
+                                    + f"; {tech} has {', '.join(fields) or 'no settings'}")
             parsed.append(Option(tech, {k: _param(f"{at}.{k}", v) for k, v in settings.items()}))
         slots.append(Slot(str(slot), tuple(parsed)))
     return Space(tuple(baselines), tuple(slots))
@@ -229,8 +231,6 @@ def _value(s: Suggester, name: str, p: Param):
 
 def feasible(slot: Slot, kind: str) -> list[Option]:
     """The slot's options whose technique takes `kind` (none always fits an optional slot)."""
-    from pilotopt.techniques import techniques
-
     known = techniques()
     return [o for o in slot.options if o.technique is None or known[o.technique].takes(kind)]
 
@@ -238,8 +238,6 @@ def feasible(slot: Slot, kind: str) -> list[Option]:
 def suggest(s: Suggester, space: Space, baseline_kinds: dict[str, str]) -> Candidate | None:
     """Draw one candidate. `baseline_kinds`: {baseline name: artifact kind} of the baselines that
     exist. None when no chain fits (the space allows nothing after the choices made)."""
-    from pilotopt.techniques import techniques
-
     known = techniques()
     present = [b for b in space.baselines if b in baseline_kinds]
     if not present:

@@ -19,8 +19,15 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from pilotopt.atomic import write_json
+from pilotopt.errors import BadInputError
+from pilotopt.evaluate.harness import evaluate_artifacts
+from pilotopt.pipeline.config import technique_overrides
+from pilotopt.pipeline.run import drive_all, drive_jobs
+from pilotopt.report.tables import check_closed_loop, closed_loop_rows, offline_rows, variant_rows
 from pilotopt.search.context import SearchContext
 from pilotopt.search.space import Candidate
+from pilotopt.techniques import optimize
 
 TRIAL_SCHEMA = "pilotopt.search.trial/1"
 Say = Callable[[str], None]
@@ -55,9 +62,6 @@ def build(ctx: SearchContext, name: str, baseline: str, steps: list[str], settin
           say: Say = _quiet):
     """The variant `name` = `steps` with `settings` on `baseline`, in the search's variants folder
     (cached prefixes in it or in the run's variants are reused)."""
-    from pilotopt.pipeline.config import technique_overrides
-    from pilotopt.techniques import optimize
-
     cfg = ctx.cfg
     base = ctx.baselines[baseline]
     spec = {"steps": list(steps), **({"settings": settings} if any(settings.values()) else {})}
@@ -70,8 +74,6 @@ def build(ctx: SearchContext, name: str, baseline: str, steps: list[str], settin
 
 def evaluate(ctx: SearchContext, names: set[str]) -> dict[str, dict]:
     """Offline rows of `names`, measured with the run's offline protocol (cached per variant)."""
-    from pilotopt.evaluate.harness import evaluate_artifacts
-
     cfg = ctx.cfg
     o = cfg.offline
     doc = evaluate_artifacts(ctx.variants_dir, ctx.data_roots, ctx.out / "offline", threads=cfg.threads,
@@ -83,8 +85,6 @@ def evaluate(ctx: SearchContext, names: set[str]) -> dict[str, dict]:
 
 
 def drive(ctx: SearchContext, row: dict, conditions: list[str], repeats: int | None, say: Say) -> list[dict]:
-    from pilotopt.pipeline.run import drive_all, drive_jobs
-
     cfg = ctx.cfg
     jobs = drive_jobs(cfg, ctx.out, {"variants": [row]}, [{"name": row["name"]}], conditions, {row["name"]}, repeats)
     return drive_all(cfg, jobs, row["name"], say)
@@ -92,8 +92,6 @@ def drive(ctx: SearchContext, row: dict, conditions: list[str], repeats: int | N
 
 def aggregate(row: dict, records: list[dict]) -> dict:
     """The report's figures for one variant: offline flat row + closed-loop aggregates."""
-    from pilotopt.report.tables import check_closed_loop, closed_loop_rows, offline_rows, variant_rows
-
     return variant_rows(offline_rows([row]), closed_loop_rows(check_closed_loop(records)))[0]
 
 
@@ -143,15 +141,11 @@ def screen(ctx: SearchContext, row: dict, base_row: dict) -> str | None:
 def reference(ctx: SearchContext, say: Say = print) -> dict[str, dict]:
     """The baselines as variants of the search, measured and driven with the whole protocol: what
     every trial is compared against. {baseline name: {"row": offline row, "agg": aggregates}}."""
-    from pilotopt.atomic import write_json
-
     names = [b for b in ctx.search_space.baselines if b in ctx.baselines]
     for name in names:
         base = ctx.baselines[name]
         v = build(ctx, name, name, [base.technique], {}, say)
         if v.status != "ok":
-            from pilotopt.errors import BadInputError
-
             raise BadInputError(f"baseline '{name}' could not be prepared for the search: {v.reason}")
     rows = evaluate(ctx, set(names))
     cfg = ctx.cfg
@@ -169,8 +163,6 @@ def reference(ctx: SearchContext, say: Say = print) -> dict[str, dict]:
 
 def run_trial(ctx: SearchContext, cand: Candidate, ref: dict[str, dict], say: Say = _quiet) -> dict:
     """The trial's result document (read back when it was computed before)."""
-    from pilotopt.atomic import write_json
-
     done = cached_trial(ctx, cand.name)
     if done is not None:
         return dict(done, cached=True)

@@ -30,12 +30,13 @@ import numpy as np
 
 from pilotopt.errors import BadInputError, one_line
 from pilotopt.sim.brains.base import Brain
-from pilotopt.sim.camera import CameraModel, PilotNetView, View
+from pilotopt.sim.camera import CameraModel, FullFrameView, PilotNetView, View
 from pilotopt.sim.circuits import load_circuit, parse_direction
 from pilotopt.sim.conditions import parse_condition
 from pilotopt.sim.conditions.camera_noise import gaussian
 from pilotopt.sim.metrics import brain_metrics, path_metrics
-from pilotopt.sim.score import INTERVENTION_DISTANCE
+from pilotopt.sim.score import (FORMULAS, INTERVENTION_DISTANCE, autonomy, bm_position_deviation, driving_score,
+                                excursions)
 from pilotopt.sim.simulation import SimSettings, Simulation, Termination
 from pilotopt.sim.vehicle import VehicleLimits
 
@@ -117,8 +118,6 @@ class DriveResult:
 
 def drive_quality(lateral, metrics: dict, sim: Simulation, cfg: DriveConfig) -> dict:
     """Interventions, autonomy, the driving score and BM's deviation formula (sim.score)."""
-    from pilotopt.sim.score import (FORMULAS, autonomy, bm_position_deviation, driving_score, excursions)
-
     n = len(sim.interventions) if cfg.interventions else excursions(lateral)
     auto = autonomy(n, metrics["sim_seconds"])
     completion = metrics["completed_distance"] / (sim.track.length * cfg.laps)
@@ -130,7 +129,6 @@ def drive_quality(lateral, metrics: dict, sim: Simulation, cfg: DriveConfig) -> 
 def _extra_view(name: str | None, camera: CameraModel) -> View | None:
     if name is None:
         return None
-    from pilotopt.sim.camera import FullFrameView
 
     views = {"pilotnet": PilotNetView, "full": FullFrameView}
     if name not in views:

@@ -5,7 +5,7 @@ its TensorFlow reader takes every file of the folder but data.csv as a frame wit
 and pairs them, sorted, with the rows in file order; its PyTorch reader does the same with `*.png`.
 
 pilotopt's metadata for a recording (circuit, direction, seed, settings) lives beside it, in
-`<root>/.pilotopt/<recording>.meta.json` (pilotopt.data.formats.recording_meta_path), with the
+`<root>/.pilotopt/<recording>.meta.json` (pilotopt.sim.recording), with the
 dataset summary in `<root>/.pilotopt/dataset.json`: a dot-folder, which glob's `*` never returns,
 so neither a reader's glob of a recording nor a glob of the root sees it.
 
@@ -35,12 +35,12 @@ from PIL import Image
 
 from pilotopt import __version__
 from pilotopt.atomic import atomic_path, ensure_writable_dir, write_json
-from pilotopt.data.formats import LEGACY_META, META_DIR, recording_meta_path
 from pilotopt.errors import BadInputError
 from pilotopt.sim.appearance import appearance
 from pilotopt.sim.brains.expert import ExpertBrain
 from pilotopt.sim.camera import CameraModel
 from pilotopt.sim.circuits import DIRECTIONS, circuit_names, load_circuit, parse_direction
+from pilotopt.sim.recording import LEGACY_META, META_DIR, recording_meta_path
 from pilotopt.sim.simulation import SimSettings, Simulation
 
 DATASET_SCHEMA = "pilotopt.dataset/1"

@@ -14,6 +14,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from pilotopt.atomic import atomic_path, default_cache_dir, sweep_stale
+from pilotopt.errors import PilotoptError
 from pilotopt.sim.appearance import Appearance, appearance as parse_appearance
 from pilotopt.sim.camera import CameraModel, FullFrameView, View
 from pilotopt.sim.kernels import shade_ground
@@ -129,8 +131,6 @@ def _field_key(track: Track) -> str:
 
 
 def _field_file(track: Track):
-    from pilotopt.data.config import default_cache_dir
-
     return default_cache_dir() / "ground_fields" / f"{_field_key(track)}.npz"
 
 
@@ -144,8 +144,6 @@ def _stored_field(track: Track) -> GroundField:
     except (OSError, ValueError, KeyError):
         pass
     field = GroundField(track)
-    from pilotopt.atomic import atomic_path, sweep_stale
-    from pilotopt.errors import PilotoptError
 
     try:
         with atomic_path(path) as tmp:

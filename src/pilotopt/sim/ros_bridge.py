@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass
 from pilotopt_edge.ros_node import DEFAULT_CAMERA_TOPIC, DEFAULT_CMD_TOPIC, import_ros, require_master
 
 from pilotopt.errors import BadInputError
+from pilotopt.sim.camera import CameraModel
+from pilotopt.sim.score import INTERVENTION_DISTANCE
 
 RESULT_SCHEMA = "pilotopt.ros_bridge/1"
 
@@ -46,6 +48,7 @@ class BridgeConfig:
     stuck_seconds: float = 10.0
 
     def validate(self) -> None:
+        # scipy: imported on first use, not with this module
         from pilotopt.sim.circuits import parse_direction
 
         if not self.duration > 0 or not math.isfinite(self.duration):
@@ -104,11 +107,10 @@ def run_bridge(cfg: BridgeConfig, log=print) -> dict:
     """Drive `cfg.duration` s of sim time with whatever node answers on the topics; the metrics."""
     import numpy as np
 
-    from pilotopt.sim.camera import CameraModel
+    # numba and scipy: imported on first use, not with this module
     from pilotopt.sim.circuits import load_circuit
     from pilotopt.sim.closed_loop import DriveConfig, drive_quality
     from pilotopt.sim.metrics import path_metrics
-    from pilotopt.sim.score import INTERVENTION_DISTANCE
     from pilotopt.sim.simulation import SimSettings, Simulation, Termination
 
     cfg.validate()

@@ -15,8 +15,19 @@ Every module here whose name does not start with "_" is imported by `techniques(
 from pilotopt.techniques._core import (NoSettings, Result, Technique, TechniqueContext, get_technique,
                                        make_settings, register_technique, technique_names, techniques,
                                        unregister_technique)
-from pilotopt.techniques._runner import baseline_hash, optimize, read_settings_file
+from pilotopt.techniques._runner import optimize, read_config_file
 
-__all__ = ["NoSettings", "Result", "Technique", "TechniqueContext", "baseline_hash", "get_technique",
-           "make_settings", "optimize", "read_settings_file", "register_technique", "technique_names",
-           "techniques", "unregister_technique"]
+# The fp32 conversions of a trained baseline (no optimization), in the order their variants are listed.
+FP32_CONVERSIONS = ("torch", "torchscript", "torch_export", "onnx_fp32", "openvino_fp32", "tensorrt_fp32", "keras",
+                    "tflite_fp32")
+
+
+def fp32_conversions(framework: str) -> list[str]:
+    """The fp32 conversions a baseline of `framework` ("torch" or "tf") gets, of those registered here."""
+    known = techniques()
+    return [n for n in FP32_CONVERSIONS if n in known and known[n].framework == framework]
+
+
+__all__ = ["FP32_CONVERSIONS", "NoSettings", "Result", "Technique", "TechniqueContext", "fp32_conversions",
+           "get_technique", "make_settings", "optimize", "read_config_file", "register_technique",
+           "technique_names", "techniques", "unregister_technique"]

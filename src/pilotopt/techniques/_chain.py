@@ -18,8 +18,10 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
+from pilotopt.artifacts import kinds
 from pilotopt.errors import BadInputError
-from pilotopt.techniques._core import _TECHNIQUES, NoSettings, Technique, settings_dict
+from pilotopt.techniques._core import _TECHNIQUES, NoSettings, Technique
+from pilotopt.techniques._settings import Settings, params, redeclare, renamed, settings_dict
 
 SEPARATORS = (">", "+")
 NAME_JOIN = "+"  # a chain's default variant (and folder) name: its steps joined by this
@@ -67,8 +69,6 @@ def split_spec(text: str) -> list[str]:
 
 
 def _kind_text(kind: str) -> str:
-    from pilotopt.artifacts import kinds
-
     k = kinds().get(kind)
     return f"{k.description} ({kind})" if k is not None else kind
 
@@ -190,13 +190,13 @@ def register_chain(name: str, steps: tuple[str, ...], *, description: str, step_
     techs = [_TECHNIQUES[s] for s in steps]
     fields, seen = [], set()
     for t in techs:
-        for f in dataclasses.fields(t.settings_cls):
-            if f.name not in seen:
-                seen.add(f.name)
-                default = getattr(t.settings_cls(), f.name)
-                fields.append((f.name, type(default), field(default=default)))
-    settings_cls = dataclasses.make_dataclass(f"{name.title().replace('_', '')}Settings", fields, frozen=True) \
-        if fields else NoSettings
+        for p in params(t.settings_cls):
+            if p.name not in seen:  # the first step's declaration (and default) of a shared key
+                seen.add(p.name)
+                fields.append((p.name, p.type, redeclare(p)))
+    ordered = tuple(dict.fromkeys(pair for t in techs for pair in getattr(t.settings_cls, "_ordered", ())))
+    settings_cls = dataclasses.make_dataclass(f"{name.title().replace('_', '')}Settings", fields, bases=(Settings,),
+                                              namespace={"_ordered": ordered}, frozen=True) if fields else NoSettings
     first = techs[0]
     _TECHNIQUES[name] = Technique(name=name, framework=first.framework, runtime=techs[-1].runtime,
                                   description=description, settings_cls=settings_cls, apply=None,
@@ -211,11 +211,11 @@ def step_overrides(chain: Chain, index: int, layers: dict[str, dict]) -> dict:
     settings for the step, then keys given for the registered chain's name (to every step having them)."""
     step = chain.steps[index]
     tech = step.technique
-    values = dict(layers.get(tech.name, {}))
-    values.update(step.settings)
+    values = renamed(layers.get(tech.name, {}), f"technique '{tech.name}'")
+    values.update(renamed(step.settings, f"technique '{tech.name}'"))
     if step.origin and step.origin in layers:
-        own = {f.name for f in dataclasses.fields(tech.settings_cls)}
-        values.update({k: v for k, v in layers[step.origin].items() if k in own})
+        own = {p.name for p in params(tech.settings_cls)}
+        values.update({k: v for k, v in renamed(layers[step.origin], f"technique '{step.origin}'").items() if k in own})
     return values
 
 

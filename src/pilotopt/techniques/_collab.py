@@ -8,43 +8,28 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pilotopt.errors import BadInputError, one_line
+from pilotopt.errors import one_line
 from pilotopt.techniques import _tflite
-from pilotopt.techniques._tfmot_fit import fine_tune, kernels
+from pilotopt.techniques._settings import Settings, augmentation, calibration, setting
+from pilotopt.techniques._tfmot_fit import fine_tune, kernels, tfmot_version
 
 
 @dataclass(frozen=True)
-class CollabSettings:
-    sparsity: float = 0.5  # ConstantSparsity target (pruning stages)
-    number_of_clusters: int = 8  # clustering stages
-    cluster_per_channel: bool = True  # cqat only
-    epochs: int = 1  # fine-tune epochs of the prune / cluster stage
-    # tf_pcqat's sparsity-preserving cluster stage after its prune stage; 0: `epochs`. The prune
-    # stage makes the sparsity the model must recover from, the cluster stage keeps its zeros
-    cluster_epochs: int = 0
-    qat_epochs: int = 1  # fine-tune epochs of the preserving QAT stage
-    batch_size: int = 64
-    learning_rate: float = 1e-4
-    qat_learning_rate: float = 1e-5
-    max_train_frames: int = 0  # 0: the whole training split
-    representative_frames: int = 100
-    augment: str = "none"  # photometric augmentation of every stage's fine-tune (none | default)
-
-    def __post_init__(self):
-        from pilotopt.data.augment import check_spec
-
-        check_spec(self.augment)
-        if not 0.0 <= self.sparsity < 1.0:
-            raise BadInputError(f"sparsity must be in [0, 1), got {self.sparsity}")
-        if self.number_of_clusters < 2:
-            raise BadInputError(f"number_of_clusters must be >= 2, got {self.number_of_clusters}")
-        for key in ("epochs", "qat_epochs", "batch_size", "representative_frames"):
-            if getattr(self, key) < 1:
-                raise BadInputError(f"{key} must be >= 1, got {getattr(self, key)}")
-        if self.cluster_epochs < 0:
-            raise BadInputError(f"cluster_epochs must be >= 0 (0: epochs), got {self.cluster_epochs}")
-        if self.learning_rate <= 0 or self.qat_learning_rate <= 0:
-            raise BadInputError("learning rates must be > 0")
+class CollabSettings(Settings):
+    sparsity: float = setting(0.5, "ConstantSparsity target of the pruning stages", ge=0, lt=1)
+    number_of_clusters: int = setting(8, "clusters per kernel (or channel) of the clustering stages", ge=2)
+    cluster_per_channel: bool = setting(True, "tf_cqat: cluster each output channel on its own")
+    epochs: int = setting(1, "fine-tune epochs of the prune / cluster stage", ge=1)
+    # the prune stage makes the sparsity the model must recover from, the cluster stage keeps its zeros
+    cluster_epochs: int = setting(0, "tf_pcqat: epochs of the sparsity-preserving cluster stage after "
+                                     "its prune stage (0: epochs)", ge=0)
+    qat_epochs: int = setting(1, "fine-tune epochs of the preserving QAT stage", ge=1)
+    batch_size: int = setting(64, "fine-tuning batch size", ge=1)
+    learning_rate: float = setting(1e-4, "Adam learning rate of the prune / cluster stages", gt=0)
+    qat_learning_rate: float = setting(1e-5, "Adam learning rate of the QAT stage", gt=0)
+    max_train_frames: int = setting(0, "training frames each fine-tune uses (0: the whole training split)", ge=0)
+    calibration_frames: int = calibration(100, "the int8 conversion after QAT")
+    augment: str = augmentation()  # of every stage's fine-tune
 
 
 def _is_target(layer) -> bool:
@@ -146,15 +131,14 @@ def preserving_qat(ctx, model, scheme, s: CollabSettings) -> tuple:
 
 def to_int8(ctx, model, s: CollabSettings, record: dict):
     tf = ctx.tf
-    gen, n = _tflite.representative_dataset(ctx, s.representative_frames)
+    gen, n = _tflite.representative_dataset(ctx, s.calibration_frames)
 
     def configure(conv):
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
         conv.representative_dataset = gen
 
     data, details = _tflite.convert(ctx, configure, model=model)
-    from pilotopt.techniques._tfmot_fit import tfmot_version
 
-    return _tflite.write(ctx, data, {**details, **record, "quantization": "qat_int8", "representative_frames": n,
-                                     "representative_from": "train",
+    return _tflite.write(ctx, data, {**details, **record, "quantization": "qat_int8", "calibration_frames": n,
+                                     "calibration_from": "train",
                                      "tensorflow_model_optimization": tfmot_version()})

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
 from pilotopt.errors import BadInputError, RuntimeUnavailable
+from pilotopt.techniques._settings import Settings, make_settings, params
 
 TF, TORCH = "tf", "torch"
 # The artifact kinds (pilotopt.artifacts) a technique of each framework takes as its input.
@@ -29,7 +29,7 @@ RUNTIME_KIND = {"keras": "keras_h5", "litert": "tflite", "tftrt": "tftrt_saved_m
 
 
 @dataclass(frozen=True)
-class NoSettings:
+class NoSettings(Settings):
     """A technique without settings."""
 
 
@@ -77,6 +77,11 @@ class Technique:
     def default_settings(self):
         return self.settings_cls()
 
+    @property
+    def settings(self):
+        """Its declared settings (pilotopt.techniques._settings.Param), in order."""
+        return params(self.settings_cls)
+
     def make_settings(self, overrides: dict | None = None):
         return make_settings(self.name, self.settings_cls, overrides)
 
@@ -97,6 +102,7 @@ def register_technique(name: str, *, framework: str, runtime: str, description: 
         raise ValueError(f"framework must be '{TF}' or '{TORCH}', got {framework!r}")
     if not dataclasses.is_dataclass(settings):
         raise TypeError(f"settings of technique '{name}' must be a dataclass")
+    params(settings)  # every field declared (type, default, bounds, description): TypeError here if not
 
     def deco(fn: Callable[["TechniqueContext"], Result]):
         _TECHNIQUES[name] = Technique(name=name, framework=framework, runtime=runtime, description=description,
@@ -140,64 +146,6 @@ def get_technique(name: str) -> Technique:
     if name not in known:
         raise BadInputError(f"unknown technique '{name}'; choose from {', '.join(known)}")
     return known[name]
-
-
-# -- settings --------------------------------------------------------------------------------------
-def make_settings(technique: str, cls: type, overrides: dict | None = None):
-    """`cls()` with `overrides` applied; unknown keys and values of the wrong type -> BadInputError.
-    String values (from the command line) are converted to the field's type."""
-    overrides = dict(overrides or {})
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = [k for k in overrides if k not in fields]
-    if unknown:
-        valid = ", ".join(fields) if fields else "(none: it has no settings)"
-        raise BadInputError(f"unknown setting(s) {', '.join(map(str, unknown))} for technique '{technique}'; "
-                            f"valid settings: {valid}")
-    defaults = cls()
-    hints = typing.get_type_hints(cls)
-    values = {}
-    for key, value in overrides.items():
-        values[key] = _coerce(technique, key, value, getattr(defaults, key), hints.get(key))
-    return dataclasses.replace(defaults, **values)
-
-
-def _coerce(technique: str, key: str, value: Any, default: Any, hint: Any) -> Any:
-    where = f"setting {technique}.{key}"
-    kind = type(default) if default is not None else hint
-    try:
-        if isinstance(default, bool):
-            if isinstance(value, str):
-                low = value.strip().lower()
-                if low in ("1", "true", "yes", "on"):
-                    return True
-                if low in ("0", "false", "no", "off"):
-                    return False
-                raise ValueError
-            if isinstance(value, (bool, np.bool_)):
-                return bool(value)
-            raise ValueError
-        if isinstance(default, int):
-            if isinstance(value, bool):
-                raise ValueError
-            if isinstance(value, float) and not value.is_integer():
-                raise ValueError
-            return int(value)
-        if isinstance(default, float):
-            if isinstance(value, bool):
-                raise ValueError
-            return float(value)
-        if isinstance(default, tuple):
-            items = value.split(",") if isinstance(value, str) else list(value)
-            return tuple(type(default[0])(i) for i in items) if default else tuple(items)
-        if isinstance(default, str) or kind is str:
-            return str(value)
-    except (TypeError, ValueError):
-        raise BadInputError(f"{where} must be {type(default).__name__}, got {value!r}") from None
-    return value
-
-
-def settings_dict(settings) -> dict:
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(settings).items()}
 
 
 # -- the context -----------------------------------------------------------------------------------
@@ -296,7 +244,7 @@ class TechniqueContext:
         if self._train is None:
             if self._data_config is None:
                 raise BadInputError("this technique needs training data; pass --data with dataset folder(s)")
-            from pilotopt.contracts.split import EncodedSplit
+            from pilotopt.contracts.encoded_split import EncodedSplit
             from pilotopt.data import load_splits
 
             split = load_splits(self._data_config).train
@@ -321,10 +269,3 @@ class TechniqueContext:
         """`n` seeded random uint8 images through the contract: the model's input without data."""
         raw = np.random.default_rng(seed).integers(0, 256, size=self.raw_shape(n)).astype(np.uint8)
         return self.contract.encode(raw)
-
-
-def tree_size(path: Path) -> int:
-    """Bytes of an artifact with its companion files (OpenVINO's .bin beside the .xml)."""
-    from pilotopt.artifacts import artifact_bytes
-
-    return artifact_bytes(path)

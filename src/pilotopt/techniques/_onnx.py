@@ -15,7 +15,10 @@ from typing import Iterator
 import numpy as np
 
 from pilotopt.errors import BadInputError
+from pilotopt.frameworks import require_package
 from pilotopt.techniques._core import Result, TechniqueContext
+from pilotopt.techniques._pt2e import batch_dim
+from pilotopt.techniques._settings import Settings, calibration, setting
 
 ARTIFACT = "model.onnx"
 OPSET = 18
@@ -26,40 +29,28 @@ CALIBRATE_METHODS = {"minmax": "MinMax", "entropy": "Entropy", "percentile": "Pe
 
 
 @dataclass(frozen=True)
-class CalibrationSettings:
-    calibration_frames: int = 200  # TRAINING frames the activation ranges are measured on
-
-    def __post_init__(self):
-        if self.calibration_frames < 1:
-            raise BadInputError(f"calibration_frames must be >= 1, got {self.calibration_frames}")
+class CalibrationSettings(Settings):
+    calibration_frames: int = calibration()
 
 
 @dataclass(frozen=True)
 class StaticQuantSettings(CalibrationSettings):
-    per_channel: bool = True  # one weight scale per output channel of Conv / Gemm
-    activation_type: str = "uint8"  # uint8 (asymmetric) suits ORT on x86 CPUs; int8 is symmetric
-    calibrate_method: str = "minmax"  # minmax, entropy or percentile
-    # comma-separated ONNX node names left in float (mixed precision; `pilotopt search` ranks layers
-    # by how much driving score keeping each one in float recovers)
-    keep_float: str = ""
+    per_channel: bool = setting(True, "one weight scale per output channel of Conv / Gemm")
+    activation_type: str = setting("uint8", "uint8 (asymmetric) suits ORT on x86 CPUs; int8 is symmetric",
+                                   choices=ACTIVATION_TYPES)
+    calibrate_method: str = setting("minmax", "how activation ranges are taken from the frames",
+                                    choices=tuple(CALIBRATE_METHODS))
+    # `pilotopt search` ranks layers by how much driving score keeping each one in float recovers
+    keep_float: str = setting("", "comma-separated ONNX node names left in float (mixed precision)")
     # 7-bit weights: ORT's u8s8 kernels on x86 CPUs without VNNI (AVX2) add pairs of u8 x s8 products
     # in int16 with saturation (vpmaddubsw), which 8-bit weights can overflow; on this AVX2 EPYC the
-    # nano student's output layer saturated (speed capped at 0.70 of 1.03, test MSE 3.3x). False: full
-    # 8-bit weights, for VNNI or ARM targets only
-    reduce_range: bool = True
+    # nano student's output layer saturated (speed capped at 0.70 of 1.03, test MSE 3.3x)
+    reduce_range: bool = setting(True, "7-bit weights, safe on x86 CPUs without VNNI; false: full 8-bit "
+                                       "weights, for VNNI or ARM targets only")
 
     @property
     def float_nodes(self) -> list[str]:
         return [n.strip() for n in self.keep_float.split(",") if n.strip()]
-
-    def __post_init__(self):
-        super().__post_init__()
-        if self.activation_type not in ACTIVATION_TYPES:
-            raise BadInputError(f"activation_type must be one of {', '.join(ACTIVATION_TYPES)}, "
-                                f"got {self.activation_type!r}")
-        if self.calibrate_method not in CALIBRATE_METHODS:
-            raise BadInputError(f"calibrate_method must be one of {', '.join(CALIBRATE_METHODS)}, "
-                                f"got {self.calibrate_method!r}")
 
 
 @contextlib.contextmanager
@@ -75,8 +66,6 @@ def export_torch_onnx(net, example: np.ndarray, dest: Path, opset: int = OPSET) 
     onnx.checker."""
     import onnx
     import torch
-
-    from pilotopt.techniques._pt2e import batch_dim
 
     with torch.inference_mode(False), torch.no_grad():
         program = torch.onnx.export(net, (torch.from_numpy(example),), dynamo=True, external_data=False,
@@ -122,7 +111,6 @@ def export_keras_onnx(ctx: TechniqueContext, dest: Path) -> dict:
     """A tf_keras model (the TF baseline, or a fine-tuned TF-MOT pass) to ONNX with tf2onnx, the
     maintained converter, with a dynamic batch in the model's own (NHWC) layout."""
     tf = ctx.tf
-    from pilotopt.runtimes._util import require_package
 
     tf2onnx = require_package("tf2onnx")
     model = ctx.keras_model()
@@ -320,8 +308,6 @@ IR_ARTIFACT = "model.xml"  # model.bin lies next to it
 
 def openvino_model(ctx: TechniqueContext):
     """(ov.Model converted from the baseline's fp32 ONNX, details for the record)."""
-    from pilotopt.runtimes._util import require_package
-
     ov = require_package("openvino")
     with scratch() as tmp:
         details = export_baseline(ctx, tmp / "fp32.onnx")

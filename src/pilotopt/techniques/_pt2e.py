@@ -15,6 +15,10 @@ from __future__ import annotations
 
 from typing import Callable
 
+from pilotopt.techniques import _executorch
+from pilotopt.techniques._settings import setting
+from pilotopt.techniques._torch_fit import fine_tune
+
 QUANTIZERS = {"executorch": "XNNPACKQuantizer (symmetric per-channel)",  # int8 weights and activations
               "pt2": "X86InductorQuantizer"}  # int8 per-channel symmetric weights, uint8 per-tensor activations
 BACKENDS = tuple(QUANTIZERS)
@@ -56,11 +60,10 @@ def export(ctx, net, x):
     return ctx.torch.export.export(net, (x,), dynamic_shapes=({0: batch_dim()},))
 
 
-def check_backend(backend: str) -> None:
-    from pilotopt.errors import BadInputError
-
-    if backend not in BACKENDS:
-        raise BadInputError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+def backend_setting():
+    """The `backend` setting of the PT2E techniques (declared once, for torch_static and torch_qat)."""
+    return setting("executorch", "executorch: XNNPACK int8 kernels (.pte); pt2: q/dq reference program (.pt2)",
+                   choices=BACKENDS)
 
 
 def _quantizer(qat: bool, backend: str = "pt2"):
@@ -132,8 +135,6 @@ def convert_and_save(ctx, prepared, x, name: str = "model.pt2", backend: str = "
     _drop_unused_attributes(converted)
     program = export(ctx, converted, x)
     if backend == "executorch":
-        from pilotopt.techniques import _executorch
-
         with ctx.torch.no_grad():
             lowered = _executorch.lower(ctx, converted, (x[:1],), {})
         # the same int8 model as a q/dq program beside the .pte: what `pilotopt deploy` replays in
@@ -233,8 +234,6 @@ def qat(ctx, net, settings, after_step: Callable[[object], None] | None = None, 
     (their enabled calls are counted: steps x fake-quant nodes shows every forward ran them), measure
     what fake-quant does to the outputs, convert and save. `after_step(prepared)` runs after each optimizer step.
     Returns (artifact name, record, the converted program)."""
-    from pilotopt.techniques._torch_fit import fine_tune
-
     x = example(ctx)
     prepared = prepare(ctx, net, x, qat=True, backend=backend)
     fq_nodes = quant_modules(prepared, "fake_quant")

@@ -14,11 +14,20 @@ import traceback
 from pathlib import Path
 from typing import Callable, Sequence
 
+from pilotopt.artifacts import artifact_bytes, artifact_digest, detect_kind, get_kind, open_artifact, variant_artifact
+from pilotopt.atomic import atomic_path, ensure_writable_dir, temp_name, write_json
+from pilotopt.data import DataConfig, load_splits
 from pilotopt.errors import BadInputError, RuntimeUnavailable, one_line
-from pilotopt.techniques._core import (TechniqueContext, Technique, _TECHNIQUES, settings_dict, techniques,
-                                       tree_size)
+from pilotopt.frameworks import quiet_conversion
+from pilotopt.isolation import DEBUG_ENV, failure_reason, run_job, set_env_defaults
+from pilotopt.preprocess import Geometry
+from pilotopt.runtimes import load_artifact_predictor
+from pilotopt.techniques._chain import chain_key, is_spec, plan_chains, root_key, step_overrides
+from pilotopt.techniques._core import BASELINE_VARIANT, Technique, TechniqueContext, _TECHNIQUES, techniques
 from pilotopt.techniques._fidelity import MAX_MSE_RATIO, function_lost
+from pilotopt.techniques._settings import settings_dict
 from pilotopt.variants import VARIANT_FILE, Variant, read_variant, write_variant
+from pilotopt.yamlfile import read_yaml
 
 CHECK_FRAMES = 8  # frames each result's outputs are compared with its input model's on (max |diff|)
 SCORE_FRAMES = 256  # training frames each result's MSE is compared with its input model's on
@@ -37,18 +46,12 @@ def _select(names: Sequence[str] | str, known: dict[str, Technique]) -> list[str
         names = list(known)
     if not names:
         raise BadInputError(f"no technique given; choose from {', '.join(known)} (or all)")
-    from pilotopt.techniques._chain import is_spec
 
     unknown = [n for n in names if n not in known and not is_spec(n)]
     if unknown:
         raise BadInputError(f"unknown technique(s) {', '.join(unknown)}; choose from {', '.join(known)} "
                             "(or chain them: a>b)")
     return names
-
-
-def read_settings_file(path: Path | str) -> dict[str, dict]:
-    """A YAML (or JSON) file `{technique: {key: value}}`, optionally under a top-level `settings:`."""
-    return read_config_file(path)[0]
 
 
 def merge_settings(*layers: dict | None) -> dict[str, dict]:
@@ -61,20 +64,10 @@ def merge_settings(*layers: dict | None) -> dict[str, dict]:
     return merged
 
 
-def baseline_hash(path: Path) -> str:
-    """The input artifact's content digest (pilotopt.artifacts.artifact_digest)."""
-    from pilotopt.artifacts import artifact_digest
-
-    return artifact_digest(path)
-
-
 def check_input(art, threads) -> None:
     """Load the input model and run it once through its contract, before any work: a model that
     cannot be loaded, or does not take what its contract feeds, stops with one line."""
     import numpy as np
-
-    from pilotopt.artifacts import load_artifact_predictor
-    from pilotopt.frameworks import quiet_conversion
 
     t = int(art.metadata.get("sequence_length") or 1)
     g = art.contract.geometry
@@ -108,10 +101,6 @@ def optimize(model_path: Path | str, techniques_: Sequence[str] | str, data_root
     `reuse_from`: other artifacts folders whose finished steps count as cached (a search reuses the
     run's fine-tunes). `max_mse_ratio`: a step fails when its result's MSE on training frames exceeds
     this multiple of its input model's, or when an output stopped varying (see `_check`)."""
-    from pilotopt.artifacts import open_artifact
-    from pilotopt.atomic import ensure_writable_dir
-    from pilotopt.techniques._chain import plan_chains, step_overrides
-
     if not isinstance(max_mse_ratio, (int, float)) or isinstance(max_mse_ratio, bool) or max_mse_ratio < 1:
         raise BadInputError(f"max_mse_ratio must be a number >= 1 (a multiple of the input model's MSE), "
                             f"got {max_mse_ratio!r}")
@@ -139,10 +128,8 @@ def optimize(model_path: Path | str, techniques_: Sequence[str] | str, data_root
         need = [c.name for c in chains if c.needs_data]
         data_cfg = _data_config(data_roots, test_circuits, cache_dir, seed, need, baseline.contract.geometry)
     out = ensure_writable_dir(out_dir)
-    digest = baseline_hash(baseline.path)
+    digest = artifact_digest(baseline.path)
     if data_cfg is not None:  # build the preprocessed-data cache once, here, not in racing children
-        from pilotopt.data import load_splits
-
         if data_cfg not in _PREPARED:
             if progress:
                 progress("preparing the training split")
@@ -168,8 +155,6 @@ def optimize(model_path: Path | str, techniques_: Sequence[str] | str, data_root
 def read_config_file(path: Path | str) -> tuple[dict[str, dict], dict]:
     """A YAML file of per-technique settings, optionally with `settings:` and `variants:` sections:
     ({technique: {key: value}}, {variant name: chain spec})."""
-    from pilotopt.yamlfile import read_yaml
-
     path = Path(path)
     doc = read_yaml(path, "config file")
     if doc is None:
@@ -182,13 +167,11 @@ def read_config_file(path: Path | str) -> tuple[dict[str, dict], dict]:
         doc = doc.get("settings") or {}
     if not isinstance(doc, dict) or not all(isinstance(v, dict) or v is None for v in doc.values()):
         raise BadInputError(f"config file '{path}' must map technique names to settings, e.g. "
-                            "'tflite_int8: {{representative_frames: 200}}'")
+                            "'tflite_int8: {calibration_frames: 200}'")
     return {str(k): dict(v or {}) for k, v in doc.items()}, {str(k): v for k, v in variants.items()}
 
 
 def _data_config(data_roots, test_circuits, cache_dir, seed, need, geometry=None):
-    from pilotopt.data import DataConfig
-
     roots = [data_roots] if isinstance(data_roots, (str, Path)) else list(data_roots or [])
     if not roots:
         raise BadInputError(f"technique(s) {', '.join(need)} need training data; pass --data with dataset folder(s)")
@@ -202,8 +185,6 @@ def _data_config(data_roots, test_circuits, cache_dir, seed, need, geometry=None
 
 def baseline_variant_name(baseline) -> str:
     """The variant every other one is cross-checked against: the input model kept as it is."""
-    from pilotopt.techniques._core import BASELINE_VARIANT
-
     return BASELINE_VARIANT.get(baseline.kind.name) or BASELINE_VARIANT[baseline.framework]
 
 
@@ -253,8 +234,6 @@ def _cached_step(out: Path, roots: Sequence[Path], i: int, key: str, tech_name: 
 
 
 def _prefix_keys(chain, settings_list, baseline, digest: str, seed: int) -> list[str]:
-    from pilotopt.techniques._chain import chain_key, root_key
-
     key = root_key(digest, baseline.contract.digest, baseline.arch, baseline.arch_args)
     keys = []
     for step, st in zip(chain.steps, settings_list):
@@ -276,8 +255,6 @@ def _run_chain(chain, settings_list, baseline, digest, out: Path, seed, threads,
     """Run the chain's steps in order: the cached prefix is taken as it is, the other steps run in one
     child process (frameworks imported once; a crash fails the step it happened in). The last step
     writes OUT/<chain name>/, the others OUT/.steps/<prefix key>/ (reused by any chain with that prefix)."""
-    from pilotopt.variants import variant_artifact
-
     keys = _prefix_keys(chain, settings_list, baseline, digest, seed)
     n = len(chain.steps)
     folder = out / chain.name
@@ -297,8 +274,6 @@ def _run_chain(chain, settings_list, baseline, digest, out: Path, seed, threads,
         if old is not None:
             return old
     if not chain.takes(baseline.kind.name):
-        from pilotopt.artifacts import get_kind
-
         first = chain.steps[0].technique
         wants = ", ".join(get_kind(k).description for k in first.accepts)
         who = "" if n == 1 else f"its first step {first.name} "
@@ -375,8 +350,6 @@ def _adopt(src: Path, done: Variant, folder: Path, final: Variant) -> Variant:
     """Copy a cached step's folder to `folder` as the variant `final` describes (name, record)."""
     import shutil
 
-    from pilotopt.atomic import atomic_path
-
     final.artifact, final.runtime, final.arch, final.arch_args = done.artifact, done.runtime, done.arch, done.arch_args
     final.record.update({k: v for k, v in done.record.items() if k not in ("source",)})
     final.record["reused"] = True
@@ -414,8 +387,6 @@ def _run_steps(items, state: dict, seed, threads, data_cfg, timeout, before_writ
     starting from state["current"]; each step's folder is written atomically as soon as the child
     reports the step done. Returns the variants up to and including the first that is not ok."""
     import shutil
-
-    from pilotopt.atomic import ensure_writable_dir, temp_name
 
     inp = state["current"]
     tmps = []
@@ -460,8 +431,6 @@ def _run_steps(items, state: dict, seed, threads, data_cfg, timeout, before_writ
             elif "failed" in reply:
                 status, reason = "failed", reply["failed"]
             else:
-                from pilotopt.isolation import failure_reason
-
                 reason = out.reason or failure_reason("the technique's process", out.returncode,
                                                       timed_out=out.timed_out, timeout=timeout)
                 status = "failed"
@@ -483,8 +452,6 @@ def _holds_ok_variant(folder: Path) -> bool:
 
 def _finish_early(folder: Path, variant: Variant, status: str, reason: str) -> Variant:
     """A folder holding only variant.json (failed / skipped)."""
-    from pilotopt.atomic import atomic_path
-
     variant.status, variant.reason, variant.artifact = status, reason, None
     with atomic_path(folder) as tmp:
         tmp.mkdir()
@@ -495,8 +462,6 @@ def _finish_early(folder: Path, variant: Variant, status: str, reason: str) -> V
 def _run_child(job: dict, timeout: float | None = None):
     """Run the steps in a fresh interpreter (isolation.run_job: not a fork, TensorFlow is not
     fork-safe); its Outcome (the reply holds every step done, even when the process died later)."""
-    from pilotopt.isolation import DEBUG_ENV, run_job
-
     return run_job(["-c", "from pilotopt.techniques._runner import child_cli; child_cli()"], job, timeout=timeout,
                    scratch_prefix="pilotopt-technique-", who="the technique's process",
                    hint=None if os.environ.get(DEBUG_ENV) else "rerun with PILOTOPT_DEBUG=1 to see its output")
@@ -512,19 +477,12 @@ def child_cli() -> None:
 def child_main(job: dict, reply_file: str) -> None:
     """Apply each step to the previous one's output; the reply file is rewritten after every step,
     so the parent keeps what was done before a crash."""
-    from pilotopt.artifacts import open_artifact
-    from pilotopt.atomic import write_json
-    from pilotopt.isolation import DEBUG_ENV, set_env_defaults
-
     set_env_defaults()
     done: list[dict] = []
     reply: dict = {"steps": done}
     try:
         data_cfg = None
         if job.get("data"):
-            from pilotopt.data import DataConfig
-            from pilotopt.preprocess import Geometry
-
             data = dict(job["data"])
             data["geometry"] = Geometry(**data["geometry"]) if data.get("geometry") else Geometry()
             data_cfg = DataConfig(**data)
@@ -545,9 +503,6 @@ def child_main(job: dict, reply_file: str) -> None:
 
 def _child_apply(step: dict, baseline, job: dict, data_cfg) -> tuple[dict, object]:
     """One step on `baseline` (an Artifact): (its reply, the artifact it wrote)."""
-    from pilotopt.artifacts import open_artifact
-    from pilotopt.frameworks import quiet_conversion
-
     if step.get("module"):
         importlib.import_module(step["module"])
     tech = _TECHNIQUES.get(step["name"]) or techniques().get(step["name"])
@@ -567,7 +522,7 @@ def _child_apply(step: dict, baseline, job: dict, data_cfg) -> tuple[dict, objec
         raise RuntimeError(f"technique wrote no {result.artifact}")
     record = dict(result.record)
     record["duration_s"] = round(duration, 3)
-    record["size_bytes"] = tree_size(dest)
+    record["size_bytes"] = artifact_bytes(dest)
     runtime = result.runtime or tech.runtime
     produced = open_artifact(dest, arch=baseline.arch if _weights_only(dest) else None,
                              arch_args=baseline.arch_args or None, contract=baseline.contract.to_dict())
@@ -578,8 +533,6 @@ def _child_apply(step: dict, baseline, job: dict, data_cfg) -> tuple[dict, objec
 
 
 def _weights_only(path: Path) -> bool:
-    from pilotopt.artifacts import detect_kind
-
     kind = detect_kind(path)
     return kind is not None and kind.needs_arch
 
@@ -591,8 +544,6 @@ def _check(tech: Technique, ctx: TechniqueContext, produced, runtime: str, max_m
     turned constant, and (with data) its MSE on SCORE_FRAMES training frames within `max_mse_ratio`
     times its input's. Raises RuntimeError with the reason."""
     import numpy as np
-
-    from pilotopt.artifacts import load_artifact_predictor
 
     labels = None
     if ctx._data_config is not None:

@@ -9,21 +9,17 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Callable
 
+from pilotopt.frameworks import import_tf
 from pilotopt.techniques._core import Result, TechniqueContext
+from pilotopt.techniques._settings import Settings, calibration
 
 ARTIFACT = "model.tflite"
 _TYPE_NAMES = None
 
 
 @dataclass(frozen=True)
-class CalibrationSettings:
-    representative_frames: int = 200  # training frames fed to the converter for activation ranges
-
-    def __post_init__(self):
-        from pilotopt.errors import BadInputError
-
-        if self.representative_frames < 1:
-            raise BadInputError(f"representative_frames must be >= 1, got {self.representative_frames}")
+class CalibrationSettings(Settings):
+    calibration_frames: int = calibration(note="the converter's representative dataset")
 
 
 def representative_dataset(ctx: TechniqueContext, n: int) -> tuple[Callable, int]:
@@ -39,8 +35,6 @@ def representative_dataset(ctx: TechniqueContext, n: int) -> tuple[Callable, int
 
 def convert_keras(model, configure=None) -> bytes:
     """TFLite flatbuffer bytes of a Keras model; `configure(converter)` may set quantization."""
-    from pilotopt.frameworks import import_tf
-
     tf = import_tf()
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     if configure is not None:
@@ -52,8 +46,6 @@ def convert_keras_batch1(model, configure=None) -> bytes:
     """The same, traced at a fixed batch of 1: recurrent models (ConvLSTM2D) only convert to
     builtin ops this way; with a dynamic batch their TensorList ops would need the Flex
     (SELECT_TF_OPS) delegate, which ai_edge_litert does not ship. The predictor loops over the batch."""
-    from pilotopt.frameworks import import_tf
-
     tf = import_tf()
     spec = tf.TensorSpec((1, *model.input_shape[1:]), tf.float32)
     concrete = tf.function(lambda x: model(x, training=False), input_signature=[spec]).get_concrete_function()
@@ -88,7 +80,7 @@ def integer_quantize(ctx: TechniqueContext, full_integer: bool) -> Result:
     """Post-training integer quantization calibrated on TRAINING frames. `full_integer`: int8 builtin
     ops only and int8 input/output; otherwise float fallback with float input/output."""
     tf = ctx.tf
-    gen, n = representative_dataset(ctx, ctx.settings.representative_frames)
+    gen, n = representative_dataset(ctx, ctx.settings.calibration_frames)
 
     def configure(conv):
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -100,7 +92,7 @@ def integer_quantize(ctx: TechniqueContext, full_integer: bool) -> Result:
 
     data, details = convert(ctx, configure)
     return write(ctx, data, {**details, "quantization": "full_integer" if full_integer else "integer_float_fallback",
-                             "representative_frames": n, "representative_from": "train"})
+                             "calibration_frames": n, "calibration_from": "train"})
 
 
 def write(ctx: TechniqueContext, data: bytes, details: dict) -> Result:

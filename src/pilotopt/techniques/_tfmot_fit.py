@@ -7,6 +7,9 @@ import math
 
 import numpy as np
 
+from pilotopt.techniques._batches import training_batch
+from pilotopt.techniques._core import Result
+
 
 def fine_tune(ctx, model, *, epochs: int, batch_size: int, learning_rate: float, max_train_frames: int = 0,
               callbacks=None, augment: str = "none") -> dict:
@@ -18,7 +21,6 @@ def fine_tune(ctx, model, *, epochs: int, batch_size: int, learning_rate: float,
     steps_per_epoch = max(1, math.ceil(n / batch_size))
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="mse")
     pool = np.sort(np.random.default_rng(ctx.seed).permutation(len(split))[:n])
-    from pilotopt.techniques._batches import training_batch
 
     def batches():
         epoch = 0
@@ -57,7 +59,5 @@ KERAS_ARTIFACT = "model.h5"
 def save_keras(ctx, model, record: dict):
     """The fine-tuned, stripped Keras model as the pass's artifact (.h5, no optimizer state); a chain
     converts it next (alone, the technique ends in its `finish` conversion, plain LiteRT)."""
-    from pilotopt.techniques._core import Result
-
     model.save(ctx.out / KERAS_ARTIFACT, include_optimizer=False)
     return Result(KERAS_ARTIFACT, record)

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 
 from pilotopt.techniques import _onnx
 from pilotopt.techniques._core import ONNX_SOURCES, TORCH, Result, TechniqueContext, register_technique
+from pilotopt.techniques._settings import Settings, setting
 
 
 @dataclass(frozen=True)
-class DynamicSettings:
-    per_channel: bool = False  # ORT's default: one weight scale per tensor; True: per output channel
+class DynamicSettings(Settings):
+    per_channel: bool = setting(False, "one weight scale per output channel (false, ORT's default: per tensor)")
 
 
 @register_technique("onnx_int8_dynamic", framework=TORCH, accepts=ONNX_SOURCES, runtime="onnxruntime", order=220,

@@ -11,27 +11,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pilotopt.errors import BadInputError
 from pilotopt.techniques import _onnx
 from pilotopt.techniques._core import ONNX_SOURCES, TORCH, Result, TechniqueContext, register_technique
+from pilotopt.techniques._settings import Settings, calibration, setting
 
 PRESETS = ("performance", "mixed")  # symmetric activations / asymmetric activations
 RANGE_ESTIMATORS = ("minmax", "mean_minmax", "median_minmax", "histogram")  # RangeEstimatorParametersSet
 
 
 @dataclass(frozen=True)
-class NncfSettings:
-    subset_size: int = 200  # TRAINING frames NNCF measures activation statistics on
-    preset: str = "performance"
-    fast_bias_correction: bool = True
-    range_estimator: str = "minmax"  # how activation ranges are taken from the frames' statistics
-
-    def __post_init__(self):
-        if self.subset_size < 1:
-            raise BadInputError(f"subset_size must be >= 1, got {self.subset_size}")
-        for key, valid in (("preset", PRESETS), ("range_estimator", RANGE_ESTIMATORS)):
-            if getattr(self, key) not in valid:
-                raise BadInputError(f"{key} must be one of {', '.join(valid)}, got {getattr(self, key)!r}")
+class NncfSettings(Settings):
+    calibration_frames: int = calibration(note="the statistics subset of nncf.quantize")
+    preset: str = setting("performance", "NNCF preset: performance (symmetric activations) or mixed "
+                                         "(asymmetric activations)", choices=PRESETS)
+    fast_bias_correction: bool = setting(True, "NNCF's fast bias correction after quantizing")
+    range_estimator: str = setting("minmax", "how activation ranges are taken from the frames' statistics",
+                                   choices=RANGE_ESTIMATORS)
 
 
 @register_technique("openvino_int8", framework=TORCH, accepts=ONNX_SOURCES, runtime="openvino", order=250, needs_data=True,
@@ -44,7 +39,7 @@ def apply(ctx: TechniqueContext) -> Result:
 
     s: NncfSettings = ctx.settings
     model, details = _onnx.openvino_model(ctx)
-    frames = ctx.train_frames(s.subset_size)
+    frames = ctx.train_frames(s.calibration_frames)
     dataset = nncf.Dataset([frames[i: i + 1] for i in range(len(frames))])  # one frame per item
     ranges = getattr(RangeEstimatorParametersSet, s.range_estimator.upper())
     quantized = nncf.quantize(model, dataset, subset_size=len(frames), fast_bias_correction=s.fast_bias_correction,

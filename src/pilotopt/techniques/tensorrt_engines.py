@@ -16,13 +16,15 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-from pilotopt.errors import BadInputError, RuntimeUnavailable
+from pilotopt.errors import RuntimeUnavailable
+from pilotopt.runtimes import tftrt_runtime
+from pilotopt.runtimes.tensorrt_runtime import require_tensorrt
 from pilotopt.techniques import _onnx
 from pilotopt.techniques._core import ONNX_SOURCES, TORCH, Result, TechniqueContext, register_technique
+from pilotopt.techniques._settings import Settings, calibration, setting
 
 ARTIFACT = "model.engine"
 PRECISIONS = {"fp32": 1e-3, "fp16": 5e-2, "int8": None}  # precision -> tolerance vs the baseline
-
 
 
 MAX_BATCH = 64
@@ -30,8 +32,6 @@ WORKSPACE_BYTES = 1 << 30
 
 
 def build_engine(onnx_path: Path, dest: Path, precision: str = "fp32", max_batch: int = MAX_BATCH) -> dict:
-    from pilotopt.runtimes.tensorrt_runtime import require_tensorrt
-
     trt, _ = require_tensorrt()  # RuntimeUnavailable on CPU machines, before touching CUDA
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
@@ -63,22 +63,15 @@ def build_engine(onnx_path: Path, dest: Path, precision: str = "fp32", max_batch
 
 
 @dataclass(frozen=True)
-class TensorRTSettings:
-    max_batch: int = MAX_BATCH  # largest batch of the engine's optimization profile
-    calibration_frames: int = 200  # int8 only: TRAINING frames the activation ranges come from
-
-    def __post_init__(self):
-        for key in ("max_batch", "calibration_frames"):
-            if getattr(self, key) < 1:
-                raise BadInputError(f"{key} must be >= 1, got {getattr(self, key)}")
+class TensorRTSettings(Settings):
+    max_batch: int = setting(MAX_BATCH, "largest batch of the engine's optimization profile", ge=1)
+    calibration_frames: int = calibration(note="int8 only")
 
 
 def available() -> tuple[bool, str]:
     """Cheap: asks nvidia-smi and looks for the package without importing TensorRT or CUDA."""
-    from pilotopt.techniques.tftrt import nvidia_gpu
-
     missing = []
-    if nvidia_gpu() is None:
+    if tftrt_runtime.nvidia_gpu() is None:
         missing.append("nvidia-smi finds no GPU")
     if importlib.util.find_spec("tensorrt") is None:
         missing.append("the tensorrt package is not installed")
@@ -88,8 +81,6 @@ def available() -> tuple[bool, str]:
 
 
 def build(ctx: TechniqueContext, precision: str) -> Result:  # pragma: no cover - needs an NVIDIA GPU
-    from pilotopt.runtimes.tensorrt_runtime import require_tensorrt
-
     s: TensorRTSettings = ctx.settings
     require_tensorrt()  # skipped (CUDA unusable) before any export work
     with _onnx.scratch() as tmp:

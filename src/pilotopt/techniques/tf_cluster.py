@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pilotopt.errors import BadInputError
-from pilotopt.techniques._settings import FineTuneSettings
+from pilotopt.techniques._collab import cluster
+from pilotopt.techniques._settings import FineTuneSettings, setting
 from pilotopt.techniques._core import TF, Result, TechniqueContext, register_technique
 from pilotopt.techniques._tfmot_fit import tfmot_version, save_keras
 from pilotopt.techniques.tf_prune import _available
@@ -18,12 +18,7 @@ from pilotopt.techniques.tf_prune import _available
 @dataclass(frozen=True)
 class ClusterSettings(FineTuneSettings):
     epochs: int = 1
-    number_of_clusters: int = 16
-
-    def __post_init__(self):
-        super().__post_init__()
-        if self.number_of_clusters < 2:
-            raise BadInputError(f"number_of_clusters must be >= 2, got {self.number_of_clusters}")
+    number_of_clusters: int = setting(16, "clusters (k-means++ centroids) per kernel", ge=2)
 
 
 @register_technique("tf_cluster", framework=TF, runtime="keras", finish="tflite_fp32", order=44, needs_data=True,
@@ -33,8 +28,6 @@ def apply(ctx: TechniqueContext) -> Result:
     s: ClusterSettings = ctx.settings
     ctx.tf  # noqa: B018 - TensorFlow first, with our thread settings, before TF-MOT imports it
     import tf_keras as keras
-
-    from pilotopt.techniques._collab import cluster
 
     keras.utils.set_random_seed(ctx.seed)
     # the same clustering step as the collaborative techniques, per tensor, no sparsity kept

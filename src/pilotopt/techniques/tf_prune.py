@@ -8,9 +8,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pilotopt.errors import BadInputError
 from pilotopt.techniques._core import TF, Result, TechniqueContext, register_technique
-from pilotopt.techniques._settings import FineTuneSettings
+from pilotopt.techniques._settings import FineTuneSettings, setting
 from pilotopt.techniques._tfmot_fit import fine_tune, kernels, steps, tfmot_version, save_keras
 
 
@@ -18,24 +17,15 @@ from pilotopt.techniques._tfmot_fit import fine_tune, kernels, steps, tfmot_vers
 class MaskUpdateSettings(FineTuneSettings):
     """Fine-tuning while TF-MOT updates the pruning masks every `frequency` steps."""
 
-    frequency: int = 10  # steps between mask updates
-
-    def __post_init__(self):
-        super().__post_init__()
-        if self.frequency < 1:
-            raise BadInputError(f"frequency must be >= 1, got {self.frequency}")
+    frequency: int = setting(10, "fine-tuning steps between pruning mask updates", ge=1)
 
 
 @dataclass(frozen=True)
 class PruneSettings(MaskUpdateSettings):
-    initial_sparsity: float = 0.5
-    final_sparsity: float = 0.8
+    _ordered = (("initial_sparsity", "final_sparsity"),)
 
-    def __post_init__(self):
-        super().__post_init__()
-        if not 0.0 <= self.initial_sparsity <= self.final_sparsity < 1.0:
-            raise BadInputError("need 0 <= initial_sparsity <= final_sparsity < 1, got "
-                                f"{self.initial_sparsity} -> {self.final_sparsity}")
+    initial_sparsity: float = setting(0.5, "sparsity at the start of the polynomial schedule", ge=0, lt=1)
+    final_sparsity: float = setting(0.8, "sparsity reached at the end of the fine-tune", ge=0, lt=1)
 
 
 def _available() -> tuple[bool, str]:

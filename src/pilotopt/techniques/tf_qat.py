@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pilotopt.errors import BadInputError, one_line
+from pilotopt.errors import one_line
 from pilotopt.techniques import _tflite
-from pilotopt.techniques._settings import FineTuneSettings
+from pilotopt.techniques._settings import FineTuneSettings, calibration
 from pilotopt.techniques._core import TF, Result, TechniqueContext, register_technique
 from pilotopt.techniques._tfmot_fit import fine_tune, tfmot_version
 from pilotopt.techniques.tf_prune import _available
@@ -20,12 +20,7 @@ from pilotopt.techniques.tf_prune import _available
 @dataclass(frozen=True)
 class QatSettings(FineTuneSettings):
     epochs: int = 1
-    representative_frames: int = 100  # converter calibration of any tensor QAT left without ranges
-
-    def __post_init__(self):
-        super().__post_init__()
-        if self.representative_frames < 1:
-            raise BadInputError(f"representative_frames must be >= 1, got {self.representative_frames}")
+    calibration_frames: int = calibration(100, "the conversion, for any tensor QAT left without ranges")
 
 
 @register_technique("tf_qat", framework=TF, runtime="litert", order=43, needs_data=True, settings=QatSettings,
@@ -57,7 +52,7 @@ def apply(ctx: TechniqueContext) -> Result:
         annotation = "quantize_annotate_layer(Conv2D/Dense) + quantize_apply"
     fit = fine_tune(ctx, qat, epochs=s.epochs, batch_size=s.batch_size, learning_rate=s.learning_rate, augment=s.augment,
                     max_train_frames=s.max_train_frames)
-    gen, n = _tflite.representative_dataset(ctx, s.representative_frames)
+    gen, n = _tflite.representative_dataset(ctx, s.calibration_frames)
 
     def configure(conv):
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -66,6 +61,6 @@ def apply(ctx: TechniqueContext) -> Result:
     data, details = _tflite.convert(ctx, configure, model=qat)
     return _tflite.write(ctx, data, {
         **details, **fit, "quantization": "qat_int8", "annotation": annotation, "quantize_model_refused": refused,
-        "representative_frames": n, "representative_from": "train",
+        "calibration_frames": n, "calibration_from": "train",
         "tensorflow_model_optimization": tfmot_version(),
     })

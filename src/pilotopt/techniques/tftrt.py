@@ -15,63 +15,20 @@ from pathlib import Path
 
 import numpy as np
 
-from pilotopt.errors import BadInputError, RuntimeUnavailable
+from pilotopt.errors import RuntimeUnavailable
+from pilotopt.runtimes.tftrt_runtime import available, tensorflow_has_tensorrt
 from pilotopt.techniques._core import TF, Result, TechniqueContext, register_technique
+from pilotopt.techniques._settings import Settings, calibration, setting
 
 PRECISIONS = {"fp32": "FP32", "fp16": "FP16", "int8": "INT8"}  # our name -> TrtPrecisionMode
 ARTIFACT = "saved_model_trt"
 
 
 @dataclass(frozen=True)
-class TfTrtSettings:
-    calibration_frames: int = 200  # int8 only: TRAINING frames fed through the calibration graph
-    max_workspace_mb: int = 1024
-    build_batch: int = 1  # engines are built ahead of time for this batch size
-
-    def __post_init__(self):
-        for key in ("calibration_frames", "max_workspace_mb", "build_batch"):
-            if getattr(self, key) < 1:
-                raise BadInputError(f"{key} must be >= 1, got {getattr(self, key)}")
-
-
-def nvidia_gpu() -> str | None:
-    """The first GPU's name from nvidia-smi, or None (no driver / no GPU). Cheap: no TF import."""
-    import subprocess
-
-    exe = shutil.which("nvidia-smi")
-    if exe is None:
-        return None
-    try:
-        out = subprocess.run([exe, "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
-                             text=True, timeout=20)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    names = [ln.strip() for ln in out.stdout.splitlines() if ln.strip()]
-    return names[0] if out.returncode == 0 and names else None
-
-
-def tensorflow_has_tensorrt() -> tuple[bool, str]:
-    """Whether this TensorFlow build includes TF-TRT (imports TensorFlow; only asked on a GPU box)."""
-    from pilotopt.frameworks import import_tf
-
-    tf = import_tf(None)
-    try:
-        from tensorflow.compiler.tf2tensorrt import _pywrap_py_utils
-
-        enabled = bool(_pywrap_py_utils.is_tensorrt_enabled())
-    except ImportError:
-        enabled = False
-    if not enabled:
-        return False, (f"TensorFlow {tf.__version__} is built without TensorRT (TF-TRT was dropped in "
-                       "TensorFlow 2.18); use the tensorrt_* techniques, or TensorFlow <= 2.17 with TensorRT")
-    return True, ""
-
-
-def available() -> tuple[bool, str]:
-    gpu = nvidia_gpu()
-    if gpu is None:
-        return False, "TF-TRT needs an NVIDIA GPU (nvidia-smi finds none on this machine)"
-    return tensorflow_has_tensorrt()
+class TfTrtSettings(Settings):
+    calibration_frames: int = calibration(note="int8 only: fed through the calibration graph")
+    max_workspace_mb: int = setting(1024, "TensorRT workspace memory in MB", ge=1)
+    build_batch: int = setting(1, "batch size the engines are built ahead of time for", ge=1)
 
 
 def saved_model_of(ctx: TechniqueContext) -> Path:

@@ -21,9 +21,12 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from pilotopt.errors import BadInputError, one_line
+from pilotopt.errors import BadInputError, RuntimeUnavailable, one_line
+from pilotopt.models import get_model_spec
+from pilotopt.models._convnet import FrameConvNetSpec
 from pilotopt.techniques import _torch_fit
 from pilotopt.techniques._core import TORCH, Result, TechniqueContext, register_technique
+from pilotopt.techniques._settings import setting
 
 ARTIFACT = "model.torchscript.pt"
 WIDTHS = "widths.json"
@@ -32,24 +35,15 @@ IMPORTANCE = {"l1": 1, "l2": 2}  # the norm of each channel's weights in its dep
 
 @dataclass(frozen=True)
 class ChannelPruneSettings(_torch_fit.FineTuneSettings):
-    pruning_ratio: float = 0.5  # share of channels removed from every conv and hidden dense layer
-    iterative_steps: int = 1  # reach the ratio in this many prune + fine-tune rounds
-    importance: str = "l2"  # channel ranking: "l1" or "l2" norm of the group's weights
-    global_pruning: bool = False  # rank channels across layers (uneven widths) instead of per layer
-    round_to: int = 0  # keep widths multiples of this (0: no rounding)
+    pruning_ratio: float = setting(0.5, "share of channels removed from every conv and hidden dense layer",
+                                   gt=0, lt=1)
+    iterative_steps: int = setting(1, "prune + fine-tune rounds that reach the ratio", ge=1)
+    importance: str = setting("l2", "channel ranking: l1 or l2 norm of the group's weights",
+                              choices=tuple(IMPORTANCE))
+    global_pruning: bool = setting(False, "rank channels across layers (uneven widths) instead of per layer")
+    round_to: int = setting(0, "keep widths multiples of this (0: no rounding)", ge=0)
     epochs: int = 2  # fine-tuning epochs after EACH pruning step
     learning_rate: float = 3e-4  # higher than the 1e-4 default: half the channels are gone
-
-    def __post_init__(self):
-        super().__post_init__()
-        if not 0.0 < self.pruning_ratio < 1.0:
-            raise BadInputError(f"pruning_ratio must be in (0, 1), got {self.pruning_ratio}")
-        if self.iterative_steps < 1:
-            raise BadInputError(f"iterative_steps must be >= 1, got {self.iterative_steps}")
-        if self.importance not in IMPORTANCE:
-            raise BadInputError(f"importance must be one of {', '.join(IMPORTANCE)}, got {self.importance!r}")
-        if self.round_to < 0:
-            raise BadInputError(f"round_to must be >= 0, got {self.round_to}")
 
 
 def _available() -> tuple[bool, str]:
@@ -125,9 +119,6 @@ def _probe_mse(ctx: TechniqueContext, n: int = 256):
 
 def build_pruned(model: str, widths: dict[str, int], seed: int = 0):
     """An eager module of registry architecture `model` with the given conv / hidden dense widths."""
-    from pilotopt.models import get_model_spec
-    from pilotopt.models._convnet import FrameConvNetSpec
-
     base = get_model_spec(model)
     if not isinstance(base, FrameConvNetSpec):
         raise BadInputError(f"model '{model}' is not a frame conv net; cannot rebuild pruned widths")
@@ -168,14 +159,13 @@ def apply(ctx: TechniqueContext) -> Result:
     torch = ctx.torch
     import torch_pruning as tp
 
+    # torch: imported on first use, not with this module
     from pilotopt.models._torch_layers import FrameConvNet
 
     torch.manual_seed(ctx.seed)
     name = ctx.torch_model_name
     net = ctx.torch_model()  # a fresh copy; the baseline file is never touched
     if not isinstance(net, FrameConvNet) and _recurrent(net):
-        from pilotopt.errors import RuntimeUnavailable
-
         raise RuntimeUnavailable(f"'{name}' has recurrent (ConvLSTM) blocks, whose gate convolutions torch-pruning "
                                  "cannot split; channel pruning covers feed-forward conv nets")
     output = net.head.output if isinstance(net, FrameConvNet) else _last_linear(net)

@@ -10,22 +10,19 @@ import json
 import time
 from dataclasses import dataclass
 
-from pilotopt.errors import BadInputError
-from pilotopt.runtimes.torch_compile import BACKENDS, DYNAMIC, MODES, OPTIONS_FILE, compiler_present
+from pilotopt.runtimes.torch_compile import (BACKENDS, DYNAMIC, MODES, OPTIONS_FILE, TorchCompilePredictor,
+                                             compiler_present)
 from pilotopt.techniques._core import TORCH, Result, TechniqueContext, register_technique
+from pilotopt.techniques._settings import Settings, setting
 
 
 @dataclass(frozen=True)
-class CompileSettings:
-    mode: str = "default"  # torch.compile mode
-    backend: str = "inductor"
-    dynamic: str = "auto"  # auto: specialize on the first batch size, go dynamic when it changes
-    freezing: bool = False  # inductor freezing: fold weights into constants (inference only)
-
-    def __post_init__(self):
-        for key, allowed in (("mode", MODES), ("backend", BACKENDS), ("dynamic", tuple(DYNAMIC))):
-            if getattr(self, key) not in allowed:
-                raise BadInputError(f"{key} must be one of {', '.join(allowed)}, got {getattr(self, key)!r}")
+class CompileSettings(Settings):
+    mode: str = setting("default", "torch.compile mode", choices=MODES)
+    backend: str = setting("inductor", "torch.compile backend", choices=BACKENDS)
+    dynamic: str = setting("auto", "auto: specialize on the first batch size, go dynamic when it changes",
+                           choices=tuple(DYNAMIC))
+    freezing: bool = setting(False, "inductor freezing: fold weights into constants (inference only)")
 
 
 def _available() -> tuple[bool, str]:
@@ -41,7 +38,6 @@ def _available() -> tuple[bool, str]:
 def apply(ctx: TechniqueContext) -> Result:
     s: CompileSettings = ctx.settings
     torch = ctx.torch
-    from pilotopt.runtimes.torch_compile import TorchCompilePredictor
 
     name = ctx.copy_baseline()
     (ctx.out / OPTIONS_FILE).write_text(json.dumps({"format": "pilotopt.torch_compile/1", "mode": s.mode,

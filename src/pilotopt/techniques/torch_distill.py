@@ -22,37 +22,30 @@ from pathlib import Path
 
 import numpy as np
 
-from pilotopt.errors import BadInputError, one_line
+from pilotopt.contracts.torch_adapter import adapters
+from pilotopt.errors import BadInputError, RuntimeUnavailable, one_line
+from pilotopt.models import build_torch, get_model_spec, model_names
 from pilotopt.techniques import _torch_fit
 from pilotopt.techniques._core import TORCH, Result, TechniqueContext, register_technique
+from pilotopt.techniques._settings import setting
+from pilotopt.techniques.torch_channel_prune import count_macs
 
 
 @dataclass(frozen=True)
 class DistillSettings(_torch_fit.FineTuneSettings):
-    student: str = "pilotnet_nano"  # a registered frame model smaller than the baseline
-    alpha: float = 0.5  # weight of the teacher's outputs in the loss (1 - alpha: the labels)
+    student: str = setting("pilotnet_nano", "a registered frame model smaller than the baseline", nonempty=True)
+    alpha: float = setting(0.5, "weight of the teacher's outputs in the loss (1 - alpha: the labels)", ge=0, le=1)
     epochs: int = 10
     learning_rate: float = 1e-3  # start of the cosine decay
-    final_lr_fraction: float = 0.05  # the rate decays to learning_rate * this at the last step
-    init: str = ""  # a pilotopt checkpoint of the student to start from ("" = fresh init under seed)
-    # photometric augmentation, the teacher's targets computed on the augmented frames: the student
-    # learns the teacher's behaviour in other light too (without it the nano student left the road at dusk)
+    final_lr_fraction: float = setting(0.05, "the rate decays to learning_rate x this at the last step", gt=0, le=1)
+    init: str = setting("", "a pilotopt checkpoint of the student to start from (empty: fresh init under the seed)")
+    # the teacher's targets computed on the augmented frames: the student learns the teacher's
+    # behaviour in other light too (without it the nano student left the road at dusk)
     augment: str = "default"
-
-    def __post_init__(self):
-        super().__post_init__()
-        if not 0.0 <= self.alpha <= 1.0:
-            raise BadInputError(f"alpha must be in [0, 1], got {self.alpha}")
-        if not 0.0 < self.final_lr_fraction <= 1.0:
-            raise BadInputError(f"final_lr_fraction must be in (0, 1], got {self.final_lr_fraction}")
-        if not self.student:
-            raise BadInputError("student must name a registered model, e.g. pilotnet_nano")
 
 
 def _student(ctx: TechniqueContext, s: DistillSettings):
     """The student: fresh under ctx.seed, or loaded from `s.init`."""
-    from pilotopt.models import build_torch
-
     net = build_torch(s.student, seed=ctx.seed)
     if s.init:
         path = Path(s.init).expanduser()
@@ -77,14 +70,11 @@ def _student(ctx: TechniqueContext, s: DistillSettings):
 def apply(ctx: TechniqueContext) -> Result:
     s: DistillSettings = ctx.settings
     torch = ctx.torch
-    from pilotopt.models import get_model_spec
 
     teacher_name = ctx.torch_model_name
     student_spec = get_model_spec(s.student)
     own = ctx.contract.raw_pixels and ctx.contract.outputs.identity  # pilotopt's contract: a plain student
     if ctx.contract.geometry != student_spec.input_geometry:
-        from pilotopt.errors import RuntimeUnavailable
-
         g = ctx.contract.geometry
         raise RuntimeUnavailable(f"the student '{s.student}' sees {student_spec.input_shape[0]}x"
                                  f"{student_spec.input_shape[1]} images; the input model's contract "
@@ -104,8 +94,6 @@ def apply(ctx: TechniqueContext) -> Result:
         p.requires_grad_(False)
     student = _student(ctx, s)
     if not own:  # inside the teacher's contract: its tensors in, its output space out
-        from pilotopt.contracts.torch_adapter import adapters
-
         to_raw, to_native = adapters(ctx.contract)
         student = torch.nn.Sequential(to_raw, student, to_native)
     opt = torch.optim.Adam(student.parameters(), lr=s.learning_rate)
@@ -185,10 +173,7 @@ def apply(ctx: TechniqueContext) -> Result:
 
 def _macs(ctx: TechniqueContext, teacher, name: str) -> int:
     """The teacher's multiply-accumulates: analytic for a registered model, else counted by hooks."""
-    from pilotopt.models import get_model_spec, model_names
-
     if name in model_names():
         return int(get_model_spec(name).macs)
-    from pilotopt.techniques.torch_channel_prune import count_macs
 
     return int(count_macs(teacher, tuple(ctx.sample_shape)))

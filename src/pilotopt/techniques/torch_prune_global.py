@@ -8,17 +8,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pilotopt.techniques._core import TORCH, Result, TechniqueContext, register_technique
+from pilotopt.techniques._settings import setting
 from pilotopt.techniques._torch_fit import FineTuneSettings
-from pilotopt.techniques.torch_prune_local import check_amount, fine_tune_and_remove, prunable
+from pilotopt.techniques.torch_prune_local import fine_tune_and_remove, prunable
 
 
 @dataclass(frozen=True)
 class GlobalPruneSettings(FineTuneSettings):
-    amount: float = 0.3  # share of all conv + dense weights set to zero
-
-    def __post_init__(self):
-        super().__post_init__()
-        check_amount("amount", self.amount)
+    amount: float = setting(0.3, "share of all conv + dense weights set to zero", ge=0, lt=1)
 
 
 @register_technique("torch_prune_global", framework=TORCH, runtime="torch", order=150, needs_data=True,

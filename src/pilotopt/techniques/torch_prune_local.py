@@ -8,25 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pilotopt.errors import BadInputError
 from pilotopt.techniques._core import TORCH, Result, TechniqueContext, register_technique
+from pilotopt.techniques._settings import setting
 from pilotopt.techniques._torch_fit import FineTuneSettings, fine_tune, weight_stats
-
-
-def check_amount(key: str, value: float) -> None:
-    if not 0.0 <= value < 1.0:
-        raise BadInputError(f"{key} must be in [0, 1), got {value}")
 
 
 @dataclass(frozen=True)
 class LocalPruneSettings(FineTuneSettings):
-    conv_amount: float = 0.3  # share of each conv kernel's weights set to zero
-    dense_amount: float = 0.5  # share of each dense kernel's weights set to zero
-
-    def __post_init__(self):
-        super().__post_init__()
-        check_amount("conv_amount", self.conv_amount)
-        check_amount("dense_amount", self.dense_amount)
+    conv_amount: float = setting(0.3, "share of each conv kernel's weights set to zero", ge=0, lt=1)
+    dense_amount: float = setting(0.5, "share of each dense kernel's weights set to zero", ge=0, lt=1)
 
 
 def prunable(net) -> list[tuple[str, object]]:

@@ -16,16 +16,13 @@ from dataclasses import dataclass
 from pilotopt.techniques import _pt2e
 from pilotopt.techniques._core import TORCH, Result, TechniqueContext, register_technique
 from pilotopt.techniques._torch_fit import FineTuneSettings
+from pilotopt.techniques.torch_prune_local import zero_masks
 from pilotopt.techniques.torch_static import RUNTIMES
 
 
 @dataclass(frozen=True)
 class QatSettings(FineTuneSettings):
-    backend: str = "executorch"  # executorch (int8 kernels, .pte) or pt2 (q/dq reference program, .pt2)
-
-    def __post_init__(self):
-        super().__post_init__()
-        _pt2e.check_backend(self.backend)
+    backend: str = _pt2e.backend_setting()
 
 
 @register_technique("torch_qat", framework=TORCH, runtime="executorch", order=130, needs_data=True,
@@ -33,8 +30,6 @@ class QatSettings(FineTuneSettings):
                     description="PT2E quantization-aware training (fake-quant fine-tune, keeps zero weights), "
                                 "lowered to ExecuTorch XNNPACK int8 kernels (.pte; backend pt2: x86 .pt2)")
 def apply(ctx: TechniqueContext) -> Result:
-    from pilotopt.techniques.torch_prune_local import zero_masks
-
     s: QatSettings = ctx.settings
     net = ctx.torch_model()
     masks = {k: m for k, m in zero_masks(net).items() if not bool(m.all())}  # layers with zero weights

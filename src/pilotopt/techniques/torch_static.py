@@ -9,22 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pilotopt.errors import BadInputError
 from pilotopt.techniques import _pt2e
 from pilotopt.techniques._core import TORCH, Result, TechniqueContext, register_technique
+from pilotopt.techniques._settings import Settings, calibration, setting
 
 
 @dataclass(frozen=True)
-class StaticSettings:
-    calibration_frames: int = 200  # TRAINING frames run through the observers for activation ranges
-    batch_size: int = 32  # calibration batch
-    backend: str = "executorch"  # executorch (int8 kernels, .pte) or pt2 (q/dq reference program, .pt2)
-
-    def __post_init__(self):
-        for key in ("calibration_frames", "batch_size"):
-            if getattr(self, key) < 1:
-                raise BadInputError(f"{key} must be >= 1, got {getattr(self, key)}")
-        _pt2e.check_backend(self.backend)
+class StaticSettings(Settings):
+    calibration_frames: int = calibration(note="run through the observers")
+    batch_size: int = setting(32, "calibration batch", ge=1)
+    backend: str = _pt2e.backend_setting()
 
 
 

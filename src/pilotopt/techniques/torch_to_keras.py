@@ -11,14 +11,13 @@ baseline in LiteRT."""
 from __future__ import annotations
 
 from pilotopt.errors import BadInputError, one_line
+from pilotopt.models import get_model_spec, torch_to_keras
 from pilotopt.techniques import _tfmot_fit
 from pilotopt.techniques._core import TORCH, Result, TechniqueContext, register_technique
 
 
 def keras_twin(ctx: TechniqueContext):
     """The Keras model of the input checkpoint's registered architecture, holding its weights."""
-    from pilotopt.models import get_model_spec, torch_to_keras
-
     name = ctx.torch_model_name
     try:
         spec = get_model_spec(name)

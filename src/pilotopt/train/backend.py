@@ -38,9 +38,9 @@ class TrainBackend:
 
 def make_backend(framework: str, **kwargs) -> TrainBackend:
     if framework == "torch":
-        from pilotopt.train.torch_backend import TorchBackend
+        from pilotopt.train.torch_backend import TorchBackend  # a subclass of TrainBackend: imports this module
 
         return TorchBackend(**kwargs)
-    from pilotopt.train.tf_backend import KerasBackend
+    from pilotopt.train.tf_backend import KerasBackend  # a subclass of TrainBackend: imports this module
 
     return KerasBackend(**kwargs)

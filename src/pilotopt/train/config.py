@@ -7,7 +7,9 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from pilotopt.data.config import DEFAULT_TEST_CIRCUITS
 from pilotopt.errors import BadInputError
+from pilotopt.models import get_model_spec
 
 FRAMEWORKS = ("torch", "tf")
 
@@ -24,7 +26,7 @@ class TrainConfig:
     patience: int = 5  # early stopping on validation loss
     seed: int = 0
     threads: int = 2
-    test_circuits: tuple[str, ...] = ("simple", "montmelo", "montreal")
+    test_circuits: tuple[str, ...] = DEFAULT_TEST_CIRCUITS
     val_fraction: float = 0.2
     flip: bool = True
     oversample: int = 2
@@ -45,7 +47,6 @@ class TrainConfig:
             raise BadInputError(f"patience must be >= 0, got {self.patience}")
         if not self.data:
             raise BadInputError("no training data given; pass --data DIR (e.g. from `pilotopt sim dataset`)")
-        from pilotopt.models import get_model_spec
 
         get_model_spec(self.model)
         self.data = [Path(d) for d in self.data]

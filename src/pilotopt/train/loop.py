@@ -13,6 +13,8 @@ import numpy as np
 
 from pilotopt import __version__
 from pilotopt.atomic import atomic_path, ensure_writable_dir, write_json
+from pilotopt.data import DataConfig, load_splits
+from pilotopt.models import get_model_spec
 from pilotopt.train.backend import make_backend
 from pilotopt.train.config import TrainConfig
 
@@ -51,9 +53,6 @@ def train(cfg: TrainConfig, progress: Callable[[str, int, int, dict], None] | No
           force: bool = False) -> dict:
     """Train `cfg.model` with `cfg.framework`; returns the metrics written to out/metrics.json.
     `progress(phase, done, total, info)` reports batches and epochs."""
-    from pilotopt.data import DataConfig, load_splits
-    from pilotopt.models import get_model_spec
-
     cfg.validate()
     fingerprint = cfg.fingerprint()
     if not force and is_done(cfg.out, fingerprint):

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from pilotopt.frameworks import import_tf
+from pilotopt.models import build_keras
 from pilotopt.train.backend import TrainBackend
 
 H5 = "model.h5"
@@ -20,8 +21,6 @@ class KerasBackend(TrainBackend):
         super().__init__(model, seed, learning_rate, threads)
         tf = import_tf(threads)
         import tf_keras as keras
-
-        from pilotopt.models import build_keras
 
         keras.utils.set_random_seed(seed)
         tf.config.experimental.enable_op_determinism()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pilotopt.models import build_torch, get_model_spec
 from pilotopt.train.backend import TrainBackend
 
 CHECKPOINT = "model.pt"
@@ -19,8 +20,6 @@ class TorchBackend(TrainBackend):
     def __init__(self, model: str, seed: int, learning_rate: float, threads: int):
         super().__init__(model, seed, learning_rate, threads)
         import torch
-
-        from pilotopt.models import build_torch
 
         torch.set_num_threads(threads)
         torch.manual_seed(seed)
@@ -61,7 +60,6 @@ class TorchBackend(TrainBackend):
         self.net.eval()
         torch.save({"format": "pilotopt.torch/1", "model": self.model_name, "state_dict": self.net.state_dict(),
                     "meta": meta}, folder / CHECKPOINT)
-        from pilotopt.models import get_model_spec
 
         spec = get_model_spec(self.model_name)
         shape = (1, spec.sequence_length, *spec.input_shape) if spec.sequence_length > 1 else (1, *spec.input_shape)

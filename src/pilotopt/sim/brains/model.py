@@ -10,8 +10,8 @@ from collections import deque
 
 import numpy as np
 
-from pilotopt.contracts.predictor import RANGE_MARGIN
-from pilotopt.runtimes.base import Predictor
+from pilotopt.contracts import RANGE_MARGIN, load_contract
+from pilotopt.runtimes.base import ContractPredictor, Predictor
 from pilotopt.sim.brains.base import Brain
 from pilotopt.sim.camera import PilotNetView
 
@@ -20,8 +20,6 @@ class ModelBrain(Brain):
     name = "model"
 
     def __init__(self, predictor: Predictor, label: str | None = None):
-        from pilotopt.contracts import ContractPredictor, load_contract
-
         super().__init__()
         if not isinstance(predictor, ContractPredictor):
             predictor = ContractPredictor(predictor, load_contract(None))

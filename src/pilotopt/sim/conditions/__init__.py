@@ -30,6 +30,11 @@ class Condition:
     actuator_lag: float = 0.0  # s, first-order time constant of the actuators
     latency_scale: float = 1.0  # the brain's latency x this (slower hardware)
 
+    @property
+    def slowdown_only(self) -> bool:
+        """Only the brain's latency changes (default, `slow:N`): a drive under it measures speed alone."""
+        return replace(self, spec=DEFAULT, latency_scale=1.0) == Condition()
+
     def noisy(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """The brain's observation with this condition's camera noise (unchanged without)."""
         if self.camera_noise is None or self.noise_level <= 0:
