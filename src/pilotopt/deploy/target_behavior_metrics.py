@@ -15,6 +15,7 @@ import numpy as np
 from pilotopt.artifacts.kind_torch_export import load_program
 from pilotopt.atomic import atomic_path, write_json
 from pilotopt.contracts.contract import IMAGENET_MEAN, IMAGENET_STD
+from pilotopt.contracts.contract import IMAGENET_MEAN, IMAGENET_STD
 from pilotopt.deploy import register_target
 from pilotopt.deploy.bm_brains import BRAINS, config_yaml
 from pilotopt.deploy.source import commands_of
@@ -47,8 +48,8 @@ def _expressible(source) -> None:
 # -- TF: one .tflite per brain, BM's Normalize() undone and its output formula folded in -------------
 def _tflite_for(source, brain) -> bytes:
     c = source.contract
-    std = np.asarray(brain_std(), np.float64)
-    mean = np.asarray(brain_mean(), np.float64)
+    std = np.asarray(IMAGENET_STD, np.float64)  # albumentations Normalize(), which BM's TF brains apply
+    mean = np.asarray(IMAGENET_MEAN, np.float64)
     then_scale = then_offset = None
     if not c.raw_pixels:
         then_scale = [c.pixel_scale / s for s in c.std]
@@ -61,14 +62,6 @@ def _tflite_for(source, brain) -> bytes:
     return add_affine(Path(source.artifact.path).read_bytes(), list(255.0 * std), list(255.0 * mean), round_input=True,
                       then_scale=then_scale, then_offset=then_offset,
                       out_scale=None if identity else out_scale, out_offset=None if identity else out_offset)
-
-
-def brain_mean():
-    return IMAGENET_MEAN
-
-
-def brain_std():
-    return IMAGENET_STD
 
 
 def _run_tflite(path: Path, brain, frames: np.ndarray) -> np.ndarray:
