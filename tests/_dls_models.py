@@ -120,7 +120,10 @@ def optimize_and_evaluate(cases, dls: dict, tiny_data: Path, tmp_path_factory) -
         work = tmp_path_factory.mktemp(f"own_{case}")
         variants = optimize(dls["root"] / file, names, [tiny_data], work / "variants", arch=arch, contract=preset,
                             test_circuits=("simple",), threads=1, cache_dir=work / "cache",
-                            settings={n: {"epochs": 1, "max_train_frames": 16} for n in FINE_TUNED if n in names},
+                            # torch_static's pt2 backend: the same PT2E program without the XNNPACK lowering,
+                            # which tests/test_executorch.py and test_deploy.py cover
+                            settings={**{n: {"epochs": 1, "max_train_frames": 16} for n in FINE_TUNED if n in names},
+                                      "torch_static": {"backend": "pt2"}},
                             max_mse_ratio=1e3)  # 16-frame fine-tunes of random models test contracts, not quality
         doc = evaluate_artifacts(work / "variants", [tiny_data], work / "eval", cache_dir=work / "cache", **EVAL)
         out[case] = {"variants": {v.name: v for v in variants}, "doc": doc, "work": work}

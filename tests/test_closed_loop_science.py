@@ -13,7 +13,7 @@ import pytest
 from _fixtures import torch_checkpoint
 
 from pilotopt.errors import BadInputError
-from pilotopt.report.stats import bootstrap_ci, overlaps, spearman_ci
+from pilotopt.decide.stats import bootstrap_ci, overlaps, spearman_ci
 from pilotopt.sim.brains import make_brain
 from pilotopt.sim.brains.base import Brain
 from pilotopt.sim.camera import PilotNetView

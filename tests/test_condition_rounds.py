@@ -42,7 +42,7 @@ def test_a_search_trial_that_fails_a_condition_the_baseline_passes_is_off_the_fr
     drives = []
     for v in ("keras", "trial_7", "trial_8"):
         drives += _condition_drives(v, "default", True) + _condition_drives(v, "dusk", v != "trial_7")
-    rows = {r["name"]: r for r in rows_for(doc, drives)}
+    rows = {r.name: r.to_json() for r in rows_for(doc, drives)}  # as trial and reference files hold them
     ctx = SimpleNamespace(cfg=load_config())
     ref = {"tf": {"agg": rows["keras"]}}
     off = off_the_gate(ctx, {"doc": {"fidelity": 3, "row": rows["trial_7"]}}, ref)
@@ -55,7 +55,7 @@ def test_a_search_trial_that_fails_a_condition_the_baseline_passes_is_off_the_fr
 
 def test_the_runs_own_default_and_slow_drives_seed_the_breaking_point_search():
     from pilotopt.pipeline.breaking import known_verdicts
-    from pilotopt.report.tables import closed_loop_rows
+    from pilotopt.records import drives_of
 
     drives = (_condition_drives("torch", "default", True) + _condition_drives("torch", "slow:30", True)
               + _condition_drives("torch", "dusk", False) + _condition_drives("onnx", "slow:30", False)
@@ -64,7 +64,7 @@ def test_the_runs_own_default_and_slow_drives_seed_the_breaking_point_search():
         d["framework"] = "torch"
     chosen = [{"key": "torch/torch", "name": "torch", "framework": "torch"},
               {"key": "torch/onnx", "name": "onnx", "framework": "torch"}]
-    known = known_verdicts(closed_loop_rows(drives), chosen, protocol_size=3)
+    known = known_verdicts(drives_of(drives), chosen, protocol_size=3)
     assert sorted(known["torch/torch"]) == [1.0, 30.0] and known["torch/torch"][30.0]["clean"]  # dusk is no scale
     assert known["torch/onnx"] == {30.0: known["torch/onnx"][30.0]} and not known["torch/onnx"][30.0]["clean"]
     # (onnx's one default drive is not the whole protocol: its 1x is probed again)

@@ -18,10 +18,11 @@ from PIL import Image as PILImage
 from pilotopt.errors import BadInputError
 from pilotopt.pipeline.drive_jobs import latency_scales
 from pilotopt.report import REPORT_SCHEMA, build_report
-from pilotopt.report.pareto import front_points, pareto_front
-from pilotopt.report.recommend import Constraints, recommend
+from pilotopt.decide import Constraints, recommend, summarize
+from pilotopt.decide.pareto import front_points, pareto_front
+from pilotopt.records import VariantSummary, drives_of, offline_rows
 from pilotopt.sim.score import autonomy, driving_score
-from pilotopt.report.tables import CSV_COLUMNS, closed_loop_rows, variant_rows
+from pilotopt.report.tables import CSV_COLUMNS
 
 EVIL = "ValueError: <script>alert(1)</script> & <lambda>"
 
@@ -71,7 +72,11 @@ def drive(variant, circuit, direction="anticlockwise", *, completed=True, status
                    "brain_iterations_frequency": 55.0, "mean_inference_time": 0.4, "mean_brain_step_time": 0.8,
                    "real_time_factor": 2.5, "termination": "laps_completed" if completed else "off_track",
                    "deadline_misses": 0.0, "suddenness": 0.02, "sim_seconds": 80.0, "wall_seconds": 32.0,
-                   "interventions": 0 if completed else 2, "bm_position_deviation": 2.3}
+                   "interventions": 0 if completed else 2, "bm_position_deviation": 2.3,
+                   "completed_distance": 400.0 if completed else 170.0, "brain_steps": 1600,
+                   "interventions_mode": not completed, "score_version": "pilotopt.driving_score/1",
+                   "latency_source": "distribution", "latency_scale": 1.0, "condition": "default", "repetition": 0,
+                   "off_track": not completed}
         metrics["autonomy"] = autonomy(metrics["interventions"], 80.0)
         metrics["driving_score"] = driving_score(metrics["percentage_completed"] / 100, metrics["autonomy"], 0.12)
     return {"variant": variant, "framework": framework, "circuit": circuit, "direction": direction,
@@ -143,9 +148,9 @@ def report(tmp_path_factory):
     return {"out": out, "paths": paths, "drives": drives, "elsewhere": elsewhere}
 
 
-def rows_for(offline=None, drives=None):
+def rows_for(offline=None, drives=None) -> list[VariantSummary]:
     offline = standard_offline() if offline is None else offline
-    return variant_rows(offline["variants"], closed_loop_rows(drives or []))
+    return summarize(offline_rows(offline), drives_of(drives or []))
 
 
 # ----------------------------------------------------------------------------- Pareto
@@ -155,14 +160,15 @@ def test_pareto_front_hand_made():
     assert pareto_front(pts) == [6, 0, 1, 4, 3]
     assert pareto_front([]) == []
     assert pareto_front([(1.0, 1.0)]) == [0]
-    rows = [{"name": "a", "status": "ok", "x": 1.0, "mse_mean": 2.0},
-            {"name": "b", "status": "ok", "x": 2.0, "mse_mean": 1.0},
-            {"name": "c", "status": "ok", "x": 3.0, "mse_mean": 3.0},
-            {"name": "d", "status": "failed", "x": 0.1, "mse_mean": 0.1},  # not ok: never on the front
-            {"name": "e", "status": "ok", "x": None, "mse_mean": 0.1}]  # unmeasured: not plotted
-    pts_rows, front = front_points(rows, "x")
-    assert [r["name"] for r in pts_rows] == ["a", "b", "c"]
-    assert [r["name"] for r in front] == ["a", "b"]
+    rows = [VariantSummary(key=n, name=n, status=st, size_mb=x, mse_mean=y)
+            for n, st, x, y in (("a", "ok", 1.0, 2.0), ("b", "ok", 2.0, 1.0), ("c", "ok", 3.0, 3.0),
+                                ("d", "failed", 0.1, 0.1),  # not ok: never on the front
+                                ("e", "ok", None, 0.1))]  # unmeasured: not plotted
+    pts_rows, front = front_points(rows, "size_mb")
+    assert [r.name for r in pts_rows] == ["a", "b", "c"]
+    assert [r.name for r in front] == ["a", "b"]
+    # the search's objectives: score maximised, latency minimised
+    assert pareto_front([(80.0, 0.2), (70.0, 0.3), (90.0, 0.5)], ["maximize", "minimize"]) == [0, 2]
 
 
 def test_pareto_in_report(report):
@@ -179,11 +185,11 @@ def test_pareto_in_report(report):
 def test_drives_match_offline_variants_and_unknown_variants_still_appear():
     drives = [drive("tflite_int8", "simple", framework=None),  # no framework: matched by unique name
               drive("ghost", "simple", completed=False)]
-    rows = {r["key"]: r for r in rows_for(drives=drives)}
-    assert rows["tf/tflite_int8"]["cl_runs_total"] == 1 and rows["tf/tflite_int8"]["cl_all_completed"]
+    rows = {r.key: r for r in rows_for(drives=drives)}
+    assert rows["tf/tflite_int8"].cl_runs_total == 1 and rows["tf/tflite_int8"].cl_all_completed
     ghost = rows["tf/ghost"]
-    assert not ghost["in_offline"] and ghost["status"] == "skipped" and ghost["reason"] == "not evaluated offline"
-    assert (ghost["cl_runs_completed"], ghost["cl_runs_total"]) == (0, 1)
+    assert not ghost.in_offline and ghost.status == "skipped" and ghost.reason == "not evaluated offline"
+    assert (ghost.cl_runs_completed, ghost.cl_runs_total) == (0, 1)
 
 
 # ----------------------------------------------------------------------------- results.json / csv
@@ -362,13 +368,11 @@ def _condition_drives(variant, condition, clean, reps=3, latency_scale=1.0):
 def test_a_slowdown_is_reported_as_applied_not_as_named():
     """closed_loop.latency_scale 2 and condition slow:5 drive at 10x the measured latency: the report
     says 10x (read from the drive records), not the 5 in the condition's name."""
-    from pilotopt.report.tables import closed_loop_rows, variant_rows
-
     drives = _condition_drives("tflite_int8", "default", True, latency_scale=2.0) + \
         _condition_drives("tflite_int8", "slow:5", True, latency_scale=2.0)
     assert {d["latency_scale_applied"] for d in drives} == {2.0, 10.0}
-    (row,) = variant_rows([], closed_loop_rows(drives))
-    assert row["cl_max_slow"] == 10.0 and row["cl_slow_tested"] == 10.0
+    (row,) = summarize([], drives_of(drives))
+    assert row.cl_max_slow == 10.0 and row.cl_slow_tested == 10.0
 
 
 def test_condition_gate_excludes_the_fastest_variant_that_fails_one_condition():

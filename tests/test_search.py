@@ -144,6 +144,15 @@ def local_search(tiny_run):
     return out
 
 
+def _with_built_variants(out: Path, local_search: Path) -> Path:
+    """A fresh search folder holding the local search's built variants: its trials are evaluated and
+    driven again (what these tests are about), their technique steps are reused as finished."""
+    import shutil
+
+    shutil.copytree(local_search / "variants", out / "variants")
+    return out
+
+
 def _front(out: Path) -> list[tuple]:
     doc = json.loads((out / "results.json").read_text())
     by_name = {t["name"]: t for t in doc["trials"]}
@@ -214,7 +223,7 @@ def test_replay_yaml_rebuilds_the_recommended_variant(local_search, tiny_run, tm
 @pytest.mark.slow
 def test_ray_search_with_two_workers_gives_the_local_front(local_search, tiny_run):
     pytest.importorskip("ray.tune")
-    out = tiny_run / "ray"
+    out = _with_built_variants(tiny_run / "ray", local_search)
     r = _cli("search", "--run", tiny_run / "run", "--config", tiny_run / "space.yaml", "--out", out,
              "--executor", "ray", "--workers", "2")
     assert r.returncode == 0, r.stderr[-3000:]
@@ -225,8 +234,8 @@ def test_ray_search_with_two_workers_gives_the_local_front(local_search, tiny_ru
 
 
 @pytest.mark.slow
-def test_killed_search_resumes_without_computing_a_finished_trial_again(tiny_run):
-    out = tiny_run / "killed"
+def test_killed_search_resumes_without_computing_a_finished_trial_again(local_search, tiny_run):
+    out = _with_built_variants(tiny_run / "killed", local_search)
     proc = _cli("search", "--run", tiny_run / "run", "--config", tiny_run / "space.yaml", "--out", out, wait=False)
     trials = out / "trials"
     deadline = time.monotonic() + 600
@@ -261,11 +270,15 @@ def test_the_front_holds_only_driven_trials():
 def test_a_trial_without_a_structure_step_runs_its_baselines_macs():
     """A trial's row is aggregated alone; weight pruning and quantization keep the dense MACs, while a
     channel-pruned or distilled trial keeps its own count."""
+    from pilotopt.records import VariantSummary
     from pilotopt.search.trial import metrics
 
-    assert metrics({"macs": None}, {"macs": 28_200_000})["mmacs"] == pytest.approx(28.2)
-    assert metrics({"macs": 7_600_000}, {"macs": 28_200_000})["mmacs"] == pytest.approx(7.6)
-    assert metrics({}, None)["mmacs"] is None
+    def summary(macs):
+        return VariantSummary(key="torch/x", name="x", macs=macs)
+
+    assert metrics(summary(None), summary(28_200_000))["mmacs"] == pytest.approx(28.2)
+    assert metrics(summary(7_600_000), summary(28_200_000))["mmacs"] == pytest.approx(7.6)
+    assert metrics(summary(None), None)["mmacs"] is None
 
 
 def test_score_and_autonomy_floors_name_what_a_driven_trial_misses():

@@ -307,7 +307,9 @@ def test_calibration_frames_in_technique_defaults_reach_every_calibrating_runtim
 
     cfg_file = tmp_path / "run.yaml"
     items = ["torch_to_keras>tflite_int8", "onnx_int8_static", "openvino_int8", "torch_static"]
-    cfg_file.write_text(f"techniques: [{', '.join(items)}]\ntechnique_defaults: {{calibration_frames: 50}}\n")
+    # the pt2 backend: the same PT2E calibration without the XNNPACK lowering (tests/test_executorch.py)
+    cfg_file.write_text(f"techniques: [{', '.join(items)}]\ntechnique_defaults: {{calibration_frames: 50}}\n"
+                        "technique_settings: {torch_static: {backend: pt2}}\n")
     cfg = load_config(cfg_file)
     model = torch_checkpoint(tmp_path / "student.pt", "pilotnet_student")
     out = tmp_path / "variants"

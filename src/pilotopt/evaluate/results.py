@@ -27,8 +27,9 @@ from pathlib import Path
 from pilotopt import __version__
 from pilotopt.atomic import write_json, write_text
 from pilotopt.models import get_model_spec
+from pilotopt.records import OFFLINE_SCHEMA, OfflineRow
 
-RESULTS_SCHEMA = "pilotopt.results/1"
+RESULTS_SCHEMA = OFFLINE_SCHEMA  # its "variants" are records.OfflineRow
 RESULTS_JSON = "results.json"
 RESULTS_CSV = "results.csv"
 
@@ -153,7 +154,11 @@ def to_csv(rows: list[dict]) -> str:
 
 
 def write_results(out_dir: Path, doc: dict) -> tuple[Path, Path]:
+    """results.json and results.csv; every row must be an OfflineRow (a field nobody declared fails
+    here, in the stage that wrote it, not in a reader)."""
     out_dir = Path(out_dir)
+    for row in doc["variants"]:
+        OfflineRow.from_json(row, f"evaluate's row '{row.get('name')}'")
     write_json(out_dir / RESULTS_JSON, doc)
     write_text(out_dir / RESULTS_CSV, to_csv(doc["variants"]))
     return out_dir / RESULTS_JSON, out_dir / RESULTS_CSV

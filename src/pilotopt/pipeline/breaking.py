@@ -10,45 +10,45 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 from pilotopt.breaking_point import find_breaking_point
-from pilotopt.report.recommend import baseline_keys, recommend
-from pilotopt.report.tables import drive_completed
+from pilotopt.decide import baseline_keys, recommend
+from pilotopt.records import Drive, VariantSummary, drives_of
 
 Say = Callable[[str], None]
 Probe = Callable[[str, float], list]  # (variant name, slow-down) -> the drive records of that probe
 
 
-def chosen_variants(rows: list[dict], constraints: dict) -> list[dict]:
+def chosen_variants(rows: list[VariantSummary], constraints: dict) -> list[dict]:
     """[{"key", "name", "framework", "role"}] of the recommended variant, the runner-up and the
-    driven baselines, by the report's rule over `rows` (tables.variant_rows)."""
+    driven baselines, by the report's rule over the summaries `rows`."""
     rec = recommend(rows, constraints)
-    by_key = {r["key"]: r for r in rows}
+    by_key = {r.key: r for r in rows}
     roles: dict[str, str] = {}
     if rec.get("recommended"):
         roles[rec["recommended"]] = "recommended"
     if rec.get("runner_up"):
         roles[rec["runner_up"]] = "runner-up"
     for key in sorted(baseline_keys(rows)):
-        if by_key[key].get("cl_runs_total"):
+        if by_key[key].cl_runs_total:
             roles.setdefault(key, "baseline")
-    return [{"key": k, "name": by_key[k]["name"], "framework": by_key[k].get("framework"), "role": role}
+    return [{"key": k, "name": by_key[k].name, "framework": by_key[k].framework, "role": role}
             for k, role in roles.items()]
 
 
-def known_verdicts(flat_drives: list[dict], chosen: list[dict], protocol_size: int) -> dict[str, dict]:
-    """{variant key: {scale: verdict}} from the run's own drives (tables.closed_loop_rows) in the
+def known_verdicts(drives: list[Drive], chosen: list[dict], protocol_size: int) -> dict[str, dict]:
+    """{variant key: {scale: verdict}} from the run's own drives in the
     default condition (1x) and under pure `slow:N` conditions (N x), where a variant has the whole
     protocol there (`protocol_size` drives): the search starts from them instead of driving them again."""
     out: dict[str, dict] = {}
     for c in chosen:
-        cells: dict[float, list[dict]] = {}
-        for d in flat_drives:
-            if d["variant"] != c["name"] or (d.get("framework") or None) != (c.get("framework") or None):
+        cells: dict[float, list[Drive]] = {}
+        for d in drives:
+            if d.variant != c["name"] or (d.framework or None) != (c.get("framework") or None):
                 continue
-            scale = d.get("condition_latency_scale") if d.get("slowdown_only") else None  # from the record
+            scale = d.condition_latency_scale if d.slowdown_only else None  # from the record
             if scale is not None:
                 cells.setdefault(scale, []).append(d)
-        out[c["key"]] = {s: {"clean": all(d["lap_completed"] for d in ds), "clean_drives": sum(d["lap_completed"] for d in ds),
-                             "drives": len(ds), "score_mean": sum(d["driving_score"] or 0.0 for d in ds) / len(ds)}
+        out[c["key"]] = {s: {"clean": all(d.clean_lap for d in ds), "clean_drives": sum(d.clean_lap for d in ds),
+                             "drives": len(ds), "score_mean": sum(d.score for d in ds) / len(ds)}
                          for s, ds in cells.items() if len(ds) >= protocol_size}
     return out
 
@@ -65,9 +65,9 @@ def breaking_points(chosen: list[dict], probe_drives: Probe, *, latency_scale: f
 
     def search(c: dict) -> dict:
         def probe(scale: float) -> dict:
-            recs = probe_drives(c["name"], scale)
-            clean = sum(1 for r in recs if r.get("status") == "ok" and drive_completed(r))
-            scores = [(r.get("metrics") or {}).get("driving_score") or 0.0 for r in recs]
+            recs = drives_of(probe_drives(c["name"], scale))
+            clean = sum(1 for r in recs if r.clean_lap)
+            scores = [r.score for r in recs]
             return {"clean": bool(recs) and clean == len(recs), "clean_drives": clean, "drives": len(recs),
                     "score_mean": sum(scores) / len(scores) if scores else None}
 

@@ -17,14 +17,13 @@ from pilotopt.artifacts import open_artifact
 from pilotopt.atomic import write_json
 from pilotopt.contracts import load_contract
 from pilotopt.errors import one_line
+from pilotopt.records import DRIVE_SCHEMA, Drive
 from pilotopt.runtimes import load_artifact_predictor
 from pilotopt.sim.brains.model import ModelBrain
 from pilotopt.sim.conditions import parse_condition
 from pilotopt.sim.video import write_video
 
-# 3: commands applied as the output map gives them, unclipped (the edge package's rule); drives of /2
-# clipped them to the labels' range, so they are driven again
-SCHEMA = "pilotopt.closed_loop/3"
+SCHEMA = DRIVE_SCHEMA  # each drive's file is a records.Drive
 _KEY_FIELDS = ("variant", "runtime", "circuit", "direction", "mode", "laps", "timeout_s", "latency_scale", "seed",
                "threads", "videos", "artifact_sha256", "condition", "repetition", "interventions", "latency")
 
@@ -125,6 +124,7 @@ def _run_drive(drive: dict, loaded: dict) -> dict:
         if type(exc).__name__ == "RuntimeUnavailable":
             rec["status"] = "skipped"
     rec["job_seconds"] = round(time.perf_counter() - t0, 3)
+    Drive.from_json(rec, f"the drive record of {drive['variant']}")  # every field declared in records
     write_json(out, rec)
     return rec
 

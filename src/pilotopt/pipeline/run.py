@@ -34,8 +34,8 @@ from pilotopt.pipeline.drive_jobs import cached_record, drive_record_path, drive
 from pilotopt.pipeline.executors import get_executor
 from pilotopt.pipeline.tracking import make_tracker
 from pilotopt.report import build_report
-from pilotopt.report.recommend import baseline_keys, recommend
-from pilotopt.report.tables import check_closed_loop, closed_loop_rows, drive_completed, offline_rows, variant_rows
+from pilotopt.decide import baseline_keys, recommend, summarize
+from pilotopt.records import Drive, OfflineRow, VariantSummary, drives_of, offline_rows
 from pilotopt.techniques import optimize, techniques
 from pilotopt.techniques._chain import chain_from_mapping, plan_chains, step_overrides
 from pilotopt.train import TrainConfig, train
@@ -444,13 +444,13 @@ def _machine_peaks(cfg: PipelineConfig, path: Path, say: Say) -> dict | None:
     return json.loads(path.read_text())
 
 
-def _drive_base(cfg: PipelineConfig, out: Path, row: dict, digest: str) -> dict:
+def _drive_base(cfg: PipelineConfig, out: Path, row: OfflineRow, digest: str) -> dict:
     cl = cfg.closed_loop
-    return {"variant": row["name"], "framework": row["framework"], "runtime": row["runtime"],
-            "artifact": row["artifact"], "artifact_sha256": digest, "contract": row.get("contract"),
-            "arch": row.get("arch"), "arch_args": row.get("arch_args") or {}, "mode": cl.mode, "laps": cl.laps,
+    return {"variant": row.name, "framework": row.framework, "runtime": row.runtime,
+            "artifact": row.artifact, "artifact_sha256": digest, "contract": row.contract,
+            "arch": row.arch, "arch_args": row.arch_args or {}, "mode": cl.mode, "laps": cl.laps,
             "timeout_s": cl.timeout_s, "latency_scale": cl.latency_scale, "latency": cl.latency,
-            "latency_samples_ms": row.get("brain_step_samples_ms") if cl.latency == "distribution" else None,
+            "latency_samples_ms": row.brain_step_samples_ms if cl.latency == "distribution" else None,
             "interventions": cl.interventions, "seed": cfg.seed, "threads": drive_threads(cfg), "videos": cl.videos,
             "out_dir": str(out / "closed_loop")}
 
@@ -466,52 +466,53 @@ def drive_threads(cfg: PipelineConfig) -> int:
     return max(1, cfg.threads // workers)
 
 
-def drive_jobs(cfg: PipelineConfig, out: Path, offline: dict, planned: list[dict],
-               conditions: list[str] | None = None, only: set[str] | None = None,
-               repeats: int | None = None) -> list[dict]:
-    """One job per ok variant of this run (or of `only`): its drives on every circuit, direction,
+def planned_rows(offline: dict, planned: list[dict]) -> list[OfflineRow]:
+    """The offline rows of this run's planned variants."""
+    wanted = {p["name"] for p in planned}
+    return [r for r in offline_rows(offline) if r.name in wanted]
+
+
+def drive_jobs(cfg: PipelineConfig, out: Path, rows: list[OfflineRow], conditions: list[str] | None = None,
+               only: set[str] | None = None, repeats: int | None = None) -> list[dict]:
+    """One job per ok variant of `rows` (or of `only`): its drives on every circuit, direction,
     condition (default: the default condition only) and repetition (`repeats`, default
     closed_loop.repeats). The first repetition of each condition is plotted."""
     repeats = cfg.closed_loop.repeats if repeats is None else repeats
-    wanted = {p["name"] for p in planned}
     jobs = []
-    for row in offline["variants"]:
-        if row["name"] not in wanted or row["status"] != "ok" or not row.get("artifact"):
+    for row in rows:
+        if row.status != "ok" or not row.artifact or (only is not None and row.name not in only):
             continue
-        if only is not None and row["name"] not in only:
-            continue
-        base = _drive_base(cfg, out, row, artifact_digest(Path(row["artifact"])))
+        base = _drive_base(cfg, out, row, artifact_digest(Path(row.artifact)))
         drives = [dict(base, circuit=circuit, direction=direction, condition=condition, repetition=rep, plot=rep == 0)
                   for condition in (conditions or ["default"]) for circuit in cfg.drive_circuits
                   for direction in cfg.closed_loop.directions for rep in range(repeats)]
-        jobs.append({"variant": row["name"], "framework": row["framework"], "drives": drives})
+        jobs.append({"variant": row.name, "framework": row.framework, "drives": drives})
     return jobs
 
 
-def decision_rows(offline: dict, drives: list[dict], planned: list[dict]) -> tuple[list[dict], list[dict]]:
-    """(the report's variant rows of this run's planned variants, the flat drive rows): what the
-    shortlist, the coverage rounds and the breaking points decide on, as the report will."""
-    wanted = {p["name"] for p in planned}
-    flat = closed_loop_rows(check_closed_loop(drives))
-    return variant_rows(offline_rows([r for r in offline["variants"] if r["name"] in wanted]), flat), flat
+def decision_rows(offline: dict, drives: list[dict], planned: list[dict]) -> tuple[list[VariantSummary], list[Drive]]:
+    """(the summaries of this run's planned variants, their drives): what the shortlist, the
+    coverage rounds and the breaking points decide on, as the report will."""
+    records = drives_of(drives)
+    return summarize(planned_rows(offline, planned), records), records
 
 
 def shortlist(cfg: PipelineConfig, offline: dict, drives: list[dict], planned: list[dict]) -> list[str]:
     """The variants driven under the conditions: the baselines and the `closed_loop.shortlist`
     best candidates by the report's rule on the default-condition drives."""
     rows, _ = decision_rows(offline, drives, planned)
-    ok = {r["key"]: r for r in rows if r.get("status") == "ok" and r.get("cl_runs_total")}
+    ok = {r.key: r for r in rows if r.status == "ok" and r.cl_runs_total}
     rec = recommend(list(ok.values()), _constraints(cfg))
     bases = baseline_keys(rows)
-    chosen = [r["name"] for r in ok.values() if r["key"] in bases]
+    chosen = [r.name for r in ok.values() if r.key in bases]
     ranked = list(rec["ranking"]) + sorted((k for k in ok if k not in rec["ranking"]),
-                                           key=lambda k: -(ok[k].get("cl_score_mean") or 0.0))
+                                           key=lambda k: -(ok[k].cl_score_mean or 0.0))
     extra = 0
     for key in ranked:
         if extra >= cfg.closed_loop.shortlist:
             break
-        if ok[key]["name"] not in chosen:
-            chosen.append(ok[key]["name"])
+        if ok[key].name not in chosen:
+            chosen.append(ok[key].name)
             extra += 1
     return chosen
 
@@ -527,11 +528,11 @@ def untested_candidates(cfg: PipelineConfig, offline: dict, drives: list[dict], 
     if rec["recommended"] is not None and rec["recommended"] not in baseline_keys(rows) \
             and not rec["condition_fallback"]:
         return []
-    by_key = {r["key"]: r for r in rows}
+    by_key = {r.key: r for r in rows}
     unseen = [k for k, why in rec["condition_reasons"].items()
-              if why and all(w.endswith(": not driven") for w in why) and by_key[k]["name"] not in covered]
-    unseen.sort(key=lambda k: (by_key[k].get("latency_p50_ms") or float("inf"), k))
-    return [by_key[k]["name"] for k in unseen[:cfg.closed_loop.shortlist]]
+              if why and all(w.endswith(": not driven") for w in why) and by_key[k].name not in covered]
+    unseen.sort(key=lambda k: (by_key[k].latency_p50_ms or float("inf"), k))
+    return [by_key[k].name for k in unseen[:cfg.closed_loop.shortlist]]
 
 
 def _constraints(cfg: PipelineConfig) -> dict:
@@ -544,13 +545,14 @@ def _closed_loop(cfg: PipelineConfig, out: Path, offline: dict, planned: list[di
     """Every variant in the default condition; with conditions, that is a screen of one drive each,
     and the shortlist then gets every repetition in the default condition and under each condition."""
     cl = cfg.closed_loop
+    rows = planned_rows(offline, planned)
     if not cl.conditions:
-        return drive_all(cfg, drive_jobs(cfg, out, offline, planned), "default condition", say)
-    screen = drive_all(cfg, drive_jobs(cfg, out, offline, planned, repeats=1), "default condition, screen", say)
+        return drive_all(cfg, drive_jobs(cfg, out, rows), "default condition", say)
+    screen = drive_all(cfg, drive_jobs(cfg, out, rows, repeats=1), "default condition, screen", say)
     names = shortlist(cfg, offline, screen, planned)
     say(f"closed loop: {len(names)} variants, {cl.repeats} repetitions each, in the default condition and under "
         f"{len(cl.conditions)} conditions ({', '.join(cl.conditions)}): {', '.join(names)}")
-    deep = drive_all(cfg, drive_jobs(cfg, out, offline, planned, ["default", *cl.conditions], set(names)),
+    deep = drive_all(cfg, drive_jobs(cfg, out, rows, ["default", *cl.conditions], set(names)),
                       "shortlist", say)
     covered = set(names)
     for round_ in range(1, cl.more_rounds + 1):
@@ -559,7 +561,7 @@ def _closed_loop(cfg: PipelineConfig, out: Path, offline: dict, planned: list[di
             break
         say(f"closed loop: the condition gate left no shortlisted candidate; round {round_}/{cl.more_rounds} drives "
             f"the next {len(more)} under the conditions: {', '.join(more)}")
-        deep += drive_all(cfg, drive_jobs(cfg, out, offline, planned, ["default", *cl.conditions], set(more)),
+        deep += drive_all(cfg, drive_jobs(cfg, out, rows, ["default", *cl.conditions], set(more)),
                           f"shortlist round {round_ + 1}", say)
         covered |= set(more)
     return _merge_drives(screen, deep)
@@ -568,10 +570,10 @@ def _closed_loop(cfg: PipelineConfig, out: Path, offline: dict, planned: list[di
 def _breaking_points(cfg: PipelineConfig, out: Path, offline: dict, drives: list[dict], planned: list[dict],
                      say: Say) -> list[dict]:
     """Breaking points of the recommended variant, the runner-up and the baselines (pipeline.breaking)."""
-    rows, flat = decision_rows(offline, drives, planned)
+    rows, records = decision_rows(offline, drives, planned)
 
     def probe(name: str, scale: float) -> list[dict]:
-        jobs = drive_jobs(cfg, out, offline, planned, [f"slow:{scale:g}"], {name})
+        jobs = drive_jobs(cfg, out, planned_rows(offline, planned), [f"slow:{scale:g}"], {name})
         for job in jobs:
             for d in job["drives"]:
                 d["plot"] = False
@@ -579,7 +581,7 @@ def _breaking_points(cfg: PipelineConfig, out: Path, offline: dict, drives: list
 
     cl = cfg.closed_loop
     chosen = chosen_variants(rows, _constraints(cfg))
-    known = known_verdicts(flat, chosen, cl.repeats * len(cfg.drive_circuits) * len(cl.directions))
+    known = known_verdicts(records, chosen, cl.repeats * len(cfg.drive_circuits) * len(cl.directions))
     return breaking_points(chosen, probe, latency_scale=cl.latency_scale, cap=cl.breaking_cap,
                            resolution=cl.breaking_resolution, workers=cfg.threads, say=say, known=known)
 
@@ -611,14 +613,13 @@ def drive_all(cfg: PipelineConfig, jobs: list[dict], what: str, say: Say) -> lis
 
         def on_done(i, job, result):
             finished[0] += 1
-            recs = _as_records(job, result)
-            ok = [r for r in recs if r.get("status") == "ok"]
+            recs = drives_of(_as_records(job, result))
+            ok = [r for r in recs if r.status == "ok"]
             if ok:
-                scores = [r["metrics"].get("driving_score") or 0.0 for r in ok]
-                what_ = (f"{sum(drive_completed(r) for r in ok)}/{len(recs)} clean laps, score "
-                         f"{sum(scores) / len(scores):.1f}")
+                what_ = (f"{sum(r.clean_lap for r in ok)}/{len(recs)} clean laps, score "
+                         f"{sum(r.score for r in ok) / len(ok):.1f}")
             else:
-                what_ = f"{recs[0].get('status')}: {recs[0].get('reason')}" if recs else "no drives"
+                what_ = f"{recs[0].status}: {recs[0].reason}" if recs else "no drives"
             say(f"drive [{finished[0]}/{len(todo)}] {job['variant']} ({len(recs)} drives): {what_}")
 
         results = ex.map(drive_variant, [jobs[j] for j in todo], on_done=on_done)

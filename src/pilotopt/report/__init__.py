@@ -12,8 +12,8 @@
 Every file is written atomically, and the output is a pure function of the inputs (no clock, sorted
 JSON keys), so two runs over the same results give identical files.
 
-Inputs: `offline` is a pilotopt.results/1 document (or its "variants" list, or None); `closed_loop`
-a list of drives {variant, framework, circuit, direction, status, reason, metrics, plot, video};
+Inputs: `offline` is a pilotopt.results/1 document (or its "variants" list of `records.OfflineRow`
+dicts, or None); `closed_loop` a list of `records.Drive` dicts (or Drives);
 `techniques` a list of {name, framework, status, reason, description}; `constraints` a dict /
 `Constraints` {max_latency_ms, max_size_mb, must_complete, mse_tolerance}; `meta` any JSON-able dict.
 """
@@ -37,9 +37,10 @@ from pilotopt.report.document import build_document
 from pilotopt.report.figures import breaking_plot, correlation_plot, decision_plot, heatmap
 from pilotopt.report.html import render_html
 from pilotopt.report.markdown import render_markdown
-from pilotopt.report.recommend import Constraints, recommend
-from pilotopt.report.tables import (CSV_COLUMNS, check_closed_loop, check_techniques, closed_loop_rows,
-                                    offline_rows, technique_rows, variant_rows)
+from pilotopt.decide import Constraints, recommend, summarize
+from pilotopt.decide import pareto as fronts_of
+from pilotopt.records import drives_of, offline_rows
+from pilotopt.report.tables import CSV_COLUMNS, check_techniques, closed_loop_rows, technique_rows
 
 REPORT_SCHEMA = "pilotopt.report/2"
 RESULTS_JSON = "results.json"
@@ -126,16 +127,17 @@ def build_report(offline: Any, closed_loop: list[dict] | None, techniques: list[
     out_dir = ensure_writable_dir(Path(out_dir))
     source = offline if isinstance(offline, dict) else {}
     off = offline_rows(offline)
-    drives = check_closed_loop(closed_loop)
+    drives = drives_of(closed_loop)
     techs = check_techniques(techniques)
     cons = Constraints.from_any(constraints)
 
+    summaries = summarize(off, drives)
+    rec = recommend(summaries, cons)
+    fronts = fronts_of.fronts(summaries)
     cl_rows = closed_loop_rows(drives)
-    rows = variant_rows(off, cl_rows)
+    rows = [s.to_json() for s in summaries]  # display rows: the decided figures, annotated below
     add_peak_shares(rows, source.get("machine_peaks"))
     tech_rows = technique_rows(techs, rows)
-    rec = recommend(rows, cons)
-    fronts = pareto.fronts(rows)
     _annotate(rows, rec, fronts)
     breaking = [dict(b) for b in breaking_points or []]
     by_key = {b["key"]: b for b in breaking}
@@ -149,8 +151,8 @@ def build_report(offline: Any, closed_loop: list[dict] | None, techniques: list[
 
     written: dict[str, Path] = {}
     figures: dict[str, Path | None] = {}
-    for stem, x_key, x_label in pareto.FRONTS:
-        fig = pareto.plot_front(rows, x_key, x_label, out_dir / FIGURES_DIR / f"{stem}.png",
+    for stem, x_key, x_label in fronts_of.FRONTS:
+        fig = pareto.plot_front(summaries, x_key, x_label, out_dir / FIGURES_DIR / f"{stem}.png",
                                 f"{x_label} vs MSE: Pareto front")
         figures[stem] = fig
         if fig is not None:
@@ -158,7 +160,7 @@ def build_report(offline: Any, closed_loop: list[dict] | None, techniques: list[
         else:  # nothing ok to plot: drop a figure left by an earlier build so no stale plot survives
             (out_dir / FIGURES_DIR / f"{stem}.png").unlink(missing_ok=True)
 
-    for stem, draw in (("decision", lambda p: decision_plot(rows, rec["recommended"], p)),
+    for stem, draw in (("decision", lambda p: decision_plot(rows, rec, p)),
                        ("heatmap", lambda p: heatmap(rows, conditions, p)),
                        ("correlation", lambda p: correlation_plot(rows, p)),
                        ("breaking", lambda p: breaking_plot(breaking, p))):
@@ -198,8 +200,8 @@ def build_report(offline: Any, closed_loop: list[dict] | None, techniques: list[
         "offline": {"schema": source.get("schema"),
                     **{k: source.get(k) for k in ("created", "machine", "protocol", "testset", "machine_peaks")
                        if k in source},
-                    "rows": off},
-        "closed_loop": drives,
+                    "rows": [r.to_json() for r in off]},
+        "closed_loop": [d.to_json() for d in drives],
         "techniques": techs,
         "pareto": fronts,
         "recommendation": rec,

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pilotopt.report.recommend import baseline_keys
-from pilotopt.report.stats import overlaps, ranks, spearman_ci
+from pilotopt.decide.stats import overlaps, ranks, spearman_ci
 from pilotopt.report.tables import NULL, Column, Table
 
 
@@ -44,7 +43,7 @@ def _slower_text(r: dict) -> str | None:
 
 def annotate(rows: list[dict], rec: dict) -> None:
     """Fields the decision tables show: rank, role, 'N x slower', overlap with the chosen one."""
-    bases = baseline_keys(rows)
+    bases = set(rec.get("baselines") or ())
     order = {k: i + 1 for i, k in enumerate(rec.get("ranking") or [])}
     by_key = {r["key"]: r for r in rows}
     chosen = by_key.get(rec.get("recommended"))

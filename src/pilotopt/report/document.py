@@ -6,10 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pilotopt.report import pareto as pareto_mod
+from pilotopt.decide import pareto as pareto_mod
 from pilotopt.report.decision import (candidates_table, condition_table, decision_table, divergence_table,
                                       driving_failures, failures_table, predictive_text)
-from pilotopt.report.recommend import display_names
 from pilotopt.report.tables import (FRAMEWORK_LABELS, Column, Table, chain_table, circuit_table, meta_table, offline_table,
                                     slower_int8, technique_table)
 from pilotopt.sim.score import FORMULAS
@@ -78,7 +77,7 @@ def build_document(*, rows: list[dict], cl_rows: list[dict], tech_rows: list[dic
     driving plot, the rule), the candidates, robustness under conditions, whether offline error
     predicts driving, then the offline tables, techniques, failures, closed-loop drives, Pareto
     fronts, the formulas and the run information."""
-    names = display_names(rows)
+    names = rec["names"]
     blocks: list = [Heading(1, TITLE, "top")]
     offline = [r for r in rows if r["in_offline"]]
     counts = {s: sum(1 for r in offline if r["status"] == s) for s in ("ok", "failed", "skipped")}

@@ -10,7 +10,6 @@ from pathlib import Path
 
 from pilotopt.atomic import atomic_path
 from pilotopt.report.pareto import DPI, FRONT_COLOUR, POINT_COLOUR, _place_labels
-from pilotopt.report.recommend import baseline_keys
 
 CHOSEN_COLOUR = "#2ca02c"
 BASELINE_COLOUR = "#ff7f0e"
@@ -45,7 +44,7 @@ def speed_front(rows: list[dict]) -> list[dict]:
     return sorted(front, key=lambda r: r["latency_p50_ms"])
 
 
-def decision_plot(rows: list[dict], recommended: str | None, path: Path) -> Path | None:
+def decision_plot(rows: list[dict], rec: dict, path: Path) -> Path | None:
     pts = [r for r in rows if r.get("status") == "ok" and _finite(r.get("latency_p50_ms"))
            and _finite(r.get("cl_score_mean"))]
     if not pts:
@@ -65,7 +64,7 @@ def decision_plot(rows: list[dict], recommended: str | None, path: Path) -> Path
         ax.step([r["latency_p50_ms"] for r in front], [r["cl_score_mean"] for r in front], where="post",
                 color=FRONT_COLOUR, lw=1.2, zorder=2, label="front: nothing faster drives better")
 
-    bases = baseline_keys(rows)
+    bases, recommended = set(rec.get("baselines") or ()), rec.get("recommended")
     base = [r for r in pts if r["key"] in bases]
     if base:
         ax.scatter([r["latency_p50_ms"] for r in base], [r["cl_score_mean"] for r in base], marker="s", s=70,

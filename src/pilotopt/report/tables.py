@@ -1,10 +1,9 @@
 """The rows every report output shares (results.json, results.csv, report.md, report.html).
 
-Inputs are normalised once here so each renderer shows the same numbers:
+The figures come decided (`pilotopt.decide`: one `VariantSummary` per variant); here they become
+display rows so each renderer shows the same numbers:
 
-- `variant_rows(offline, closed_loop)`: one flat row per variant (offline numbers + closed-loop
-  aggregates), keyed by (framework, name) so a tf and a torch variant may share a name.
-- `closed_loop_rows(closed_loop)`: one flat row per drive (variant, circuit, direction).
+- `closed_loop_rows(drives)`: one flat row per drive (variant, circuit, direction).
 - `technique_rows(techniques, variants)`: every technique asked for with its status and what became
   of its variant, so techniques that never reached evaluation still appear.
 
@@ -16,17 +15,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
+from pilotopt.decide.summary import FRAMEWORK_LABELS, NULL, finite, one_line, status_text
 from pilotopt.errors import BadInputError
-from pilotopt.report.stats import bootstrap_ci
+from pilotopt.records import Drive
 
-OFFLINE_SCHEMA = "pilotopt.results/1"
 STATUSES = ("ok", "failed", "skipped")
-DIRECTIONS = ("anticlockwise", "clockwise")
-FRAMEWORK_LABELS = {"tf": "TensorFlow", "torch": "PyTorch"}
-NULL = "-"  # how a missing number is shown
-MAX_REASON_CHARS = 300  # reasons in table cells are cut here; the techniques list shows them whole
 
 
 # ----------------------------------------------------------------------------- table model
@@ -78,98 +73,7 @@ class Table:
     notes: list[str] = field(default_factory=list)
 
 
-# ----------------------------------------------------------------------------- helpers
-def get(d: Any, *keys: str) -> Any:
-    """Nested lookup that tolerates missing levels and nulls."""
-    for k in keys:
-        if not isinstance(d, dict):
-            return None
-        d = d.get(k)
-    return d
-
-
-def num(x: Any) -> float | int | None:
-    """A finite number or None (NaN/inf and non-numbers become None: they cannot be ranked)."""
-    if x is None or isinstance(x, bool):
-        return None
-    if isinstance(x, int):
-        return x  # counts and byte sizes stay integers in the CSV/JSON
-    try:
-        f = float(x)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
-
-
-def mean(values: Iterable[Any]) -> float | None:
-    xs = [v for v in (num(x) for x in values) if v is not None]
-    return sum(xs) / len(xs) if xs else None
-
-
-def one_line(text: Any, limit: int | None = MAX_REASON_CHARS) -> str:
-    """Collapse whitespace (tracebacks span lines) and cut to `limit` characters."""
-    s = " ".join(str(text).split())
-    if limit is not None and len(s) > limit:
-        s = s[: limit - 3].rstrip() + "..."
-    return s
-
-
-def status_text(status: str | None, reason: Any, limit: int | None = MAX_REASON_CHARS) -> str:
-    """'ok', 'failed (reason)', 'skipped (reason)': the study's status cell."""
-    status = status or "unknown"
-    if status == "ok" or not reason:
-        return status
-    return f"{status} ({one_line(reason, limit)})"
-
-
-def key_of(framework: Any, name: Any) -> tuple[str, str]:
-    return (str(framework or ""), str(name))
-
-
 # ----------------------------------------------------------------------------- input checks
-def offline_rows(offline: Any) -> list[dict]:
-    """The variant rows of an offline results document (dict with schema pilotopt.results/1), a bare
-    list of rows, or None (no offline evaluation)."""
-    if offline is None:
-        return []
-    if isinstance(offline, dict):
-        schema = offline.get("schema")
-        if schema is not None and schema != OFFLINE_SCHEMA:
-            raise BadInputError(f"offline results have schema '{schema}', expected '{OFFLINE_SCHEMA}'")
-        rows = offline.get("variants")
-        if rows is None:
-            raise BadInputError("offline results have no 'variants' list; pass a pilotopt.results/1 document")
-    elif isinstance(offline, list):
-        rows = offline
-    else:
-        raise BadInputError(f"offline results must be a dict or a list, got {type(offline).__name__}")
-    seen = set()
-    for i, r in enumerate(rows):
-        if not isinstance(r, dict) or not r.get("name"):
-            raise BadInputError(f"offline row {i} has no 'name'")
-        if r.get("status") not in STATUSES:
-            raise BadInputError(f"offline row '{r['name']}' has status {r.get('status')!r}; use ok, failed or skipped")
-        k = key_of(r.get("framework"), r["name"])
-        if k in seen:
-            raise BadInputError(f"offline variant '{r['name']}' ({r.get('framework')}) appears twice")
-        seen.add(k)
-    return list(rows)
-
-
-def check_closed_loop(closed_loop: Any) -> list[dict]:
-    if closed_loop is None:
-        return []
-    if not isinstance(closed_loop, list):
-        raise BadInputError(f"closed-loop results must be a list of drives, got {type(closed_loop).__name__}")
-    for i, r in enumerate(closed_loop):
-        if not isinstance(r, dict) or not r.get("variant") or not r.get("circuit"):
-            raise BadInputError(f"closed-loop drive {i} needs 'variant' and 'circuit'")
-        if r.get("status") not in STATUSES:
-            raise BadInputError(f"closed-loop drive {i} ({r['variant']} on {r['circuit']}) has status "
-                                f"{r.get('status')!r}; use ok, failed or skipped")
-    return list(closed_loop)
-
-
 def check_techniques(techniques: Any) -> list[dict]:
     if techniques is None:
         return []
@@ -184,194 +88,29 @@ def check_techniques(techniques: Any) -> list[dict]:
 
 
 # ----------------------------------------------------------------------------- rows
-def drive_completed(drive: dict) -> bool:
-    """A clean lap: the lap completed with no intervention (a lap that needed the safety driver's
-    help is not one the model drove)."""
-    return (drive.get("status") == "ok" and bool(get(drive, "metrics", "lap_completed"))
-            and not (get(drive, "metrics", "interventions") or 0))
-
-
-DEFAULT_CONDITION = "default"
-
-
-def condition_of(drive: dict) -> str:
-    return drive.get("condition") or get(drive, "metrics", "condition") or DEFAULT_CONDITION
-
-
-def cell_of(drive: dict) -> tuple[str, str, str]:
-    """(condition, circuit, direction) of a flat drive row: one cell of the condition gate."""
-    return (drive.get("condition") or DEFAULT_CONDITION, drive.get("circuit") or "", drive.get("direction") or "")
-
-
-def cell_key(condition: str, circuit: str, direction: str) -> str:
-    return f"{condition}|{circuit}|{direction}"
-
-
-def closed_loop_rows(closed_loop: list[dict]) -> list[dict]:
-    """One flat row per drive, in input order."""
+def closed_loop_rows(drives: list[Drive]) -> list[dict]:
+    """One display row per drive, in input order."""
     rows = []
-    for d in closed_loop:
-        m = d.get("metrics") if d.get("status") == "ok" else None
-        m = m or {}
+    for d in drives:
+        m = d.metrics if d.status == "ok" else None
+        fig = (lambda name: getattr(m, name) if m is not None else None)  # noqa: E731
         rows.append({
-            "variant": d["variant"], "framework": d.get("framework"), "circuit": d["circuit"],
-            "direction": d.get("direction"), "condition": condition_of(d),
-            "repetition": int(d.get("repetition") or 0), "status": d.get("status"), "reason": d.get("reason"),
-            "status_text": status_text(d.get("status"), d.get("reason")),
-            "lap_completed": drive_completed(d),
-            "percentage_completed": num(m.get("percentage_completed")),
-            "laps_completed": num(m.get("laps_completed")),
-            "lap_seconds": num(m.get("lap_seconds")),
-            "average_speed": num(m.get("average_speed")),
-            "position_deviation_mae": num(m.get("position_deviation_mae")),
-            "position_deviation_max": num(m.get("position_deviation_max")),
-            "brain_iterations_frequency": num(m.get("brain_iterations_frequency")),
-            "mean_inference_time": num(m.get("mean_inference_time")),
-            "mean_brain_step_time": num(m.get("mean_brain_step_time")),
-            "real_time_factor": num(m.get("real_time_factor")),
-            "deadline_misses": num(m.get("deadline_misses")),
-            "termination": m.get("termination"),
-            "interventions": num(m.get("interventions")), "autonomy": num(m.get("autonomy")),
-            "driving_score": num(m.get("driving_score")) if d.get("status") == "ok" else 0.0,
-            "bm_position_deviation": num(m.get("bm_position_deviation")),
-            "latency_source": m.get("latency_source"),
+            "variant": d.variant, "framework": d.framework, "circuit": d.circuit, "direction": d.direction,
+            "condition": d.condition, "repetition": d.repetition, "status": d.status, "reason": d.reason,
+            "status_text": status_text(d.status, d.reason), "lap_completed": d.clean_lap,
+            **{name: finite(fig(name)) for name in DRIVE_FIGURES},
+            "termination": fig("termination"), "driving_score": d.score, "latency_source": fig("latency_source"),
             # from the drive record (the parsed condition x the run's scale), never from the condition's name
-            "latency_scale_applied": num(d.get("latency_scale_applied")),
-            "condition_latency_scale": num(d.get("condition_latency_scale")),
-            "slowdown_only": bool(d.get("slowdown_only")),
-            "plot": d.get("plot"), "video": d.get("video"),
+            "latency_scale_applied": d.latency_scale_applied, "condition_latency_scale": d.condition_latency_scale,
+            "slowdown_only": d.slowdown_only, "plot": d.plot, "video": d.video,
         })
     return rows
 
 
-def _offline_flat(r: dict) -> dict:
-    size_bytes = num(get(r, "size", "bytes"))
-    return {
-        "name": r["name"], "in_offline": True, "technique": r.get("technique"), "framework": r.get("framework"),
-        "framework_label": FRAMEWORK_LABELS.get(r.get("framework"), r.get("framework")),
-        "runtime": r.get("runtime"), "baseline": r.get("baseline"), "status": r.get("status"),
-        "reason": r.get("reason"), "status_text": status_text(r.get("status"), r.get("reason")),
-        "size_bytes": size_bytes, "size_mb": None if size_bytes is None else size_bytes / 1e6,
-        "gzip_bytes": num(get(r, "size", "gzip_bytes")), "params": num(get(r, "size", "params")),
-        "nonzero_params": num(get(r, "size", "nonzero_params")),
-        "mse_mean": num(get(r, "error", "mse_mean")), "mse_v": num(get(r, "error", "mse_v")),
-        "mse_w": num(get(r, "error", "mse_w")), "mae_v_mps": num(get(r, "error", "mae_v_mps")),
-        "mae_w_radps": num(get(r, "error", "mae_w_radps")),
-        "latency_p50_ms": num(get(r, "latency_ms", "model", "p50_ms")),
-        "latency_p90_ms": num(get(r, "latency_ms", "model", "p90_ms")),
-        "brain_step_p50_ms": num(get(r, "latency_ms", "brain_step", "p50_ms")),
-        "throughput_fps": num(get(r, "throughput", "fps")),
-        "speedup_vs_baseline": num(get(r, "cross_check", "speedup_p50")),
-        "size_ratio_vs_baseline": num(get(r, "cross_check", "size_ratio")),
-        "steps": list(r.get("steps") or [r["name"]]), "step_sizes": list(r.get("step_sizes") or []),
-        "precision": r.get("precision"), "macs": num(r.get("macs")),
-        "gmacs_per_s": _gmacs(num(r.get("macs")), num(get(r, "latency_ms", "model", "p50_ms"))),
-    }
-
-
-def _gmacs(macs, p50_ms):
-    """Achieved GMAC/s at batch 1 (`pilotopt bench machine` gives the machine's peaks to compare)."""
-    return None if not macs or not p50_ms else macs / (p50_ms / 1e3) / 1e9
-
-
-_EMPTY_OFFLINE = {k: None for k in _offline_flat({"name": ""})}
-
-
-def _ci_fields(prefix: str, values) -> dict:
-    ci = bootstrap_ci(list(values))
-    return {f"{prefix}_mean": ci[0] if ci else None, f"{prefix}_lo": ci[1] if ci else None,
-            f"{prefix}_hi": ci[2] if ci else None}
-
-
-def _closed_loop_aggregate(drives: list[dict]) -> dict:
-    """Aggregates over one variant's drives in the default condition (the study's figures: a
-    circuit counts as completed when every drive on it completed a clean lap; means are over drives
-    that ran), with 95 % bootstrap intervals over the repetitions for the score, autonomy and
-    deviation; and per condition the score with its interval. A failed drive scores 0."""
-    default = [d for d in drives if d.get("condition", DEFAULT_CONDITION) == DEFAULT_CONDITION]
-    ok = [d for d in default if d["status"] == "ok"]
-    circuits: dict[str, bool] = {}
-    for d in default:
-        circuits[d["circuit"]] = circuits.get(d["circuit"], True) and d["lap_completed"]
-    per_condition: dict[str, dict] = {}
-    for cond in dict.fromkeys(d.get("condition", DEFAULT_CONDITION) for d in drives):
-        mine = [d for d in drives if d.get("condition", DEFAULT_CONDITION) == cond]
-        per_condition[cond] = {**_ci_fields("score", (d["driving_score"] for d in mine)), "n": len(mine),
-                               "clean": sum(1 for d in mine if d["lap_completed"])}
-    cells: dict[str, dict] = {}  # every (condition, circuit, direction) driven: what the condition gate reads
-    for cell in dict.fromkeys(cell_of(d) for d in drives):
-        mine = [d for d in drives if cell_of(d) == cell]
-        cond, circuit, direction = cell
-        cells[cell_key(*cell)] = {"condition": cond, "circuit": circuit, "direction": direction,
-                                  **_ci_fields("score", (d["driving_score"] for d in mine)), "n": len(mine),
-                                  "clean": sum(1 for d in mine if d["lap_completed"])}
-    applied = {d.get("condition", DEFAULT_CONDITION): d.get("latency_scale_applied") for d in drives
-               if d.get("slowdown_only") and d.get("latency_scale_applied") is not None}
-    scales = sorted((applied[c], v) for c, v in per_condition.items() if c in applied)
-    max_scale = None
-    for scale, v in scales:  # the largest tested slow-down under which every lap is clean, no gap below
-        if v["n"] and v["clean"] == v["n"]:
-            max_scale = scale
-        else:
-            break
-    return {
-        "cl_runs_total": len(default),
-        "cl_runs_completed": sum(1 for d in default if d["lap_completed"]),
-        "cl_circuits_total": len(circuits),
-        "cl_circuits_completed": sum(1 for v in circuits.values() if v),
-        "cl_all_completed": bool(default) and all(d["lap_completed"] for d in default),
-        "cl_mean_average_speed": mean(d["average_speed"] for d in ok),
-        "cl_mean_position_deviation_mae": mean(d["position_deviation_mae"] for d in ok),
-        "cl_mean_brain_frequency_hz": mean(d["brain_iterations_frequency"] for d in ok),
-        "cl_mean_inference_ms": mean(d["mean_inference_time"] for d in ok),
-        "cl_mean_real_time_factor": mean(d["real_time_factor"] for d in ok),
-        "cl_mean_bm_position_deviation": mean(d["bm_position_deviation"] for d in ok),
-        "cl_mean_interventions": mean(d["interventions"] for d in ok),
-        **(_ci_fields("cl_score", (d["driving_score"] for d in default)) if default else
-           {"cl_score_mean": None, "cl_score_lo": None, "cl_score_hi": None}),
-        **_ci_fields("cl_autonomy", (d["autonomy"] for d in ok)),
-        **_ci_fields("cl_deviation", (d["position_deviation_mae"] for d in ok)),
-        "cl_conditions": per_condition if drives else {},
-        "cl_cells": cells,
-        "cl_max_slow": max_scale if len(scales) > 1 else None,
-        "cl_slow_tested": max((s for s, _ in scales), default=None),
-    }
-
-
-def variant_rows(offline: list[dict], cl_rows: list[dict]) -> list[dict]:
-    """One row per variant: offline rows in their order, then variants seen only in closed loop."""
-    by_key: dict[tuple[str, str], dict] = {}
-    for r in offline:
-        by_key[key_of(r.get("framework"), r["name"])] = _offline_flat(r)
-    drives: dict[tuple[str, str], list[dict]] = {}
-    for d in cl_rows:
-        k = key_of(d["framework"], d["variant"])
-        if k not in by_key:
-            # a drive that names no framework still matches a unique offline variant of that name
-            same_name = [kk for kk in by_key if kk[1] == d["variant"] and not d["framework"]]
-            if len(same_name) == 1:
-                k = same_name[0]
-            else:
-                row = dict(_EMPTY_OFFLINE, name=d["variant"], in_offline=False, framework=d["framework"],
-                           framework_label=FRAMEWORK_LABELS.get(d["framework"], d["framework"]),
-                           status="skipped", reason="not evaluated offline",
-                           status_text=status_text("skipped", "not evaluated offline"))
-                by_key[k] = row
-        drives.setdefault(k, []).append(d)
-    # weight pruning and quantization keep the baseline's MACs; a step that changes the structure
-    # (channel pruning, distillation) records its own, which a chain's record carries
-    for (fw, _), row in by_key.items():
-        base = by_key.get(key_of(fw, row.get("baseline")))
-        if row.get("macs") is None and base is not None and base.get("macs"):
-            row["macs"] = base["macs"]
-            row["gmacs_per_s"] = _gmacs(row["macs"], row.get("latency_p50_ms"))
-    rows = []
-    for k, row in by_key.items():
-        row = dict(row, key=f"{k[0]}/{k[1]}")
-        row.update(_closed_loop_aggregate(drives.get(k, [])))
-        row["cl_text"] = (f"{row['cl_runs_completed']}/{row['cl_runs_total']}" if row["cl_runs_total"] else NULL)
-        rows.append(row)
-    return rows
+DRIVE_FIGURES = ("percentage_completed", "laps_completed", "lap_seconds", "average_speed", "position_deviation_mae",
+                 "position_deviation_max", "brain_iterations_frequency", "mean_inference_time",
+                 "mean_brain_step_time", "real_time_factor", "deadline_misses", "interventions", "autonomy",
+                 "bm_position_deviation")
 
 
 def technique_rows(techniques: list[dict], variants: list[dict]) -> list[dict]:

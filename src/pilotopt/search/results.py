@@ -12,7 +12,9 @@ from pathlib import Path
 
 from pilotopt.atomic import atomic_path, write_json, write_text
 from pilotopt.pipeline.config import technique_overrides
-from pilotopt.report.recommend import Constraints, condition_gate, recommend
+from pilotopt.decide import Constraints, condition_gate, recommend
+from pilotopt.decide.pareto import dominates
+from pilotopt.records import VariantSummary
 from pilotopt.search.context import SearchContext
 from pilotopt.search.trial import cached_trial
 
@@ -40,17 +42,6 @@ def _trials(ctx: SearchContext, study) -> list[dict]:
                     "values": list(t.values) if t.values else None, "name": name,
                     "chain": t.user_attrs.get("chain"), "doc": doc})
     return out
-
-
-def dominates(a: list[float], b: list[float], directions: list[str]) -> bool:
-    better = False
-    for x, y, d in zip(a, b, directions):
-        if d == "minimize":
-            x, y = -x, -y
-        if x < y:
-            return False
-        better = better or x > y
-    return better
 
 
 def front(trials: list[dict], directions: list[str]) -> list[dict]:
@@ -88,8 +79,9 @@ def off_the_gate(ctx: SearchContext, trial: dict, ref: dict) -> str | None:
     cfg = ctx.cfg
     rule = Constraints(score_tolerance=cfg.report.score_tolerance,
                        relax_conditions=tuple(cfg.report.relax_conditions))
-    _, why, _ = condition_gate([dict(row)], [dict(v["agg"]) for v in ref.values()], rule)
-    reasons = why.get(row.get("key"))
+    summary = VariantSummary.from_json(row)
+    _, why, _ = condition_gate([summary], [VariantSummary.from_json(v["agg"]) for v in ref.values()], rule)
+    reasons = why.get(summary.key)
     return f"condition gate: {'; '.join(reasons)}" if reasons else None
 
 
@@ -115,11 +107,11 @@ def recommend_from(ctx: SearchContext, trials: list[dict], ref: dict) -> dict:
     """The report's rule over the driven front and the baselines, the MSE gate opened to the
     screen's ratio (the search judges by driving; the screen already bounded the MSE)."""
     cfg = ctx.cfg
-    rows = [dict(v["agg"]) for v in ref.values()]
+    rows = [VariantSummary.from_json(v["agg"]) for v in ref.values()]
     for t in trials:
         r = _row(t["doc"])
         if r is not None and t["doc"].get("fidelity", 0) >= 3:
-            rows.append(dict(r))
+            rows.append(VariantSummary.from_json(r))
     c = ctx.search.constraints
     rule = Constraints(max_latency_ms=c.max_latency_ms, max_size_mb=c.max_size_mb,
                        must_complete=cfg.report.must_complete, mse_tolerance=ctx.search.screen.max_mse_ratio - 1.0,

@@ -23,8 +23,9 @@ from pilotopt.atomic import write_json
 from pilotopt.errors import BadInputError
 from pilotopt.evaluate.harness import evaluate_artifacts
 from pilotopt.pipeline.config import technique_overrides
+from pilotopt.decide import summarize
 from pilotopt.pipeline.run import drive_all, drive_jobs
-from pilotopt.report.tables import check_closed_loop, closed_loop_rows, offline_rows, variant_rows
+from pilotopt.records import OfflineRow, VariantSummary, drives_of, offline_rows
 from pilotopt.search.context import SearchContext
 from pilotopt.search.space import Candidate
 from pilotopt.techniques import optimize
@@ -72,7 +73,7 @@ def build(ctx: SearchContext, name: str, baseline: str, steps: list[str], settin
                     reuse_from=[ctx.run / "variants"], max_mse_ratio=cfg.max_mse_ratio, **_given(cfg))[0]
 
 
-def evaluate(ctx: SearchContext, names: set[str]) -> dict[str, dict]:
+def evaluate(ctx: SearchContext, names: set[str]) -> dict[str, OfflineRow]:
     """Offline rows of `names`, measured with the run's offline protocol (cached per variant)."""
     cfg = ctx.cfg
     o = cfg.offline
@@ -81,52 +82,49 @@ def evaluate(ctx: SearchContext, names: set[str]) -> dict[str, dict]:
                              min_calls=o.min_calls, min_seconds=o.min_seconds, throughput_batch=o.throughput_batch,
                              max_frames=ctx.search.screen.max_frames or o.max_frames, timeout=o.timeout_s,
                              only=set(names))
-    return {r["name"]: r for r in doc["variants"]}
+    return {r.name: r for r in offline_rows(doc)}
 
 
-def drive(ctx: SearchContext, row: dict, conditions: list[str], repeats: int | None, say: Say) -> list[dict]:
+def drive(ctx: SearchContext, row: OfflineRow, conditions: list[str], repeats: int | None, say: Say) -> list[dict]:
     cfg = ctx.cfg
-    jobs = drive_jobs(cfg, ctx.out, {"variants": [row]}, [{"name": row["name"]}], conditions, {row["name"]}, repeats)
-    return drive_all(cfg, jobs, row["name"], say)
+    return drive_all(cfg, drive_jobs(cfg, ctx.out, [row], conditions, None, repeats), row.name, say)
 
 
-def aggregate(row: dict, records: list[dict]) -> dict:
-    """The report's figures for one variant: offline flat row + closed-loop aggregates."""
-    return variant_rows(offline_rows([row]), closed_loop_rows(check_closed_loop(records)))[0]
+def aggregate(row: OfflineRow, records: list[dict]) -> VariantSummary:
+    """The decided figures of one variant: its offline row and its drives summarized."""
+    return summarize([row], drives_of(records))[0]
 
 
-def search_score(agg: dict) -> float:
+def search_score(agg: VariantSummary) -> float:
     """The score a trial is judged by: the mean over conditions (the default one included) of the
     mean driving score, so a variant must also drive under the perturbations."""
-    per = [v["score_mean"] for v in (agg.get("cl_conditions") or {}).values() if v.get("score_mean") is not None]
+    per = [v.score_mean for v in agg.cl_conditions.values() if v.score_mean is not None]
     return float(sum(per) / len(per)) if per else 0.0
 
 
-def metrics(agg: dict, base: dict | None) -> dict:
-    mse, bmse = agg.get("mse_mean"), (base or {}).get("mse_mean")
+def metrics(agg: VariantSummary, base: VariantSummary | None) -> dict:
+    mse, bmse = agg.mse_mean, base.mse_mean if base else None
     # a trial's row is aggregated alone: without a structure step's own count (channel pruning,
     # distillation) it runs the baseline's dense MACs (weight pruning and quantization keep them)
-    macs = agg.get("macs") or (base or {}).get("macs")
-    return {"score": search_score(agg) if agg.get("cl_runs_total") else 0.0,
-            "score_default_mean": agg.get("cl_score_mean"), "score_default_lo": agg.get("cl_score_lo"),
-            "score_default_hi": agg.get("cl_score_hi"), "autonomy_mean": agg.get("cl_autonomy_mean"),
-            "deviation_mean": agg.get("cl_deviation_mean"), "drives": agg.get("cl_runs_total") or 0,
-            "clean_laps": agg.get("cl_runs_completed") or 0,
-            "per_condition": {k: {"score_mean": v.get("score_mean"), "score_lo": v.get("score_lo"),
-                                  "score_hi": v.get("score_hi"), "n": v.get("n"), "clean": v.get("clean")}
-                              for k, v in (agg.get("cl_conditions") or {}).items()},
-            "latency_p50_ms": agg.get("latency_p50_ms"), "mmacs": macs / 1e6 if macs else None,
-            "size_mb": agg.get("size_mb"), "mse_mean": mse, "mse_w": agg.get("mse_w"),
+    macs = agg.macs or (base.macs if base else None)
+    return {"score": search_score(agg) if agg.cl_runs_total else 0.0,
+            "score_default_mean": agg.cl_score_mean, "score_default_lo": agg.cl_score_lo,
+            "score_default_hi": agg.cl_score_hi, "autonomy_mean": agg.cl_autonomy_mean,
+            "deviation_mean": agg.cl_deviation_mean, "drives": agg.cl_runs_total,
+            "clean_laps": agg.cl_runs_completed,
+            "per_condition": {k: {"score_mean": v.score_mean, "score_lo": v.score_lo, "score_hi": v.score_hi,
+                                  "n": v.n, "clean": v.clean} for k, v in agg.cl_conditions.items()},
+            "latency_p50_ms": agg.latency_p50_ms, "mmacs": macs / 1e6 if macs else None,
+            "size_mb": agg.size_mb, "mse_mean": mse, "mse_w": agg.mse_w,
             "mse_ratio": (mse / bmse) if mse is not None and bmse else None,
-            "precision": agg.get("precision"), "runtime": agg.get("runtime")}
+            "precision": agg.precision, "runtime": agg.runtime}
 
 
-def screen(ctx: SearchContext, row: dict, base_row: dict) -> str | None:
+def screen(ctx: SearchContext, row: OfflineRow, base_row: OfflineRow) -> str | None:
     """Why the candidate is not driven (None: drive it)."""
     s, c = ctx.search.screen, ctx.search.constraints
-    mse, bmse = (row.get("error") or {}).get("mse_mean"), (base_row.get("error") or {}).get("mse_mean")
-    p50 = ((row.get("latency_ms") or {}).get("model") or {}).get("p50_ms")
-    size = (row.get("size") or {}).get("bytes")
+    mse, bmse = row.mse_mean, base_row.mse_mean
+    p50, size = row.p50_ms, row.size_bytes
     if mse is None or p50 is None:
         return "no offline MSE or latency"
     if bmse and mse / bmse > s.max_mse_ratio:
@@ -153,7 +151,7 @@ def reference(ctx: SearchContext, say: Say = print) -> dict[str, dict]:
     for name in names:
         records = drive(ctx, rows[name], ["default", *cfg.closed_loop.conditions], None, say)
         agg = aggregate(rows[name], records)
-        out[name] = {"row": rows[name], "agg": agg, "metrics": metrics(agg, None)}
+        out[name] = {"row": rows[name].to_json(), "agg": agg.to_json(), "metrics": metrics(agg, None)}
         m = out[name]["metrics"]
         say(f"reference {name}: score {m['score']:.1f}, p50 {m['latency_p50_ms'] or float('nan'):.3f} ms, "
             f"{m['size_mb'] or float('nan'):.3f} MB")
@@ -178,16 +176,16 @@ def run_trial(ctx: SearchContext, cand: Candidate, ref: dict[str, dict], say: Sa
     else:
         row = evaluate(ctx, {cand.name})[cand.name]
         base = ref[cand.baseline]
-        if row.get("status") != "ok":
-            doc["reason"] = f"offline evaluation {row.get('status')}: {row.get('reason')}"
+        if row.status != "ok":
+            doc["reason"] = f"offline evaluation {row.status}: {row.reason}"
         else:
-            why = screen(ctx, row, base["row"])
+            why = screen(ctx, row, OfflineRow.from_json(base["row"]))
             doc["screen"] = why
             records: list[dict] = []
             if why is None:
                 records = drive(ctx, row, ["default"], 1, say)
                 doc["fidelity"] = 2
-                first = aggregate(row, records).get("cl_score_mean") or 0.0
+                first = aggregate(row, records).cl_score_mean or 0.0
                 if first >= ctx.search.screen.first_drive_min_score:
                     records = drive(ctx, row, ["default", *ctx.cfg.closed_loop.conditions], None, say)
                     doc["fidelity"] = 3
@@ -197,8 +195,8 @@ def run_trial(ctx: SearchContext, cand: Candidate, ref: dict[str, dict], say: Sa
             else:
                 doc["fidelity"] = 1
             agg = aggregate(row, records)
-            doc["metrics"] = metrics(agg, base["agg"])
-            doc["row"] = agg
+            doc["metrics"] = metrics(agg, VariantSummary.from_json(base["agg"]))
+            doc["row"] = agg.to_json()
             doc["state"] = "complete"
     import platform
 

@@ -41,7 +41,8 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from pilotopt.errors import BadInputError
-from pilotopt.report.tables import NULL, status_text
+from pilotopt.decide.summary import NULL, status_text
+from pilotopt.records import ScoreCell, VariantSummary
 
 DEFAULT_MSE_TOLERANCE = 0.10
 DEFAULT_SCORE_TOLERANCE = 5.0  # driving-score points
@@ -123,41 +124,41 @@ RULE_TEXT = ("Among variants evaluated offline with status ok that meet every co
              "by the driving score, then size, then MSE.")
 
 
-def baseline_keys(rows: list[dict]) -> set[str]:
+def baseline_keys(rows: list[VariantSummary]) -> set[str]:
     """Keys of the un-optimised baselines: the variants other variants name as their baseline."""
-    names = {((r.get("framework") or ""), r["baseline"]) for r in rows if r.get("baseline")}
-    return {r["key"] for r in rows if ((r.get("framework") or ""), r["name"]) in names}
+    names = {((r.framework or ""), r.baseline) for r in rows if r.baseline}
+    return {r.key for r in rows if ((r.framework or ""), r.name) in names}
 
 
-def display_names(rows: list[dict]) -> dict[str, str]:
+def display_names(rows: list[VariantSummary]) -> dict[str, str]:
     """Variant key -> the name shown in text (the framework is added only where names collide)."""
     count: dict[str, int] = {}
     for r in rows:
-        count[r["name"]] = count.get(r["name"], 0) + 1
-    return {r["key"]: r["name"] if count[r["name"]] == 1 else f"{r['name']} [{r.get('framework')}]" for r in rows}
+        count[r.name] = count.get(r.name, 0) + 1
+    return {r.key: r.name if count[r.name] == 1 else f"{r.name} [{r.framework}]" for r in rows}
 
 
 def _fmt(x: float | None, spec: str) -> str:
     return NULL if x is None else format(x, spec)
 
 
-def _completion(r: dict) -> float:
-    return r["cl_runs_completed"] / r["cl_runs_total"] if r.get("cl_runs_total") else 0.0
+def _completion(r: VariantSummary) -> float:
+    return r.cl_runs_completed / r.cl_runs_total if r.cl_runs_total else 0.0
 
 
-def _rank_key(r: dict) -> tuple:
+def _rank_key(r: VariantSummary) -> tuple:
     """Inside a latency tie group: driving score first, then latency, size, MSE, name."""
     inf = math.inf
-    return (-(r.get("cl_score_mean") if r.get("cl_score_mean") is not None else -inf),
-            r["latency_p50_ms"] if r["latency_p50_ms"] is not None else inf,
-            r["size_mb"] if r["size_mb"] is not None else inf, r["mse_mean"], r.get("framework") or "", r["name"])
+    return (-(r.cl_score_mean if r.cl_score_mean is not None else -inf),
+            r.latency_p50_ms if r.latency_p50_ms is not None else inf,
+            r.size_mb if r.size_mb is not None else inf, r.mse_mean, r.framework or "", r.name)
 
 
-def _latency(r: dict) -> float:
-    return r["latency_p50_ms"] if r.get("latency_p50_ms") is not None else math.inf
+def _latency(r: VariantSummary) -> float:
+    return r.latency_p50_ms if r.latency_p50_ms is not None else math.inf
 
 
-def rank(rows: list[dict], tie: float) -> tuple[list[dict], dict[str, int]]:
+def rank(rows: list[VariantSummary], tie: float) -> tuple[list[VariantSummary], dict[str, int]]:
     """Rows in rank order and each row's tie group (see the module doc, step 5)."""
     rest = sorted(rows, key=lambda r: (_latency(r), _rank_key(r)))
     out, group = [], {}
@@ -167,145 +168,146 @@ def rank(rows: list[dict], tie: float) -> tuple[list[dict], dict[str, int]]:
         members = [r for r in rest if _latency(r) <= limit]
         for r in sorted(members, key=_rank_key):
             out.append(r)
-            group[r["key"]] = g
+            group[r.key] = g
         rest = [r for r in rest if r not in members]
         g += 1
     return out, group
 
 
-def _score_text(r: dict) -> str:
-    if r.get("cl_score_mean") is None:
+def _score_text(r: VariantSummary) -> str:
+    if r.cl_score_mean is None:
         return "not driven"
-    return (f"driving score {r['cl_score_mean']:.1f} [{r['cl_score_lo']:.1f}, {r['cl_score_hi']:.1f}]"
-            + (f", autonomy {r['cl_autonomy_mean']:.0f} %" if r.get("cl_autonomy_mean") is not None else ""))
+    return (f"driving score {r.cl_score_mean:.1f} [{r.cl_score_lo:.1f}, {r.cl_score_hi:.1f}]"
+            + (f", autonomy {r.cl_autonomy_mean:.0f} %" if r.cl_autonomy_mean is not None else ""))
 
 
-def _violations(r: dict, c: Constraints) -> list[str]:
+def _violations(r: VariantSummary, c: Constraints) -> list[str]:
     out = []
-    if c.max_latency_ms is not None and (r["latency_p50_ms"] is None or r["latency_p50_ms"] > c.max_latency_ms):
+    if c.max_latency_ms is not None and (r.latency_p50_ms is None or r.latency_p50_ms > c.max_latency_ms):
         out.append("max_latency_ms")
-    if c.max_size_mb is not None and (r["size_mb"] is None or r["size_mb"] > c.max_size_mb):
+    if c.max_size_mb is not None and (r.size_mb is None or r.size_mb > c.max_size_mb):
         out.append("max_size_mb")
-    if c.must_complete and not r.get("cl_all_completed"):
+    if c.must_complete and not r.cl_all_completed:
         out.append("must_complete")
     return out
 
 
-def _why_excluded(r: dict, constraint: str) -> str:
+def _why_excluded(r: VariantSummary, constraint: str) -> str:
     if constraint == "max_latency_ms":
-        return f"{_fmt(r['latency_p50_ms'], '.3f')} ms"
+        return f"{_fmt(r.latency_p50_ms, '.3f')} ms"
     if constraint == "max_size_mb":
-        return f"{_fmt(r['size_mb'], '.3f')} MB"
-    if not r.get("cl_runs_total"):
+        return f"{_fmt(r.size_mb, '.3f')} MB"
+    if not r.cl_runs_total:
         return "never driven"
-    return f"{r['cl_runs_completed']}/{r['cl_runs_total']} laps"
+    return f"{r.cl_runs_completed}/{r.cl_runs_total} laps"
 
 
-def _describe(r: dict, name: str) -> str:
-    laps = f"{r['cl_runs_completed']}/{r['cl_runs_total']} clean laps" if r.get("cl_runs_total") else \
+def _describe(r: VariantSummary, name: str) -> str:
+    laps = f"{r.cl_runs_completed}/{r.cl_runs_total} clean laps" if r.cl_runs_total else \
         "not driven in closed loop"
-    return (f"{name} ({r.get('framework') or NULL}, {r.get('runtime') or NULL}): inference p50 "
-            f"{_fmt(r['latency_p50_ms'], '.3f')} ms, size {_fmt(r['size_mb'], '.3f')} MB, MSE "
-            f"{_fmt(r['mse_mean'], '.5g')}, {_score_text(r)}, {laps}")
+    return (f"{name} ({r.framework or NULL}, {r.runtime or NULL}): inference p50 "
+            f"{_fmt(r.latency_p50_ms, '.3f')} ms, size {_fmt(r.size_mb, '.3f')} MB, MSE "
+            f"{_fmt(r.mse_mean, '.5g')}, {_score_text(r)}, {laps}")
 
 
-def _lost_on(best: dict, other: dict, groups: dict[str, int] | None = None, tie: float = DEFAULT_LATENCY_TIE) -> str:
+def _lost_on(best: VariantSummary, other: VariantSummary, groups: dict[str, int] | None = None, tie: float = DEFAULT_LATENCY_TIE) -> str:
     """Words for the first rank criterion on which `other` is worse than `best`."""
     groups = groups or {}
-    same = groups.get(best["key"]) == groups.get(other["key"])
+    same = groups.get(best.key) == groups.get(other.key)
     if not same:
-        return (f"it is slower beyond the noise ({_fmt(other['latency_p50_ms'], '.3f')} ms vs "
-                f"{_fmt(best['latency_p50_ms'], '.3f')} ms, more than {100 * tie:g} % apart)")
-    a, b = best.get("cl_score_mean"), other.get("cl_score_mean")
+        return (f"it is slower beyond the noise ({_fmt(other.latency_p50_ms, '.3f')} ms vs "
+                f"{_fmt(best.latency_p50_ms, '.3f')} ms, more than {100 * tie:g} % apart)")
+    a, b = best.cl_score_mean, other.cl_score_mean
     if a is not None and b is not None and b < a:
-        return (f"it is as fast within the noise ({_fmt(other['latency_p50_ms'], '.3f')} ms vs "
-                f"{_fmt(best['latency_p50_ms'], '.3f')} ms, under {100 * tie:g} % apart) and drives worse "
+        return (f"it is as fast within the noise ({_fmt(other.latency_p50_ms, '.3f')} ms vs "
+                f"{_fmt(best.latency_p50_ms, '.3f')} ms, under {100 * tie:g} % apart) and drives worse "
                 f"(score {b:.1f} vs {a:.1f})")
     for key, label, spec, unit in (("latency_p50_ms", "slower", ".3f", " ms"), ("size_mb", "larger", ".3f", " MB"),
                                    ("mse_mean", "less accurate", ".5g", "")):
-        a, b = best[key], other[key]
+        a, b = getattr(best, key), getattr(other, key)
         if a != b:
             return f"it is {label} ({_fmt(b, spec)}{unit} vs {_fmt(a, spec)}{unit})"
     return "it ties on every criterion and comes later by name"
 
 
-def cell_label(cell: dict, one_place: bool) -> str:
+def cell_label(cell: ScoreCell, one_place: bool) -> str:
     """'dusk', or 'dusk on montreal (clockwise)' when several circuits or directions were driven."""
-    cond = cell["condition"]
-    return cond if one_place else f"{cond} on {cell['circuit']} ({cell['direction']})"
+    return cell.condition if one_place else f"{cell.condition} on {cell.circuit} ({cell.direction})"
 
 
-def condition_gate(candidates: list[dict], baselines: list[dict], c: Constraints) -> tuple[list[dict], dict, dict]:
-    """(kept candidates, {key: [why excluded]}, {cell key: the reference cell}) by rule step 5."""
-    refs: dict[str, dict] = {}
+def condition_gate(candidates: list[VariantSummary], baselines: list[VariantSummary],
+                   c: Constraints) -> tuple[list[VariantSummary], dict[str, list[str]], dict[str, dict]]:
+    """(kept candidates, {key: [why excluded]}, {cell key: the reference cell and its variant}) by
+    rule step 5."""
+    refs: dict[str, tuple[ScoreCell, str]] = {}
     for b in baselines:
-        for key, cell in (b.get("cl_cells") or {}).items():
-            if cell["condition"] in c.relax_conditions or cell["circuit"] in c.relax_conditions:
+        for key, cell in b.cl_cells.items():
+            if cell.condition in c.relax_conditions or cell.circuit in c.relax_conditions:
                 continue
-            if cell.get("score_mean") is None:
+            if cell.score_mean is None:
                 continue
             best = refs.get(key)
-            if best is None or (cell["score_mean"], cell["clean"] / max(cell["n"], 1)) > \
-                    (best["score_mean"], best["clean"] / max(best["n"], 1)):
-                refs[key] = {**cell, "variant": b["key"]}
-    places = {(cell["circuit"], cell["direction"]) for cell in refs.values()}
+            if best is None or (cell.score_mean, cell.clean / max(cell.n, 1)) > \
+                    (best[0].score_mean, best[0].clean / max(best[0].n, 1)):
+                refs[key] = (cell, b.key)
+    places = {(cell.circuit, cell.direction) for cell, _ in refs.values()}
     why: dict[str, list[str]] = {}
     for r in candidates:
-        mine = r.get("cl_cells") or {}
-        for key, ref in refs.items():
+        for key, (ref, _) in refs.items():
             label = cell_label(ref, len(places) <= 1)
-            got = mine.get(key)
-            if got is None or not got.get("n"):
-                why.setdefault(r["key"], []).append(f"{label}: not driven")
+            got = r.cl_cells.get(key)
+            if got is None or not got.n:
+                why.setdefault(r.key, []).append(f"{label}: not driven")
                 continue
-            limit = ref["score_lo"] - c.score_tolerance
-            if got["clean"] * ref["n"] < ref["clean"] * got["n"]:
-                why.setdefault(r["key"], []).append(
-                    f"{label}: {got['clean']}/{got['n']} clean laps, baseline {ref['clean']}/{ref['n']}")
-            elif got["score_mean"] is None or got["score_mean"] < limit - 1e-9:
-                why.setdefault(r["key"], []).append(
-                    f"{label}: score {_fmt(got['score_mean'], '.1f')}, baseline {ref['score_mean']:.1f} "
-                    f"[{ref['score_lo']:.1f}, {ref['score_hi']:.1f}] (limit {limit:.1f})")
-    return [r for r in candidates if r["key"] not in why], why, refs
+            limit = ref.score_lo - c.score_tolerance
+            if got.clean * ref.n < ref.clean * got.n:
+                why.setdefault(r.key, []).append(
+                    f"{label}: {got.clean}/{got.n} clean laps, baseline {ref.clean}/{ref.n}")
+            elif got.score_mean is None or got.score_mean < limit - 1e-9:
+                why.setdefault(r.key, []).append(
+                    f"{label}: score {_fmt(got.score_mean, '.1f')}, baseline {ref.score_mean:.1f} "
+                    f"[{ref.score_lo:.1f}, {ref.score_hi:.1f}] (limit {limit:.1f})")
+    return ([r for r in candidates if r.key not in why], why,
+            {key: {**cell.to_json(), "variant": variant} for key, (cell, variant) in refs.items()})
 
 
-def recommend(rows: list[dict], constraints: Any = None) -> dict:
+def recommend(rows: list[VariantSummary], constraints: Any = None) -> dict:
     """Apply the rule to the variant rows of `tables.variant_rows`; returns the decision with the
     per-variant exclusions and the explanation lines the report prints."""
     c = Constraints.from_any(constraints)
     names = display_names(rows)
     rule = RULE_TEXT.format(tol=100 * c.mse_tolerance, stol=c.score_tolerance, tie=100 * c.latency_tie)
     lines: list[str] = [f"Constraints: {c.describe()}.", "Rule: " + rule]
-    unavailable = [r for r in rows if r.get("status") != "ok" or r.get("mse_mean") is None]
+    unavailable = [r for r in rows if r.status != "ok" or r.mse_mean is None]
     available = [r for r in rows if r not in unavailable]
-    violations = {r["key"]: _violations(r, c) for r in available}
-    excluded = {name: [r["key"] for r in available if name in violations[r["key"]]] for name in CONSTRAINT_NAMES}
-    constrained = [r for r in available if not violations[r["key"]]]
+    violations = {r.key: _violations(r, c) for r in available}
+    excluded = {name: [r.key for r in available if name in violations[r.key]] for name in CONSTRAINT_NAMES}
+    constrained = [r for r in available if not violations[r.key]]
 
     if unavailable:
         lines.append("Not candidates (not ok offline): " + "; ".join(
-            f"{names[r['key']]}: " + (status_text(r.get("status"), r.get("reason")) if r.get("status") != "ok"
+            f"{names[r.key]}: " + (status_text(r.status, r.reason) if r.status != "ok"
                                       else "no MSE measured") for r in unavailable) + ".")
     for name in CONSTRAINT_NAMES:
         if excluded[name]:
-            by_key = {r["key"]: r for r in available}
+            by_key = {r.key: r for r in available}
             lines.append(f"Excluded by {CONSTRAINT_LABELS[name]}: " + ", ".join(
                 f"{names[k]} ({_why_excluded(by_key[k], name)})" for k in excluded[name]) + ".")
 
     # reference MSE: the best baseline that other variants are measured against
-    baseline_names = {(r.get("framework") or "", r["baseline"]) for r in rows if r.get("baseline")}
-    baselines = [r for r in available if ((r.get("framework") or ""), r["name"]) in baseline_names]
+    baseline_names = {(r.framework or "", r.baseline) for r in rows if r.baseline}
+    baselines = [r for r in available if ((r.framework or ""), r.name) in baseline_names]
     reference = None
     if baselines:
-        ref = min(baselines, key=lambda r: (r["mse_mean"], r["name"]))
-        reference = {"variant": ref["key"], "mse": ref["mse_mean"], "source": "baseline"}
+        ref = min(baselines, key=lambda r: (r.mse_mean, r.name))
+        reference = {"variant": ref.key, "mse": ref.mse_mean, "source": "baseline"}
     elif constrained:
-        ref = min(constrained, key=lambda r: (r["mse_mean"], r["name"]))
-        reference = {"variant": ref["key"], "mse": ref["mse_mean"], "source": "best constrained candidate"}
+        ref = min(constrained, key=lambda r: (r.mse_mean, r.name))
+        reference = {"variant": ref.key, "mse": ref.mse_mean, "source": "best constrained candidate"}
     mse_limit = None if reference is None else reference["mse"] * (1.0 + c.mse_tolerance)
 
-    gated = [r for r in constrained if r["mse_mean"] <= mse_limit] if mse_limit is not None else []
-    accuracy_out = [r["key"] for r in constrained if r not in gated]
+    gated = [r for r in constrained if r.mse_mean <= mse_limit] if mse_limit is not None else []
+    accuracy_out = [r.key for r in constrained if r not in gated]
     excluded["accuracy"] = accuracy_out
     if reference is not None:
         lines.append(f"Reference MSE: {reference['mse']:.5g} ({names[reference['variant']]}, {reference['source']}); "
@@ -313,39 +315,39 @@ def recommend(rows: list[dict], constraints: Any = None) -> dict:
     fallback = False
     if constrained and not gated:
         fallback = True
-        gated = [min(constrained, key=lambda r: (r["mse_mean"], _rank_key(r)))]
-        accuracy_out = [k for k in accuracy_out if k != gated[0]["key"]]
+        gated = [min(constrained, key=lambda r: (r.mse_mean, _rank_key(r)))]
+        accuracy_out = [k for k in accuracy_out if k != gated[0].key]
         lines.append(f"No constrained variant is within {100 * c.mse_tolerance:g} % of the reference MSE; "
                      "falling back to the most accurate one.")
     elif accuracy_out:
-        by_key = {r["key"]: r for r in constrained}
+        by_key = {r.key: r for r in constrained}
         lines.append("Excluded by the accuracy limit: " + ", ".join(
-            f"{names[k]} (MSE {by_key[k]['mse_mean']:.5g})" for k in accuracy_out) + ".")
+            f"{names[k]} (MSE {by_key[k].mse_mean:.5g})" for k in accuracy_out) + ".")
 
     # driving gate: not clearly worse than the best baseline's driving score
-    driven = [r for r in rows if r.get("cl_score_mean") is not None]
+    driven = [r for r in rows if r.cl_score_mean is not None]
     score_ref = None
     drove_out: list[str] = []
     driving_fallback = False
     if driven and gated:
-        driven_base = [r for r in baselines if r.get("cl_score_mean") is not None]
+        driven_base = [r for r in baselines if r.cl_score_mean is not None]
         if driven_base:
-            ref = max(driven_base, key=lambda r: (r["cl_score_mean"], r["name"]))
-            score_ref = {"variant": ref["key"], "score": ref["cl_score_mean"], "low": ref["cl_score_lo"],
-                         "high": ref["cl_score_hi"], "limit": ref["cl_score_lo"] - c.score_tolerance}
-            keep = [r for r in gated if r.get("cl_score_mean") is not None
-                    and r["cl_score_mean"] >= score_ref["limit"] - 1e-9]
-            drove_out = [r["key"] for r in gated if r not in keep]
-            lines.append(f"Reference driving score: {ref['cl_score_mean']:.1f} [{ref['cl_score_lo']:.1f}, "
-                         f"{ref['cl_score_hi']:.1f}] ({names[ref['key']]}); a candidate's mean must reach "
+            ref = max(driven_base, key=lambda r: (r.cl_score_mean, r.name))
+            score_ref = {"variant": ref.key, "score": ref.cl_score_mean, "low": ref.cl_score_lo,
+                         "high": ref.cl_score_hi, "limit": ref.cl_score_lo - c.score_tolerance}
+            keep = [r for r in gated if r.cl_score_mean is not None
+                    and r.cl_score_mean >= score_ref["limit"] - 1e-9]
+            drove_out = [r.key for r in gated if r not in keep]
+            lines.append(f"Reference driving score: {ref.cl_score_mean:.1f} [{ref.cl_score_lo:.1f}, "
+                         f"{ref.cl_score_hi:.1f}] ({names[ref.key]}); a candidate's mean must reach "
                          f"{score_ref['limit']:.1f}.")
             if not keep:
                 driving_fallback = True
-                keep = [max((r for r in gated), key=lambda r: (r.get("cl_score_mean") or -1.0, -_latency(r)))]
-                drove_out = [k for k in drove_out if k != keep[0]["key"]]
+                keep = [max((r for r in gated), key=lambda r: (r.cl_score_mean or -1.0, -_latency(r)))]
+                drove_out = [k for k in drove_out if k != keep[0].key]
                 lines.append("No candidate drives within the tolerance of the baseline; falling back to the best-driving one.")
             elif drove_out:
-                by_key = {r["key"]: r for r in gated}
+                by_key = {r.key: r for r in gated}
                 lines.append("Excluded by the driving gate: " + ", ".join(
                     f"{names[k]} ({_score_text(by_key[k])})" for k in drove_out) + ".")
             gated = keep
@@ -359,7 +361,7 @@ def recommend(rows: list[dict], constraints: Any = None) -> dict:
         # the baseline the driving gate measured against (the best-driving one), in every cell: a
         # candidate must drive as well as that model does under each condition, not as well as the
         # best of several baselines cell by cell (no model, the baselines included, need manage that)
-        judge = [r for r in baselines if score_ref and r["key"] == score_ref["variant"]] or baselines
+        judge = [r for r in baselines if score_ref and r.key == score_ref["variant"]] or baselines
         keep, condition_why, refs = condition_gate(gated, judge, c)
         if len(refs) > 1 or any(ref["condition"] != "default" for ref in refs.values()):
             lines.append(f"Condition gate: {len(refs)} cells (condition x circuit x direction) the reference "
@@ -368,31 +370,31 @@ def recommend(rows: list[dict], constraints: Any = None) -> dict:
                          + (f" (not gated: {', '.join(c.relax_conditions)})" if c.relax_conditions else "") + ".")
         if not keep:
             condition_fallback = True
-            fewest = min(len(condition_why[r["key"]]) for r in gated)
-            keep = [r for r in gated if len(condition_why[r["key"]]) == fewest]
+            fewest = min(len(condition_why[r.key]) for r in gated)
+            keep = [r for r in gated if len(condition_why[r.key]) == fewest]
         out = [r for r in gated if r not in keep]
-        unseen = [r for r in out if all(w.endswith(": not driven") for w in condition_why[r["key"]])]
+        unseen = [r for r in out if all(w.endswith(": not driven") for w in condition_why[r.key])]
         failed = [r for r in out if r not in unseen]
         if failed:
             lines.append("Excluded by the condition gate: " + "; ".join(
-                f"{names[r['key']]} ({', '.join(condition_why[r['key']])})" for r in failed) + ".")
+                f"{names[r.key]} ({', '.join(condition_why[r.key])})" for r in failed) + ".")
         if unseen:
             lines.append(f"Excluded by the condition gate, never driven under the conditions (not shortlisted): "
-                         + ", ".join(names[r["key"]] for r in unseen) + ".")
+                         + ", ".join(names[r.key] for r in unseen) + ".")
         if condition_fallback:
             lines.append("No candidate drives every tested condition as well as the baseline; the ones failing the "
                          f"fewest cells remain: " + "; ".join(
-                             f"{names[r['key']]} ({', '.join(condition_why[r['key']])})" for r in keep) + ".")
+                             f"{names[r.key]} ({', '.join(condition_why[r.key])})" for r in keep) + ".")
         gated = keep
-    excluded["conditions"] = [k for k in condition_why if k not in {r["key"] for r in gated}]
+    excluded["conditions"] = [k for k in condition_why if k not in {r.key for r in gated}]
 
     ranking, groups = rank(gated, c.latency_tie)
     best = ranking[0] if ranking else None
     runner = ranking[1] if len(ranking) > 1 else None
     most, counts = None, {n: len(excluded[n]) for n in CONSTRAINT_NAMES}
     if best is not None:
-        summary = f"Deploy {_describe(best, names[best['key']])}."
-        lines.append("Recommended: " + _describe(best, names[best["key"]]) + ".")
+        summary = f"Deploy {_describe(best, names[best.key])}."
+        lines.append("Recommended: " + _describe(best, names[best.key]) + ".")
         drives_ok = (" and drives as well as the baseline within its interval" if score_ref and not driving_fallback
                      else "")
         if score_ref and not driving_fallback and not condition_fallback and len(refs) > 1:
@@ -404,7 +406,7 @@ def recommend(rows: list[dict], constraints: Any = None) -> dict:
                 f"and ranks first of {len(ranking)} such variant{'s' if len(ranking) != 1 else ''}"))
         lines.append(f"Why: {why}.")
         if runner is not None:
-            lines.append(f"Runner-up: {_describe(runner, names[runner['key']])}; it ranks second because "
+            lines.append(f"Runner-up: {_describe(runner, names[runner.key])}; it ranks second because "
                          f"{_lost_on(best, runner, groups, c.latency_tie)}.")
         else:
             lines.append("Runner-up: none (no other variant passed the constraints, the accuracy limit and the driving gate).")
@@ -419,9 +421,9 @@ def recommend(rows: list[dict], constraints: Any = None) -> dict:
                    f"{counts[most]} of {len(available)} candidates"
                    + (f" (tied with {', '.join(tied)})" if tied else "") + ".")
         lines.append(summary)
-        nearest = sorted(available, key=lambda r: (len(violations[r["key"]]), _rank_key(r)))[0]
-        lines.append(f"Closest: {names[nearest['key']]}, which fails only "
-                     + ", ".join(CONSTRAINT_LABELS[v] for v in violations[nearest["key"]]) + ".")
+        nearest = sorted(available, key=lambda r: (len(violations[r.key]), _rank_key(r)))[0]
+        lines.append(f"Closest: {names[nearest.key]}, which fails only "
+                     + ", ".join(CONSTRAINT_LABELS[v] for v in violations[nearest.key]) + ".")
 
     return {
         "rule": rule,
@@ -433,12 +435,14 @@ def recommend(rows: list[dict], constraints: Any = None) -> dict:
         "constraints": c.to_dict(),
         "reference": reference,
         "mse_limit": mse_limit,
-        "recommended": best["key"] if best else None,
-        "recommended_name": names[best["key"]] if best else None,
-        "runner_up": runner["key"] if runner else None,
-        "ranking": [r["key"] for r in ranking],
+        "recommended": best.key if best else None,
+        "recommended_name": names[best.key] if best else None,
+        "runner_up": runner.key if runner else None,
+        "ranking": [r.key for r in ranking],
+        "baselines": sorted(baseline_keys(rows)),
+        "names": names,
         "accuracy_fallback": fallback,
-        "unavailable": [r["key"] for r in unavailable],
+        "unavailable": [r.key for r in unavailable],
         "excluded": excluded,
         "violations": violations,
         "most_excluding_constraint": most,

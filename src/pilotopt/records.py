@@ -1,0 +1,428 @@
+"""What the stages hand each other, typed: an offline row, a drive, a variant's summary.
+
+Evaluate writes `OfflineRow`s (results.json of the offline stage), the drive jobs write `Drive`s
+(one JSON file per drive), and `pilotopt.decide` turns both into `VariantSummary`s, the figures the
+decision, the report and the search read. Each record is a frozen pydantic model: `from_json`
+validates a file's dict (a wrong or missing field is a one-line error naming the record and the
+field, not a KeyError three stages later), `to_json` gives the dict back as it was written (fields
+a writer left out stay out), and a new field is added here once, with its type.
+
+Reading a measured value by a string key (`row["error"]["mse_mean"]`) belongs here only: every
+other module reads attributes (`row.error.mse_mean`), so a renamed field fails at once everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pilotopt.errors import BadInputError
+
+OFFLINE_SCHEMA = "pilotopt.results/1"  # the offline stage's results.json, whose "variants" are OfflineRows
+# one drive's JSON; 3: commands applied as the output map gives them, unclipped (the edge package's
+# rule); drives of /2 clipped them to the labels' range, so they are driven again
+DRIVE_SCHEMA = "pilotopt.closed_loop/3"
+SUMMARY_SCHEMA = "pilotopt.variant_summary/1"
+STATUSES = ("ok", "failed", "skipped")
+DEFAULT_CONDITION = "default"
+
+
+class Record(BaseModel):
+    """A frozen record with JSON in and out. Unknown fields are refused: a writer that adds a
+    field without declaring it here fails its own tests, not a reader's."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @classmethod
+    def from_json(cls, doc: Any, what: str | None = None):
+        try:
+            return cls.model_validate(doc)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"]) or "(the record)"
+            raise BadInputError(f"{what or cls.__name__}: field '{where}': {err['msg']}; the file was written by "
+                                f"another pilotopt version or edited by hand: rerun the stage that wrote it") from None
+
+    def to_json(self) -> dict:
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
+# ----------------------------------------------------------------------------- offline
+class LatencyStats(Record):
+    n: int
+    mean_ms: float
+    std_ms: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    min_ms: float
+    max_ms: float
+
+
+class Latency(Record):
+    model: Optional[LatencyStats] = None  # the predictor call on one preprocessed frame
+    brain_step: Optional[LatencyStats] = None  # camera frame in, command out (what a car waits for)
+
+
+class Size(Record):
+    bytes: Optional[int] = None
+    gzip_bytes: Optional[int] = None
+    params: Optional[int] = None
+    nonzero_params: Optional[int] = None
+    params_source: Optional[str] = None
+
+
+class Error(Record):
+    """Offline error on the test frames: MSE of the normalized outputs, MAE in physical units."""
+
+    n: int
+    mse_v: float
+    mse_w: float
+    mse_mean: float
+    mae_v_mps: Optional[float] = None
+    mae_w_radps: Optional[float] = None
+
+
+class Throughput(Record):
+    batch: int
+    fps: Optional[float] = None
+    calls: Optional[int] = None
+    batch_p50_ms: Optional[float] = None
+    batch_mean_ms: Optional[float] = None
+
+
+class Memory(Record):
+    rss_before_load: Optional[float] = None
+    peak_rss: Optional[float] = None
+    model_share: Optional[float] = None
+
+
+class CrossCheck(Record):
+    """Agreement with the variant's baseline on the same frames, and the ratios against it."""
+
+    baseline: str
+    n: int
+    max_abs_diff: float
+    mse: float
+    max_abs_diff_v: Optional[float] = None
+    max_abs_diff_w: Optional[float] = None
+    speedup_p50: Optional[float] = None
+    size_ratio: Optional[float] = None
+
+
+class StepSize(Record):
+    technique: Optional[str] = None
+    size_bytes: Optional[int] = None
+    check_max_abs_diff: Optional[float] = None
+
+
+class OfflineRow(Record):
+    """One variant measured offline (evaluate.harness): identity, size, error, latency, memory."""
+
+    name: str
+    technique: Optional[str] = None
+    framework: Optional[str] = None
+    runtime: Optional[str] = None
+    artifact: Optional[str] = None
+    baseline: Optional[str] = None
+    status: str
+    reason: Optional[str] = None
+    cached: bool = False
+    steps: list[str] = []
+    step_sizes: list[StepSize] = []
+    precision: Optional[str] = None
+    macs: Optional[int] = None
+    macs_from: Optional[str] = None
+    contract: Optional[dict[str, Any]] = None  # the input contract's own JSON (pilotopt.contracts)
+    arch: Optional[str] = None
+    arch_args: Optional[dict[str, Any]] = None
+    size: Size = Size()
+    error: Optional[Error] = None
+    latency_ms: Optional[Latency] = None
+    throughput: Optional[Throughput] = None
+    memory_mb: Optional[Memory] = None
+    cross_check: Optional[CrossCheck] = None
+    predictor: Optional[dict[str, Any]] = None  # the runtime's own description (threads, delegate, ...)
+    load_seconds: Optional[float] = None
+    measure_seconds: Optional[float] = None
+    background_cpu: Optional[float] = None  # CPUs other processes used while it was timed
+    params_error: Optional[str] = None
+    log: Optional[str] = None
+    input_contract: Optional[str] = None
+    outputs_out_of_range_share: Optional[float] = None
+    brain_step_samples_ms: Optional[list[float]] = None  # what realtime drives draw their latency from
+
+    @property
+    def key(self) -> str:
+        return variant_key(self.framework, self.name)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def mse_mean(self) -> float | None:
+        return self.error.mse_mean if self.error else None
+
+    @property
+    def p50_ms(self) -> float | None:
+        """The model call's median latency (None when not measured)."""
+        return self.latency_ms.model.p50_ms if self.latency_ms and self.latency_ms.model else None
+
+    @property
+    def size_bytes(self) -> int | None:
+        return self.size.bytes
+
+
+def variant_key(framework: str | None, name: str) -> str:
+    """'tf/keras': a tf and a torch variant may share a name."""
+    return f"{framework or ''}/{name}"
+
+
+# ----------------------------------------------------------------------------- closed loop
+class DriveMetrics(Record):
+    """One drive's figures (sim.closed_loop), with Behavior Metrics' names where it has them."""
+
+    completed_distance: float
+    percentage_completed: float
+    lap_completed: bool
+    laps_completed: int
+    lap_seconds: Optional[float] = None
+    sim_seconds: float
+    average_speed: float
+    position_deviation_mae: float
+    position_deviation_max: float
+    brain_steps: int
+    mean_inference_time: Optional[float] = None
+    mean_brain_step_time: Optional[float] = None
+    brain_iterations_frequency: Optional[float] = None
+    deadline_misses: float
+    suddenness: float
+    interventions: int
+    interventions_mode: bool
+    autonomy: float
+    driving_score: float
+    bm_position_deviation: Optional[float] = None
+    score_version: str
+    latency_source: str
+    latency_scale: Optional[float] = None
+    condition: str
+    repetition: int
+    mean_emulated_latency_ms: Optional[float] = None
+    emulated_brain_frequency: Optional[float] = None
+    wall_brain_iterations_frequency: Optional[float] = None
+    real_time_factor: Optional[float] = None
+    wall_seconds: float
+    termination: str
+    off_track: bool
+    error: Optional[str] = None
+
+
+class Drive(Record):
+    """One drive: a variant on one circuit, direction, condition and repetition (drive_jobs)."""
+
+    schema_: str = Field(DRIVE_SCHEMA, alias="schema")
+    key: Optional[str] = None  # what decided its result (drive_jobs.job_key): a rerun reuses it
+    variant: str
+    framework: Optional[str] = None
+    runtime: Optional[str] = None
+    circuit: str
+    direction: Optional[str] = None
+    mode: Optional[str] = None
+    condition: str = DEFAULT_CONDITION
+    repetition: int = 0
+    condition_latency_scale: Optional[float] = None  # the parsed condition's own slow-down
+    latency_scale_applied: Optional[float] = None  # x the run's latency_scale; None: the mode ignores latency
+    slowdown_only: bool = False  # latency is all the condition changes
+    status: str
+    reason: Optional[str] = None
+    metrics: Optional[DriveMetrics] = None
+    plot: Optional[str] = None
+    video: Optional[str] = None
+    cached: bool = False
+    brain: Optional[dict[str, Any]] = None
+    outputs_out_of_range_share: Optional[float] = None
+    job_seconds: Optional[float] = None
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    def to_json(self) -> dict:
+        return self.model_dump(mode="json", exclude_unset=True, by_alias=True)
+
+    @property
+    def clean_lap(self) -> bool:
+        """A lap completed with no intervention (a lap the safety driver helped is not the model's)."""
+        m = self.metrics
+        return self.status == "ok" and m is not None and m.lap_completed and not m.interventions
+
+    @property
+    def score(self) -> float:
+        """Its driving score; a drive that failed scores 0."""
+        return self.metrics.driving_score if self.status == "ok" and self.metrics is not None else 0.0
+
+    @property
+    def cell(self) -> tuple[str, str, str]:
+        """(condition, circuit, direction): one cell of the condition gate."""
+        return self.condition or DEFAULT_CONDITION, self.circuit, self.direction or ""
+
+    def parsed_condition(self):
+        from pilotopt.sim.conditions import parse_condition  # the simulator's registry, only when asked
+
+        return parse_condition(self.condition)
+
+
+# ----------------------------------------------------------------------------- the summary
+class ConditionScore(Record):
+    """A mean driving score with its 95 % bootstrap interval over the drives under one condition,
+    and the clean laps there."""
+
+    score_mean: Optional[float] = None
+    score_lo: Optional[float] = None
+    score_hi: Optional[float] = None
+    n: int
+    clean: int
+
+
+class ScoreCell(ConditionScore):
+    """The same in one cell of the condition gate: a condition on one circuit and direction."""
+
+    condition: str
+    circuit: str
+    direction: str
+
+
+class VariantSummary(Record):
+    """One variant's figures: the offline row flattened, and aggregates over its drives (the
+    default condition's means and intervals, every condition's and every cell's score). What the
+    decision (`pilotopt.decide`), the report, the search and the CSV read."""
+
+    key: str
+    name: str
+    in_offline: bool = True
+    technique: Optional[str] = None
+    framework: Optional[str] = None
+    framework_label: Optional[str] = None
+    runtime: Optional[str] = None
+    baseline: Optional[str] = None
+    status: Optional[str] = None
+    reason: Optional[str] = None
+    status_text: Optional[str] = None
+    size_bytes: Optional[int] = None
+    size_mb: Optional[float] = None
+    gzip_bytes: Optional[int] = None
+    params: Optional[int] = None
+    nonzero_params: Optional[int] = None
+    mse_mean: Optional[float] = None
+    mse_v: Optional[float] = None
+    mse_w: Optional[float] = None
+    mae_v_mps: Optional[float] = None
+    mae_w_radps: Optional[float] = None
+    latency_p50_ms: Optional[float] = None
+    latency_p90_ms: Optional[float] = None
+    brain_step_p50_ms: Optional[float] = None
+    throughput_fps: Optional[float] = None
+    speedup_vs_baseline: Optional[float] = None
+    size_ratio_vs_baseline: Optional[float] = None
+    steps: list[str] = []
+    step_sizes: list[StepSize] = []
+    precision: Optional[str] = None
+    macs: Optional[int] = None
+    gmacs_per_s: Optional[float] = None
+    # closed loop, default condition
+    cl_runs_total: int = 0
+    cl_runs_completed: int = 0
+    cl_circuits_total: int = 0
+    cl_circuits_completed: int = 0
+    cl_all_completed: bool = False
+    cl_mean_average_speed: Optional[float] = None
+    cl_mean_position_deviation_mae: Optional[float] = None
+    cl_mean_brain_frequency_hz: Optional[float] = None
+    cl_mean_inference_ms: Optional[float] = None
+    cl_mean_real_time_factor: Optional[float] = None
+    cl_mean_bm_position_deviation: Optional[float] = None
+    cl_mean_interventions: Optional[float] = None
+    cl_score_mean: Optional[float] = None
+    cl_score_lo: Optional[float] = None
+    cl_score_hi: Optional[float] = None
+    cl_autonomy_mean: Optional[float] = None
+    cl_autonomy_lo: Optional[float] = None
+    cl_autonomy_hi: Optional[float] = None
+    cl_deviation_mean: Optional[float] = None
+    cl_deviation_lo: Optional[float] = None
+    cl_deviation_hi: Optional[float] = None
+    cl_conditions: dict[str, ConditionScore] = {}  # every condition driven, the default included
+    cl_cells: dict[str, ScoreCell] = {}  # "condition|circuit|direction" -> its cell
+    cl_max_slow: Optional[float] = None  # the largest tested slow-down with every lap clean, no gap below
+    cl_slow_tested: Optional[float] = None
+    cl_text: str = "-"
+
+    @property
+    def completion(self) -> float:
+        return self.cl_runs_completed / self.cl_runs_total if self.cl_runs_total else 0.0
+
+    @property
+    def driven(self) -> bool:
+        return self.cl_score_mean is not None
+
+    def to_json(self) -> dict:
+        return self.model_dump(mode="json")  # every field: readers of a summary need no defaults
+
+    def with_(self, **changes) -> "VariantSummary":
+        """A copy with `changes` (records are frozen)."""
+        return self.model_copy(update=changes)
+
+
+# ----------------------------------------------------------------------------- documents
+def offline_rows(offline: Any) -> list[OfflineRow]:
+    """The rows of an offline results document (schema pilotopt.results/1), a bare list of rows,
+    or None (no offline evaluation), checked: names unique per framework, a known status."""
+    if offline is None:
+        return []
+    if isinstance(offline, dict):
+        schema = offline.get("schema")
+        if schema is not None and schema != OFFLINE_SCHEMA:
+            raise BadInputError(f"offline results have schema '{schema}', expected '{OFFLINE_SCHEMA}'")
+        rows = offline.get("variants")
+        if rows is None:
+            raise BadInputError("offline results have no 'variants' list; pass a pilotopt.results/1 document")
+    elif isinstance(offline, list):
+        rows = offline
+    else:
+        raise BadInputError(f"offline results must be a dict or a list, got {type(offline).__name__}")
+    out, seen = [], set()
+    for i, r in enumerate(rows):
+        if isinstance(r, OfflineRow):
+            row = r
+        else:
+            if not isinstance(r, dict) or not r.get("name"):
+                raise BadInputError(f"offline row {i} has no 'name'")
+            if r.get("status") not in STATUSES:
+                raise BadInputError(f"offline row '{r['name']}' has status {r.get('status')!r}; "
+                                    "use ok, failed or skipped")
+            row = OfflineRow.from_json(r, f"offline row '{r['name']}'")
+        if row.key in seen:
+            raise BadInputError(f"offline variant '{row.name}' ({row.framework}) appears twice")
+        seen.add(row.key)
+        out.append(row)
+    return out
+
+
+def drives_of(closed_loop: Any) -> list[Drive]:
+    """Drive records from a list of drive dicts (or Drives), checked."""
+    if closed_loop is None:
+        return []
+    if not isinstance(closed_loop, list):
+        raise BadInputError(f"closed-loop results must be a list of drives, got {type(closed_loop).__name__}")
+    out = []
+    for i, r in enumerate(closed_loop):
+        if isinstance(r, Drive):
+            out.append(r)
+            continue
+        if not isinstance(r, dict) or not r.get("variant") or not r.get("circuit"):
+            raise BadInputError(f"closed-loop drive {i} needs 'variant' and 'circuit'")
+        if r.get("status") not in STATUSES:
+            raise BadInputError(f"closed-loop drive {i} ({r['variant']} on {r['circuit']}) has status "
+                                f"{r.get('status')!r}; use ok, failed or skipped")
+        out.append(Drive.from_json(r, f"closed-loop drive {i} ({r['variant']} on {r['circuit']})"))
+    return out
