@@ -31,14 +31,13 @@ from typing import Any
 from pilotopt.atomic import atomic_path, ensure_writable_dir, write_text
 from pilotopt.sim.score import FORMULAS
 from pilotopt.report import pareto
-from pilotopt.report.decision import annotate as annotate_decision
-from pilotopt.report.decision import predictive
 from pilotopt.report.document import build_document
 from pilotopt.report.figures import breaking_plot, correlation_plot, decision_plot, heatmap
 from pilotopt.report.html import render_html
 from pilotopt.report.markdown import render_markdown
-from pilotopt.decide import Constraints, recommend, summarize
-from pilotopt.decide import pareto as fronts_of
+from pilotopt.decide import Constraints, recommend
+from pilotopt.decide.pareto import FRONTS as PARETO_FRONTS
+from pilotopt.decide.verdict import DecidedVariant, decide
 from pilotopt.records import drives_of, offline_rows
 from pilotopt.report.tables import CSV_COLUMNS, check_techniques, closed_loop_rows, technique_rows
 
@@ -84,38 +83,19 @@ def _csv_value(v: Any) -> str:
     return str(v)
 
 
-def to_csv(rows: list[dict]) -> str:
+def to_csv(rows: list[DecidedVariant]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_COLUMNS)
     for r in rows:
-        w.writerow([_csv_value(r.get(c)) for c in CSV_COLUMNS])
+        j = r.to_json()
+        w.writerow([_csv_value(j[c]) for c in CSV_COLUMNS])
     return buf.getvalue()
 
 
-def _annotate(rows: list[dict], rec: dict, fronts: dict[str, list[str]]) -> None:
-    """Add the decision to each variant row so every output (CSV, tables) shows it."""
-    unavailable = set(rec["unavailable"])
-    accuracy = set(rec["excluded"].get("accuracy", []))
-    driving = set(rec["excluded"].get("driving", []))
-    for r in rows:
-        k = r["key"]
-        for stem, keys in fronts.items():
-            r[stem] = k in keys
-        if k in unavailable:
-            r["violations"] = ["not_ok_offline"]
-        else:
-            r["violations"] = (list(rec["violations"].get(k, [])) + (["accuracy"] if k in accuracy else [])
-                               + (["driving"] if k in driving else []))
-        r["eligible"] = k not in unavailable and not rec["violations"].get(k)
-        r["recommended"] = k == rec["recommended"]
-
-
-def add_peak_shares(rows: list[dict], peaks: dict | None) -> None:
-    """Each row's achieved GMAC/s as a share of the machine's measured peak for its precision."""
-    for r in rows:
-        peak = (peaks or {}).get(f"{r.get('precision')}_gmacs")
-        r["peak_share"] = r["gmacs_per_s"] / peak if peak and r.get("gmacs_per_s") else None
+def _csv_fields(r: DecidedVariant) -> dict:
+    j = r.to_json()
+    return {c: j[c] for c in ("key", *CSV_COLUMNS)}
 
 
 def build_report(offline: Any, closed_loop: list[dict] | None, techniques: list[dict] | None,
@@ -129,30 +109,16 @@ def build_report(offline: Any, closed_loop: list[dict] | None, techniques: list[
     off = offline_rows(offline)
     drives = drives_of(closed_loop)
     techs = check_techniques(techniques)
-    cons = Constraints.from_any(constraints)
-
-    summaries = summarize(off, drives)
-    rec = recommend(summaries, cons)
-    fronts = fronts_of.fronts(summaries)
-    cl_rows = closed_loop_rows(drives)
-    rows = [s.to_json() for s in summaries]  # display rows: the decided figures, annotated below
-    add_peak_shares(rows, source.get("machine_peaks"))
-    tech_rows = technique_rows(techs, rows)
-    _annotate(rows, rec, fronts)
     breaking = [dict(b) for b in breaking_points or []]
-    by_key = {b["key"]: b for b in breaking}
-    for r in rows:
-        if r["key"] in by_key:
-            r["breaking_text"], r["breaking_scale"] = by_key[r["key"]]["text"], by_key[r["key"]]["scale"]
-    annotate_decision(rows, rec)
-    conditions = list(dict.fromkeys(["default", *(d.get("condition", "default") for d in cl_rows)])) \
-        if cl_rows else []
-    pred = predictive(rows)
+    decision = decide(off, drives, constraints, peaks=source.get("machine_peaks"), breaking_points=breaking)
+    rows, rec, conditions = decision.variants, decision.recommendation, decision.conditions
+    cl_rows = closed_loop_rows(drives)
+    tech_rows = technique_rows(techs, rows)
 
     written: dict[str, Path] = {}
     figures: dict[str, Path | None] = {}
-    for stem, x_key, x_label in fronts_of.FRONTS:
-        fig = pareto.plot_front(summaries, x_key, x_label, out_dir / FIGURES_DIR / f"{stem}.png",
+    for stem, x_key, x_label in PARETO_FRONTS:
+        fig = pareto.plot_front(rows, x_key, x_label, out_dir / FIGURES_DIR / f"{stem}.png",
                                 f"{x_label} vs MSE: Pareto front")
         figures[stem] = fig
         if fig is not None:
@@ -183,8 +149,8 @@ def build_report(offline: Any, closed_loop: list[dict] | None, techniques: list[
     else:
         target.unlink(missing_ok=True)
     blocks = build_document(rows=rows, cl_rows=cl_rows, tech_rows=tech_rows, rec=rec, figures=figures,
-                            fronts=fronts, meta=meta, out_dir=out_dir, conditions=conditions, predictive=pred,
-                            search=search)
+                            fronts=decision.fronts, meta=meta, out_dir=out_dir, conditions=conditions,
+                            predictive=decision.predictive, search=search)
     write_text(out_dir / REPORT_MD, render_markdown(blocks, out_dir))
     written["report_md"] = out_dir / REPORT_MD
     write_text(out_dir / REPORT_HTML, render_html(blocks, out_dir))
@@ -195,19 +161,19 @@ def build_report(offline: Any, closed_loop: list[dict] | None, techniques: list[
     written["results_json"] = out_dir / RESULTS_JSON
     doc = {
         "schema": REPORT_SCHEMA,
-        "constraints": cons.to_dict(),
-        "variants": [{c: r.get(c) for c in ("key", *CSV_COLUMNS)} for r in rows],
+        "constraints": decision.constraints.to_dict(),
+        "variants": [_csv_fields(r) for r in rows],
         "offline": {"schema": source.get("schema"),
                     **{k: source.get(k) for k in ("created", "machine", "protocol", "testset", "machine_peaks")
                        if k in source},
                     "rows": [r.to_json() for r in off]},
         "closed_loop": [d.to_json() for d in drives],
         "techniques": techs,
-        "pareto": fronts,
+        "pareto": decision.fronts,
         "recommendation": rec,
-        "conditions": {c: [{"key": r["key"], **(r.get("cl_conditions") or {}).get(c, {})} for r in rows
-                           if c in (r.get("cl_conditions") or {})] for c in conditions},
-        "predictive": pred,
+        "conditions": {c: [{"key": r.key, **r.cl_conditions[c].to_json()} for r in rows if c in r.cl_conditions]
+                       for c in conditions},
+        "predictive": decision.predictive,
         "breaking_points": breaking,
         "search": {k: (search or {}).get(k) for k in ("trials_finished", "front", "recommended", "menu", "wall_s")}
         if search is not None else None,

@@ -6,61 +6,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pilotopt.decide.stats import overlaps, ranks, spearman_ci
-from pilotopt.report.tables import NULL, Column, Table
+from pilotopt.decide.verdict import ROLES, DecidedVariant
+from pilotopt.report.tables import NULL, Column, Table, field_of
 
 
 @dataclass(frozen=True)
 class CiColumn(Column):
     """A mean with its 95 % interval, `key` the prefix of <key>_mean/_lo/_hi; sorts by the mean."""
 
-    def value(self, row: dict):
-        v = row.get(f"{self.key}_mean")
+    def value(self, row):
+        v = field_of(row, f"{self.key}_mean")
         return None if v is None else float(v)
 
-    def format(self, row: dict) -> str:
-        m, lo, hi = (row.get(f"{self.key}_{s}") for s in ("mean", "lo", "hi"))
+    def format(self, row) -> str:
+        m, lo, hi = (field_of(row, f"{self.key}_{s}") for s in ("mean", "lo", "hi"))
         if m is None:
             return NULL
         if lo is None or hi is None or lo == hi:
             return format(m, self.fmt)
         return f"{format(m, self.fmt)} [{format(lo, self.fmt)}, {format(hi, self.fmt)}]"
-
-
-def _ci(row: dict, key: str) -> tuple | None:
-    m = row.get(f"{key}_mean")
-    return None if m is None else (m, row.get(f"{key}_lo", m), row.get(f"{key}_hi", m))
-
-
-def _slower_text(r: dict) -> str | None:
-    if r.get("cl_slow_tested") is None or r.get("cl_slow_tested") == 1.0:
-        return None
-    if r.get("cl_max_slow") is None:
-        return "not even 1x"
-    n = r["cl_max_slow"]
-    return f"{n:g}x" + (" (all tested)" if n == r["cl_slow_tested"] else "")
-
-
-def annotate(rows: list[dict], rec: dict) -> None:
-    """Fields the decision tables show: rank, role, 'N x slower', overlap with the chosen one."""
-    bases = set(rec.get("baselines") or ())
-    order = {k: i + 1 for i, k in enumerate(rec.get("ranking") or [])}
-    by_key = {r["key"]: r for r in rows}
-    chosen = by_key.get(rec.get("recommended"))
-    base_key = (rec.get("score_reference") or {}).get("variant")
-    for r in rows:
-        r["rank"] = order.get(r["key"])
-        r["role"] = ("recommended" if chosen is r else "runner-up" if r["key"] == rec.get("runner_up")
-                     else "baseline" if r["key"] in bases else "")
-        r["slower_hw_text"] = r.get("breaking_text") or _slower_text(r)
-        r["score_overlaps_chosen"] = (None if chosen is None or chosen is r or r.get("cl_score_mean") is None
-                                      else overlaps(_ci(r, "cl_score"), _ci(chosen, "cl_score")))
-        base = by_key.get(base_key) or next((b for b in rows if b.get("framework") == r.get("framework")
-                                             and b["name"] == r.get("baseline")), None)
-        if base is not None and r.get("latency_p50_ms") and base.get("latency_p50_ms"):
-            r["speedup_vs_ref"] = base["latency_p50_ms"] / r["latency_p50_ms"]
-        if base is not None and r.get("size_mb") and base.get("size_mb"):
-            r["size_ratio_vs_ref"] = r["size_mb"] / base["size_mb"]
 
 
 DRIVE_COLUMNS = [
@@ -71,10 +35,9 @@ DRIVE_COLUMNS = [
 ]
 
 
-def decision_table(rows: list[dict], rec: dict) -> Table:
+def decision_table(rows: list[DecidedVariant], rec: dict) -> Table:
     """The recommended variant, the runner-up and the baselines, side by side."""
-    keep = [r for r in rows if r.get("role")]
-    keep.sort(key=lambda r: ("recommended", "runner-up", "baseline").index(r["role"]))
+    keep = sorted((r for r in rows if r.role), key=lambda r: ROLES.index(r.role))
     cols = [Column("role", "Role"), Column("name", "Variant"), Column("runtime", "Runtime"),
             Column("latency_p50_ms", "Inference p50 (ms)", ".3f"), Column("speedup_vs_ref", "Speed-up", ".1f"),
             Column("size_mb", "Size (MB)", ".3f"), Column("size_ratio_vs_ref", "Size ratio", ".2f"),
@@ -83,10 +46,10 @@ def decision_table(rows: list[dict], rec: dict) -> Table:
                  "ratio against the reference baseline of the driving gate)")
 
 
-def candidates_table(rows: list[dict]) -> Table:
+def candidates_table(rows: list[DecidedVariant]) -> Table:
     """Every variant evaluated ok, in rank order (ranked ones first)."""
-    ok = [r for r in rows if r.get("status") == "ok"]
-    ok.sort(key=lambda r: (r.get("rank") is None, r.get("rank") or 0, r.get("latency_p50_ms") or float("inf")))
+    ok = sorted((r for r in rows if r.status == "ok"),
+                key=lambda r: (r.rank is None, r.rank or 0, r.latency_p50_ms or float("inf")))
     cols = [Column("rank", "Rank", ".0f"), Column("name", "Method"), Column("framework_label", "Framework"),
             Column("runtime", "Runtime"), Column("latency_p50_ms", "Inference p50 (ms)", ".3f"),
             Column("size_bytes", "Size (MB)", ".3f", 1e6), Column("mse_mean", "MSE", ".5g"), *DRIVE_COLUMNS,
@@ -97,26 +60,23 @@ def candidates_table(rows: list[dict]) -> Table:
             Column("mse_w", "MSE w (steering)", ".3g"),
             Column("score_overlaps_chosen", "Score CI overlaps the chosen"),
             Column("violations_text", "Excluded by")]
-    for r in ok:
-        r["violations_text"] = ", ".join(r.get("violations") or []) or ""
     return Table("candidates", cols, ok, caption="Candidates (status ok) in rank order; unranked ones after, by "
                  "latency. Intervals are 95 % bootstrap intervals over the repetitions in the default condition; a "
                  "variant screened with a single drive shows that drive's value.")
 
 
-def condition_table(rows: list[dict], conditions: list[str]) -> Table | None:
-    mine = [r for r in rows if len(r.get("cl_conditions") or {}) > 1]
+def condition_table(rows: list[DecidedVariant], conditions: list[str]) -> Table | None:
+    mine = [r for r in rows if len(r.cl_conditions) > 1]
     if not mine:
         return None
     cols = [Column("name", "Method")]
     flat = []
-    for r in mine:
-        f = {"name": r["name"], "slower_hw_text": r.get("slower_hw_text")}
-        for c in conditions:
-            v = r["cl_conditions"].get(c) or {}
-            for s in ("mean", "lo", "hi"):
-                f[f"c{conditions.index(c)}_{s}"] = v.get(f"score_{s}")
-            f[f"c{conditions.index(c)}_clean"] = f"{v['clean']}/{v['n']}" if v else None
+    for r in mine:  # display rows: one column group per condition
+        f = {"name": r.name, "slower_hw_text": r.slower_hw_text}
+        for i, c in enumerate(conditions):
+            v = r.cl_conditions.get(c)
+            f.update({f"c{i}_mean": v and v.score_mean, f"c{i}_lo": v and v.score_lo, f"c{i}_hi": v and v.score_hi,
+                      f"c{i}_clean": f"{v.clean}/{v.n}" if v else None})
         flat.append(f)
     for i, c in enumerate(conditions):
         cols += [CiColumn(f"c{i}", f"{c}: score", ".1f"), Column(f"c{i}_clean", f"{c}: clean laps")]
@@ -124,7 +84,7 @@ def condition_table(rows: list[dict], conditions: list[str]) -> Table | None:
     return Table("conditions", cols, flat, caption="Driving score [95 % CI] and clean laps per condition")
 
 
-def failures_table(rows: list[dict], tech_rows: list[dict]) -> Table | None:
+def failures_table(rows: list[DecidedVariant], tech_rows: list[dict]) -> Table | None:
     """Failed and skipped techniques and variants, one row each."""
     seen, out = set(), []
     for t in tech_rows:
@@ -133,39 +93,14 @@ def failures_table(rows: list[dict], tech_rows: list[dict]) -> Table | None:
                         "status_text": t["status_text"]})
             seen.add((t.get("framework"), t["name"]))
     for r in rows:
-        if r.get("status") != "ok" and (r.get("framework"), r["name"]) not in seen:
-            out.append({"name": r["name"], "framework_label": r.get("framework_label"), "stage": "evaluation",
-                        "status_text": r.get("status_text")})
+        if r.status != "ok" and (r.framework, r.name) not in seen:
+            out.append({"name": r.name, "framework_label": r.framework_label, "stage": "evaluation",
+                        "status_text": r.status_text})
     if not out:
         return None
     cols = [Column("name", "Variant"), Column("framework_label", "Framework"), Column("stage", "Stage"),
             Column("status_text", "Status and reason")]
     return Table("failures", cols, out, caption="Failed and skipped")
-
-
-def predictive(rows: list[dict]) -> dict:
-    """Does offline MSE predict driving? Spearman's rho (with a bootstrap interval) between MSE and
-    the driving score and autonomy over the driven variants (a good predictor gives a strongly
-    negative rho: more error, worse driving), and the variants whose ranks differ most."""
-    pts = [r for r in rows if r.get("status") == "ok" and r.get("mse_mean") is not None
-           and r.get("cl_score_mean") is not None]
-    out = {"n": len(pts), "score": None, "autonomy": None, "score_vs_mse_w": None, "divergent": []}
-    if len(pts) < 3:
-        return out
-    mse = [r["mse_mean"] for r in pts]
-    out["score"] = spearman_ci(mse, [r["cl_score_mean"] for r in pts])
-    auto = [r for r in pts if r.get("cl_autonomy_mean") is not None]
-    out["autonomy"] = spearman_ci([r["mse_mean"] for r in auto], [r["cl_autonomy_mean"] for r in auto])
-    steer = [r for r in pts if r.get("mse_w") is not None]  # the steering output alone
-    out["score_vs_mse_w"] = spearman_ci([r["mse_w"] for r in steer], [r["cl_score_mean"] for r in steer])
-    off_rank = ranks(mse)  # 1 = lowest error
-    drive_rank = ranks([r["cl_score_mean"] for r in pts], descending=True)  # 1 = best driving
-    div = [{"name": r["name"], "framework_label": r.get("framework_label"), "mse_mean": r["mse_mean"],
-            "cl_score_mean": r["cl_score_mean"], "offline_rank": a, "driving_rank": b, "rank_shift": b - a}
-           for r, a, b in zip(pts, off_rank, drive_rank)]
-    div.sort(key=lambda d: (-abs(d["rank_shift"]), d["name"]))
-    out["divergent"] = div[:5]
-    return out
 
 
 def predictive_text(p: dict) -> list[str]:
@@ -199,21 +134,21 @@ def divergence_table(p: dict) -> Table | None:
 STEERING_RATIO = 5.0  # a steering MSE this many times its baseline's is named as the likely cause
 
 
-def driving_failures(rows: list[dict]) -> list[str]:
+def driving_failures(rows: list[DecidedVariant]) -> list[str]:
     """One line per ok variant that did not drive every default-condition lap cleanly: clean laps,
     interventions, and its MSE of v and w against its baseline's (the mean MSE, dominated by v, can
     stay close while the steering is lost)."""
-    by = {(r.get("framework"), r["name"]): r for r in rows}
+    by = {(r.framework, r.name): r for r in rows}
     out = []
     for r in rows:
-        if r.get("status") != "ok" or not r.get("cl_runs_total") or r["cl_runs_completed"] == r["cl_runs_total"]:
+        if r.status != "ok" or not r.cl_runs_total or r.cl_runs_completed == r.cl_runs_total:
             continue
-        base = by.get((r.get("framework"), r.get("baseline")))
-        line = (f"{r['name']}: {r['cl_runs_completed']}/{r['cl_runs_total']} clean laps, "
-                f"{_num(r.get('cl_mean_interventions'), '.1f')} interventions per drive")
-        if base is not None and base.get("mse_w") and r.get("mse_w") is not None and base.get("mse_mean"):
-            w = r["mse_w"] / base["mse_w"]
-            m = r["mse_mean"] / base["mse_mean"]
+        base = by.get((r.framework, r.baseline))
+        line = (f"{r.name}: {r.cl_runs_completed}/{r.cl_runs_total} clean laps, "
+                f"{_num(r.cl_mean_interventions, '.1f')} interventions per drive")
+        if base is not None and base.mse_w and r.mse_w is not None and base.mse_mean:
+            w = r.mse_w / base.mse_w
+            m = r.mse_mean / base.mse_mean
             line += f"; its steering (w) MSE is {w:.1f}x its baseline's while its mean MSE is {m:.2f}x"
             if w >= STEERING_RATIO:
                 line += ": the optimization lost the steering"

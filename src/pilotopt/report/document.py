@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pilotopt.decide import pareto as pareto_mod
+from pilotopt.decide.verdict import DecidedVariant
 from pilotopt.report.decision import (candidates_table, condition_table, decision_table, divergence_table,
                                       driving_failures, failures_table, predictive_text)
 from pilotopt.report.tables import (FRAMEWORK_LABELS, Column, Table, chain_table, circuit_table, meta_table, offline_table,
@@ -69,7 +70,7 @@ def _slug(text: str) -> str:
     return "-".join(part for part in out.split("-") if part)
 
 
-def build_document(*, rows: list[dict], cl_rows: list[dict], tech_rows: list[dict], rec: dict,
+def build_document(*, rows: list[DecidedVariant], cl_rows: list[dict], tech_rows: list[dict], rec: dict,
                    figures: dict[str, Path | None], fronts: dict[str, list[str]], meta: dict | None,
                    out_dir: Path, conditions: list[str] | None = None, predictive: dict | None = None,
                    search: dict | None = None) -> list:
@@ -79,8 +80,8 @@ def build_document(*, rows: list[dict], cl_rows: list[dict], tech_rows: list[dic
     fronts, the formulas and the run information."""
     names = rec["names"]
     blocks: list = [Heading(1, TITLE, "top")]
-    offline = [r for r in rows if r["in_offline"]]
-    counts = {s: sum(1 for r in offline if r["status"] == s) for s in ("ok", "failed", "skipped")}
+    offline = [r for r in rows if r.in_offline]
+    counts = {s: sum(1 for r in offline if r.status == s) for s in ("ok", "failed", "skipped")}
     blocks.append(Para(rec["summary"], strong=True))
     blocks.append(Para(
         f"{len(offline)} variants evaluated offline ({counts['ok']} ok, {counts['failed']} failed, "
@@ -105,11 +106,11 @@ def build_document(*, rows: list[dict], cl_rows: list[dict], tech_rows: list[dic
 
     blocks.append(Heading(2, "Candidates", "candidates"))
     blocks.append(candidates_table(rows))
-    chosen = next((r for r in rows if r["key"] == rec.get("recommended")), None)
-    if chosen is not None and chosen.get("cl_score_mean") is not None:
-        same = [names[r["key"]] for r in rows if r.get("score_overlaps_chosen")]
+    chosen = next((r for r in rows if r.recommended), None)
+    if chosen is not None and chosen.cl_score_mean is not None:
+        same = [names[r.key] for r in rows if r.score_overlaps_chosen]
         blocks.append(Para(
-            f"Driving-score intervals that overlap {names[chosen['key']]}'s: "
+            f"Driving-score intervals that overlap {names[chosen.key]}'s: "
             + (", ".join(same) + ": their difference in driving from it is not significant at these repetitions."
                if same else "none: every other driven variant drives measurably better or worse.")))
 
@@ -151,8 +152,8 @@ def build_document(*, rows: list[dict], cl_rows: list[dict], tech_rows: list[dic
                        "latency of one batch-1 model call (median), per framework as in the study's tables."))
     frameworks: list[str] = []
     for r in offline:
-        if (r.get("framework") or "") not in frameworks:
-            frameworks.append(r.get("framework") or "")
+        if (r.framework or "") not in frameworks:
+            frameworks.append(r.framework or "")
     if not frameworks:
         blocks.append(Para("No offline results."))
     for fw in frameworks:
@@ -170,7 +171,7 @@ def build_document(*, rows: list[dict], cl_rows: list[dict], tech_rows: list[dic
     if chains is not None:
         blocks.append(Heading(3, "Chains", "chains"))
         blocks.append(chains)
-    slow = slower_int8([r for r in offline if r["status"] == "ok"])
+    slow = slower_int8([r for r in offline if r.status == "ok"])
     if slow:
         blocks.append(Heading(3, "Int8 slower than fp32", "slower-int8"))
         blocks.append(Bullets(tuple(slow)))

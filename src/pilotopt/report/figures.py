@@ -9,6 +9,7 @@ import math
 from pathlib import Path
 
 from pilotopt.atomic import atomic_path
+from pilotopt.decide.verdict import DecidedVariant
 from pilotopt.report.pareto import DPI, FRONT_COLOUR, POINT_COLOUR, _place_labels
 
 CHOSEN_COLOUR = "#2ca02c"
@@ -35,43 +36,43 @@ def _figure(size):
     return fig
 
 
-def speed_front(rows: list[dict]) -> list[dict]:
+def speed_front(rows: list[DecidedVariant]) -> list[DecidedVariant]:
     """Rows no other row beats on both latency (lower) and driving score (higher)."""
-    pts = [r for r in rows if _finite(r.get("latency_p50_ms")) and _finite(r.get("cl_score_mean"))]
+    pts = [r for r in rows if _finite(r.latency_p50_ms) and _finite(r.cl_score_mean)]
     front = [r for r in pts if not any(
-        o["latency_p50_ms"] <= r["latency_p50_ms"] and o["cl_score_mean"] >= r["cl_score_mean"]
-        and (o["latency_p50_ms"] < r["latency_p50_ms"] or o["cl_score_mean"] > r["cl_score_mean"]) for o in pts)]
-    return sorted(front, key=lambda r: r["latency_p50_ms"])
+        o.latency_p50_ms <= r.latency_p50_ms and o.cl_score_mean >= r.cl_score_mean
+        and (o.latency_p50_ms < r.latency_p50_ms or o.cl_score_mean > r.cl_score_mean) for o in pts)]
+    return sorted(front, key=lambda r: r.latency_p50_ms)
 
 
-def decision_plot(rows: list[dict], rec: dict, path: Path) -> Path | None:
-    pts = [r for r in rows if r.get("status") == "ok" and _finite(r.get("latency_p50_ms"))
-           and _finite(r.get("cl_score_mean"))]
+def decision_plot(rows: list[DecidedVariant], rec: dict, path: Path) -> Path | None:
+    pts = [r for r in rows if r.status == "ok" and _finite(r.latency_p50_ms)
+           and _finite(r.cl_score_mean)]
     if not pts:
         return None
     fig = _figure((10.0, 5.0))
     ax = fig.add_subplot(1, 1, 1)
-    xs = [r["latency_p50_ms"] for r in pts]
-    ys = [r["cl_score_mean"] for r in pts]
-    lo = [max(0.0, r["cl_score_mean"] - (r.get("cl_score_lo") if _finite(r.get("cl_score_lo")) else r["cl_score_mean"]))
+    xs = [r.latency_p50_ms for r in pts]
+    ys = [r.cl_score_mean for r in pts]
+    lo = [max(0.0, r.cl_score_mean - (r.cl_score_lo if _finite(r.cl_score_lo) else r.cl_score_mean))
           for r in pts]
-    hi = [max(0.0, (r.get("cl_score_hi") if _finite(r.get("cl_score_hi")) else r["cl_score_mean"]) - r["cl_score_mean"])
+    hi = [max(0.0, (r.cl_score_hi if _finite(r.cl_score_hi) else r.cl_score_mean) - r.cl_score_mean)
           for r in pts]
     ax.errorbar(xs, ys, yerr=[lo, hi], fmt="o", ms=4, color=POINT_COLOUR, ecolor="#9ab", elinewidth=1, capsize=2,
                 zorder=3, label="variant (95 % interval over repetitions)")
     front = speed_front(pts)
     if front:
-        ax.step([r["latency_p50_ms"] for r in front], [r["cl_score_mean"] for r in front], where="post",
+        ax.step([r.latency_p50_ms for r in front], [r.cl_score_mean for r in front], where="post",
                 color=FRONT_COLOUR, lw=1.2, zorder=2, label="front: nothing faster drives better")
 
     bases, recommended = set(rec.get("baselines") or ()), rec.get("recommended")
-    base = [r for r in pts if r["key"] in bases]
+    base = [r for r in pts if r.key in bases]
     if base:
-        ax.scatter([r["latency_p50_ms"] for r in base], [r["cl_score_mean"] for r in base], marker="s", s=70,
+        ax.scatter([r.latency_p50_ms for r in base], [r.cl_score_mean for r in base], marker="s", s=70,
                    facecolors="none", edgecolors=BASELINE_COLOUR, lw=1.6, zorder=4, label="baseline")
-    chosen = [r for r in pts if r["key"] == recommended]
+    chosen = [r for r in pts if r.key == recommended]
     if chosen:
-        ax.scatter([chosen[0]["latency_p50_ms"]], [chosen[0]["cl_score_mean"]], marker="*", s=260,
+        ax.scatter([chosen[0].latency_p50_ms], [chosen[0].cl_score_mean], marker="*", s=260,
                    color=CHOSEN_COLOUR, edgecolors="black", lw=0.6, zorder=5, label="recommended")
     if min(xs) > 0 and max(xs) / min(xs) > 10:
         ax.set_xscale("log")
@@ -82,18 +83,18 @@ def decision_plot(rows: list[dict], rec: dict, path: Path) -> Path | None:
     # beside the axes: inside, it hid the variants that scored 0 at the bottom
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7, borderaxespad=0.0)
     fig.tight_layout()
-    keys = {r["key"] for r in front} | {r["key"] for r in base} | ({recommended} if recommended else set())
-    labelled = [r for r in pts if r["key"] in keys]
-    _place_labels(fig, ax, [(r["latency_p50_ms"], r["cl_score_mean"], r["name"],
-                             CHOSEN_COLOUR if r["key"] == recommended else "#333333")
-                            for r in sorted(labelled, key=lambda r: (r["latency_p50_ms"], r["name"]))])
+    keys = {r.key for r in front} | {r.key for r in base} | ({recommended} if recommended else set())
+    labelled = [r for r in pts if r.key in keys]
+    _place_labels(fig, ax, [(r.latency_p50_ms, r.cl_score_mean, r.name,
+                             CHOSEN_COLOUR if r.key == recommended else "#333333")
+                            for r in sorted(labelled, key=lambda r: (r.latency_p50_ms, r.name))])
     return _save(fig, path)
 
 
-def heatmap(rows: list[dict], conditions: list[str], path: Path) -> Path | None:
+def heatmap(rows: list[DecidedVariant], conditions: list[str], path: Path) -> Path | None:
     """Driving score per variant (rows) and condition (columns), for the variants driven under
     more than the default condition."""
-    mine = [r for r in rows if len(r.get("cl_conditions") or {}) > 1]
+    mine = [r for r in rows if len(r.cl_conditions) > 1]
     if not mine or len(conditions) < 2:
         return None
     import numpy as np
@@ -101,7 +102,8 @@ def heatmap(rows: list[dict], conditions: list[str], path: Path) -> Path | None:
     grid = np.full((len(mine), len(conditions)), np.nan)
     for i, r in enumerate(mine):
         for j, c in enumerate(conditions):
-            v = (r["cl_conditions"].get(c) or {}).get("score_mean")
+            cell = r.cl_conditions.get(c)
+            v = cell.score_mean if cell is not None else None
             if _finite(v):
                 grid[i, j] = v
     fig = _figure((1.6 + 1.25 * len(conditions), 1.2 + 0.38 * len(mine)))
@@ -112,7 +114,7 @@ def heatmap(rows: list[dict], conditions: list[str], path: Path) -> Path | None:
             v = grid[i, j]
             ax.text(j, i, "-" if np.isnan(v) else f"{v:.0f}", ha="center", va="center", fontsize=8)
     ax.set_xticks(range(len(conditions)), labels=conditions, rotation=30, ha="right", fontsize=8)
-    ax.set_yticks(range(len(mine)), labels=[r["name"] for r in mine], fontsize=8)
+    ax.set_yticks(range(len(mine)), labels=[r.name for r in mine], fontsize=8)
     ax.set_title("Driving score by condition (mean over repetitions)", fontsize=10)
     fig.colorbar(im, ax=ax, fraction=0.04, pad=0.02)
     fig.tight_layout()
@@ -147,16 +149,16 @@ def breaking_plot(points: list[dict], path: Path) -> Path | None:
     return _save(fig, path)
 
 
-def correlation_plot(rows: list[dict], path: Path) -> Path | None:
-    pts = [r for r in rows if r.get("status") == "ok" and _finite(r.get("mse_mean")) and r["mse_mean"] > 0
-           and _finite(r.get("cl_score_mean"))]
+def correlation_plot(rows: list[DecidedVariant], path: Path) -> Path | None:
+    pts = [r for r in rows if r.status == "ok" and _finite(r.mse_mean) and r.mse_mean > 0
+           and _finite(r.cl_score_mean)]
     if len(pts) < 3:
         return None
     fig = _figure((10.0, 4.2))
     for k, (key, label) in enumerate((("cl_score_mean", "driving score"), ("cl_autonomy_mean", "autonomy (%)"))):
         ax = fig.add_subplot(1, 2, k + 1)
-        mine = [r for r in pts if _finite(r.get(key))]
-        ax.scatter([r["mse_mean"] for r in mine], [r[key] for r in mine], s=22, color=POINT_COLOUR, zorder=3)
+        mine = [r for r in pts if _finite(getattr(r, key))]
+        ax.scatter([r.mse_mean for r in mine], [getattr(r, key) for r in mine], s=22, color=POINT_COLOUR, zorder=3)
         ax.set_xscale("log")
         ax.set_xlabel("offline MSE (log)")
         ax.set_ylabel(label)

@@ -19,7 +19,7 @@ from typing import Any
 
 from pilotopt.decide.summary import FRAMEWORK_LABELS, NULL, finite, one_line, status_text
 from pilotopt.errors import BadInputError
-from pilotopt.records import Drive
+from pilotopt.records import Drive, VariantSummary
 
 STATUSES = ("ok", "failed", "skipped")
 
@@ -39,9 +39,9 @@ class Column:
     def numeric(self) -> bool:
         return self.fmt is not None
 
-    def value(self, row: dict) -> Any:
+    def value(self, row) -> Any:
         """The raw sortable value (scaled number, text, or None)."""
-        v = row.get(self.key)
+        v = field_of(row, self.key)
         if v is None:
             return None
         if self.numeric:
@@ -51,7 +51,7 @@ class Column:
             return None if not math.isfinite(x) else x / self.scale
         return v
 
-    def format(self, row: dict) -> str:
+    def format(self, row) -> str:
         v = self.value(row)
         if v is None:
             return NULL
@@ -60,6 +60,12 @@ class Column:
         if isinstance(v, bool):
             return "yes" if v else "no"
         return str(v)
+
+
+def field_of(row, name: str) -> Any:
+    """A column's value: a record's field (a typed variant), or a display row's entry (a drive,
+    a technique, a setting)."""
+    return row.get(name) if isinstance(row, dict) else getattr(row, name)
 
 
 @dataclass
@@ -113,17 +119,16 @@ DRIVE_FIGURES = ("percentage_completed", "laps_completed", "lap_seconds", "avera
                  "bm_position_deviation")
 
 
-def technique_rows(techniques: list[dict], variants: list[dict]) -> list[dict]:
+def technique_rows(techniques: list[dict], variants: list[VariantSummary]) -> list[dict]:
     """Every technique asked for, with its own status and its evaluated variant(s), if any."""
     rows = []
     for t in techniques:
         fw = t.get("framework")
-        mine = [v for v in variants if (v.get("technique") or v["name"]) == t["name"]
-                and (not fw or not v.get("framework") or v["framework"] == fw)]
+        mine = [v for v in variants if (v.technique or v.name) == t["name"]
+                and (not fw or not v.framework or v.framework == fw)]
         if mine:
-            evaluation = "; ".join(
-                (f"{v['name']}: " if v["name"] != t["name"] else "") + v["status_text"] for v in mine)
-            cl = "; ".join(v["cl_text"] for v in mine)
+            evaluation = "; ".join((f"{v.name}: " if v.name != t["name"] else "") + v.status_text for v in mine)
+            cl = "; ".join(v.cl_text for v in mine)
         else:
             evaluation = "not evaluated" if t["status"] == "ok" else NULL
             cl = NULL
@@ -155,7 +160,7 @@ CSV_COLUMNS = (
 
 
 # ----------------------------------------------------------------------------- display tables
-def offline_table(rows: list[dict], framework: str, table_id: str) -> Table:
+def offline_table(rows: list[VariantSummary], framework: str, table_id: str) -> Table:
     """The study's table form: method, size, MSE, inference time, framework (+ status)."""
     cols = [
         Column("name", "Method"), Column("runtime", "Runtime"),
@@ -168,12 +173,12 @@ def offline_table(rows: list[dict], framework: str, table_id: str) -> Table:
         Column("peak_share", "% of peak", ".0%"), Column("precision", "Precision"),
         Column("framework_label", "Framework"), Column("status_text", "Status"),
     ]
-    mine = [r for r in rows if r["in_offline"] and (r.get("framework") or "") == framework]
+    mine = [r for r in rows if r.in_offline and (r.framework or "") == framework]
     label = FRAMEWORK_LABELS.get(framework, framework or "unknown framework")
     return Table(table_id, cols, mine, caption=f"Offline evaluation: {label}")
 
 
-def summary_table(rows: list[dict]) -> Table:
+def summary_table(rows: list[VariantSummary]) -> Table:
     cols = [
         Column("name", "Method"), Column("framework_label", "Framework"), Column("status", "Status"),
         Column("size_bytes", "Size (MB)", ".3f", 1e6), Column("mse_mean", "MSE", ".5g"),
@@ -211,16 +216,16 @@ def technique_table(rows: list[dict]) -> Table:
     return Table("techniques", cols, rows, caption="Every technique asked for")
 
 
-def chain_table(rows: list[dict]) -> Table | None:
+def chain_table(rows: list[VariantSummary]) -> Table | None:
     """Variants made by chains: their steps and what each step left (size), with the result's MSE
     and latency."""
     chained = []
     for r in rows:
-        steps = r.get("steps") or []
-        if len(steps) < 2:
+        if len(r.steps) < 2:
             continue
-        sizes = [s.get("size_bytes") for s in r.get("step_sizes") or []]
-        chained.append({**r, "steps_text": " → ".join(steps),
+        sizes = [s.size_bytes for s in r.step_sizes]
+        chained.append({"name": r.name, "mse_mean": r.mse_mean, "latency_p50_ms": r.latency_p50_ms,
+                        "cl_text": r.cl_text, "steps_text": " → ".join(r.steps),
                         "sizes_text": " → ".join(NULL if b is None else f"{b / 1e6:.2f}" for b in sizes) or NULL})
     if not chained:
         return None
@@ -239,19 +244,19 @@ SLOWER_INT8_REASONS = {
 }
 
 
-def slower_int8(rows: list[dict]) -> list[str]:
+def slower_int8(rows: list[VariantSummary]) -> list[str]:
     """One line per int8 variant slower than the fp32 variant of its framework in the same runtime."""
     out = []
-    fp32 = {(r.get("framework"), r["name"]): r for r in rows}
+    fp32 = {(r.framework, r.name): r for r in rows}
     for r in rows:
-        ref_name = FP32_IN_RUNTIME.get(r.get("runtime") or "")
-        ref = fp32.get((r.get("framework"), ref_name)) if ref_name else None
-        if (r.get("precision") != "int8" or ref is None or ref is r or r.get("latency_p50_ms") is None
-                or ref.get("latency_p50_ms") is None or r["latency_p50_ms"] <= ref["latency_p50_ms"]):
+        ref_name = FP32_IN_RUNTIME.get(r.runtime or "")
+        ref = fp32.get((r.framework, ref_name)) if ref_name else None
+        if (r.precision != "int8" or ref is None or ref is r or r.latency_p50_ms is None
+                or ref.latency_p50_ms is None or r.latency_p50_ms <= ref.latency_p50_ms):
             continue
-        why = SLOWER_INT8_REASONS.get(r["runtime"], "the runtime has no faster int8 kernels for these layers")
-        out.append(f"{r['name']} (int8) is slower than {ref_name} in {r['runtime']}: "
-                   f"{r['latency_p50_ms']:.3f} ms vs {ref['latency_p50_ms']:.3f} ms ({why}).")
+        why = SLOWER_INT8_REASONS.get(r.runtime, "the runtime has no faster int8 kernels for these layers")
+        out.append(f"{r.name} (int8) is slower than {ref_name} in {r.runtime}: "
+                   f"{r.latency_p50_ms:.3f} ms vs {ref.latency_p50_ms:.3f} ms ({why}).")
     return out
 
 
