@@ -42,15 +42,21 @@ def test_a_search_trial_that_fails_a_condition_the_baseline_passes_is_off_the_fr
     drives = []
     for v in ("keras", "trial_7", "trial_8"):
         drives += _condition_drives(v, "default", True) + _condition_drives(v, "dusk", v != "trial_7")
-    rows = {r.name: r.to_json() for r in rows_for(doc, drives)}  # as trial and reference files hold them
+    from pilotopt.records import SearchTrial
+
+    rows = {r.name: r for r in rows_for(doc, drives)}
+
+    def trial(name, fidelity=3):
+        return {"doc": SearchTrial(name=name, state="complete", fidelity=fidelity, summary=rows[name])}
+
     ctx = SimpleNamespace(cfg=load_config())
-    ref = {"tf": {"agg": rows["keras"]}}
-    off = off_the_gate(ctx, {"doc": {"fidelity": 3, "row": rows["trial_7"]}}, ref)
+    ref = {"tf": trial("keras")["doc"]}
+    off = off_the_gate(ctx, trial("trial_7"), ref)
     assert off == "condition gate: dusk: 0/3 clean laps, baseline 3/3"
-    assert off_the_gate(ctx, {"doc": {"fidelity": 3, "row": rows["trial_8"]}}, ref) is None
-    assert off_the_gate(ctx, {"doc": {"fidelity": 2, "row": rows["trial_7"]}}, ref) is None  # not driven under it yet
+    assert off_the_gate(ctx, trial("trial_8"), ref) is None
+    assert off_the_gate(ctx, trial("trial_7", fidelity=2), ref) is None  # not driven under it yet
     relaxed = SimpleNamespace(cfg=load_config(overrides={"report": {"relax_conditions": ["dusk"]}}))
-    assert off_the_gate(relaxed, {"doc": {"fidelity": 3, "row": rows["trial_7"]}}, ref) is None
+    assert off_the_gate(relaxed, trial("trial_7"), ref) is None
 
 
 def test_the_runs_own_default_and_slow_drives_seed_the_breaking_point_search():

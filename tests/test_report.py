@@ -673,15 +673,19 @@ def test_a_search_over_the_run_gets_its_own_section_with_the_front(tmp_path):
     """A `pilotopt search` results.json given to the report: its front as a table and a plot, the
     recommendation starred, and the per-layer sensitivity table."""
     front = png(tmp_path / "front.png")
-    metrics = {"score": 88.5, "score_default_mean": 90.0, "score_default_lo": 89.0, "score_default_hi": 91.0,
-               "latency_p50_ms": 0.071, "size_mb": 0.11, "mse_ratio": 1.2}
+    from pilotopt.records import SearchTrial
+
+    summary = VariantSummary(key="torch/s-1", name="s-1", cl_score_mean=90.0, cl_score_lo=89.0, cl_score_hi=91.0,
+                             latency_p50_ms=0.071, size_mb=0.11)
+    s1 = SearchTrial(name="s-1", state="complete", fidelity=3, summary=summary, score=88.5, mse_ratio=1.2,
+                     candidate={"chain": "torch_distill>onnx_int8_static",
+                                "settings": {"onnx_int8_static": {"per_channel": False}}})
+    s2 = s1.model_copy(update={"name": "s-2", "score": 10.0, "candidate": {"chain": "onnx_fp32", "settings": {}}})
     search = {"trials_finished": 2, "wall_s": 60.0, "objectives": {"score": "maximize", "latency": "minimize"},
               "front": ["s-1"], "recommended": "s-1", "menu": {"faster_than_menu_pick": True},
               "files": {"front_plot": str(front)},
-              "trials": [{"name": "s-1", "chain": "torch_distill>onnx_int8_static",
-                          "result": {"metrics": metrics, "candidate": {"settings": {"onnx_int8_static":
-                                                                                    {"per_channel": False}}}}},
-                         {"name": "s-2", "chain": "onnx_fp32", "result": {"metrics": dict(metrics, score=10.0)}}],
+              "trials": [{"name": "s-1", "chain": "torch_distill>onnx_int8_static", "result": s1.to_json()},
+                         {"name": "s-2", "chain": "onnx_fp32", "result": s2.to_json()}],
               "sensitivity": {"chain": "torch_distill>onnx_int8_static", "score_all_int8": 88.5,
                               "layers": [{"layer": "/conv1/Conv", "score": 91.0, "score_change": 2.5,
                                           "mse_ratio": 1.1, "latency_p50_ms": 0.08}]}}

@@ -171,13 +171,15 @@ def test_local_search_writes_the_front_every_trial_and_a_replay(local_search):
             assert t["result"]["fidelity"] in (1, 2, 3)
     driven = [t for t in doc["trials"] if (t["result"] or {}).get("fidelity") == 3]
     assert driven, "no trial was driven with the whole protocol"
-    m = driven[0]["result"]["metrics"]
-    assert set(m["per_condition"]) == {"default", "dusk"} and m["drives"] == 1
+    m = driven[0]["result"]["summary"]  # the report's figures for it, beside the search's own score
+    assert set(m["cl_conditions"]) == {"default", "dusk"} and m["cl_runs_total"] == 1
+    assert driven[0]["result"]["score"] == pytest.approx(
+        sum(c["score_mean"] for c in m["cl_conditions"].values()) / 2)
     assert doc["latency_measured_on"]["objective"] == "MMACs per prediction"
     md = (local_search / "search.md").read_text()
     assert "## Pareto front" in md and "## Every trial" in md
     assert (local_search / "front.png").is_file()
-    assert doc["reference"]["torch"]["drives"] == 1
+    assert doc["reference"]["torch"]["summary"]["cl_runs_total"] == 1
 
 
 @pytest.mark.slow
@@ -260,8 +262,11 @@ def test_the_front_holds_only_driven_trials():
     smallest and fastest."""
     from pilotopt.search.results import front
 
+    from pilotopt.records import SearchTrial
+
     def t(name, values, fidelity):
-        return {"name": name, "state": "complete", "values": values, "doc": {"fidelity": fidelity}}
+        return {"name": name, "state": "complete", "values": values,
+                "doc": SearchTrial(name=name, state="complete", fidelity=fidelity)}
 
     trials = [t("driven", [80.0, 0.2, 1.6], 3), t("screened", [0.0, 0.1, 0.2], 1), t("slow", [70.0, 0.3, 1.7], 3)]
     assert [x["name"] for x in front(trials, ["maximize", "minimize", "minimize"])] == ["driven"]
@@ -271,26 +276,29 @@ def test_a_trial_without_a_structure_step_runs_its_baselines_macs():
     """A trial's row is aggregated alone; weight pruning and quantization keep the dense MACs, while a
     channel-pruned or distilled trial keeps its own count."""
     from pilotopt.records import VariantSummary
-    from pilotopt.search.trial import metrics
+    from pilotopt.search.trial import trial_of
 
     def summary(macs):
         return VariantSummary(key="torch/x", name="x", macs=macs)
 
-    assert metrics(summary(None), summary(28_200_000))["mmacs"] == pytest.approx(28.2)
-    assert metrics(summary(7_600_000), summary(28_200_000))["mmacs"] == pytest.approx(7.6)
-    assert metrics(summary(None), None)["mmacs"] is None
+    assert trial_of("x", summary(None), summary(28_200_000)).mmacs == pytest.approx(28.2)
+    assert trial_of("x", summary(7_600_000), summary(28_200_000)).mmacs == pytest.approx(7.6)
+    assert trial_of("x", summary(None), None).mmacs is None
 
 
 def test_score_and_autonomy_floors_name_what_a_driven_trial_misses():
+    from pilotopt.records import SearchTrial, VariantSummary
     from pilotopt.search.config import ConstraintsSection
     from pilotopt.search.results import short_of
 
-    doc = {"fidelity": 3, "metrics": {"score": 71.5, "autonomy_mean": 88.0}}
-    assert short_of(doc, ConstraintsSection()) is None
-    assert short_of(doc, ConstraintsSection(min_score=80)) == "score 71.5 < constraints.min_score 80"
-    assert short_of(doc, ConstraintsSection(min_score=70, min_autonomy=90)) == \
+    driven = SearchTrial(name="t", state="complete", fidelity=3, score=71.5,
+                         summary=VariantSummary(key="torch/t", name="t", cl_autonomy_mean=88.0))
+    assert short_of(driven, ConstraintsSection()) is None
+    assert short_of(driven, ConstraintsSection(min_score=80)) == "score 71.5 < constraints.min_score 80"
+    assert short_of(driven, ConstraintsSection(min_score=70, min_autonomy=90)) == \
         "autonomy 88.0 % < constraints.min_autonomy 90"
-    assert short_of({"fidelity": 1, "metrics": {"score": 0.0}}, ConstraintsSection(min_score=80)) is None  # screened
+    screened = driven.model_copy(update={"fidelity": 1, "score": 0.0})
+    assert short_of(screened, ConstraintsSection(min_score=80)) is None  # screened
 
 
 @pytest.mark.slow
@@ -306,7 +314,7 @@ def test_a_score_floor_keeps_driven_trials_off_the_front_without_recomputing(loc
     doc = json.loads((out / "results.json").read_text())
     driven = [t for t in doc["trials"] if ((t["result"] or {}).get("fidelity") or 0) >= 2]
     assert driven
-    below = [t for t in driven if t["result"]["metrics"]["score"] < 100]
+    below = [t for t in driven if t["result"]["score"] < 100]
     assert below and all("< constraints.min_score 100" in t["short_of"] for t in below)
     assert not set(doc["front"]) & {t["name"] for t in below}
     assert "constraints.min_score 100" in (out / "search.md").read_text()

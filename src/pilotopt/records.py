@@ -426,3 +426,41 @@ def drives_of(closed_loop: Any) -> list[Drive]:
                                 f"{r.get('status')!r}; use ok, failed or skipped")
         out.append(Drive.from_json(r, f"closed-loop drive {i} ({r['variant']} on {r['circuit']})"))
     return out
+
+
+# ----------------------------------------------------------------------------- search
+SEARCH_TRIAL_SCHEMA = "pilotopt.search.trial/2"  # 2: the summary as the report's, with the search's own fields
+
+
+class SearchTrial(Record):
+    """One `pilotopt search` trial (or one baseline it is compared against): the variant's summary,
+    the same figures the report decides on, plus what only the search has."""
+
+    schema_: str = Field(SEARCH_TRIAL_SCHEMA, alias="schema")
+    name: str
+    candidate: dict[str, Any] = {}  # baseline, steps, settings, chain (search.space.Candidate)
+    state: str = "failed"  # complete or failed
+    reason: Optional[str] = None
+    screen: Optional[str] = None  # why it was not driven further (None: driven with the whole protocol)
+    fidelity: int = 0  # 1 screened offline, 2 one drive, 3 every repetition under every condition
+    summary: Optional[VariantSummary] = None
+    score: float = 0.0  # the mean over conditions of the mean driving score; 0 when not driven
+    mse_ratio: Optional[float] = None  # its MSE / its baseline's on the same frames
+    mmacs: Optional[float] = None  # MMACs per prediction (its baseline's dense count without a structure step)
+    host: Optional[str] = None  # where its latency was measured
+    seconds: Optional[float] = None
+    variant: Optional[str] = None  # its folder
+    cached: bool = False
+
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    def to_json(self) -> dict:
+        return self.model_dump(mode="json", by_alias=True)
+
+    @property
+    def complete(self) -> bool:
+        return self.state == "complete"
+
+    @property
+    def chain(self) -> str:
+        return str(self.candidate.get("chain") or self.name)

@@ -57,8 +57,11 @@ def cell_key(condition: str, circuit: str, direction: str) -> str:
     return f"{condition}|{circuit}|{direction}"
 
 
-def offline_fields(r: OfflineRow) -> dict:
-    """The offline row's figures under the summary's names."""
+def offline_fields(r: OfflineRow, base: OfflineRow | None = None) -> dict:
+    """The offline row's figures under the summary's names. Weight pruning and quantization keep the
+    baseline's MACs: a row that records none takes its baseline's (`base`); a step that changes the
+    structure (channel pruning, distillation) records its own, which a chain's record carries."""
+    macs = r.macs if r.macs is not None or base is None or not r.baseline else base.macs
     err, lat, xc = r.error, r.latency_ms, r.cross_check
     model = lat.model if lat else None
     size_bytes = r.size.bytes
@@ -78,7 +81,7 @@ def offline_fields(r: OfflineRow) -> dict:
         "speedup_vs_baseline": finite(xc.speedup_p50) if xc else None,
         "size_ratio_vs_baseline": finite(xc.size_ratio) if xc else None,
         "steps": list(r.steps or [r.name]), "step_sizes": list(r.step_sizes), "precision": r.precision,
-        "macs": r.macs, "gmacs_per_s": gmacs(r.macs, p50),
+        "macs": macs, "gmacs_per_s": gmacs(macs, p50),
     }
 
 
@@ -141,9 +144,8 @@ def closed_loop_fields(drives: list[Drive]) -> dict:
 def summarize(offline: list[OfflineRow], drives: list[Drive]) -> list[VariantSummary]:
     """One summary per variant: offline rows in their order, then variants seen only in closed loop.
     A drive that names no framework still matches a unique offline variant of its name."""
-    fields: dict[str, dict] = {}
-    for r in offline:
-        fields[r.key] = offline_fields(r)
+    by_key = {r.key: r for r in offline}
+    fields = {r.key: offline_fields(r, by_key.get(variant_key(r.framework, r.baseline or ""))) for r in offline}
     mine: dict[str, list[Drive]] = {}
     for d in drives:
         k = variant_key(d.framework, d.variant)
@@ -157,11 +159,4 @@ def summarize(offline: list[OfflineRow], drives: list[Drive]) -> list[VariantSum
                              "reason": "not evaluated offline",
                              "status_text": status_text("skipped", "not evaluated offline")}
         mine.setdefault(k, []).append(d)
-    # weight pruning and quantization keep the baseline's MACs; a step that changes the structure
-    # (channel pruning, distillation) records its own, which a chain's record carries
-    for f in fields.values():
-        base = fields.get(variant_key(f.get("framework"), f.get("baseline") or ""))
-        if f.get("macs") is None and base is not None and base.get("macs") and f.get("baseline"):
-            f["macs"] = base["macs"]
-            f["gmacs_per_s"] = gmacs(f["macs"], f.get("latency_p50_ms"))
     return [VariantSummary(**f, **closed_loop_fields(mine.get(k, []))) for k, f in fields.items()]

@@ -27,7 +27,7 @@ from pathlib import Path
 from pilotopt import __version__
 from pilotopt.atomic import write_json, write_text
 from pilotopt.models import get_model_spec
-from pilotopt.records import OFFLINE_SCHEMA, OfflineRow
+from pilotopt.records import OFFLINE_SCHEMA, OfflineRow, offline_rows
 
 RESULTS_SCHEMA = OFFLINE_SCHEMA  # its "variants" are records.OfflineRow
 RESULTS_JSON = "results.json"
@@ -181,26 +181,24 @@ def make_table(doc: dict):
     def num(x, fmt):
         return "-" if x is None else format(x, fmt)
 
-    for r in doc["variants"]:
-        size, err, lat, tp, mem, xc = (r.get(k) or {} for k in ("size", "error", "latency_ms", "throughput",
-                                                                "memory_mb", "cross_check"))
-        method = r["name"] + (f" [dim]({r['technique']})[/]" if r.get("technique") else "")
+    for r in offline_rows(doc):
+        size, err, lat, tp, mem, xc = r.size, r.error, r.latency_ms, r.throughput, r.memory_mb, r.cross_check
+        method = r.name + (f" [dim]({r.technique})[/]" if r.technique else "")
         status = {"ok": "[green]ok[/]", "failed": "[red]failed[/]", "skipped": "[yellow]skipped[/]"}.get(
-            r["status"], r["status"]) + (" (cached)" if r.get("cached") else "")
+            r.status, r.status) + (" (cached)" if r.cached else "")
         params = "-"
-        if size.get("params") is not None:
-            nz = size.get("nonzero_params")
-            params = f"{size['params']:,}" + (f" ({nz / size['params']:.0%})" if nz is not None and size["params"] else "")
+        if size.params is not None:
+            nz = size.nonzero_params
+            params = f"{size.params:,}" + (f" ({nz / size.params:.0%})" if nz is not None and size.params else "")
         table.add_row(
-            method, r.get("runtime") or "-", status,
-            num(None if size.get("bytes") is None else size["bytes"] / 1e6, ".3f"),
-            num(None if size.get("gzip_bytes") is None else size["gzip_bytes"] / 1e6, ".3f"),
-            params, num(err.get("mse_v"), ".5f"), num(err.get("mse_w"), ".5f"), num(err.get("mse_mean"), ".5f"),
-            num((lat.get("model") or {}).get("p50_ms"), ".3f"),
-            num((lat.get("brain_step") or {}).get("p50_ms"), ".3f"), num(tp.get("fps"), ",.0f"),
-            num(mem.get("peak_rss"), ".0f"),
-            "-" if xc.get("speedup_p50") is None else f"{xc['speedup_p50']:.2f}x",
-            num(xc.get("max_abs_diff"), ".2e"),
+            method, r.runtime or "-", status,
+            num(None if size.bytes is None else size.bytes / 1e6, ".3f"),
+            num(None if size.gzip_bytes is None else size.gzip_bytes / 1e6, ".3f"),
+            params, num(err and err.mse_v, ".5f"), num(err and err.mse_w, ".5f"), num(err and err.mse_mean, ".5f"),
+            num(r.p50_ms, ".3f"), num(lat.brain_step.p50_ms if lat and lat.brain_step else None, ".3f"),
+            num(tp and tp.fps, ",.0f"), num(mem and mem.peak_rss, ".0f"),
+            "-" if xc is None or xc.speedup_p50 is None else f"{xc.speedup_p50:.2f}x",
+            num(xc and xc.max_abs_diff, ".2e"),
         )
     return table
 
@@ -210,10 +208,9 @@ BUSY_CPU = 0.25  # other processes using more than this many CPUs on average: ti
 
 def reasons(doc: dict) -> list[str]:
     """Notes to print under the table: why variants failed or were skipped, and busy-machine warnings."""
-    lines = [f"{r['name']}: {r['status']}: {r['reason']}" for r in doc["variants"]
-             if r["status"] != "ok" and r.get("reason")]
-    busy = [f"{r['name']} ({r['background_cpu']:.2f})" for r in doc["variants"]
-            if (r.get("background_cpu") or 0) > BUSY_CPU]
+    rows = offline_rows(doc)
+    lines = [f"{r.name}: {r.status}: {r.reason}" for r in rows if r.status != "ok" and r.reason]
+    busy = [f"{r.name} ({r.background_cpu:.2f})" for r in rows if (r.background_cpu or 0) > BUSY_CPU]
     if busy:
         lines.append(f"note: other processes kept CPUs busy while measuring {', '.join(busy)} (average CPUs "
                      "in use); their latency may be inflated: rerun on an idle machine with --force")

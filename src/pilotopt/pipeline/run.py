@@ -724,17 +724,16 @@ def _track(cfg: PipelineConfig, out: Path, offline: dict, drives: list[dict], pa
     with tracker.start_run(f"pilotopt-{cfg.profile}"):
         tracker.log_params({"profile": cfg.profile, "seed": cfg.seed, "model": cfg.train.model,
                             "epochs": cfg.train.epochs, "frameworks": ",".join(cfg.train.frameworks)})
-        for row in offline["variants"]:
-            if row["status"] == "ok":
-                tracker.log_metrics({f"{row['name']}.mse": row["error"]["mse_mean"],
-                                     f"{row['name']}.p50_ms": row["latency_ms"]["model"]["p50_ms"],
-                                     f"{row['name']}.size_mb": row["size"]["bytes"] / 1e6})
-        for rec in drives:
-            if rec.get("status") == "ok":
-                m = rec["metrics"]
-                tag = f"{rec['variant']}.{rec['circuit']}.{rec['direction']}"
-                tracker.log_metrics({f"{tag}.completed_pct": m["percentage_completed"],
-                                     f"{tag}.brain_hz": m.get("brain_iterations_frequency") or 0.0})
+        for row in offline_rows(offline):
+            if row.ok:
+                tracker.log_metrics({f"{row.name}.mse": row.mse_mean, f"{row.name}.p50_ms": row.p50_ms,
+                                     f"{row.name}.size_mb": row.size_bytes / 1e6})
+        for rec in drives_of(drives):
+            if rec.status == "ok" and rec.metrics is not None:
+                m = rec.metrics
+                tag = f"{rec.variant}.{rec.circuit}.{rec.direction}"
+                tracker.log_metrics({f"{tag}.completed_pct": m.percentage_completed,
+                                     f"{tag}.brain_hz": m.brain_iterations_frequency or 0.0})
         for p in paths.values():
             if Path(p).is_file():
                 tracker.log_artifact(Path(p))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pilotopt.decide import pareto as pareto_mod
 from pilotopt.decide.verdict import DecidedVariant
+from pilotopt.records import SearchTrial
 from pilotopt.report.decision import (candidates_table, condition_table, decision_table, divergence_table,
                                       driving_failures, failures_table, predictive_text)
 from pilotopt.report.tables import (FRAMEWORK_LABELS, Column, Table, chain_table, circuit_table, meta_table, offline_table,
@@ -239,17 +240,23 @@ def search_blocks(search: dict, figure: Path | None) -> list:
     results.json."""
     by_name = {t["name"]: t for t in search.get("trials", [])}
     cols = [Column("chain", "chain"), Column("settings", "settings"), Column("score", "score (all conditions)", ".1f"),
-            Column("score_default_mean", "score default", ".1f"), Column("score_default_lo", "lo", ".1f"),
-            Column("score_default_hi", "hi", ".1f"), Column("latency_p50_ms", "p50 ms", ".3f"),
+            Column("cl_score_mean", "score default", ".1f"), Column("cl_score_lo", "lo", ".1f"),
+            Column("cl_score_hi", "hi", ".1f"), Column("latency_p50_ms", "p50 ms", ".3f"),
             Column("size_mb", "MB", ".3f"), Column("mse_ratio", "MSE ratio", ".2f")]
     rows = []
     for name in search.get("front", []):
-        t = by_name.get(name) or {}
-        m = (t.get("result") or {}).get("metrics") or {}
-        st = ((t.get("result") or {}).get("candidate") or {}).get("settings") or {}
-        rows.append({"chain": ("★ " if name == search.get("recommended") else "") + (t.get("chain") or name),
+        result = (by_name.get(name) or {}).get("result")
+        if not result:
+            continue
+        t = SearchTrial.from_json(result, f"search trial {name}")
+        m = t.summary
+        st = t.candidate.get("settings") or {}
+        rows.append({"chain": ("★ " if name == search.get("recommended") else "") + t.chain,
                      "settings": ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
-                                           for s in st.values() for k, v in s.items()) or "-", **m})
+                                           for s in st.values() for k, v in s.items()) or "-",
+                     "score": t.score, "mse_ratio": t.mse_ratio, "cl_score_mean": m and m.cl_score_mean,
+                     "cl_score_lo": m and m.cl_score_lo, "cl_score_hi": m and m.cl_score_hi,
+                     "latency_p50_ms": m and m.latency_p50_ms, "size_mb": m and m.size_mb})
     out: list = [Heading(2, "Search", "search"),
                  Para(f"`pilotopt search` finished {search.get('trials_finished')} trials"
                       + (f" in {search['wall_s']:.0f} s" if search.get("wall_s") else "")

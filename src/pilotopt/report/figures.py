@@ -9,6 +9,7 @@ import math
 from pathlib import Path
 
 from pilotopt.atomic import atomic_path
+from pilotopt.decide.pareto import pareto_front
 from pilotopt.decide.verdict import DecidedVariant
 from pilotopt.report.pareto import DPI, FRONT_COLOUR, POINT_COLOUR, _place_labels
 
@@ -37,12 +38,10 @@ def _figure(size):
 
 
 def speed_front(rows: list[DecidedVariant]) -> list[DecidedVariant]:
-    """Rows no other row beats on both latency (lower) and driving score (higher)."""
+    """The variants nothing beats on both latency (lower) and driving score (higher)."""
     pts = [r for r in rows if _finite(r.latency_p50_ms) and _finite(r.cl_score_mean)]
-    front = [r for r in pts if not any(
-        o.latency_p50_ms <= r.latency_p50_ms and o.cl_score_mean >= r.cl_score_mean
-        and (o.latency_p50_ms < r.latency_p50_ms or o.cl_score_mean > r.cl_score_mean) for o in pts)]
-    return sorted(front, key=lambda r: r.latency_p50_ms)
+    front = pareto_front([(r.latency_p50_ms, r.cl_score_mean) for r in pts], ("minimize", "maximize"))
+    return sorted((pts[i] for i in front), key=lambda r: r.latency_p50_ms)
 
 
 def decision_plot(rows: list[DecidedVariant], rec: dict, path: Path) -> Path | None:

@@ -29,13 +29,20 @@ def _rel(path: Path, out_dir: Path) -> str:
     return rel.replace(os.sep, "/").replace(" ", "%20")
 
 
-def render_table(t: Table) -> list[str]:
-    if not t.rows:
+def md_table(header: list[str], rows: list[list], numeric: list[bool] | None = None) -> list[str]:
+    """The one Markdown table writer (the report, `pilotopt search` and `report publish`): cells
+    escaped, numeric columns right-aligned."""
+    if not rows:
         return ["*(no rows)*"]
-    head = "| " + " | ".join(_cell(c.label) for c in t.columns) + " |"
-    sep = "|" + "|".join("---:" if c.numeric else "---" for c in t.columns) + "|"
-    body = ["| " + " | ".join(_cell(c.format(r)) for c in t.columns) + " |" for r in t.rows]
-    return [head, sep, *body]
+    numeric = numeric or [False] * len(header)
+    return ["| " + " | ".join(_cell(h) for h in header) + " |",
+            "|" + "|".join("---:" if n else "---" for n in numeric) + "|",
+            *("| " + " | ".join(_cell(x) for x in r) + " |" for r in rows)]
+
+
+def render_table(t: Table) -> list[str]:
+    return md_table([c.label for c in t.columns], [[c.format(r) for c in t.columns] for r in t.rows],
+                    [c.numeric for c in t.columns])
 
 
 def _image(b: Image, out_dir: Path) -> list[str]:

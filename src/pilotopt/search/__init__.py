@@ -15,7 +15,7 @@ from pilotopt.search.context import SearchContext, open_run
 from pilotopt.search.results import summarize
 from pilotopt.search.sensitivity import pick, sensitivity
 from pilotopt.search.space import Candidate, Space, describe, parse_space
-from pilotopt.search.trial import reference
+from pilotopt.search.trial import cached_trial, reference
 
 __all__ = ["SearchConfig", "SearchContext", "Candidate", "Space", "describe", "load_search_config", "open_run",
            "parse_space", "run_search"]
@@ -36,11 +36,11 @@ def run_search(ctx: SearchContext, say: Callable[[str], None] = print) -> dict:
     study = engines.open_study(ctx)
     doc = summarize(ctx, study, ref)
     if ctx.search.sensitivity_layers != 0:
-        best = pick([t["result"] for t in doc["trials"]], doc["recommended"])
+        best = pick([cached_trial(ctx, t["name"]) for t in doc["trials"] if t["name"]], doc["recommended"])
         if best is None:
             say("sensitivity: no int8 ONNX Runtime trial was driven with the whole protocol; skipped")
         else:
-            say(f"sensitivity: {best['candidate']['chain']} ({best['name']}), one weight layer in float at a time")
+            say(f"sensitivity: {best.chain} ({best.name}), one weight layer in float at a time")
             write_json(ctx.out / "sensitivity.json", sensitivity(ctx, ref, best, say, ctx.search.sensitivity_layers))
     doc = summarize(ctx, study, ref, wall_s=round(time.perf_counter() - t0, 1))
     say(f"search: {len(doc['front'])} variant(s) on the Pareto front; recommended: "

@@ -11,7 +11,6 @@ candidate and reads its result back if it had finished."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import tempfile
@@ -23,7 +22,8 @@ from pilotopt.errors import BadInputError
 from pilotopt.isolation import child_env_vars
 from pilotopt.search.context import SearchContext
 from pilotopt.search.space import Replay, suggest
-from pilotopt.search.trial import cached_trial, objective_values, run_trial
+from pilotopt.records import SearchTrial
+from pilotopt.search.trial import cached_trial, objective_values, read_reference, run_trial
 
 STUDY_NAME = "pilotopt-search"
 INTERRUPTED = "interrupted"  # user attribute of a trial failed because its run was killed
@@ -120,14 +120,14 @@ def _draw(ctx: SearchContext, trial):
     return cand
 
 
-def _line(doc: dict, number: int | None) -> str:
-    m = doc.get("metrics") or {}
-    if doc.get("state") != "complete":
-        return f"trial {'' if number is None else number} {doc['candidate']['chain']}: failed: {doc.get('reason')}"
-    how = f" (not driven: {doc['screen']})" if doc.get("screen") else ""
-    lat = m.get("latency_p50_ms")
-    return (f"trial {'' if number is None else number} {doc['candidate']['chain']}: score {m.get('score', 0):.1f}, "
-            f"p50 {lat:.3f} ms, {m.get('size_mb') or 0:.3f} MB{how}" + (" (cached)" if doc.get("cached") else ""))
+def _line(doc: SearchTrial, number: int | None) -> str:
+    n = "" if number is None else number
+    if not doc.complete or doc.summary is None:
+        return f"trial {n} {doc.chain}: failed: {doc.reason}"
+    how = f" (not driven: {doc.screen})" if doc.screen else ""
+    m = doc.summary
+    return (f"trial {n} {doc.chain}: score {doc.score:.1f}, p50 {m.latency_p50_ms:.3f} ms, "
+            f"{m.size_mb or 0:.3f} MB{how}" + (" (cached)" if doc.cached else ""))
 
 
 # -- local ----------------------------------------------------------------------------------------
@@ -157,11 +157,11 @@ def run_local(ctx: SearchContext, ref: dict, say: Say) -> None:
 def _tune_trial(config: dict, ctx_doc: dict, ref_file: str) -> dict:
     """One Ray Tune trial: the parameters OptunaSearch drew -> the candidate -> its result."""
     ctx = SearchContext.from_dict(ctx_doc)
-    ref = json.loads(Path(ref_file).read_text())
+    ref = read_reference(Path(ref_file))
     cand = suggest(Replay(_flat(config)), ctx.search_space, _kinds(ctx))
     doc = run_trial(ctx, cand, ref)
     values = objective_values(ctx, doc)
-    out = {"name": cand.name, "state": doc["state"]}
+    out = {"name": cand.name, "state": doc.state}
     if values is not None:
         out.update(dict(zip(ctx.search.objectives, values)))
     return out

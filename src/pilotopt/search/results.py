@@ -14,7 +14,9 @@ from pilotopt.atomic import atomic_path, write_json, write_text
 from pilotopt.pipeline.config import technique_overrides
 from pilotopt.decide import Constraints, condition_gate, recommend
 from pilotopt.decide.pareto import dominates
-from pilotopt.records import VariantSummary
+from pilotopt.decide.verdict import DecidedVariant
+from pilotopt.records import SearchTrial, VariantSummary
+from pilotopt.report import markdown  # search.md is rendered with the report's writer
 from pilotopt.search.context import SearchContext
 from pilotopt.search.trial import cached_trial
 
@@ -22,11 +24,7 @@ RESULTS_SCHEMA = "pilotopt.search/1"
 
 
 def md_table(header: list[str], rows: list[list]) -> str:
-    if not rows:
-        return "*(no rows)*"
-    cell = lambda x: " ".join(str(x).split()).replace("|", "\\|")  # noqa: E731
-    lines = ["| " + " | ".join(map(cell, header)) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    return "\n".join(lines + ["| " + " | ".join(map(cell, r)) + " |" for r in rows])
+    return "\n".join(markdown.md_table(header, rows))
 
 
 def _trials(ctx: SearchContext, study) -> list[dict]:
@@ -44,24 +42,26 @@ def _trials(ctx: SearchContext, study) -> list[dict]:
     return out
 
 
+def _fidelity(t: dict) -> int:
+    return t["doc"].fidelity if t.get("doc") is not None else 0
+
+
 def front(trials: list[dict], directions: list[str]) -> list[dict]:
     """The non-dominated complete trials that were driven (one per distinct variant), in trial order:
     a candidate the screen stopped has no driving score to stand on, however small or fast it is."""
     seen, pts = set(), []
     for t in trials:
-        driven = ((t.get("doc") or {}).get("fidelity") or 0) >= 2
-        if t["state"] == "complete" and t["values"] and driven and t["name"] not in seen:
+        if t["state"] == "complete" and t["values"] and _fidelity(t) >= 2 and t["name"] not in seen:
             seen.add(t["name"])
             pts.append(t)
     return [t for t in pts if not any(dominates(o["values"], t["values"], directions) for o in pts if o is not t)]
 
 
-def short_of(doc: dict | None, constraints) -> str | None:
+def short_of(doc: SearchTrial | None, constraints) -> str | None:
     """Why a driven trial misses the score / autonomy floor (None: it meets them, or was not driven)."""
-    m = (doc or {}).get("metrics") or {}
-    if ((doc or {}).get("fidelity") or 0) < 2:
+    if doc is None or doc.fidelity < 2 or doc.summary is None:
         return None
-    score, autonomy = m.get("score"), m.get("autonomy_mean")
+    score, autonomy = doc.score, doc.summary.cl_autonomy_mean
     if constraints.min_score is not None and (score is None or score < constraints.min_score):
         return f"score {_fmt(score, '.1f')} < constraints.min_score {constraints.min_score:g}"
     if constraints.min_autonomy is not None and (autonomy is None or autonomy < constraints.min_autonomy):
@@ -69,27 +69,25 @@ def short_of(doc: dict | None, constraints) -> str | None:
     return None
 
 
-def off_the_gate(ctx: SearchContext, trial: dict, ref: dict) -> str | None:
+def off_the_gate(ctx: SearchContext, trial: dict, ref: dict[str, SearchTrial]) -> str | None:
     """Why a trial driven by the whole protocol fails the report's condition gate against the
     baselines (a condition, circuit or direction a baseline drives cleanly and it does not), or None."""
-    doc = trial.get("doc") or {}
-    row = _row(doc)
-    if row is None or (doc.get("fidelity") or 0) < 3:
+    doc = trial.get("doc")
+    if doc is None or doc.summary is None or doc.fidelity < 3:
         return None
     cfg = ctx.cfg
     rule = Constraints(score_tolerance=cfg.report.score_tolerance,
                        relax_conditions=tuple(cfg.report.relax_conditions))
-    summary = VariantSummary.from_json(row)
-    _, why, _ = condition_gate([summary], [VariantSummary.from_json(v["agg"]) for v in ref.values()], rule)
-    reasons = why.get(summary.key)
+    _, why, _ = condition_gate([doc.summary], [v.summary for v in ref.values() if v.summary is not None], rule)
+    reasons = why.get(doc.summary.key)
     return f"condition gate: {'; '.join(reasons)}" if reasons else None
 
 
-def _per_condition(m: dict) -> str:
+def _per_condition(m: VariantSummary | None) -> str:
     """'default 91.2 (3/3), dusk 60.1 (3/3)': each condition's mean score and clean laps."""
-    per = m.get("per_condition") or {}
-    return ", ".join(f"{k} {_fmt(v.get('score_mean'), '.1f')} ({v.get('clean', '-')}/{v.get('n', '-')})"
-                     for k, v in per.items()) or "-"
+    if m is None:
+        return "-"
+    return ", ".join(f"{k} {_fmt(v.score_mean, '.1f')} ({v.clean}/{v.n})" for k, v in m.cl_conditions.items()) or "-"
 
 
 def _read(path: Path) -> dict | None:
@@ -99,19 +97,12 @@ def _read(path: Path) -> dict | None:
         return None
 
 
-def _row(doc: dict) -> dict | None:
-    return (doc or {}).get("row")
-
-
-def recommend_from(ctx: SearchContext, trials: list[dict], ref: dict) -> dict:
+def recommend_from(ctx: SearchContext, trials: list[dict], ref: dict[str, SearchTrial]) -> dict:
     """The report's rule over the driven front and the baselines, the MSE gate opened to the
     screen's ratio (the search judges by driving; the screen already bounded the MSE)."""
     cfg = ctx.cfg
-    rows = [VariantSummary.from_json(v["agg"]) for v in ref.values()]
-    for t in trials:
-        r = _row(t["doc"])
-        if r is not None and t["doc"].get("fidelity", 0) >= 3:
-            rows.append(VariantSummary.from_json(r))
+    rows = [v.summary for v in ref.values() if v.summary is not None]
+    rows += [t["doc"].summary for t in trials if _fidelity(t) >= 3 and t["doc"].summary is not None]
     c = ctx.search.constraints
     rule = Constraints(max_latency_ms=c.max_latency_ms, max_size_mb=c.max_size_mb,
                        must_complete=cfg.report.must_complete, mse_tolerance=ctx.search.screen.max_mse_ratio - 1.0,
@@ -124,64 +115,68 @@ def _fmt(x, spec=".3f", none="-"):
     return none if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
 
 
-def _ci(m: dict) -> str:
-    if m.get("score_default_mean") is None:
+def _ci(m: VariantSummary | None) -> str:
+    if m is None or m.cl_score_mean is None:
         return "-"
-    return f"{m['score_default_mean']:.1f} [{_fmt(m.get('score_default_lo'), '.1f')}, {_fmt(m.get('score_default_hi'), '.1f')}]"
+    return f"{m.cl_score_mean:.1f} [{_fmt(m.cl_score_lo, '.1f')}, {_fmt(m.cl_score_hi, '.1f')}]"
 
 
 def trial_table(trials: list[dict], front_names: set[str]) -> str:
     rows = []
     for t in trials:
-        doc = t["doc"] or {}
-        m = doc.get("metrics") or {}
-        status = t["state"] if doc.get("state") != "failed" else f"failed: {str(doc.get('reason'))[:80]}"
+        doc: SearchTrial | None = t["doc"]
+        m = doc.summary if doc is not None else None
+        status = t["state"] if doc is None or doc.state != "failed" else f"failed: {str(doc.reason)[:80]}"
         rows.append([t["number"], ("**" + (t["chain"] or "-") + "**") if t["name"] in front_names else (t["chain"] or "-"),
-                     _settings_text(doc), _fmt(m.get("score"), ".1f"), _ci(m), _per_condition(m),
-                     _fmt(m.get("latency_p50_ms")),
-                     _fmt(m.get("mmacs"), ".1f"), _fmt(m.get("size_mb")), _fmt(m.get("mse_ratio"), ".2f"),
-                     doc.get("fidelity", "-"), doc.get("screen") or t.get("short_of") or status])
+                     _settings_text(doc), _fmt(doc.score if m else None, ".1f"), _ci(m), _per_condition(m),
+                     _fmt(m.latency_p50_ms if m else None), _fmt(doc.mmacs if doc else None, ".1f"),
+                     _fmt(m.size_mb if m else None), _fmt(doc.mse_ratio if doc else None, ".2f"),
+                     doc.fidelity if doc else "-", (doc.screen if doc else None) or t.get("short_of") or status])
     return md_table(["trial", "chain", "settings", "score (all conditions)", "score default [95 % CI]",
                      "per condition: score (clean laps)", "p50 ms",
                      "MMACs", "MB", "MSE ratio", "fidelity", "note"], rows)
 
 
-def _settings_text(doc: dict) -> str:
-    st = ((doc or {}).get("candidate") or {}).get("settings") or {}
+def _settings_text(doc: SearchTrial | None) -> str:
+    st = (doc.candidate.get("settings") if doc is not None else None) or {}
     parts = [f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for s in st.values() for k, v in s.items()]
     return ", ".join(parts) or "-"
 
 
-def menu_table(ctx: SearchContext, rec_doc: dict | None, ref: dict) -> tuple[str, dict] | None:
+def report_variants(doc: dict) -> list[DecidedVariant]:
+    """The variants of a run's report (report/results.json: each one's figures and verdict)."""
+    return [DecidedVariant.from_json(v, f"variant {i} of the run's report") for i, v in enumerate(doc.get("variants", []))]
+
+
+def menu_table(ctx: SearchContext, rec_doc: SearchTrial | None, ref: dict) -> tuple[str, dict] | None:
     """The run's fixed menu (its report's recommendation and best driver) beside the search's pick."""
     path = ctx.run / "report" / "results.json"
     try:
         doc = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    rows = {r["key"]: r for r in doc.get("variants", []) if r.get("key")}
+    rows = {r.key: r for r in report_variants(doc)}
     pick = (doc.get("recommendation") or {}).get("recommended")
     menu = rows.get(pick) if pick else None
     lines, verdict = [], {}
     if menu is not None:
-        lines.append(["fixed menu (the run's recommendation)", menu["name"], _fmt(menu.get("cl_score_mean"), ".1f"),
-                      f"[{_fmt(menu.get('cl_score_lo'), '.1f')}, {_fmt(menu.get('cl_score_hi'), '.1f')}]",
-                      _fmt(menu.get("latency_p50_ms")), _fmt(menu.get("size_mb"))])
-    if rec_doc is not None:
-        m = rec_doc["metrics"]
-        lines.append(["search (recommended)", rec_doc["candidate"]["chain"], _fmt(m.get("score_default_mean"), ".1f"),
-                      f"[{_fmt(m.get('score_default_lo'), '.1f')}, {_fmt(m.get('score_default_hi'), '.1f')}]",
-                      _fmt(m.get("latency_p50_ms")), _fmt(m.get("size_mb"))])
+        lines.append(["fixed menu (the run's recommendation)", menu.name, _fmt(menu.cl_score_mean, ".1f"),
+                      f"[{_fmt(menu.cl_score_lo, '.1f')}, {_fmt(menu.cl_score_hi, '.1f')}]",
+                      _fmt(menu.latency_p50_ms), _fmt(menu.size_mb)])
+    if rec_doc is not None and rec_doc.summary is not None:
+        m = rec_doc.summary
+        lines.append(["search (recommended)", rec_doc.chain, _fmt(m.cl_score_mean, ".1f"),
+                      f"[{_fmt(m.cl_score_lo, '.1f')}, {_fmt(m.cl_score_hi, '.1f')}]",
+                      _fmt(m.latency_p50_ms), _fmt(m.size_mb)])
         if menu is not None:
-            best_menu = max((r for r in rows.values() if r.get("cl_score_mean") is not None),
-                            key=lambda r: r["cl_score_mean"], default=None)
-            as_good = (best_menu is None or m.get("score_default_hi") is None
-                       or m["score_default_hi"] >= (best_menu.get("cl_score_lo") or 0.0))
-            faster = (m.get("latency_p50_ms") or math.inf) < (menu.get("latency_p50_ms") or 0.0)
-            smaller = (m.get("size_mb") or math.inf) < (menu.get("size_mb") or 0.0)
+            best_menu = max((r for r in rows.values() if r.cl_score_mean is not None),
+                            key=lambda r: r.cl_score_mean, default=None)
+            as_good = (best_menu is None or m.cl_score_hi is None or m.cl_score_hi >= (best_menu.cl_score_lo or 0.0))
+            faster = (m.latency_p50_ms or math.inf) < (menu.latency_p50_ms or 0.0)
+            smaller = (m.size_mb or math.inf) < (menu.size_mb or 0.0)
             verdict = {"as_good_as_every_menu_variant": bool(as_good), "faster_than_menu_pick": bool(faster),
                        "smaller_than_menu_pick": bool(smaller),
-                       "best_menu_driver": best_menu["name"] if best_menu else None}
+                       "best_menu_driver": best_menu.name if best_menu else None}
     if not lines:
         return None
     table = md_table(["", "variant", "score default", "95 % CI", "p50 ms", "MB"], lines)
@@ -189,8 +184,8 @@ def menu_table(ctx: SearchContext, rec_doc: dict | None, ref: dict) -> tuple[str
 
 
 def plot(trials: list[dict], front_names: set[str], rec_name: str | None, path: Path) -> Path | None:
-    pts = [(t["doc"]["metrics"], t["name"]) for t in trials if (t["doc"] or {}).get("metrics")
-           and t["doc"]["metrics"].get("latency_p50_ms") is not None]
+    pts = [((t["doc"].summary.latency_p50_ms, t["doc"].score), t["name"]) for t in trials
+           if t["doc"] is not None and t["doc"].summary is not None and t["doc"].summary.latency_p50_ms is not None]
     if not pts:
         return None
     import matplotlib
@@ -199,12 +194,12 @@ def plot(trials: list[dict], front_names: set[str], rec_name: str | None, path: 
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    for m, name in pts:
+    for (p50, score), name in pts:
         on = name in front_names
-        ax.scatter(m["latency_p50_ms"], m["score"], s=40 if on else 18, c="tab:red" if on else "tab:gray",
+        ax.scatter(p50, score, s=40 if on else 18, c="tab:red" if on else "tab:gray",
                    alpha=0.9 if on else 0.5, zorder=3 if on else 2)
         if name == rec_name:
-            ax.scatter(m["latency_p50_ms"], m["score"], s=160, facecolors="none", edgecolors="black", zorder=4)
+            ax.scatter(p50, score, s=160, facecolors="none", edgecolors="black", zorder=4)
     ax.set_xscale("log")
     ax.set_xlabel("p50 latency, batch 1 (ms, log)")
     ax.set_ylabel("driving score (mean over conditions)")
@@ -217,23 +212,23 @@ def plot(trials: list[dict], front_names: set[str], rec_name: str | None, path: 
     return path
 
 
-def replay_yaml(ctx: SearchContext, doc: dict) -> str:
+def replay_yaml(ctx: SearchContext, doc: SearchTrial) -> str:
     """A `pilotopt optimize --config` file that rebuilds the variant: its steps with every setting
     it ran with (the run's technique defaults included)."""
     import yaml
 
-    cand = doc["candidate"]
+    cand = doc.candidate
     defaults = technique_overrides(ctx.cfg, list(dict.fromkeys(cand["steps"])))
     settings = {s: {**defaults.get(s, {}), **(cand["settings"].get(s) or {})} for s in cand["steps"]}
     base = ctx.baselines[cand["baseline"]]
-    head = (f"# pilotopt search: trial {doc['name']}, chain {cand['chain']}\n"
+    head = (f"# pilotopt search: trial {doc.name}, chain {cand['chain']}\n"
             f"# replay: pilotopt optimize --model {base.source} --config replay.yaml "
             f"--data {' --data '.join(map(str, ctx.data_roots))} --test-circuits {','.join(ctx.cfg.data.test_circuits)} "
             f"--seed {ctx.cfg.seed} --out DIR\n")
     spec = {"steps": list(cand["steps"])}
     if any(settings.values()):
         spec["settings"] = {k: v for k, v in settings.items() if v}
-    return head + yaml.safe_dump({"variants": {doc["name"]: spec}}, sort_keys=False)
+    return head + yaml.safe_dump({"variants": {doc.name: spec}}, sort_keys=False)
 
 
 def summarize(ctx: SearchContext, study, ref: dict, wall_s: float | None = None) -> dict:
@@ -258,14 +253,15 @@ def summarize(ctx: SearchContext, study, ref: dict, wall_s: float | None = None)
         "schema": RESULTS_SCHEMA, "run": str(ctx.run), "config": ctx.search.model_dump(mode="json"),
         "objectives": dict(zip(ctx.search.objectives, directions)),
         "latency_measured_on": {"host": platform.node(), "processor": platform.processor() or platform.machine(),
-                                "trial_hosts": sorted({t["doc"].get("host") for t in trials
-                                                       if t["doc"] and t["doc"].get("host")}),
+                                "trial_hosts": sorted({t["doc"].host for t in trials
+                                                       if t["doc"] is not None and t["doc"].host}),
                                 "threads": ctx.cfg.threads,
                                 "trials_at_once": ctx.search.workers if ctx.search.executor == "ray" else 1,
                                 "objective": "MMACs per prediction" if ctx.search.latency == "macs" else "p50 ms"},
         "wall_s": wall_s, "trials_finished": sum(1 for t in trials if t["state"] in ("complete", "fail")),
-        "reference": {k: v["metrics"] for k, v in ref.items()},
-        "trials": [{k: v for k, v in t.items() if k != "doc"} | {"result": t["doc"]} for t in trials],
+        "reference": {k: v.to_json() for k, v in ref.items()},
+        "trials": [{k: v for k, v in t.items() if k != "doc"} | {"result": t["doc"] and t["doc"].to_json()}
+                   for t in trials],
         "front": [t["name"] for t in fr], "recommendation": rec, "recommended": rec_name,
         "menu": menu[1] if menu else None, "files": files,
     }

@@ -25,12 +25,11 @@ from pilotopt.evaluate.harness import evaluate_artifacts
 from pilotopt.pipeline.config import technique_overrides
 from pilotopt.decide import summarize
 from pilotopt.pipeline.run import drive_all, drive_jobs
-from pilotopt.records import OfflineRow, VariantSummary, drives_of, offline_rows
+from pilotopt.records import SEARCH_TRIAL_SCHEMA, OfflineRow, SearchTrial, VariantSummary, drives_of, offline_rows
 from pilotopt.search.context import SearchContext
 from pilotopt.search.space import Candidate
 from pilotopt.techniques import optimize
 
-TRIAL_SCHEMA = "pilotopt.search.trial/1"
 Say = Callable[[str], None]
 
 
@@ -38,13 +37,13 @@ def trial_path(ctx: SearchContext, name: str) -> Path:
     return ctx.out / "trials" / f"{name}.json"
 
 
-def cached_trial(ctx: SearchContext, name: str) -> dict | None:
+def cached_trial(ctx: SearchContext, name: str) -> SearchTrial | None:
     path = trial_path(ctx, name)
     try:
         doc = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    return doc if doc.get("schema") == TRIAL_SCHEMA else None
+    return SearchTrial.from_json(doc, f"trial {path}") if doc.get("schema") == SEARCH_TRIAL_SCHEMA else None
 
 
 def _quiet(_msg: str) -> None:
@@ -102,28 +101,22 @@ def search_score(agg: VariantSummary) -> float:
     return float(sum(per) / len(per)) if per else 0.0
 
 
-def metrics(agg: VariantSummary, base: VariantSummary | None) -> dict:
+def trial_of(name: str, agg: VariantSummary, base: VariantSummary | None, **fields) -> SearchTrial:
+    """A driven (or screened) variant as the search judges it: its summary, its score over every
+    condition, its MSE against its baseline's and its MACs."""
     mse, bmse = agg.mse_mean, base.mse_mean if base else None
     # a trial's row is aggregated alone: without a structure step's own count (channel pruning,
     # distillation) it runs the baseline's dense MACs (weight pruning and quantization keep them)
     macs = agg.macs or (base.macs if base else None)
-    return {"score": search_score(agg) if agg.cl_runs_total else 0.0,
-            "score_default_mean": agg.cl_score_mean, "score_default_lo": agg.cl_score_lo,
-            "score_default_hi": agg.cl_score_hi, "autonomy_mean": agg.cl_autonomy_mean,
-            "deviation_mean": agg.cl_deviation_mean, "drives": agg.cl_runs_total,
-            "clean_laps": agg.cl_runs_completed,
-            "per_condition": {k: {"score_mean": v.score_mean, "score_lo": v.score_lo, "score_hi": v.score_hi,
-                                  "n": v.n, "clean": v.clean} for k, v in agg.cl_conditions.items()},
-            "latency_p50_ms": agg.latency_p50_ms, "mmacs": macs / 1e6 if macs else None,
-            "size_mb": agg.size_mb, "mse_mean": mse, "mse_w": agg.mse_w,
-            "mse_ratio": (mse / bmse) if mse is not None and bmse else None,
-            "precision": agg.precision, "runtime": agg.runtime}
+    return SearchTrial(name=name, summary=agg, score=search_score(agg) if agg.cl_runs_total else 0.0,
+                       mse_ratio=(mse / bmse) if mse is not None and bmse else None,
+                       mmacs=macs / 1e6 if macs else None, **fields)
 
 
-def screen(ctx: SearchContext, row: OfflineRow, base_row: OfflineRow) -> str | None:
+def screen(ctx: SearchContext, row: OfflineRow, base: VariantSummary) -> str | None:
     """Why the candidate is not driven (None: drive it)."""
     s, c = ctx.search.screen, ctx.search.constraints
-    mse, bmse = row.mse_mean, base_row.mse_mean
+    mse, bmse = row.mse_mean, base.mse_mean
     p50, size = row.p50_ms, row.size_bytes
     if mse is None or p50 is None:
         return "no offline MSE or latency"
@@ -136,9 +129,9 @@ def screen(ctx: SearchContext, row: OfflineRow, base_row: OfflineRow) -> str | N
     return None
 
 
-def reference(ctx: SearchContext, say: Say = print) -> dict[str, dict]:
+def reference(ctx: SearchContext, say: Say = print) -> dict[str, SearchTrial]:
     """The baselines as variants of the search, measured and driven with the whole protocol: what
-    every trial is compared against. {baseline name: {"row": offline row, "agg": aggregates}}."""
+    every trial is compared against (reference.json holds them for the Ray workers)."""
     names = [b for b in ctx.search_space.baselines if b in ctx.baselines]
     for name in names:
         base = ctx.baselines[name]
@@ -151,68 +144,68 @@ def reference(ctx: SearchContext, say: Say = print) -> dict[str, dict]:
     for name in names:
         records = drive(ctx, rows[name], ["default", *cfg.closed_loop.conditions], None, say)
         agg = aggregate(rows[name], records)
-        out[name] = {"row": rows[name].to_json(), "agg": agg.to_json(), "metrics": metrics(agg, None)}
-        m = out[name]["metrics"]
-        say(f"reference {name}: score {m['score']:.1f}, p50 {m['latency_p50_ms'] or float('nan'):.3f} ms, "
-            f"{m['size_mb'] or float('nan'):.3f} MB")
-    write_json(ctx.out / "reference.json", out)
+        out[name] = ref = trial_of(name, agg, None, state="complete", fidelity=3,
+                                   candidate={"baseline": name, "steps": [ctx.baselines[name].technique], "chain": name})
+        say(f"reference {name}: score {ref.score:.1f}, p50 {agg.latency_p50_ms or float('nan'):.3f} ms, "
+            f"{agg.size_mb or float('nan'):.3f} MB")
+    write_json(ctx.out / "reference.json", {k: v.to_json() for k, v in out.items()})
     return out
 
 
-def run_trial(ctx: SearchContext, cand: Candidate, ref: dict[str, dict], say: Say = _quiet) -> dict:
-    """The trial's result document (read back when it was computed before)."""
+def read_reference(path: Path) -> dict[str, SearchTrial]:
+    return {k: SearchTrial.from_json(v, f"baseline '{k}' in {path}") for k, v in json.loads(path.read_text()).items()}
+
+
+def run_trial(ctx: SearchContext, cand: Candidate, ref: dict[str, SearchTrial], say: Say = _quiet) -> SearchTrial:
+    """The trial's result (read back when it was computed before)."""
     done = cached_trial(ctx, cand.name)
     if done is not None:
-        return dict(done, cached=True)
+        return done.model_copy(update={"cached": True})
     ctx.out.mkdir(parents=True, exist_ok=True)
     with open(ctx.out / "computed.log", "a") as log:  # one line per trial computed (not read back)
         log.write(cand.name + "\n")
     t0 = time.perf_counter()
-    doc = {"schema": TRIAL_SCHEMA, "name": cand.name, "candidate": cand.to_dict(), "state": "failed",
-           "reason": None, "screen": None, "fidelity": 0, "metrics": None}
-    v = build(ctx, cand.name, cand.baseline, list(cand.steps), cand.settings, say)
-    if v.status != "ok":
-        doc["reason"] = f"{v.status}: {v.reason}"
-    else:
-        row = evaluate(ctx, {cand.name})[cand.name]
-        base = ref[cand.baseline]
-        if row.status != "ok":
-            doc["reason"] = f"offline evaluation {row.status}: {row.reason}"
-        else:
-            why = screen(ctx, row, OfflineRow.from_json(base["row"]))
-            doc["screen"] = why
-            records: list[dict] = []
-            if why is None:
-                records = drive(ctx, row, ["default"], 1, say)
-                doc["fidelity"] = 2
-                first = aggregate(row, records).cl_score_mean or 0.0
-                if first >= ctx.search.screen.first_drive_min_score:
-                    records = drive(ctx, row, ["default", *ctx.cfg.closed_loop.conditions], None, say)
-                    doc["fidelity"] = 3
-                else:
-                    doc["screen"] = (f"first drive scored {first:.1f} < screen.first_drive_min_score "
-                                     f"{ctx.search.screen.first_drive_min_score}")
-            else:
-                doc["fidelity"] = 1
-            agg = aggregate(row, records)
-            doc["metrics"] = metrics(agg, VariantSummary.from_json(base["agg"]))
-            doc["row"] = agg.to_json()
-            doc["state"] = "complete"
     import platform
 
-    doc["host"] = platform.node()  # where its latency was measured (a Ray cluster may spread trials)
-    doc["seconds"] = round(time.perf_counter() - t0, 2)
-    doc["variant"] = str(ctx.variants_dir / cand.name)
-    write_json(trial_path(ctx, cand.name), doc)
+    where = {"candidate": cand.to_dict(), "variant": str(ctx.variants_dir / cand.name),
+             "host": platform.node()}  # where its latency was measured (a Ray cluster may spread trials)
+    doc = _judge(ctx, cand, ref[cand.baseline].summary, where, say)
+    doc = doc.model_copy(update={"seconds": round(time.perf_counter() - t0, 2)})
+    write_json(trial_path(ctx, cand.name), doc.to_json())
     return doc
 
 
-def objective_values(ctx: SearchContext, doc: dict) -> list[float] | None:
+def _judge(ctx: SearchContext, cand: Candidate, base: VariantSummary, where: dict, say: Say) -> SearchTrial:
+    """Build, screen offline, drive at the fidelity the screen allows."""
+    v = build(ctx, cand.name, cand.baseline, list(cand.steps), cand.settings, say)
+    if v.status != "ok":
+        return SearchTrial(name=cand.name, reason=f"{v.status}: {v.reason}", **where)
+    row = evaluate(ctx, {cand.name})[cand.name]
+    if row.status != "ok":
+        return SearchTrial(name=cand.name, reason=f"offline evaluation {row.status}: {row.reason}", **where)
+    why = screen(ctx, row, base)
+    records: list[dict] = []
+    fidelity = 1
+    if why is None:
+        records = drive(ctx, row, ["default"], 1, say)
+        fidelity = 2
+        first = aggregate(row, records).cl_score_mean or 0.0
+        if first >= ctx.search.screen.first_drive_min_score:
+            records = drive(ctx, row, ["default", *ctx.cfg.closed_loop.conditions], None, say)
+            fidelity = 3
+        else:
+            why = (f"first drive scored {first:.1f} < screen.first_drive_min_score "
+                   f"{ctx.search.screen.first_drive_min_score}")
+    return trial_of(cand.name, aggregate(row, records), base, state="complete", screen=why, fidelity=fidelity,
+                    **where)
+
+
+def objective_values(ctx: SearchContext, doc: SearchTrial) -> list[float] | None:
     """The trial's values in the order of `search.objectives` (None: the trial failed)."""
-    m = doc.get("metrics")
-    if doc.get("state") != "complete" or not m:
+    m = doc.summary
+    if not doc.complete or m is None:
         return None
-    latency = m.get("mmacs") if ctx.search.latency == "macs" else m.get("latency_p50_ms")
-    values = {"score": m.get("score"), "latency": latency, "size": m.get("size_mb")}
+    latency = doc.mmacs if ctx.search.latency == "macs" else m.latency_p50_ms
+    values = {"score": doc.score, "latency": latency, "size": m.size_mb}
     out = [values[o] for o in ctx.search.objectives]
     return None if any(v is None for v in out) else [float(v) for v in out]
