@@ -35,34 +35,36 @@ def optimized(request, dls, tiny_data, tmp_path_factory):
     return optimize_and_evaluate(request.module.OWN_CASES, dls, tiny_data, tmp_path_factory)
 
 
-# The costliest files first (seconds on 2 cores, `pytest --durations=0`, summed per file; refresh
+# The costliest files first (seconds on 2 cores, `pytest --durations=60`, summed per file; refresh
 # when a file's cost changes a lot). `make test` runs whole files per worker (--dist loadfile) in
 # collection order (--no-loadscope-reorder), so this is longest-first scheduling: with xdist's
 # default order (most tests first) one worker sat idle for the last ~90 s.
 COSTLIEST_FIRST = (
-    "test_deploy.py",  # ~200 (variants of five techniques, a fresh venv with the edge wheel)
-    "test_search.py",  # 194
-    "test_runtimes.py",  # 139
-    "test_own_models.py",  # 101
-    "test_own_models_cli.py",  # 97
-    "test_techniques_collab.py",  # 73
-    "test_own_models_tf.py",  # 70
-    "test_pipeline_run.py",  # 68
-    "test_techniques.py",  # 59
-    "test_techniques_portable.py",  # 58
-    "test_techniques_torch_quant.py",  # 54
-    "test_techniques_tfmot.py",  # 46
-    "test_ros.py",  # 44 (mostly waiting on a 30 s drive over ROS: little CPU)
-    "test_executorch.py",  # 38
-    "test_chains.py",  # 38
-    "test_bench_techniques.py",  # 34
-    "test_evaluate.py",  # 32
-    "test_docs.py",  # 30
-    "test_deploy_convert.py",  # 30
-    "test_train.py",  # 28
-    "test_techniques_torch_speed.py",  # 24
-    "test_cli.py",  # 22
-    "test_executors.py",  # 21
+    "test_search.py",  # 270
+    "test_own_models.py",  # 166
+    "test_own_models_cli.py",  # 155
+    "test_runtimes.py",  # 143
+    "test_techniques_portable.py",  # 131
+    "test_techniques_collab.py",  # 127
+    "test_pipeline_run.py",  # 122
+    "test_own_models_tf.py",  # 115
+    "test_techniques.py",  # 93
+    "test_techniques_torch_quant.py",  # 90
+    "test_techniques_tfmot.py",  # 80
+    "test_deploy.py",  # 79 (variants of five techniques, a fresh venv with the edge wheel)
+    "test_executorch.py",  # 67
+    "test_bench_techniques.py",  # 66
+    "test_chains.py",  # 60
+    "test_ros.py",  # 40 (mostly waiting on a 30 s drive over ROS: little CPU)
+    "test_evaluate.py",  # 35
+    "test_techniques_torch_speed.py",  # 36
+    "test_bench_machine.py",  # 26
+    "test_train.py",  # 25
+    "test_docs.py",  # 20
+    "test_deploy_convert.py",  # 16
+    "test_cli.py",  # 15
+    "test_drive_jobs.py",  # 15
+    "test_executors.py",  # 12
 )
 
 

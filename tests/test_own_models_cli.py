@@ -29,7 +29,7 @@ profile: quick
 threads: 1
 data: {{path: [{data}], test_circuits: [simple]}}
 techniques: [{techniques}]
-offline: {{max_frames: 24, min_calls: 5, min_seconds: 0.05, throughput_batch: 8}}
+offline: {{max_frames: 24, min_calls: 5, min_seconds: 0.05, throughput_batch: 8, peak_seconds: 0}}
 closed_loop: {{timeout_s: 2.0, repeats: 1, conditions: []}}
 """
 RUN_TECHNIQUES = {"state_dict": "torch, onnx_fp32", "torchscript": "torch", "onnx": "onnx_fp32", "lstm": "torch",

@@ -396,7 +396,12 @@ def test_bench_runtimes_bad_model_is_one_line_error(tmp_path):
 
 
 @pytest.mark.slow
-def test_bench_runtimes_writes_every_row(baselines, tmp_path):
+def test_bench_runtimes_writes_every_row(baselines, exported, tmp_path):
+    """The bench over the export's folder: its conversions are reused as finished (the export test
+    checks them), every runtime is measured here."""
+    import shutil
+
+    shutil.copytree(exported[0], tmp_path / "art")
     out = tmp_path / "bench.json"
     proc = _cli("bench", "runtimes", "--model", str(baselines["torch"]), "--model", str(baselines["tf"]),
                 "--threads", "2", "--batch", "8", "--min-calls", "10", "--min-seconds", "0.05", "--out", str(out),
