@@ -7,6 +7,7 @@ and computes pilotopt's commands there; bad input is one line. One set of varian
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -238,6 +239,12 @@ def _run(*args, **kw):
     return subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=kw.pop("timeout", 600), **kw)
 
 
+def _in_venv(*args):
+    """A command of the fresh venv, without this process's PYTHONPATH (which could show it pilotopt's
+    own packages, or an egg-info the wheel build left in edge/src, as already installed)."""
+    return _run(*args, env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+
+
 @pytest.fixture(scope="module")
 def edge_venv(tmp_path_factory):
     """The wheel built from edge/, installed with its [onnxruntime] extra into a new venv (the runtime
@@ -254,7 +261,7 @@ def edge_venv(tmp_path_factory):
     r = _run(sys.executable, "-m", "venv", venv)
     assert r.returncode == 0, r.stderr
     py = venv / "bin" / "python"
-    r = _run(py, "-m", "pip", "install", "-q", f"{wheel}[onnxruntime]", f"numpy=={numpy.__version__}",
+    r = _in_venv(py, "-m", "pip", "install", "-q", f"{wheel}[onnxruntime]", f"numpy=={numpy.__version__}",
              f"onnxruntime=={onnxruntime.__version__}")
     assert r.returncode == 0, r.stderr[-2000:]
     return {"python": py, "bin": venv / "bin", "root": root}
@@ -271,7 +278,7 @@ def deployed(run):
 
 
 def test_the_wheel_brings_numpy_and_one_runtime_only(edge_venv):
-    r = _run(edge_venv["python"], "-m", "pip", "list", "--format=json")
+    r = _in_venv(edge_venv["python"], "-m", "pip", "list", "--format=json")
     names = {p["name"].lower() for p in json.loads(r.stdout)}
     assert {"pilotopt-edge", "numpy", "onnxruntime"} <= names
     assert not names & set(FORBIDDEN), names & set(FORBIDDEN)
@@ -285,7 +292,7 @@ def test_brain_step_on_the_edge_equals_pilotopt(edge_venv, deployed):
     folder = deployed["folders"]["onnx_fp32"]
     code = ("import json, sys, numpy as np; from pilotopt_edge import Brain; b = Brain.load(sys.argv[1]); "
             "f = np.load(sys.argv[2])['frames']; print(json.dumps([b.step(x) for x in f]))")
-    r = _run(edge_venv["python"], "-c", code, folder, deployed["root"] / "frames.npz")
+    r = _in_venv(edge_venv["python"], "-c", code, folder, deployed["root"] / "frames.npz")
     assert r.returncode == 0, r.stderr[-2000:]
     got = np.asarray(json.loads(r.stdout))
     art = open_artifact(deployed["variants"] / "onnx_fp32")
@@ -293,12 +300,12 @@ def test_brain_step_on_the_edge_equals_pilotopt(edge_venv, deployed):
     views = np.stack([crop_resize(f, art.contract.geometry) for f in deployed["frames"]])
     v, w = art.contract.commands(p.raw.predict(art.contract.encode(views)))
     assert np.abs(got - np.stack([v, w], 1)).max() <= 1e-5
-    r = _run(edge_venv["bin"] / "pilotopt-edge", "check", folder)
+    r = _in_venv(edge_venv["bin"] / "pilotopt-edge", "check", folder)
     assert r.returncode == 0 and r.stdout.startswith("OK: 20 frames"), r.stdout + r.stderr
 
 
 def test_a_runtime_extra_not_installed_names_the_fix(edge_venv, deployed):
-    r = _run(edge_venv["bin"] / "pilotopt-edge", "check", deployed["folders"]["openvino_int8"])
+    r = _in_venv(edge_venv["bin"] / "pilotopt-edge", "check", deployed["folders"]["openvino_int8"])
     assert r.returncode == 2
     assert r.stderr.strip() == "error: runtime 'openvino' is not installed here: pip install 'pilotopt-edge[openvino]'"
 
