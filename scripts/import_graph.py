@@ -35,13 +35,15 @@ SOURCES = {"pilotopt": ROOT / "src" / "pilotopt", "pilotopt_edge": ROOT / "edge"
 # - artifacts say what a file is (one kind per format) and which contract feeds it; runtimes load
 #   and run it, and are the one place a predictor is built (seen through its contract);
 # - the simulator drives a predictor and records datasets; data reads them; train fits models;
-#   techniques make variants; records type what the stages hand each other; evaluate measures;
+#   techniques make variants; evaluate measures (records, low down, type what the stages hand
+#   each other: they import nothing of pilotopt but its errors);
 #   decide summarizes and picks (ranking, gates, Pareto, statistics);
 # - report only renders what the layers below measured and decided; bench, deploy, pipeline and search
 #   orchestrate; the CLI and the package's `__init__` sit on top.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("pilotopt_edge",),
     ("errors", "atomic", "yamlfile", "frameworks", "isolation"),
+    ("records",),
     ("preprocess", "resize_kernel", "variants"),
     ("contracts",),
     ("models",),
@@ -51,7 +53,6 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("data",),
     ("train",),
     ("techniques",),
-    ("records",),
     ("evaluate", "breaking_point"),
     ("decide",),
     ("report",),

@@ -38,7 +38,7 @@ def test_on_real_drives_the_found_scale_drives_clean_and_the_failing_one_does_no
     def clean(scale):
         r = drive(make_brain("expert"), DriveConfig(circuit="simple", mode="realtime", latency_samples=[0.02],
                                                     latency_scale=scale, interventions=False, warmup_steps=0))
-        return {"clean": bool(r.metrics["lap_completed"]), "score": r.metrics.get("driving_score")}
+        return {"clean": bool(r.metrics.lap_completed), "score": r.metrics.driving_score}
 
     bp = find_breaking_point(clean, cap=256.0, resolution=0.25)
     assert bp.scale is not None and not bp.capped, bp

@@ -13,7 +13,7 @@ from pilotopt.sim.closed_loop import DriveConfig, drive
 @pytest.mark.parametrize("circuit", circuit_names())
 def test_expert_completes_every_circuit(circuit, direction):
     r = drive(make_brain("expert"), DriveConfig(circuit=circuit, direction=direction))
-    m = r.metrics
+    m = r.metrics.to_json()
     assert m["termination"] == "laps_completed", m
     assert m["lap_completed"] and m["percentage_completed"] >= 100.0
     assert m["position_deviation_mae"] < 0.3
@@ -22,8 +22,8 @@ def test_expert_completes_every_circuit(circuit, direction):
 
 def test_classic_brain_completes_simple():
     r = drive(make_brain("classic"), DriveConfig(circuit="simple"))
-    assert r.metrics["termination"] == "laps_completed", r.metrics
-    assert r.metrics["position_deviation_mae"] < 1.0
+    assert r.metrics.termination == "laps_completed", r.metrics
+    assert r.metrics.position_deviation_mae < 1.0
 
 
 def test_lockstep_is_deterministic():
@@ -68,20 +68,20 @@ def test_realtime_latency_delays_commands_and_skips_frames():
 def test_slow_brain_drives_worse_in_realtime():
     fast = drive(make_brain("classic"), DriveConfig(circuit="simple", mode="realtime", latency=0.0, timeout=30))
     slow = drive(make_brain("classic"), DriveConfig(circuit="simple", mode="realtime", latency=0.25, timeout=30))
-    assert fast.metrics["brain_steps"] > 2.5 * slow.metrics["brain_steps"]
-    assert (slow.metrics["position_deviation_mae"] > fast.metrics["position_deviation_mae"]
-            or slow.metrics["termination"] == "off_track")
+    assert fast.metrics.brain_steps > 2.5 * slow.metrics.brain_steps
+    assert (slow.metrics.position_deviation_mae > fast.metrics.position_deviation_mae
+            or slow.metrics.termination == "off_track")
 
 
 def test_end_reasons():
     off = drive(ConstantBrain(v=10.0, w=1.0), DriveConfig(circuit="simple"))
-    assert off.metrics["termination"] == "off_track" and off.metrics["off_track"]
+    assert off.metrics.termination == "off_track" and off.metrics.off_track
     stuck = drive(ConstantBrain(v=0.0), DriveConfig(circuit="simple", stuck_seconds=2.0))
-    assert stuck.metrics["termination"] == "stuck"
-    assert stuck.metrics["sim_seconds"] == pytest.approx(2.05, abs=0.06)
+    assert stuck.metrics.termination == "stuck"
+    assert stuck.metrics.sim_seconds == pytest.approx(2.05, abs=0.06)
     timeout = drive(make_brain("expert"), DriveConfig(circuit="simple", timeout=5.0))
-    assert timeout.metrics["termination"] == "timeout"
-    assert timeout.metrics["sim_seconds"] == pytest.approx(5.0)
+    assert timeout.metrics.termination == "timeout"
+    assert timeout.metrics.sim_seconds == pytest.approx(5.0)
 
 
 def test_brain_exception_is_recorded_not_raised():
@@ -89,13 +89,13 @@ def test_brain_exception_is_recorded_not_raised():
         def step(self, obs):
             raise RuntimeError("converter crashed")
     r = drive(Broken(), DriveConfig(circuit="simple", warmup_steps=0))
-    assert r.metrics["termination"] == "brain_error"
-    assert "converter crashed" in r.metrics["error"]
+    assert r.metrics.termination == "brain_error"
+    assert "converter crashed" in r.metrics.error
 
 
 def test_two_laps_and_json():
     r = drive(make_brain("expert"), DriveConfig(circuit="simple", laps=2))
-    assert r.metrics["laps_completed"] == 2 and r.metrics["percentage_completed"] >= 200
+    assert r.metrics.laps_completed == 2 and r.metrics.percentage_completed >= 200
     doc = r.to_json()
     assert doc["schema"] == "pilotopt.drive/2" and doc["metrics"]["lap_seconds"] > 0
 

@@ -132,9 +132,9 @@ def test_actuator_lag_and_slow_hardware_change_the_commands_effect():
     rt = dict(circuit="simple", timeout=2.0, warmup_steps=0, mode="realtime", latency_samples=[0.01])
     fast = drive(RecordingBrain(), DriveConfig(**rt))
     slow = drive(RecordingBrain(), DriveConfig(condition="slow:8", **rt))
-    assert fast.metrics["mean_emulated_latency_ms"] == pytest.approx(10.0)
-    assert slow.metrics["mean_emulated_latency_ms"] == pytest.approx(80.0)
-    assert slow.metrics["brain_steps"] < fast.metrics["brain_steps"] / 1.5  # a slow brain sees fewer frames
+    assert fast.metrics.mean_emulated_latency_ms == pytest.approx(10.0)
+    assert slow.metrics.mean_emulated_latency_ms == pytest.approx(80.0)
+    assert slow.metrics.brain_steps < fast.metrics.brain_steps / 1.5  # a slow brain sees fewer frames
 
 
 # ----------------------------------------------------------------------------- drives
@@ -145,19 +145,19 @@ def test_repetitions_start_apart_and_are_reproducible():
     assert abs(runs[0].trajectory["lateral"][0]) < 1e-6  # repetition 0: the canonical start on the line
     again = drive(make_brain("classic"), DriveConfig(circuit="simple", timeout=3.0, repetition=2))
     assert np.array_equal(again.trajectory["x"], runs[2].trajectory["x"])
-    assert runs[1].metrics["repetition"] == 1
+    assert runs[1].metrics.repetition == 1
 
 
 def test_interventions_put_the_car_back_and_cost_autonomy():
     cfg = dict(circuit="simple", timeout=20.0, warmup_steps=0)
     ends = drive(RecordingBrain(v=8.0, w=0.0), DriveConfig(**cfg))  # straight on: leaves the road
-    assert ends.metrics["termination"] == "off_track"
+    assert ends.metrics.termination == "off_track"
     helped = drive(RecordingBrain(v=8.0, w=0.0), DriveConfig(interventions=True, **cfg))
-    m = helped.metrics
+    m = helped.metrics.to_json()
     assert m["termination"] != "off_track" and m["interventions"] >= 2
     assert np.abs(helped.trajectory["lateral"]).max() < INTERVENTION_DISTANCE + 0.5  # never far off the line
     assert m["autonomy"] == pytest.approx(autonomy(m["interventions"], m["sim_seconds"]))
-    assert m["percentage_completed"] > ends.metrics["percentage_completed"]
+    assert m["percentage_completed"] > ends.metrics.percentage_completed
 
 
 def test_a_much_slower_hardware_drives_worse():
@@ -165,9 +165,9 @@ def test_a_much_slower_hardware_drives_worse():
     base = dict(circuit="simple", mode="realtime", latency_samples=[0.008, 0.012], interventions=True)
     ok = drive(make_brain("classic"), DriveConfig(**base))
     slow = drive(make_brain("classic"), DriveConfig(latency_scale=40.0, **base))
-    assert ok.metrics["interventions"] == 0 and ok.metrics["lap_completed"]
-    assert (slow.metrics["driving_score"] < ok.metrics["driving_score"] - 5
-            and slow.metrics["interventions"] > ok.metrics["interventions"])
+    assert ok.metrics.interventions == 0 and ok.metrics.lap_completed
+    assert (slow.metrics.driving_score < ok.metrics.driving_score - 5
+            and slow.metrics.interventions > ok.metrics.interventions)
 
 
 REPRO = """
@@ -182,7 +182,7 @@ brain = ModelBrain(load_artifact_predictor(open_artifact(model), runtime="torch"
 r = drive(brain, DriveConfig(circuit="simple", mode="realtime", timeout=4.0, latency_samples=samples, seed=3,
                              repetition=1, condition="gaussian:6", interventions=True))
 np.savez(out, **{k: r.trajectory[k] for k in ("x", "y", "theta", "v", "w")})
-print(json.dumps({"source": r.metrics["latency_source"], "steps": r.metrics["brain_steps"]}))
+print(json.dumps({"source": r.metrics.latency_source, "steps": r.metrics.brain_steps}))
 """
 
 
@@ -202,4 +202,4 @@ def test_reproducible_realtime_gives_identical_trajectories_in_two_processes(tmp
         assert np.array_equal(outs[0][key], outs[1][key]), key
     # and the wall-clock mode is labelled as such
     r = drive(make_brain("classic"), DriveConfig(circuit="simple", mode="realtime", timeout=1.0))
-    assert r.metrics["latency_source"] == "wall" and r.to_json()["config"]["latency_source"] == "wall"
+    assert r.metrics.latency_source == "wall" and r.to_json()["config"]["latency_source"] == "wall"

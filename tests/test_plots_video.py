@@ -113,7 +113,7 @@ def test_plot_trajectory_path_colour_follows_deviation(result, tmp_path):
 
 def test_trajectory_title_names_run_and_metrics(result):
     title = trajectory_title(result)
-    m = result.metrics
+    m = result.metrics.to_json()
     for part in ("simple", "anticlockwise", "lockstep", "expert", m["termination"],
                  f"{m['percentage_completed']:.1f}%", f"{m['position_deviation_mae']:.3f} m",
                  f"{m['average_speed']:.2f} m/s"):

@@ -69,8 +69,8 @@ def test_trained_model_drives_the_simulator(data, tmp_path):
     brain = ModelBrain(load_predictor(out))
     r = drive(brain, DriveConfig(circuit="simple", timeout=2.0))
     # a one-epoch model may leave the road quickly; what matters is that it ran as a brain
-    assert r.metrics["brain_steps"] >= 1 and r.metrics["mean_inference_time"] > 0
-    assert r.metrics["error"] is None and r.brain["runtime"] == "torch"
+    assert r.metrics.brain_steps >= 1 and r.metrics.mean_inference_time > 0
+    assert r.metrics.error is None and r.brain["runtime"] == "torch"
 
 
 def test_same_preprocessing_for_tf_and_torch_paths(data, tmp_path):

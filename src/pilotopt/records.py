@@ -266,11 +266,6 @@ class Drive(Record):
         """(condition, circuit, direction): one cell of the condition gate."""
         return self.condition or DEFAULT_CONDITION, self.circuit, self.direction or ""
 
-    def parsed_condition(self):
-        from pilotopt.sim.conditions import parse_condition  # the simulator's registry, only when asked
-
-        return parse_condition(self.condition)
-
 
 # ----------------------------------------------------------------------------- the summary
 class ConditionScore(Record):

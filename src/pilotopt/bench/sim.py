@@ -47,10 +47,10 @@ def bench_sim(circuit: str = "simple", frames: int = 300, repeats: int = 3) -> d
         rtfs, results = [], None
         for _ in range(repeats):
             results = drive(make_brain("expert"), DriveConfig(circuit=circuit, camera_view=camera_view))
-            rtfs.append(results.metrics["real_time_factor"])
+            rtfs.append(results.metrics.real_time_factor)
         drives[label] = {"real_time_factor_median": statistics.median(rtfs), "real_time_factor_runs": rtfs,
-                         "lap_completed": results.metrics["lap_completed"],
-                         "sim_seconds": results.metrics["sim_seconds"]}
+                         "lap_completed": results.metrics.lap_completed,
+                         "sim_seconds": results.metrics.sim_seconds}
     summary = {
         "full_frame_640x480_fps": round(full["fps_median"], 1),
         "pilotnet_view_fps": round(brain_view["fps_median"], 1),

@@ -123,7 +123,7 @@ def drive_cmd(
     goal = track.length * laps
     with progress_bar(f"{brain} on {track.name} ({cfg.direction}, {mode})", total=round(goal)) as update:
         result = drive(b, cfg, on_tick=lambda sim: update(min(goal, max(0.0, sim.progress))) if sim.tick % 20 == 0 else None)
-        update(min(goal, max(0.0, result.metrics["completed_distance"])))
+        update(min(goal, max(0.0, result.metrics.completed_distance)))
     _print_metrics(result.metrics)
     if model is not None:
         warn_out_of_range(b.out_of_range_share, art.contract.name, "the model's commands in this drive")
@@ -171,7 +171,8 @@ def cfg_fps(video_every: int) -> float:
     return CameraModel().fps / video_every
 
 
-def _print_metrics(m: dict) -> None:
+def _print_metrics(metrics) -> None:
+    m = metrics.to_json()  # every figure by name, as the table lists them
     table = Table(title="closed-loop metrics")
     table.add_column("metric")
     table.add_column("value", justify="right")

@@ -36,6 +36,7 @@ from pilotopt.evaluate.accuracy import compare, error_metrics
 from pilotopt.evaluate.latency import MIN_CALLS, MIN_SECONDS
 from pilotopt.evaluate.plugins import load_runtime_plugins
 from pilotopt.evaluate.results import RESULTS_SCHEMA, base_row, machine_info, write_results
+from pilotopt.records import CrossCheck, OfflineRow
 from pilotopt.evaluate.testset import prepare_testset
 from pilotopt.evaluate.worker import PHASE_MARK
 from pilotopt.isolation import child_env, run_python
@@ -133,12 +134,12 @@ def evaluate_artifacts(artifacts_dir: Path | str, data_roots: Sequence[Path | st
         if progress:
             progress("variant", i + 1, total, {"name": variant.name, "state": "done", "row": row})
 
-    _cross_check(rows, preds)
+    typed = _cross_check([OfflineRow.from_json(r, f"evaluate's row '{r['name']}'") for r in rows], preds)
     doc = {"schema": RESULTS_SCHEMA, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
            "artifacts": str(Path(artifacts_dir).resolve()), "data": [str(r.resolve()) for r in data_roots],
            "machine": machine, "protocol": protocol, "testset": {**testset, "folder": str(testset_dir)},
            "testsets": [{**t, "folder": str(d)} for d, t in testsets.values()],
-           "variants": rows}
+           "variants": [r.to_json() for r in typed]}
     write_results(out_dir, doc)
     return doc
 
@@ -380,18 +381,20 @@ def _children_cpu_seconds() -> float:
 
 # -- across variants -----------------------------------------------------------------------------
 
-def _cross_check(rows: list[dict], preds: dict[str, np.ndarray]) -> None:
-    by_name = {r["name"]: r for r in rows}
+def _cross_check(rows: list[OfflineRow], preds: dict[str, np.ndarray]) -> list[OfflineRow]:
+    """Each row with its agreement with its baseline on the same frames, and the speed-up and size
+    ratio against it (None when either side has no predictions)."""
+    by_name = {r.name: r for r in rows}
+    out = []
     for row in rows:
-        base = row.get("baseline")
-        row["cross_check"] = None
-        if row["status"] != "ok" or not base or base == row["name"] or base not in preds or row["name"] not in preds:
-            continue
-        ref = by_name[base]
-        xc = {"baseline": base, **compare(preds[row["name"]], preds[base])}
-        p50 = ((row.get("latency_ms") or {}).get("model") or {}).get("p50_ms")
-        ref_p50 = ((ref.get("latency_ms") or {}).get("model") or {}).get("p50_ms")
-        xc["speedup_p50"] = ref_p50 / p50 if p50 and ref_p50 else None
-        size, ref_size = row["size"].get("bytes"), ref["size"].get("bytes")
-        xc["size_ratio"] = size / ref_size if size and ref_size else None
-        row["cross_check"] = xc
+        base = row.baseline
+        xc = None
+        if row.ok and base and base != row.name and base in preds and row.name in preds:
+            ref = by_name[base]
+            p50, ref_p50 = row.p50_ms, ref.p50_ms
+            size, ref_size = row.size_bytes, ref.size_bytes
+            xc = CrossCheck(baseline=base, **compare(preds[row.name], preds[base]),
+                            speedup_p50=ref_p50 / p50 if p50 and ref_p50 else None,
+                            size_ratio=size / ref_size if size and ref_size else None)
+        out.append(row.model_copy(update={"cross_check": xc}))
+    return out

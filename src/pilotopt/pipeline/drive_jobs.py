@@ -153,8 +153,8 @@ def _drive(drive: dict, out: Path, loaded: dict) -> dict:
                       latency_samples=[x / 1000.0 for x in samples] if samples else None,
                       video_every=2 if drive["videos"] else 0)
     result = run(brain, cfg)
-    metrics = {k: (v.value if hasattr(v, "value") else v) for k, v in result.metrics.items()}
-    done = {"metrics": metrics, "brain": result.brain, "outputs_out_of_range_share": round(brain.out_of_range_share, 4)}
+    done = {"metrics": result.metrics.to_json(), "brain": result.brain,
+            "outputs_out_of_range_share": round(brain.out_of_range_share, 4)}
     if drive.get("plot", True):
         plot = out.with_suffix(".png")
         plot_trajectory(result, plot, title=trajectory_title(result))
@@ -163,6 +163,6 @@ def _drive(drive: dict, out: Path, loaded: dict) -> dict:
         video = out.with_suffix(".mp4")
         write_video(result.frames, video, fps=15.0)
         done["video"] = video.name
-    if metrics.get("error"):
-        done["reason"] = f"the runtime failed while driving: {metrics['error']}"
+    if result.metrics.error:
+        done["reason"] = f"the runtime failed while driving: {result.metrics.error}"
     return done

@@ -29,6 +29,7 @@ from typing import Callable
 import numpy as np
 
 from pilotopt.errors import BadInputError, one_line
+from pilotopt.records import DriveMetrics
 from pilotopt.sim.brains.base import Brain
 from pilotopt.sim.camera import CameraModel, FullFrameView, PilotNetView, View
 from pilotopt.sim.circuits import load_circuit, parse_direction
@@ -101,7 +102,7 @@ class DriveConfig:
 class DriveResult:
     config: DriveConfig
     brain: dict
-    metrics: dict
+    metrics: DriveMetrics
     trajectory: dict[str, np.ndarray]
     steps: dict[str, np.ndarray]
     frames: list[np.ndarray]
@@ -112,17 +113,19 @@ class DriveResult:
         samples = cfg.pop("latency_samples")
         cfg["latency_samples_n"] = len(samples) if samples else 0
         cfg["latency_source"] = self.config.latency_source
-        return {"schema": RESULT_SCHEMA, "config": cfg, "brain": self.brain, "metrics": self.metrics,
+        return {"schema": RESULT_SCHEMA, "config": cfg, "brain": self.brain, "metrics": self.metrics.to_json(),
                 "circuit": {"name": self.track.name, "length": self.track.length}}
 
 
-def drive_quality(lateral, metrics: dict, sim: Simulation, cfg: DriveConfig) -> dict:
-    """Interventions, autonomy, the driving score and BM's deviation formula (sim.score)."""
+def drive_quality(lateral, path: dict, sim: Simulation, cfg: DriveConfig) -> dict:
+    """Interventions, autonomy, the driving score and BM's deviation formula (sim.score), from the
+    path's figures (`sim.metrics.path_metrics`)."""
+    sim_seconds, completed, deviation = (path[k] for k in ("sim_seconds", "completed_distance", "position_deviation_mae"))
     n = len(sim.interventions) if cfg.interventions else excursions(lateral)
-    auto = autonomy(n, metrics["sim_seconds"])
-    completion = metrics["completed_distance"] / (sim.track.length * cfg.laps)
+    auto = autonomy(n, sim_seconds)
+    completion = completed / (sim.track.length * cfg.laps)
     return {"interventions": n, "interventions_mode": cfg.interventions, "autonomy": auto,
-            "driving_score": driving_score(completion, auto, metrics["position_deviation_mae"]),
+            "driving_score": driving_score(completion, auto, deviation),
             "bm_position_deviation": bm_position_deviation(lateral), "score_version": FORMULAS["version"]}
 
 
@@ -221,29 +224,25 @@ def drive(brain: Brain, config: DriveConfig | None = None,
     wall = time.perf_counter() - wall0
 
     rec = sim.trajectory()
-    metrics = path_metrics(track, rec["t"], rec["lateral"], rec["progress"], rec["odometer"], sim.lap_times)
-    metrics.update(brain_metrics(steps["step_s"], steps["inference_s"], list(zip(steps["v"], steps["w"])),
-                                 period))
-    metrics.update(drive_quality(rec["lateral"], metrics, sim, cfg))
-    metrics["latency_source"] = source
-    metrics["latency_scale"] = scale if cfg.mode == "realtime" else None
-    metrics["condition"] = cond.spec
-    metrics["repetition"] = cfg.repetition
+    path = path_metrics(track, rec["t"], rec["lateral"], rec["progress"], rec["odometer"], sim.lap_times)
+    timing = brain_metrics(steps["step_s"], steps["inference_s"], list(zip(steps["v"], steps["w"])), period)
+    sim_seconds = path["sim_seconds"]
+    emulated = {}
     if source in ("distribution", "fixed") and steps["latency_s"]:
         # what the car experienced; the same on any machine, unlike the wall-time figures
         mean_latency = float(np.mean(steps["latency_s"]))
-        metrics["mean_emulated_latency_ms"] = mean_latency * 1000.0
-        metrics["emulated_brain_frequency"] = float(len(steps["t"]) / metrics["sim_seconds"]) \
-            if metrics["sim_seconds"] > 0 else None
-        # the brain's rate as the car saw it (1 / mean latency), reproducible and free of whatever else
-        # ran beside this drive; the wall-clock rate of this process is kept beside it
-        metrics["wall_brain_iterations_frequency"] = metrics["brain_iterations_frequency"]
-        metrics["brain_iterations_frequency"] = 1.0 / mean_latency if mean_latency > 0 else None
-    metrics["real_time_factor"] = metrics["sim_seconds"] / wall if wall > 0 else None
-    metrics["wall_seconds"] = wall
-    metrics["termination"] = sim.termination
-    metrics["off_track"] = sim.termination == Termination.OFF_TRACK
-    metrics["error"] = error
+        emulated = {"mean_emulated_latency_ms": mean_latency * 1000.0,
+                    "emulated_brain_frequency": float(len(steps["t"]) / sim_seconds) if sim_seconds > 0 else None,
+                    # the brain's rate as the car saw it (1 / mean latency), reproducible and free of
+                    # whatever else ran beside this drive; the wall-clock rate of this process beside it
+                    "wall_brain_iterations_frequency": timing["brain_iterations_frequency"],
+                    "brain_iterations_frequency": 1.0 / mean_latency if mean_latency > 0 else None}
+    metrics = DriveMetrics(**{
+        **path, **timing, **drive_quality(rec["lateral"], path, sim, cfg), "latency_source": source,
+        "latency_scale": scale if cfg.mode == "realtime" else None, "condition": cond.spec,
+        "repetition": cfg.repetition, **emulated, "real_time_factor": sim_seconds / wall if wall > 0 else None,
+        "wall_seconds": wall, "termination": sim.termination, "off_track": sim.termination == Termination.OFF_TRACK,
+        "error": error})
     return DriveResult(cfg, brain.describe(), metrics, rec,
                        {k: np.asarray(v, dtype=np.float64) if k != "inference_s" else np.asarray(
                            [np.nan if x is None else x for x in v]) for k, v in steps.items()},

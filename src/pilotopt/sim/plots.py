@@ -89,9 +89,8 @@ def plot_trajectories(results: Sequence, path: Path | str, title: str | None = N
         paths.append(xy)
         label = labels[i] if labels is not None else _run_label(r, i)
         m = r.metrics
-        label = (f"{label}: {_fmt(m.get('percentage_completed'), '.1f')}%, "
-                 f"MAE {_fmt(m.get('position_deviation_mae'), '.3f')} m, "
-                 f"{_fmt(m.get('average_speed'), '.1f')} m/s, {_termination(r)}")
+        label = (f"{label}: {_fmt(m.percentage_completed, '.1f')}%, MAE {_fmt(m.position_deviation_mae, '.3f')} m, "
+                 f"{_fmt(m.average_speed, '.1f')} m/s, {_termination(r)}")
         if len(xy):
             # earlier runs are drawn wider underneath, so identical paths still show every colour
             lw = 1.6 + (2.4 * (len(results) - 1 - i) / (len(results) - 1) if len(results) > 1 else 0.0)
@@ -121,12 +120,12 @@ def trajectory_title(result) -> str:
            f"{getattr(cfg, 'mode', '?')}" + (f" · {brain}" if brain else "")
     if getattr(cfg, "condition", "default") != "default":
         head += f" · {cfg.condition}"
-    if m.get("interventions"):
-        head += f" · {m['interventions']} interventions"
-    lap = m.get("lap_seconds")
-    tail = (f"completed {_fmt(m.get('percentage_completed'), '.1f')}% · "
-            f"MAE {_fmt(m.get('position_deviation_mae'), '.3f')} m · "
-            f"avg speed {_fmt(m.get('average_speed'), '.2f')} m/s"
+    if m.interventions:
+        head += f" · {m.interventions} interventions"
+    lap = m.lap_seconds
+    tail = (f"completed {_fmt(m.percentage_completed, '.1f')}% · "
+            f"MAE {_fmt(m.position_deviation_mae, '.3f')} m · "
+            f"avg speed {_fmt(m.average_speed, '.2f')} m/s"
             + (f" · lap {_fmt(lap, '.2f')} s" if lap is not None else "")
             + f" · {_termination(result)}")
     return f"{head}\n{tail}"
@@ -203,8 +202,7 @@ def _finish_axes(ax, track, paths: list[np.ndarray]) -> None:
 
 
 def _termination(result) -> str:
-    term = result.metrics.get("termination") if isinstance(result.metrics, dict) else None
-    return str(term) if term else "unknown"
+    return str(result.metrics.termination or "unknown")
 
 
 def _fmt(value, spec: str) -> str:
