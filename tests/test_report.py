@@ -576,7 +576,10 @@ def test_html_in_headless_chromium(report):
     try:
         driver.set_page_load_timeout(30)
         driver.get(page.as_uri())
-        assert driver.execute_script("return document.readyState") == "complete"
+        # get() may return at "interactive" on a loaded machine (the page inlines six images): wait
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        WebDriverWait(driver, 30).until(lambda d: d.execute_script("return document.readyState") == "complete")
         imgs = driver.execute_script(
             "return Array.from(document.images).map(i => [i.complete, i.naturalWidth, i.src.slice(0, 5)]);")
         assert len(imgs) == 6

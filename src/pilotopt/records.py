@@ -423,6 +423,48 @@ def drives_of(closed_loop: Any) -> list[Drive]:
     return out
 
 
+class RankShift(Record):
+    """A variant whose closed-loop rank differs from its offline rank (decide.verdict.predictive)."""
+
+    name: str
+    framework_label: Optional[str] = None
+    mse_mean: float
+    cl_score_mean: float
+    offline_rank: float  # 1 = lowest MSE
+    driving_rank: float  # 1 = best driving
+    rank_shift: float
+
+
+# ----------------------------------------------------------------------------- breaking points
+class BreakingProbe(Record):
+    """One latency scale tried: whether every drive of the protocol was a clean lap there."""
+
+    scale: float
+    clean: bool
+    clean_drives: Optional[int] = None
+    drives: Optional[int] = None
+    score_mean: Optional[float] = None
+    source: Optional[str] = None  # "run": one of the run's own drives, not probed again
+
+
+class BreakingPointRecord(Record):
+    """How much slower hardware a variant the decision rests on drives on before it stops driving
+    cleanly (pipeline.breaking; the search itself is breaking_point.find_breaking_point)."""
+
+    key: str
+    name: str
+    framework: Optional[str] = None
+    role: str  # recommended, runner-up or baseline
+    scale: Optional[float] = None  # the largest clean scale (None: not even the first)
+    failed_at: Optional[float] = None  # the smallest failing scale (None: clean up to the cap)
+    capped: bool = False
+    resolution: float
+    cap: float
+    probes: list[BreakingProbe] = []
+    text: str
+    latency_scale: float = 1.0  # the run's own scale, which every scale here includes
+
+
 # ----------------------------------------------------------------------------- search
 SEARCH_TRIAL_SCHEMA = "pilotopt.search.trial/2"  # 2: the summary as the report's, with the search's own fields
 

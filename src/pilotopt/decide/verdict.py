@@ -13,7 +13,7 @@ from pilotopt.decide import pareto
 from pilotopt.decide.rule import Constraints, recommend
 from pilotopt.decide.stats import overlaps, ranks, spearman_ci
 from pilotopt.decide.summary import gmacs, summarize  # noqa: F401 - gmacs re-exported for the report
-from pilotopt.records import DEFAULT_CONDITION, Drive, OfflineRow, VariantSummary
+from pilotopt.records import DEFAULT_CONDITION, BreakingPointRecord, Drive, OfflineRow, RankShift, VariantSummary
 
 ROLES = ("recommended", "runner-up", "baseline")
 
@@ -92,16 +92,16 @@ def predictive(rows: list[VariantSummary]) -> dict:
     out["score_vs_mse_w"] = spearman_ci([r.mse_w for r in steer], [r.cl_score_mean for r in steer])
     off_rank = ranks(mse)  # 1 = lowest error
     drive_rank = ranks([r.cl_score_mean for r in pts], descending=True)  # 1 = best driving
-    div = [{"name": r.name, "framework_label": r.framework_label, "mse_mean": r.mse_mean,
-            "cl_score_mean": r.cl_score_mean, "offline_rank": a, "driving_rank": b, "rank_shift": b - a}
+    div = [RankShift(name=r.name, framework_label=r.framework_label, mse_mean=r.mse_mean,
+                     cl_score_mean=r.cl_score_mean, offline_rank=a, driving_rank=b, rank_shift=b - a)
            for r, a, b in zip(pts, off_rank, drive_rank)]
-    div.sort(key=lambda d: (-abs(d["rank_shift"]), d["name"]))
-    out["divergent"] = div[:5]
+    div.sort(key=lambda d: (-abs(d.rank_shift), d.name))
+    out["divergent"] = [d.to_json() for d in div[:5]]
     return out
 
 
 def decide(offline: list[OfflineRow], drives: list[Drive], constraints: Any = None, peaks: dict | None = None,
-           breaking_points: list[dict] | None = None) -> Decision:
+           breaking_points: list[BreakingPointRecord] | None = None) -> Decision:
     """Summarize the records, apply the rule, and give each variant its verdict. `peaks`: the
     machine's measured GMAC/s per precision (`pilotopt bench machine`); `breaking_points`: the
     records of pipeline.breaking."""
@@ -114,7 +114,7 @@ def decide(offline: list[OfflineRow], drives: list[Drive], constraints: Any = No
     accuracy, driving = set(rec["excluded"].get("accuracy", [])), set(rec["excluded"].get("driving", []))
     order = {k: i + 1 for i, k in enumerate(rec["ranking"])}
     bases = set(rec["baselines"])
-    breaking = {b["key"]: b for b in breaking_points or []}
+    breaking = {b.key: b for b in breaking_points or []}
     chosen = by_key.get(rec["recommended"])
     ref = by_key.get((rec.get("score_reference") or {}).get("variant"))
     out = []
@@ -134,9 +134,9 @@ def decide(offline: list[OfflineRow], drives: list[Drive], constraints: Any = No
             recommended=k == rec["recommended"],
             pareto_latency_mse=k in fronts["pareto_latency_mse"], pareto_size_mse=k in fronts["pareto_size_mse"],
             peak_share=s.gmacs_per_s / peak if peak and s.gmacs_per_s else None,
-            breaking_text=breaking[k]["text"] if k in breaking else None,
-            breaking_scale=breaking[k]["scale"] if k in breaking else None,
-            slower_hw_text=(breaking[k]["text"] if k in breaking else None) or slower_text(s),
+            breaking_text=breaking[k].text if k in breaking else None,
+            breaking_scale=breaking[k].scale if k in breaking else None,
+            slower_hw_text=(breaking[k].text if k in breaking else None) or slower_text(s),
             score_overlaps_chosen=(None if chosen is None or chosen is s or s.cl_score_mean is None
                                    else overlaps(_ci(s), _ci(chosen))),
             speedup_vs_ref=(base.latency_p50_ms / s.latency_p50_ms if base is not None and s.latency_p50_ms

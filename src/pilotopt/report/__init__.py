@@ -38,7 +38,7 @@ from pilotopt.report.markdown import render_markdown
 from pilotopt.decide import Constraints, recommend
 from pilotopt.decide.pareto import FRONTS as PARETO_FRONTS
 from pilotopt.decide.verdict import DecidedVariant, decide
-from pilotopt.records import drives_of, offline_rows
+from pilotopt.records import BreakingPointRecord, drives_of, offline_rows
 from pilotopt.report.tables import CSV_COLUMNS, check_techniques, closed_loop_rows, technique_rows
 
 REPORT_SCHEMA = "pilotopt.report/2"
@@ -109,7 +109,8 @@ def build_report(offline: Any, closed_loop: list[dict] | None, techniques: list[
     off = offline_rows(offline)
     drives = drives_of(closed_loop)
     techs = check_techniques(techniques)
-    breaking = [dict(b) for b in breaking_points or []]
+    breaking = [BreakingPointRecord.from_json(b, f"breaking point {i}") if isinstance(b, dict) else b
+                for i, b in enumerate(breaking_points or [])]
     decision = decide(off, drives, constraints, peaks=source.get("machine_peaks"), breaking_points=breaking)
     rows, rec, conditions = decision.variants, decision.recommendation, decision.conditions
     cl_rows = closed_loop_rows(drives)
@@ -174,7 +175,7 @@ def build_report(offline: Any, closed_loop: list[dict] | None, techniques: list[
         "conditions": {c: [{"key": r.key, **r.cl_conditions[c].to_json()} for r in rows if c in r.cl_conditions]
                        for c in conditions},
         "predictive": decision.predictive,
-        "breaking_points": breaking,
+        "breaking_points": [b.to_json() for b in breaking],
         "search": {k: (search or {}).get(k) for k in ("trials_finished", "front", "recommended", "menu", "wall_s")}
         if search is not None else None,
         "score_formulas": FORMULAS,

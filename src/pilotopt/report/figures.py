@@ -11,6 +11,7 @@ from pathlib import Path
 from pilotopt.atomic import atomic_path
 from pilotopt.decide.pareto import pareto_front
 from pilotopt.decide.verdict import DecidedVariant
+from pilotopt.records import BreakingPointRecord
 from pilotopt.report.pareto import DPI, FRONT_COLOUR, POINT_COLOUR, _place_labels
 
 CHOSEN_COLOUR = "#2ca02c"
@@ -120,24 +121,24 @@ def heatmap(rows: list[DecidedVariant], conditions: list[str], path: Path) -> Pa
     return _save(fig, path)
 
 
-def breaking_plot(points: list[dict], path: Path) -> Path | None:
+def breaking_plot(points: list[BreakingPointRecord], path: Path) -> Path | None:
     """Driving score against the latency scale (log x), one line per variant whose breaking point
     was searched; a dot marks each variant's breaking point."""
-    mine = [p for p in points if len(p.get("probes") or []) > 1]
+    mine = [p for p in points if len(p.probes) > 1]
     if not mine:
         return None
     fig = _figure((6.4, 3.8))
     ax = fig.add_subplot(1, 1, 1)
     for p in mine:
-        probes = sorted((q for q in p["probes"] if _finite(q.get("score_mean"))), key=lambda q: q["scale"])
+        probes = sorted((q for q in p.probes if _finite(q.score_mean)), key=lambda q: q.scale)
         if not probes:
             continue
-        line, = ax.plot([q["scale"] for q in probes], [q["score_mean"] for q in probes], marker="o", markersize=3,
-                        label=f"{p['name']} ({p.get('role')}): {p.get('text')}")
-        if p.get("scale") is not None:
-            at = next((q for q in probes if q["scale"] == p["scale"]), None)
+        line, = ax.plot([q.scale for q in probes], [q.score_mean for q in probes], marker="o", markersize=3,
+                        label=f"{p.name} ({p.role}): {p.text}")
+        if p.scale is not None:
+            at = next((q for q in probes if q.scale == p.scale), None)
             if at is not None:
-                ax.plot([at["scale"]], [at["score_mean"]], marker="*", markersize=11, color=line.get_color())
+                ax.plot([at.scale], [at.score_mean], marker="*", markersize=11, color=line.get_color())
     ax.set_xscale("log")
     ax.set_xlabel("latency scale: hardware N x slower than the machine the latency was measured on")
     ax.set_ylabel("driving score (mean over drives)")

@@ -10,7 +10,7 @@ from pathlib import Path
 from pilotopt.decide.verdict import DecidedVariant
 from pilotopt.errors import BadInputError
 from pilotopt.report.markdown import md_table
-from pilotopt.records import ConditionScore
+from pilotopt.records import ConditionScore, RankShift
 from pilotopt.report.study import CLOSED_LOOP, OFFLINE_RATIOS, SOURCE
 
 
@@ -101,10 +101,11 @@ def publish(results_path: Path, run_path: Path | None = None, command: str | Non
         s = pred.get(key)
         out.append(f"- {'MSE of w (steering) vs score' if key == 'score_vs_mse_w' else 'MSE vs ' + key}: " + (f"Spearman rho {s['rho']:.2f} [{s['low']:.2f}, {s['high']:.2f}], p = "
                                           f"{s['p']:.3g}, n = {s['n']}" if s else "not enough variation"))
-    if pred.get("divergent"):
+    divergent = [RankShift.from_json(d, "a divergent variant") for d in pred.get("divergent") or []]
+    if divergent:
         out += [""] + _table(["method", "MSE", "offline rank", "driving rank", "shift"],
-                             [[d["name"], f"{d['mse_mean']:.5g}", f"{d['offline_rank']:.1f}", f"{d['driving_rank']:.1f}",
-                               f"{d['rank_shift']:+.1f}"] for d in pred["divergent"]])
+                             [[d.name, f"{d.mse_mean:.5g}", f"{d.offline_rank:.1f}", f"{d.driving_rank:.1f}",
+                               f"{d.rank_shift:+.1f}"] for d in divergent])
     else:
         out.append("")
 
