@@ -23,7 +23,6 @@ OFFLINE_SCHEMA = "pilotopt.results/1"  # the offline stage's results.json, whose
 # one drive's JSON; 3: commands applied as the output map gives them, unclipped (the edge package's
 # rule); drives of /2 clipped them to the labels' range, so they are driven again
 DRIVE_SCHEMA = "pilotopt.closed_loop/3"
-SUMMARY_SCHEMA = "pilotopt.variant_summary/1"
 STATUSES = ("ok", "failed", "skipped")
 DEFAULT_CONDITION = "default"
 
@@ -352,20 +351,9 @@ class VariantSummary(Record):
     cl_slow_tested: Optional[float] = None
     cl_text: str = "-"
 
-    @property
-    def completion(self) -> float:
-        return self.cl_runs_completed / self.cl_runs_total if self.cl_runs_total else 0.0
-
-    @property
-    def driven(self) -> bool:
-        return self.cl_score_mean is not None
-
     def to_json(self) -> dict:
         return self.model_dump(mode="json")  # every field: readers of a summary need no defaults
 
-    def with_(self, **changes) -> "VariantSummary":
-        """A copy with `changes` (records are frozen)."""
-        return self.model_copy(update=changes)
 
 
 # ----------------------------------------------------------------------------- documents

@@ -142,10 +142,6 @@ def _fmt(x: float | None, spec: str) -> str:
     return NULL if x is None else format(x, spec)
 
 
-def _completion(r: VariantSummary) -> float:
-    return r.cl_runs_completed / r.cl_runs_total if r.cl_runs_total else 0.0
-
-
 def _rank_key(r: VariantSummary) -> tuple:
     """Inside a latency tie group: driving score first, then latency, size, MSE, name."""
     inf = math.inf

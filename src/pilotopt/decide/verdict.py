@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict
 from pilotopt.decide import pareto
 from pilotopt.decide.rule import Constraints, recommend
 from pilotopt.decide.stats import overlaps, ranks, spearman_ci
-from pilotopt.decide.summary import gmacs, summarize  # noqa: F401 - gmacs re-exported for the report
+from pilotopt.decide.summary import summarize
 from pilotopt.records import DEFAULT_CONDITION, BreakingPointRecord, Drive, OfflineRow, RankShift, VariantSummary
 
 ROLES = ("recommended", "runner-up", "baseline")
@@ -39,14 +39,6 @@ class DecidedVariant(VariantSummary):
     @property
     def violations_text(self) -> str:
         return ", ".join(self.violations)
-
-    def ci(self, prefix: str) -> tuple[float, float, float] | None:
-        """(mean, low, high) of `cl_score`, `cl_autonomy` or `cl_deviation`."""
-        m = getattr(self, f"{prefix}_mean")
-        if m is None:
-            return None
-        lo, hi = getattr(self, f"{prefix}_lo"), getattr(self, f"{prefix}_hi")
-        return m, m if lo is None else lo, m if hi is None else hi
 
 
 class Decision(BaseModel):
