@@ -30,8 +30,12 @@ def measured_fields() -> set[str]:
 
     names: set[str] = set()
     for cls in (R.LatencyStats, R.Latency, R.Size, R.Error, R.Throughput, R.Memory, R.CrossCheck, R.DriveMetrics,
-                R.ConditionScore):
+                R.ConditionScore, R.BridgeMetrics):
         names |= set(cls.model_fields)
+    # the benchmarks', the sensitivity table's and the breaking search's figures, not their identity fields
+    identity = set(R.OfflineRow.model_fields) | {"note", "describe", "layer", "state", "scale", "source", "drives"}
+    for cls in (R.TechniqueBenchRow, R.RuntimeBenchRow, R.LayerSensitivity, R.BreakingProbe, R.Produced):
+        names |= set(cls.model_fields) - identity
     names |= set(R.VariantSummary.model_fields) - set(R.OfflineRow.model_fields)
     names |= {"latency_ms", "size", "throughput", "memory_mb", "cross_check", "metrics", "summary"}
     return names - GENERIC - {"in_offline", "framework_label", "status_text", "cl_text", "key"}

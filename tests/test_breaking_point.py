@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pilotopt.breaking_point import find_breaking_point
+from pilotopt.records import BreakingProbe
 
 
 @pytest.mark.parametrize("threshold", [1.0, 3.7, 37.0, 180.0, 999.0])
@@ -18,7 +19,7 @@ def test_a_known_breaking_point_is_found_within_the_resolution(threshold):
     bp = find_breaking_point(probe, cap=1000.0, resolution=0.1)
     assert bp.scale <= threshold < bp.failed_at <= bp.scale * 1.1 + 1e-9
     assert not bp.capped and len(calls) == len(bp.probes) and len(calls) <= 20
-    assert [p["scale"] for p in bp.probes] == calls and all(p["clean"] == (p["scale"] <= threshold) for p in bp.probes)
+    assert [p.scale for p in bp.probes] == calls and all(p.clean == (p.scale <= threshold) for p in bp.probes)
     assert bp.text().startswith("up to")
 
 
@@ -38,12 +39,12 @@ def test_on_real_drives_the_found_scale_drives_clean_and_the_failing_one_does_no
     def clean(scale):
         r = drive(make_brain("expert"), DriveConfig(circuit="simple", mode="realtime", latency_samples=[0.02],
                                                     latency_scale=scale, interventions=False, warmup_steps=0))
-        return {"clean": bool(r.metrics.lap_completed), "score": r.metrics.driving_score}
+        return BreakingProbe(scale=scale, clean=r.metrics.lap_completed, score_mean=r.metrics.driving_score)
 
     bp = find_breaking_point(clean, cap=256.0, resolution=0.25)
     assert bp.scale is not None and not bp.capped, bp
     assert bp.failed_at / bp.scale <= 1.25 + 1e-9
-    assert clean(bp.scale)["clean"] and not clean(bp.failed_at)["clean"]
+    assert clean(bp.scale).clean and not clean(bp.failed_at).clean
 
 
 def test_known_verdicts_seed_the_search_and_are_not_probed_again():
@@ -54,10 +55,11 @@ def test_known_verdicts_seed_the_search_and_are_not_probed_again():
         return scale <= 50.0
 
     # the run already drove 1x (default) and 30x (slow:30) cleanly: the search doubles from 30
-    bp = find_breaking_point(probe, resolution=0.1, known={1.0: True, 30.0: {"clean": True, "score_mean": 80.0}})
+    bp = find_breaking_point(probe, resolution=0.1, known={1.0: True, 30.0: BreakingProbe(scale=30.0, clean=True,
+                                                                                         score_mean=80.0)})
     assert bp.scale <= 50.0 < bp.failed_at <= bp.scale * 1.1 + 1e-9
     assert calls[0] == 60.0 and 1.0 not in calls and 30.0 not in calls
-    assert [p["source"] for p in bp.probes[:2]] == ["run", "run"] and bp.probes[1]["score_mean"] == 80.0
+    assert [p.source for p in bp.probes[:2]] == ["run", "run"] and bp.probes[1].score_mean == 80.0
     # a known failure bounds the search from above: bisection only
     calls.clear()
     bp = find_breaking_point(probe, resolution=0.1, known={1.0: True, 64.0: False})

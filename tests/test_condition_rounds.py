@@ -71,6 +71,6 @@ def test_the_runs_own_default_and_slow_drives_seed_the_breaking_point_search():
     chosen = [{"key": "torch/torch", "name": "torch", "framework": "torch"},
               {"key": "torch/onnx", "name": "onnx", "framework": "torch"}]
     known = known_verdicts(drives_of(drives), chosen, protocol_size=3)
-    assert sorted(known["torch/torch"]) == [1.0, 30.0] and known["torch/torch"][30.0]["clean"]  # dusk is no scale
-    assert known["torch/onnx"] == {30.0: known["torch/onnx"][30.0]} and not known["torch/onnx"][30.0]["clean"]
+    assert sorted(known["torch/torch"]) == [1.0, 30.0] and known["torch/torch"][30.0].clean  # dusk is no scale
+    assert known["torch/onnx"] == {30.0: known["torch/onnx"][30.0]} and not known["torch/onnx"][30.0].clean
     # (onnx's one default drive is not the whole protocol: its 1x is probed again)

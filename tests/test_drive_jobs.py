@@ -9,6 +9,7 @@ import pytest
 from _fixtures import torch_checkpoint
 
 from pilotopt.pipeline.drive_jobs import cached_record, drive_job, job_key
+from pilotopt.records import DriveJob
 
 
 def _job(model, out_dir, **kw):
@@ -16,7 +17,7 @@ def _job(model, out_dir, **kw):
            "artifact_sha256": "x", "circuit": "simple", "direction": "anticlockwise", "mode": "realtime", "laps": 1,
            "timeout_s": 3.0, "latency_scale": 1.0, "seed": 0, "threads": 1, "videos": False, "out_dir": str(out_dir)}
     job.update(kw)
-    return job
+    return DriveJob(**job)
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from pilotopt.pipeline.drive_jobs import latency_scales
 from pilotopt.report import REPORT_SCHEMA, build_report
 from pilotopt.decide import Constraints, recommend, summarize
 from pilotopt.decide.pareto import front_points, pareto_front
-from pilotopt.records import VariantSummary, drives_of, offline_rows
+from pilotopt.records import BreakingProbe, DriveJob, VariantSummary, drives_of, offline_rows
 from pilotopt.sim.score import autonomy, driving_score
 from pilotopt.report.tables import CSV_COLUMNS
 
@@ -81,7 +81,13 @@ def drive(variant, circuit, direction="anticlockwise", *, completed=True, status
         metrics["driving_score"] = driving_score(metrics["percentage_completed"] / 100, metrics["autonomy"], 0.12)
     return {"variant": variant, "framework": framework, "circuit": circuit, "direction": direction,
             "status": status, "reason": reason, "metrics": metrics, "plot": plot, "video": video,
-            **latency_scales({"condition": "default", "mode": "realtime", "latency_scale": 1.0})}
+            **latency_scales(_job("default", 1.0))}
+
+
+def _job(condition, latency_scale):
+    """A realtime drive job under `condition` (only what latency_scales reads matters)."""
+    return DriveJob(variant="v", runtime="torch", artifact="model.pt", circuit="simple", direction="clockwise",
+                    condition=condition, mode="realtime", latency_scale=latency_scale, out_dir="out")
 
 
 def technique(name, framework="tf", status="ok", reason=None):
@@ -358,7 +364,7 @@ def _condition_drives(variant, condition, clean, reps=3, latency_scale=1.0):
         d = drive(variant, "simple", completed=clean)
         d["repetition"], d["condition"] = rep, condition
         if condition in ("default",) or condition.startswith("slow:"):
-            d.update(latency_scales({"condition": condition, "mode": "realtime", "latency_scale": latency_scale}))
+            d.update(latency_scales(_job(condition, latency_scale)))
         else:  # a test-only condition name the registry does not know: no slow-down
             d.update({"condition_latency_scale": 1.0, "latency_scale_applied": latency_scale, "slowdown_only": False})
         out.append(d)
@@ -411,7 +417,8 @@ def test_breaking_points_reach_the_decision_table_the_figure_and_results_json(tm
     points = []
     for key, name, role, limit in (("tf/tflite_int8", "tflite_int8", "recommended", 180.0),
                                    ("tf/keras", "keras", "baseline", 24.0)):
-        bp = find_breaking_point(lambda s, limit=limit: {"clean": s <= limit, "score_mean": 90.0 if s <= limit else 10.0})
+        bp = find_breaking_point(lambda s, limit=limit: BreakingProbe(scale=s, clean=s <= limit,
+                                                                      score_mean=90.0 if s <= limit else 10.0))
         points.append({"key": key, "name": name, "framework": "tf", "role": role, **bp.to_json(), "text": bp.text()})
     paths = build_report(doc, drives, [], tmp_path, breaking_points=points)
     results = json.loads(paths["results_json"].read_text())

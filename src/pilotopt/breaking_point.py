@@ -9,8 +9,10 @@ probe is a callable's verdict, so the search knows nothing of simulators or mode
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Callable
+
+from pilotopt.records import BreakingProbe
 
 DEFAULT_CAP = 1000.0
 DEFAULT_RESOLUTION = 0.25  # the answer is within 25 % of the true breaking point
@@ -23,10 +25,11 @@ class BreakingPoint:
     capped: bool  # clean at the cap: the breaking point lies beyond it
     resolution: float
     cap: float
-    probes: list[dict] = field(default_factory=list)  # [{"scale", "clean", ...what the probe returned}]
+    probes: list[BreakingProbe] = field(default_factory=list)  # every scale tried, in order
 
     def to_json(self) -> dict:
-        return asdict(self)
+        return {"scale": self.scale, "failed_at": self.failed_at, "capped": self.capped,
+                "resolution": self.resolution, "cap": self.cap, "probes": [p.to_json() for p in self.probes]}
 
     def scaled(self, k: float) -> "BreakingPoint":
         """The same search with every scale x k (probes made on top of a run's own latency scale k)."""
@@ -34,7 +37,7 @@ class BreakingPoint:
             return None if x is None else x * k
 
         return BreakingPoint(times(self.scale), times(self.failed_at), self.capped, self.resolution, self.cap * k,
-                             [dict(p, scale=p["scale"] * k) for p in self.probes])
+                             [p.model_copy(update={"scale": p.scale * k}) for p in self.probes])
 
     def text(self) -> str:
         """'up to 48x (fails at 64x)', 'over 1000x (the cap)', 'not even 1x'."""
@@ -45,33 +48,35 @@ class BreakingPoint:
         return f"up to {self.scale:.3g}x (fails at {self.failed_at:.3g}x)"
 
 
-def find_breaking_point(probe: Callable[[float], dict | bool], start: float = 1.0, cap: float = DEFAULT_CAP,
+def find_breaking_point(probe: Callable[[float], BreakingProbe | bool], start: float = 1.0, cap: float = DEFAULT_CAP,
                         resolution: float = DEFAULT_RESOLUTION, max_probes: int = 40,
-                        known: dict[float, dict | bool] | None = None) -> BreakingPoint:
+                        known: dict[float, BreakingProbe | bool] | None = None) -> BreakingPoint:
     """The largest latency scale in [start, cap] at which `probe(scale)` is clean, to `resolution`
-    (relative): failed_at / scale <= 1 + resolution. `probe` returns a bool or a dict with "clean".
+    (relative): failed_at / scale <= 1 + resolution. `probe` returns a bool or a BreakingProbe (its
+    own scale is replaced by the one probed).
     `known`: verdicts already measured ({scale: verdict}, e.g. the run's own slow:N drives); the
     search starts above the largest clean one below the first failure and never probes them again.
     Assumes that driving only gets worse as the latency grows (the search never revisits a scale)."""
     if not (start > 0 and cap >= start and resolution > 0):
         raise ValueError("need 0 < start <= cap and resolution > 0")
-    probes: list[dict] = []
+    probes: list[BreakingProbe] = []
 
-    def row_of(scale: float, got, source: str | None = None) -> dict:
-        row = dict(got) if isinstance(got, dict) else {"clean": bool(got)}
-        row["scale"] = scale
-        if source:
-            row["source"] = source
-        return row
+    def row_of(scale: float, got: BreakingProbe | bool, source: str | None = None) -> BreakingProbe:
+        update = {"scale": scale, **({"source": source} if source else {})}
+        if isinstance(got, BreakingProbe):
+            return got.model_copy(update=update)
+        if not isinstance(got, bool):
+            raise TypeError(f"a breaking-point probe returns a bool or a BreakingProbe, not {type(got).__name__}")
+        return BreakingProbe(clean=got, **update)
 
     def clean(scale: float) -> bool:
         probes.append(row_of(scale, probe(scale)))
-        return bool(probes[-1]["clean"])
+        return probes[-1].clean
 
     seen = sorted((row_of(float(k), v, "run") for k, v in (known or {}).items() if start <= float(k) <= cap),
-                  key=lambda r: r["scale"])
+                  key=lambda r: r.scale)
     probes.extend(seen)
-    verdict = {r["scale"]: bool(r["clean"]) for r in seen}
+    verdict = {r.scale: r.clean for r in seen}
     if not (verdict[start] if start in verdict else clean(start)):
         return BreakingPoint(None, start, False, resolution, cap, probes)
     bad = min((k for k, ok in verdict.items() if not ok), default=None)

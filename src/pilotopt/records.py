@@ -25,6 +25,7 @@ OFFLINE_SCHEMA = "pilotopt.results/1"  # the offline stage's results.json, whose
 DRIVE_SCHEMA = "pilotopt.closed_loop/3"
 STATUSES = ("ok", "failed", "skipped")
 DEFAULT_CONDITION = "default"
+BRIDGE_SCHEMA = "pilotopt.ros_bridge/1"  # `pilotopt sim ros-bridge --out`
 
 
 class Record(BaseModel):
@@ -174,12 +175,194 @@ class OfflineRow(Record):
         return self.size.bytes
 
 
+class WorkerReply(Record):
+    """What the evaluation worker measured in its own process (evaluate.worker -> evaluate.harness);
+    the harness adds the test-set error and the sizes to make an OfflineRow."""
+
+    status: str
+    reason: Optional[str] = None
+    latency_ms: Optional[Latency] = None
+    throughput: Optional[Throughput] = None
+    memory_mb: Optional[Memory] = None
+    predictor: Optional[dict[str, Any]] = None
+    load_seconds: Optional[float] = None
+    measure_seconds: Optional[float] = None
+    background_cpu: Optional[float] = None
+    params: Optional[dict[str, Any]] = None  # artifacts.count_params: params, nonzero_params, params_source
+    params_error: Optional[str] = None
+    input_contract: Optional[str] = None
+    outputs_out_of_range_share: Optional[float] = None
+    brain_step_samples_ms: Optional[list[float]] = None
+    pid: Optional[int] = None
+
+
+class Produced(Record):
+    """What a technique measured while it produced a variant (the common fields of variant.json's
+    free-form `record`; a technique's own extra fields are left in the record)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    size_bytes: Optional[int] = None
+    check_max_abs_diff: Optional[float] = None
+    duration_s: Optional[float] = None
+    chain_duration_s: Optional[float] = None  # a chain's: the sum of its steps' duration_s
+    reused: bool = False
+
+    @classmethod
+    def of(cls, record: dict | None) -> "Produced":
+        return cls.from_json(record or {}, "variant.json's record")
+
+
 def variant_key(framework: str | None, name: str) -> str:
     """'tf/keras': a tf and a torch variant may share a name."""
     return f"{framework or ''}/{name}"
 
 
+# ----------------------------------------------------------------------------- benchmarks
+class TechniqueBenchRow(Record):
+    """One variant in `pilotopt bench techniques`: timed side by side with its baseline."""
+
+    name: str
+    technique: Optional[str] = None
+    framework: Optional[str] = None
+    runtime: Optional[str] = None
+    status: str
+    reason: Optional[str] = None
+    steps: list[str] = []
+    macs: Optional[int] = None
+    macs_from: Optional[str] = None
+    precision: Optional[str] = None
+    size_bytes: Optional[int] = None
+    artifact: Optional[str] = None
+    note: Optional[str] = None
+    p50_rounds_ms: list[float] = []
+    mse: Optional[float] = None
+    p50_ms: Optional[float] = None  # median over rounds of the batch-1 p50
+    floor_ms: Optional[float] = None
+    above_floor_ms: Optional[float] = None
+    gmacs_per_s: Optional[float] = None
+    peak_share: Optional[float] = None
+    speedup: Optional[float] = None
+    mse_ratio: Optional[float] = None
+
+
+class SpeedClaim(Record):
+    """`pilotopt bench techniques`: a variant faster than its baseline by the goal, MSE within tolerance."""
+
+    name: str
+    speedup: float
+    mse_ratio: float
+
+
+class SameRuntimeClaim(Record):
+    """`pilotopt bench techniques`: a variant against the unchanged baseline in its own runtime."""
+
+    name: str
+    runtime: Optional[str] = None
+    reference: str
+    speedup_same_runtime: float
+    faster: bool
+
+
+class RuntimeBenchRow(Record):
+    """One runtime in `pilotopt bench runtimes`: the same model at fp32, loaded, checked and timed."""
+
+    name: str
+    runtime: Optional[str] = None
+    framework: Optional[str] = None
+    precision: Optional[str] = None
+    status: str
+    reason: Optional[str] = None
+    baseline: Optional[str] = None
+    artifact: Optional[str] = None
+    size_bytes: Optional[int] = None
+    load_seconds: Optional[float] = None
+    describe: Optional[dict[str, Any]] = None
+    batch1_vs_batch_max_abs_diff: Optional[float] = None
+    max_abs_diff: Optional[float] = None
+    agrees: Optional[bool] = None
+    mse_vs_labels: Optional[float] = None
+    latency_b1: Optional[LatencyStats] = None
+    latency_batch: Optional[LatencyStats] = None
+    other_cpu_share: Optional[float] = None
+    p50_ms_b1: Optional[float] = None
+    throughput_fps: Optional[float] = None
+    speedup_b1_vs_torch: Optional[float] = None
+    speedup_batch_vs_torch: Optional[float] = None
+    speedup_b1_vs_litert: Optional[float] = None
+    speedup_batch_vs_litert: Optional[float] = None
+
+    @property
+    def timed(self) -> bool:
+        return self.status == "ok" and self.p50_ms_b1 is not None
+
+
 # ----------------------------------------------------------------------------- closed loop
+class PathMetrics(Record):
+    """What the car's path alone says (sim.metrics.path_metrics): a part of DriveMetrics."""
+
+    completed_distance: float
+    percentage_completed: float
+    lap_completed: bool
+    laps_completed: int
+    lap_seconds: Optional[float] = None
+    sim_seconds: float
+    average_speed: float
+    position_deviation_mae: float
+    position_deviation_max: float
+
+
+class BrainTiming(Record):
+    """The brain's pace and smoothness over a drive (sim.metrics.brain_metrics): a part of DriveMetrics."""
+
+    brain_steps: int
+    mean_inference_time: Optional[float] = None  # ms
+    mean_brain_step_time: Optional[float] = None  # ms (nan without steps)
+    brain_iterations_frequency: Optional[float] = None
+    deadline_misses: float
+    suddenness: float
+
+
+class DriveQuality(Record):
+    """Interventions, autonomy and the driving score of a path (sim.closed_loop.drive_quality)."""
+
+    interventions: int
+    interventions_mode: bool
+    autonomy: float
+    driving_score: float
+    bm_position_deviation: Optional[float] = None
+    score_version: str
+
+
+class BridgeMetrics(PathMetrics, DriveQuality):
+    """A drive over ROS topics (sim.ros_bridge): the path's figures and the traffic on the topics."""
+
+    termination: str
+    off_track: bool
+    frames_published: int
+    commands_received: int
+    commands_applied: int
+    command_rate: float  # per wall second
+    commands_per_frame: float
+    camera_rate: float
+    real_time_factor: Optional[float] = None
+    wall_seconds: float
+    held_back_seconds: float
+    max_speed: float
+
+
+class BridgeResult(Record):
+    """`pilotopt sim ros-bridge`'s result: its settings, the circuit, and the metrics."""
+
+    schema_: str = Field(BRIDGE_SCHEMA, alias="schema")
+    config: dict[str, Any]
+    metrics: BridgeMetrics
+    circuit: dict[str, Any]
+
+    def to_json(self) -> dict:
+        return self.model_dump(mode="json", by_alias=True)
+
+
 class DriveMetrics(Record):
     """One drive's figures (sim.closed_loop), with Behavior Metrics' names where it has them."""
 
@@ -216,6 +399,36 @@ class DriveMetrics(Record):
     termination: str
     off_track: bool
     error: Optional[str] = None
+
+
+class DriveJob(Record):
+    """One drive to run (pipeline.drive_jobs): which variant, where, under which condition, and
+    the settings that decide its result (`drive_jobs.job_key` hashes them)."""
+
+    variant: str
+    framework: Optional[str] = None
+    runtime: str
+    artifact: str
+    artifact_sha256: Optional[str] = None
+    contract: Optional[dict[str, Any]] = None
+    arch: Optional[str] = None
+    arch_args: dict[str, Any] = {}
+    circuit: str
+    direction: str
+    condition: str = DEFAULT_CONDITION
+    repetition: int = 0
+    mode: str = "realtime"
+    laps: int = 1
+    timeout_s: Optional[float] = None  # sim seconds (None: the simulator's own, from the reference lap)
+    latency_scale: float = 1.0  # the run's target slow-down; the condition's own multiplies it
+    latency: str = "distribution"  # where a realtime drive's latency comes from
+    latency_samples_ms: Optional[list[float]] = None  # the offline brain-step samples it draws from
+    interventions: bool = False
+    seed: int = 0
+    threads: int = 1
+    videos: bool = False
+    plot: bool = True
+    out_dir: str
 
 
 class Drive(Record):
@@ -489,3 +702,20 @@ class SearchTrial(Record):
     @property
     def chain(self) -> str:
         return str(self.candidate.get("chain") or self.name)
+
+
+class LayerSensitivity(Record):
+    """One row of the per-layer sensitivity table (search.sensitivity): an int8 trial with one
+    layer kept in float, against the all-int8 trial."""
+
+    layer: str
+    name: str
+    state: str
+    reason: Optional[str] = None
+    score: Optional[float] = None
+    score_change: Optional[float] = None  # against the all-int8 trial
+    score_default_mean: Optional[float] = None
+    mse_ratio: Optional[float] = None
+    latency_p50_ms: Optional[float] = None
+    size_mb: Optional[float] = None
+    fidelity: Optional[int] = None

@@ -29,6 +29,7 @@ from pilotopt.errors import BadInputError, PilotoptError, RuntimeUnavailable, on
 from pilotopt.evaluate.latency import MIN_CALLS, MIN_SECONDS, time_calls
 from pilotopt.frameworks import import_tf, import_torch
 from pilotopt.models import get_model_spec
+from pilotopt.records import Produced, RuntimeBenchRow
 from pilotopt.runtimes import load_predictor
 from pilotopt.techniques import fp32_conversions, optimize
 from pilotopt.techniques._runner import baseline_variant_name
@@ -101,64 +102,64 @@ def load_frames(sample_shape: tuple[int, ...], n: int, data: Path | None, cache_
     return x, np.asarray(y, dtype=np.float32), f"{split.name} split of {data} ({n} of {len(split)} samples)"
 
 
-def _row(variant) -> dict:
-    return {"name": variant.name, "runtime": variant.runtime, "framework": variant.framework,
-            "precision": variant.record.get("precision", "fp32"), "status": variant.status,
-            "reason": variant.reason, "baseline": variant.baseline or variant.name,
-            "artifact": f"{variant.name}/{variant.artifact}" if variant.artifact else None,  # under settings.artifacts
-            "size_bytes": variant.record.get("size_bytes")}
+def _row(variant) -> RuntimeBenchRow:
+    return RuntimeBenchRow(
+        name=variant.name, runtime=variant.runtime, framework=variant.framework,
+        precision=variant.record.get("precision", "fp32"), status=variant.status, reason=variant.reason,
+        baseline=variant.baseline or variant.name,
+        artifact=f"{variant.name}/{variant.artifact}" if variant.artifact else None,  # under settings.artifacts
+        size_bytes=Produced.of(variant.record).size_bytes)
 
 
-def _measure(row: dict, path: Path, runtime: str, threads: int, x: np.ndarray, y: np.ndarray | None,
-             reference: np.ndarray | None, min_calls: int, min_seconds: float) -> np.ndarray | None:
-    """Load, cross-check and time one runtime; fills `row`, returns its outputs on `x`."""
+def _measure(path: Path, runtime: str, threads: int, x: np.ndarray, y: np.ndarray | None,
+             reference: np.ndarray | None, min_calls: int, min_seconds: float) -> tuple[dict, np.ndarray | None]:
+    """Load, cross-check and time one runtime: the row's measured fields, and its outputs on `x`."""
     predictor = None
+    got: dict = {}
     try:
         t0 = time.perf_counter()
         predictor = load_predictor(path, runtime=runtime, threads=threads)
-        row["load_seconds"] = round(time.perf_counter() - t0, 3)
-        row["describe"] = predictor.describe()
+        got["load_seconds"] = round(time.perf_counter() - t0, 3)
+        got["describe"] = predictor.describe()
         out = predictor.predict(x)
         one = predictor.predict(x[:1])
-        row["batch1_vs_batch_max_abs_diff"] = float(np.max(np.abs(one - out[:1])))
+        got["batch1_vs_batch_max_abs_diff"] = float(np.max(np.abs(one - out[:1])))
         ref = out if reference is None else reference
         diff = float(np.max(np.abs(out - ref)))
-        row["max_abs_diff"] = diff
-        row["agrees"] = bool(diff <= AGREE_TOLERANCE)
+        got.update(max_abs_diff=diff, agrees=bool(diff <= AGREE_TOLERANCE))
         if y is not None:
-            row["mse_vs_labels"] = float(np.mean((out - y) ** 2))
+            got["mse_vs_labels"] = float(np.mean((out - y) ** 2))
         x1, xb = x[:1], x
         snap = _cpu_snapshot()
-        row["latency_b1"] = time_calls(lambda: predictor.predict(x1), min_calls=min_calls, min_seconds=min_seconds)
-        row["latency_batch"] = time_calls(lambda: predictor.predict(xb), min_calls=max(5, min_calls // 15),
-                                          min_seconds=min_seconds, warmup_calls=3, warmup_seconds=0.2)
-        row["other_cpu_share"] = _other_cpu_share(snap, _cpu_snapshot())
-        row["p50_ms_b1"] = row["latency_b1"]["p50_ms"]
-        row["throughput_fps"] = len(xb) * 1000.0 / row["latency_batch"]["p50_ms"]
-        return out
+        b1 = time_calls(lambda: predictor.predict(x1), min_calls=min_calls, min_seconds=min_seconds)
+        batch = time_calls(lambda: predictor.predict(xb), min_calls=max(5, min_calls // 15),
+                           min_seconds=min_seconds, warmup_calls=3, warmup_seconds=0.2)
+        got.update(latency_b1=b1, latency_batch=batch, other_cpu_share=_other_cpu_share(snap, _cpu_snapshot()),
+                   p50_ms_b1=b1.p50_ms, throughput_fps=len(xb) * 1000.0 / batch.p50_ms)
+        return got, out
     except RuntimeUnavailable as exc:
-        row["status"], row["reason"] = "skipped", str(exc)
+        got.update(status="skipped", reason=str(exc))
     except PilotoptError as exc:
-        row["status"], row["reason"] = "failed", str(exc)
+        got.update(status="failed", reason=str(exc))
     except Exception as exc:  # noqa: BLE001 - one runtime failing never stops the bench
-        row["status"], row["reason"] = "failed", one_line(exc, limit=300)
+        got.update(status="failed", reason=one_line(exc, limit=300))
     finally:
         del predictor
         gc.collect()
-    return None
+    return got, None
 
 
-def _speedups(rows: list[dict]) -> dict:
+def _speedups(rows: list[RuntimeBenchRow]) -> tuple[list[RuntimeBenchRow], dict]:
+    """The rows with their speed-ups against each reference that was timed, and those references."""
     refs = {}
     for key, name in REFERENCES.items():
-        ref = next((r for r in rows if r["name"] == name and r["status"] == "ok" and "p50_ms_b1" in r), None)
+        ref = next((r for r in rows if r.name == name and r.timed), None)
         if ref is not None:
             refs[key] = name
-            for r in rows:
-                if r["status"] == "ok" and "p50_ms_b1" in r:
-                    r[f"speedup_b1_vs_{key}"] = ref["p50_ms_b1"] / r["p50_ms_b1"]
-                    r[f"speedup_batch_vs_{key}"] = r["throughput_fps"] / ref["throughput_fps"]
-    return refs
+            rows = [r.model_copy(update={f"speedup_b1_vs_{key}": ref.p50_ms_b1 / r.p50_ms_b1,
+                                         f"speedup_batch_vs_{key}": r.throughput_fps / ref.throughput_fps})
+                    if r.timed else r for r in rows]
+    return rows, refs
 
 
 def _trained_baseline(model_path: Path | str):
@@ -195,7 +196,7 @@ def bench_runtimes(models: list[Path | str], data: Path | None = None, cache_dir
 
     started = time.time()
     cpu_start = _cpu_snapshot()
-    rows: list[dict] = []
+    rows: list[RuntimeBenchRow] = []
     inputs: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="pilotopt-bench-") as scratch:
         root = Path(artifacts) if artifacts is not None else Path(scratch)
@@ -215,18 +216,19 @@ def bench_runtimes(models: list[Path | str], data: Path | None = None, cache_dir
             # the framework baseline first: every other row is compared with its outputs
             for v in sorted(variants, key=lambda v: v.name != ref_name):
                 row = _row(v)
-                rows.append(row)
                 if v.status != "ok":
+                    rows.append(row)
                     say(f"{v.name}: {v.status} ({v.reason})")
                     continue
                 say(f"timing {v.name} ({v.runtime})")
-                out = _measure(row, root / v.name / v.artifact, v.runtime, threads, x, y, reference,
-                               min_calls, min_seconds)
+                got, out = _measure(root / v.name / v.artifact, v.runtime, threads, x, y, reference,
+                                    min_calls, min_seconds)
+                rows.append(row := row.model_copy(update=got))
                 if v.name == ref_name:
                     if out is None:
-                        raise BadInputError(f"the baseline '{base.path}' did not run: {row['reason']}")
+                        raise BadInputError(f"the baseline '{base.path}' did not run: {row.reason}")
                     reference = out
-    refs = _speedups(rows)
+    rows, refs = _speedups(rows)
     other = _other_cpu_share(cpu_start, _cpu_snapshot())
     warnings = []
     if other is not None and other > 0.1:
@@ -251,7 +253,7 @@ def bench_runtimes(models: list[Path | str], data: Path | None = None, cache_dir
                   "max_abs_diff: against the framework baseline (torch or keras) on the same frames; separately "
                   "trained torch and tf baselines are not compared with each other"],
         "warnings": warnings,
-        "rows": rows,
+        "rows": [r.to_json() for r in rows],
     }
 
 
@@ -279,15 +281,14 @@ def render_table(doc: dict):
         table.add_column(f"x{key} b1", justify="right")
         table.add_column(f"x{key} b{batch}", justify="right")
     table.add_column("max |diff|", justify="right")
-    for r in doc["rows"]:
-        if r["status"] != "ok" or "p50_ms_b1" not in r:
-            table.add_row(r["name"], r["runtime"], f"[yellow]{r['status']}[/]",
+    for r in (RuntimeBenchRow.from_json(row, "a bench runtimes row") for row in doc["rows"]):
+        if not r.timed:
+            table.add_row(r.name, r.runtime, f"[yellow]{r.status}[/]",
                           *[""] * (3 + 2 * len(refs)), "", end_section=False)
             continue
-        cells = [r["name"], r["runtime"], "ok", f"{r['p50_ms_b1']:.3f}", f"{r['latency_b1']['p90_ms']:.3f}",
-                 f"{r['throughput_fps']:.0f}"]
+        cells = [r.name, r.runtime, "ok", f"{r.p50_ms_b1:.3f}", f"{r.latency_b1.p90_ms:.3f}", f"{r.throughput_fps:.0f}"]
         for key in refs:
-            cells += [f"{r[f'speedup_b1_vs_{key}']:.2f}", f"{r[f'speedup_batch_vs_{key}']:.2f}"]
-        cells.append(f"{r['max_abs_diff']:.1e}" + ("" if r["agrees"] else " [red]![/]"))
+            cells += [f"{getattr(r, f'speedup_b1_vs_{key}'):.2f}", f"{getattr(r, f'speedup_batch_vs_{key}'):.2f}"]
+        cells.append(f"{r.max_abs_diff:.1e}" + ("" if r.agrees else " [red]![/]"))
         table.add_row(*cells)
     return table

@@ -32,6 +32,7 @@ from pilotopt.errors import BadInputError, PilotoptError, RuntimeUnavailable, on
 from pilotopt.evaluate.latency import time_calls
 from pilotopt.evaluate.results import precision_of, variant_macs
 from pilotopt.models import get_model_spec
+from pilotopt.records import SameRuntimeClaim, SpeedClaim, TechniqueBenchRow
 from pilotopt.report.tables import FP32_IN_RUNTIME
 from pilotopt.runtimes import load_predictor
 from pilotopt.variants import read_variant
@@ -58,7 +59,7 @@ def _baseline_in(runtime: str, baseline_artifact: Path, scratch: Path, threads: 
 def _timed(path: Path, runtime: str, threads: int, x1: np.ndarray, min_calls: int, min_seconds: float) -> float:
     predict = load_predictor(path, runtime=runtime, threads=threads).predict
     try:
-        return time_calls(lambda: predict(x1), min_calls=min_calls, min_seconds=min_seconds)["p50_ms"]
+        return time_calls(lambda: predict(x1), min_calls=min_calls, min_seconds=min_seconds).p50_ms
     finally:
         predict = None  # release the runtime before the next one loads
         gc.collect()
@@ -117,11 +118,15 @@ def bench_techniques(variants_dir: Path | str, data: Path | str, cache_dir: Path
         n, src = variant_macs(v.record, models.get(v.framework))
         return {"macs": n, "macs_from": src, "precision": precision_of(v.name, v.record)}
 
-    rows = {v.name: {"name": v.name, "technique": v.technique, "framework": v.framework, "runtime": v.runtime,
-                     "status": v.status, "reason": v.reason, "steps": list(v.steps or [v.name]), **macs_of(v),
-                     "size_bytes": artifact_bytes(root / v.name / v.artifact) if v.artifact else None,
-                     "artifact": str(root / v.name / v.artifact) if v.artifact else None, "p50_rounds_ms": []}
-            for v in variants}
+    rows = {v.name: TechniqueBenchRow(
+        name=v.name, technique=v.technique, framework=v.framework, runtime=v.runtime, status=v.status,
+        reason=v.reason, steps=list(v.steps or [v.name]), **macs_of(v),
+        size_bytes=artifact_bytes(root / v.name / v.artifact) if v.artifact else None,
+        artifact=str(root / v.name / v.artifact) if v.artifact else None, p50_rounds_ms=[]) for v in variants}
+
+    def update(name: str, **fields) -> None:
+        rows[name] = rows[name].model_copy(update=fields)
+
     snap = _cpu_snapshot()
     t_start = time.perf_counter()
     peaks = None
@@ -135,49 +140,49 @@ def bench_techniques(variants_dir: Path | str, data: Path | str, cache_dir: Path
     with tempfile.TemporaryDirectory(prefix="pilotopt-bench-") as scratch:
         pairs: dict[str, Path] = {}  # "<runtime>@<framework>" -> the baseline converted to that runtime
         for v in ok:
-            base = BASELINES[v.framework]
+            base = rows[BASELINES[v.framework]]
             key = f"{v.runtime}@{v.framework}"
-            base_runtime = rows[base]["runtime"]
-            if v.runtime != base_runtime and key not in pairs:
+            if v.runtime != base.runtime and key not in pairs:
                 try:
-                    made = _baseline_in(v.runtime, Path(rows[base]["artifact"]), Path(scratch), threads)
+                    made = _baseline_in(v.runtime, Path(base.artifact), Path(scratch), threads)
                 except Exception as exc:  # noqa: BLE001 - a missing pair is recorded, not fatal
                     made = None
                     say(f"cannot convert the baseline to {v.runtime}: {exc}")
                 if made is not None:
                     pairs[key] = made
-                    rows[f"{base}@{v.runtime}"] = {**{k: rows[base][k] for k in ("macs", "macs_from")},
-                                                   "precision": "fp32", "steps": [base, v.runtime],
-                                                   "name": f"{base}@{v.runtime}", "technique": base,
-                                                   "framework": v.framework, "runtime": v.runtime, "status": "ok",
-                                                   "reason": None, "size_bytes": made.stat().st_size,
-                                                   "artifact": str(made), "p50_rounds_ms": [],
-                                                   "note": "the unchanged baseline in this runtime (reference)"}
-        timed = [r for r in rows.values() if r["status"] == "ok"]
-        for r in timed:
+                    rows[f"{base.name}@{v.runtime}"] = TechniqueBenchRow(
+                        macs=base.macs, macs_from=base.macs_from, precision="fp32", steps=[base.name, v.runtime],
+                        name=f"{base.name}@{v.runtime}", technique=base.name, framework=v.framework,
+                        runtime=v.runtime, status="ok", reason=None, size_bytes=made.stat().st_size,
+                        artifact=str(made), p50_rounds_ms=[],
+                        note="the unchanged baseline in this runtime (reference)")
+        for r in [r for r in rows.values() if r.status == "ok"]:
             try:
-                r["mse"], _ = _mse(Path(r["artifact"]), r["runtime"], threads, x, y)
+                update(r.name, mse=_mse(Path(r.artifact), r.runtime, threads, x, y)[0])
             except (RuntimeUnavailable, PilotoptError) as exc:
-                r["status"], r["reason"] = "skipped" if isinstance(exc, RuntimeUnavailable) else "failed", str(exc)
+                update(r.name, status="skipped" if isinstance(exc, RuntimeUnavailable) else "failed", reason=str(exc))
             except Exception as exc:  # noqa: BLE001
-                r["status"], r["reason"] = "failed", one_line(exc)
-        timed = [r for r in timed if r["status"] == "ok"]
+                update(r.name, status="failed", reason=one_line(exc))
+        timed = [r.name for r in rows.values() if r.status == "ok"]
         for k in range(rounds):
-            for i, r in enumerate(timed, 1):
-                say(f"round {k + 1}/{rounds} [{i}/{len(timed)}] {r['name']}")
-                r["p50_rounds_ms"].append(_timed(Path(r["artifact"]), r["runtime"], threads, x1, min_calls, min_seconds))
-    for r in rows.values():
-        if r["p50_rounds_ms"]:
-            r["p50_ms"] = float(np.median(r["p50_rounds_ms"]))
-            if r["runtime"] in floors:  # what the call costs before any MAC, and what the MACs cost
-                r["floor_ms"] = floors[r["runtime"]]
-                r["above_floor_ms"] = r["p50_ms"] - r["floor_ms"]
-            if r.get("macs"):
-                r["gmacs_per_s"] = r["macs"] / (r["p50_ms"] / 1e3) / 1e9
-                peak = (peaks or {}).get(f"{r['precision']}_gmacs")
-                r["peak_share"] = r["gmacs_per_s"] / peak if peak else None
-    out_rows = list(rows.values())
+            for i, name in enumerate(timed, 1):
+                r = rows[name]
+                say(f"round {k + 1}/{rounds} [{i}/{len(timed)}] {name}")
+                p50 = _timed(Path(r.artifact), r.runtime, threads, x1, min_calls, min_seconds)
+                update(name, p50_rounds_ms=[*r.p50_rounds_ms, p50])
+    for name, r in list(rows.items()):
+        if r.p50_rounds_ms:
+            p50 = float(np.median(r.p50_rounds_ms))
+            figures = {"p50_ms": p50}
+            if r.runtime in floors:  # what the call costs before any MAC, and what the MACs cost
+                figures.update(floor_ms=floors[r.runtime], above_floor_ms=p50 - floors[r.runtime])
+            if r.macs:
+                gmacs = r.macs / (p50 / 1e3) / 1e9
+                peak = (peaks or {}).get(f"{r.precision}_gmacs")
+                figures.update(gmacs_per_s=gmacs, peak_share=gmacs / peak if peak else None)
+            update(name, **figures)
     claims = _claims(rows, speedup_goal, mse_tolerance)
+    out_rows = [r.to_json() for r in rows.values()]
     share = _other_cpu_share(snap, _cpu_snapshot())
     warnings = []
     if share is not None and share > 0.15:
@@ -198,28 +203,40 @@ def bench_techniques(variants_dir: Path | str, data: Path | str, cache_dir: Path
             "warnings": warnings, "rows": out_rows, "claims": claims}
 
 
-def _claims(rows: dict, goal: float, tol: float) -> dict:
+def _claims(rows: dict[str, TechniqueBenchRow], goal: float, tol: float) -> dict:
+    """The claims over `rows`; each timed row gets its speed-up and MSE ratio against its baseline."""
     fast, same = [], []
-    for r in rows.values():
-        base = rows.get(BASELINES.get(r["framework"], ""))
-        if r.get("p50_ms") is None or base is None or base.get("p50_ms") is None or base.get("mse") is None:
+    for name, r in list(rows.items()):
+        base = rows.get(BASELINES.get(r.framework, ""))
+        if r.p50_ms is None or base is None or base.p50_ms is None or base.mse is None:
             continue
-        r["speedup"] = base["p50_ms"] / r["p50_ms"]
-        r["mse_ratio"] = r["mse"] / base["mse"] if base["mse"] else None
-        if r["name"] != base["name"] and r["speedup"] >= goal and r["mse_ratio"] is not None and r["mse_ratio"] <= 1 + tol:
-            fast.append({"name": r["name"], "speedup": r["speedup"], "mse_ratio": r["mse_ratio"]})
-        if "@" in r["name"]:
+        r = rows[name] = r.model_copy(update={"speedup": base.p50_ms / r.p50_ms,
+                                              "mse_ratio": r.mse / base.mse if base.mse else None})
+        if r.name != base.name and r.speedup >= goal and r.mse_ratio is not None and r.mse_ratio <= 1 + tol:
+            fast.append(r)
+        if "@" in r.name:
             continue
 
-        ref = rows.get(f"{base['name']}@{r['runtime']}") if r["runtime"] != base["runtime"] else base
-        if ref is None or ref is r:  # the fp32 variant in that runtime (executorch_fp32, onnx_fp32, ...)
-            ref = rows.get(FP32_IN_RUNTIME.get(r["runtime"], ""))
-        if ref is not None and ref is not r and ref.get("p50_ms"):
-            same.append({"name": r["name"], "runtime": r["runtime"], "reference": ref["name"],
-                         "speedup_same_runtime": ref["p50_ms"] / r["p50_ms"],
-                         "faster": r["p50_ms"] < ref["p50_ms"]})
-    fast.sort(key=lambda d: -d["speedup"])
+        ref = rows.get(f"{base.name}@{r.runtime}") if r.runtime != base.runtime else base
+        if ref is None or ref.name == r.name:  # the fp32 variant in that runtime (executorch_fp32, onnx_fp32, ...)
+            ref = rows.get(FP32_IN_RUNTIME.get(r.runtime, ""))
+        if ref is not None and ref.name != r.name and ref.p50_ms:
+            same.append(SameRuntimeClaim(name=r.name, runtime=r.runtime, reference=ref.name,
+                                         speedup_same_runtime=ref.p50_ms / r.p50_ms,
+                                         faster=r.p50_ms < ref.p50_ms).to_json())
+    fast = [SpeedClaim(name=r.name, speedup=r.speedup, mse_ratio=r.mse_ratio).to_json()
+            for r in sorted(fast, key=lambda r: -r.speedup)]
     return {"fast_and_accurate": fast, "meets_speedup_goal": bool(fast), "same_runtime": same}
+
+
+def claim_lines(doc: dict, speedup_goal: float, mse_tolerance: float) -> list[str]:
+    """The claims of a bench techniques document, one line each (what the CLI prints under the table)."""
+    claims = doc["claims"]
+    lines = [f">= {speedup_goal:g}x and MSE within {mse_tolerance:.0%}: {c.name} ({c.speedup:.2f}x, MSE x{c.mse_ratio:.3f})"
+             for c in (SpeedClaim.from_json(item) for item in claims["fast_and_accurate"])]
+    lines += [f"same runtime: {c.name} vs {c.reference} in {c.runtime}: {c.speedup_same_runtime:.2f}x"
+              for c in (SameRuntimeClaim.from_json(item) for item in claims["same_runtime"])]
+    return lines
 
 
 def render_table(doc: dict):
@@ -233,11 +250,10 @@ def render_table(doc: dict):
     def f(v, fmt):
         return "-" if v is None else format(v, fmt)
 
-    for r in doc["rows"]:
-        t.add_row(r["name"], r["runtime"], f(r["size_bytes"] and r["size_bytes"] / 1e6, ".2f"), f(r.get("mse"), ".5f"),
-                  f(r.get("mse_ratio"), ".3f"), f(r.get("macs") and r["macs"] / 1e6, ".1f"), f(r.get("p50_ms"), ".3f"),
-                  f(r.get("floor_ms"), ".3f"), f(r.get("gmacs_per_s"), ".1f"),
-                  f(r.get("peak_share") and 100 * r["peak_share"], ".0f") + (f" {r['precision']}" if r.get("peak_share") else ""),
-                  f(r.get("speedup"), ".2f"),
-                  r["status"] if r["status"] == "ok" else f"{r['status']}: {r['reason']}")
+    for r in (TechniqueBenchRow.from_json(row, "a bench techniques row") for row in doc["rows"]):
+        t.add_row(r.name, r.runtime, f(r.size_bytes and r.size_bytes / 1e6, ".2f"), f(r.mse, ".5f"),
+                  f(r.mse_ratio, ".3f"), f(r.macs and r.macs / 1e6, ".1f"), f(r.p50_ms, ".3f"),
+                  f(r.floor_ms, ".3f"), f(r.gmacs_per_s, ".1f"),
+                  f(r.peak_share and 100 * r.peak_share, ".0f") + (f" {r.precision}" if r.peak_share else ""),
+                  f(r.speedup, ".2f"), r.status if r.status == "ok" else f"{r.status}: {r.reason}")
     return t

@@ -12,7 +12,7 @@ from pilotopt.atomic import write_json
 from pilotopt.bench.floor import measure_call_floors
 from pilotopt.bench.machine import measure_peaks
 from pilotopt.bench.runtimes import bench_runtimes, render_table
-from pilotopt.bench.techniques import bench_techniques, render_table as techniques_table
+from pilotopt.bench.techniques import bench_techniques, claim_lines, render_table as techniques_table
 from pilotopt.data.config import DEFAULT_TEST_CIRCUITS
 from pilotopt.evaluate.latency import MIN_CALLS, MIN_SECONDS
 
@@ -101,13 +101,8 @@ def bench_techniques_cmd(
                            test_circuits=tuple(c.strip() for c in test_circuits.split(",") if c.strip()), progress=lambda m: err.print(f"[dim]{m}[/]", highlight=False))
     write_json(out, doc)
     Console(width=160).print(techniques_table(doc))
-    c = doc["claims"]
-    for item in c["fast_and_accurate"]:
-        typer.echo(f">= {speedup_goal:g}x and MSE within {mse_tolerance:.0%}: {item['name']} "
-                   f"({item['speedup']:.2f}x, MSE x{item['mse_ratio']:.3f})")
-    for item in c["same_runtime"]:
-        typer.echo(f"same runtime: {item['name']} vs {item['reference']} in {item['runtime']}: "
-                   f"{item['speedup_same_runtime']:.2f}x")
+    for line in claim_lines(doc, speedup_goal, mse_tolerance):
+        typer.echo(line)
     for w in doc["warnings"]:
         typer.echo(f"warning: {w}")
     typer.echo(f"written: {out}")

@@ -10,6 +10,7 @@ import typer
 
 from pilotopt.cli.model_options import ArchArgsOption, ArchOption, InputOption, parse_arch_args
 from pilotopt.errors import BadInputError, one_line
+from pilotopt.records import Produced
 from pilotopt.techniques._fidelity import MAX_MSE_RATIO
 
 list_app = typer.Typer(help="List what pilotopt knows about.", no_args_is_help=True)
@@ -71,12 +72,11 @@ def optimize_cmd(
     for col in ("status", "runtime", "size", "max |diff| vs its input", "seconds", "note"):
         table.add_column(col)
     for v in variants:
-        size = v.record.get("size_bytes")
-        diff = v.record.get("check_max_abs_diff")
-        secs = v.record.get("duration_s")
+        done = Produced.of(v.record)
+        size, diff, secs = done.size_bytes, done.check_max_abs_diff, done.duration_s
         table.add_row(v.name, v.status, v.runtime, "-" if size is None else f"{size / 1024:.1f} KiB",
                       "-" if diff is None else f"{diff:.3g}", "-" if secs is None else f"{secs:.1f}",
-                      v.reason or ("already done" if v.record.get("reused") else ""))
+                      v.reason or ("already done" if done.reused else ""))
     stdout.print(table)
     failed = sum(v.status == "failed" for v in variants)
     typer.echo(f"{len(variants) - failed} of {len(variants)} techniques ok or skipped; written to {out}")

@@ -215,7 +215,7 @@ def ros_bridge_cmd(
                        camera_topic=camera_topic, cmd_topic=cmd_topic, rate=rate, interventions=interventions,
                        look=look, seed=seed, wait_s=wait)
     result = run_bridge(cfg, log=typer.echo)
-    m = result["metrics"]
+    m = result.metrics
     table = Table(title=f"closed-loop metrics over ROS ({cfg.camera_topic} -> {cfg.cmd_topic})")
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -223,11 +223,11 @@ def ros_bridge_cmd(
                 "average_speed", "position_deviation_mae", "position_deviation_max", "off_track", "interventions",
                 "autonomy", "driving_score", "frames_published", "commands_received", "command_rate",
                 "real_time_factor"):
-        v = m.get(key)
+        v = getattr(m, key)
         table.add_row(key, f"{v:.3f}" if isinstance(v, float) else str(v))
     stdout.print(table)
     if out:
-        write_json(out, result)
+        write_json(out, result.to_json())
         typer.echo(f"metrics: {out}")
 
 

@@ -36,7 +36,7 @@ from pilotopt.evaluate.accuracy import compare, error_metrics
 from pilotopt.evaluate.latency import MIN_CALLS, MIN_SECONDS
 from pilotopt.evaluate.plugins import load_runtime_plugins
 from pilotopt.evaluate.results import RESULTS_SCHEMA, base_row, machine_info, write_results
-from pilotopt.records import CrossCheck, OfflineRow
+from pilotopt.records import CrossCheck, OfflineRow, WorkerReply
 from pilotopt.evaluate.testset import prepare_testset
 from pilotopt.evaluate.worker import PHASE_MARK
 from pilotopt.isolation import child_env, run_python
@@ -303,22 +303,26 @@ def _evaluate_one(folder: Path, variant: Variant, *, size: dict, fingerprint, pr
     log = logs / f"{safe}.log"
     res = run_worker(job_path, Path(job["result"]), log, protocol["threads"], protocol["timeout_s"])
     row["log"] = str(log)
-    if res.get("status") != "ok":
-        row.update(status=res.get("status", "failed"), reason=res.get("reason") or "the worker gave no reason")
+    if res.status != "ok":
+        row.update(status=res.status, reason=res.reason or "the worker gave no reason")
         row["size"].update(params_from_record(variant.record) or {})
         stored.unlink(missing_ok=True)
         pred_file.unlink(missing_ok=True)
         return row
     pred = np.load(job["predictions"])
-    measured = {"error": error_metrics(pred, labels), "latency_ms": res.get("latency_ms"),
-                "throughput": res.get("throughput"), "memory_mb": res.get("memory_mb"),
-                "predictor": res.get("predictor"), "load_seconds": res.get("load_seconds"),
-                "measure_seconds": res.get("measure_seconds"), "background_cpu": res.get("background_cpu"),
-                "params": res.get("params"), "log": str(log), "input_contract": res.get("input_contract"),
-                "outputs_out_of_range_share": res.get("outputs_out_of_range_share"),
-                "brain_step_samples_ms": res.get("brain_step_samples_ms")}
-    if res.get("params_error"):
-        measured["params_error"] = res["params_error"]
+
+    def dump(part):
+        return None if part is None else part.to_json()
+
+    measured = {"error": error_metrics(pred, labels), "latency_ms": dump(res.latency_ms),
+                "throughput": dump(res.throughput), "memory_mb": dump(res.memory_mb),
+                "predictor": res.predictor, "load_seconds": res.load_seconds,
+                "measure_seconds": res.measure_seconds, "background_cpu": res.background_cpu,
+                "params": res.params, "log": str(log), "input_contract": res.input_contract,
+                "outputs_out_of_range_share": res.outputs_out_of_range_share,
+                "brain_step_samples_ms": res.brain_step_samples_ms}
+    if res.params_error:
+        measured["params_error"] = res.params_error
     row.update({k: measured[k] for k in _MEASURED if k in measured})
     row["size"].update(measured["params"] or params_from_record(variant.record) or {})
     os.replace(job["predictions"], pred_file)
@@ -348,7 +352,7 @@ def worker_env(threads: int) -> dict:
     return child_env(threads)
 
 
-def run_worker(job_path: Path, result_path: Path, log: Path, threads: int, timeout: float) -> dict:
+def run_worker(job_path: Path, result_path: Path, log: Path, threads: int, timeout: float) -> WorkerReply:
     """Run one worker to completion (or kill it at `timeout`); its result, or a failure that says
     how it died and in which phase (isolation.run_python, the phase from the log's `@@phase` lines)."""
     busy0, own0 = _cpu_busy_seconds(), _children_cpu_seconds()
@@ -356,11 +360,14 @@ def run_worker(job_path: Path, result_path: Path, log: Path, threads: int, timeo
                      threads=threads, log=log, who="the worker", phase_mark=PHASE_MARK)
     busy1, own1 = _cpu_busy_seconds(), _children_cpu_seconds()
     if out.reply is None:
-        return {"status": "failed", "reason": out.reason}
-    res = out.reply
+        return WorkerReply(status="failed", reason=out.reason)
+    res = dict(out.reply)
     if busy0 is not None and busy1 is not None and out.seconds > 0:
         res["background_cpu"] = round(max(0.0, (busy1 - busy0) - (own1 - own0)) / out.seconds, 3)
-    return res
+    try:
+        return WorkerReply.from_json(res, "the evaluation worker's reply")
+    except BadInputError as exc:
+        return WorkerReply(status="failed", reason=str(exc))
 
 
 def _cpu_busy_seconds() -> float | None:

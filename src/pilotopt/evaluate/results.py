@@ -27,7 +27,7 @@ from pathlib import Path
 from pilotopt import __version__
 from pilotopt.atomic import write_json, write_text
 from pilotopt.models import get_model_spec
-from pilotopt.records import OFFLINE_SCHEMA, OfflineRow, offline_rows
+from pilotopt.records import OFFLINE_SCHEMA, OfflineRow, Produced, offline_rows
 
 RESULTS_SCHEMA = OFFLINE_SCHEMA  # its "variants" are records.OfflineRow
 RESULTS_JSON = "results.json"
@@ -96,8 +96,9 @@ def variant_macs(record: dict | None, model: str | None = None) -> tuple[int | N
 
 def base_row(variant, artifact: Path | None) -> dict:
     macs, macs_from = variant_macs(variant.record)
-    steps = [{"technique": r.get("technique"), "size_bytes": r.get("size_bytes"),
-              "check_max_abs_diff": r.get("check_max_abs_diff")} for r in variant.record.get("step_records") or []]
+    steps = [{"technique": r.get("technique"), "size_bytes": Produced.of(r).size_bytes,
+              "check_max_abs_diff": Produced.of(r).check_max_abs_diff}
+             for r in variant.record.get("step_records") or []]
     return {"steps": list(variant.steps or [variant.name]), "step_sizes": steps,
             "precision": precision_of(variant.name, variant.record), "macs": macs, "macs_from": macs_from,
             "name": variant.name, "technique": variant.technique, "framework": variant.framework,

@@ -28,7 +28,7 @@ from pilotopt.artifacts import count_params
 from pilotopt.atomic import atomic_path, write_json
 from pilotopt.contracts import out_of_range_share
 from pilotopt.errors import RuntimeUnavailable, one_line
-from pilotopt.evaluate.latency import time_calls
+from pilotopt.evaluate.latency import sample_calls, summarize, time_calls
 from pilotopt.evaluate.plugins import load_runtime_plugins
 from pilotopt.evaluate.testset import EvalFrames
 from pilotopt.preprocess import crop_resize
@@ -118,7 +118,8 @@ def measure(job: dict) -> dict:
 
         phase = "latency"
         _phase(phase)
-        result["latency_ms"] = {"model": time_calls(lambda: predictor.predict(x1), **timing)}
+        latency = {"model": time_calls(lambda: predictor.predict(x1), **timing).to_json()}
+        result["latency_ms"] = latency
 
         phase = "brain step"
         _phase(phase)
@@ -138,9 +139,9 @@ def measure(job: dict) -> dict:
             return predictor.predict(batch)
 
         _check_output(brain_step(), 1)
-        step = time_calls(brain_step, keep_samples=True, **timing)
-        samples = step.pop("samples_ms")
-        result["latency_ms"]["brain_step"] = step
+        seconds = sample_calls(brain_step, **timing)
+        latency["brain_step"] = summarize(seconds).to_json()
+        samples = [round(s * 1000.0, 5) for s in seconds]
         # evenly thinned to at most MAX_SAMPLES, in call order: reproducible drives draw from these
         result["brain_step_samples_ms"] = samples[::max(1, -(-len(samples) // MAX_SAMPLES))]
 
@@ -152,8 +153,8 @@ def measure(job: dict) -> dict:
         stats = time_calls(lambda: predictor.predict(xb), min_calls=job["throughput_min_calls"],
                            min_seconds=job["min_seconds"], warmup_calls=3,
                            warmup_seconds=job["warmup_seconds"], max_seconds=job["max_seconds"])
-        result["throughput"] = {"batch": bs, "fps": bs / (stats["mean_ms"] / 1000.0), "calls": stats["n"],
-                                "batch_p50_ms": stats["p50_ms"], "batch_mean_ms": stats["mean_ms"]}
+        result["throughput"] = {"batch": bs, "fps": bs / (stats.mean_ms / 1000.0), "calls": stats.n,
+                                "batch_p50_ms": stats.p50_ms, "batch_mean_ms": stats.mean_ms}
         del xb
 
         peak = _peak_rss_bytes()

@@ -11,7 +11,7 @@ from typing import Callable
 
 from pilotopt.breaking_point import find_breaking_point
 from pilotopt.decide import baseline_keys, recommend
-from pilotopt.records import Drive, VariantSummary, drives_of
+from pilotopt.records import BreakingProbe, Drive, VariantSummary, drives_of
 
 Say = Callable[[str], None]
 Probe = Callable[[str, float], list]  # (variant name, slow-down) -> the drive records of that probe
@@ -34,11 +34,11 @@ def chosen_variants(rows: list[VariantSummary], constraints: dict) -> list[dict]
             for k, role in roles.items()]
 
 
-def known_verdicts(drives: list[Drive], chosen: list[dict], protocol_size: int) -> dict[str, dict]:
+def known_verdicts(drives: list[Drive], chosen: list[dict], protocol_size: int) -> dict[str, dict[float, BreakingProbe]]:
     """{variant key: {scale: verdict}} from the run's own drives in the
     default condition (1x) and under pure `slow:N` conditions (N x), where a variant has the whole
     protocol there (`protocol_size` drives): the search starts from them instead of driving them again."""
-    out: dict[str, dict] = {}
+    out: dict[str, dict[float, BreakingProbe]] = {}
     for c in chosen:
         cells: dict[float, list[Drive]] = {}
         for d in drives:
@@ -47,8 +47,9 @@ def known_verdicts(drives: list[Drive], chosen: list[dict], protocol_size: int) 
             scale = d.condition_latency_scale if d.slowdown_only else None  # from the record
             if scale is not None:
                 cells.setdefault(scale, []).append(d)
-        out[c["key"]] = {s: {"clean": all(d.clean_lap for d in ds), "clean_drives": sum(d.clean_lap for d in ds),
-                             "drives": len(ds), "score_mean": sum(d.score for d in ds) / len(ds)}
+        out[c["key"]] = {s: BreakingProbe(scale=s, clean=all(d.clean_lap for d in ds),
+                                          clean_drives=sum(d.clean_lap for d in ds), drives=len(ds),
+                                          score_mean=sum(d.score for d in ds) / len(ds))
                          for s, ds in cells.items() if len(ds) >= protocol_size}
     return out
 
@@ -64,17 +65,17 @@ def breaking_points(chosen: list[dict], probe_drives: Probe, *, latency_scale: f
         f"bisected to {100 * resolution:g} %, at most {cap:g}x)")
 
     def search(c: dict) -> dict:
-        def probe(scale: float) -> dict:
+        def probe(scale: float) -> BreakingProbe:
             recs = drives_of(probe_drives(c["name"], scale))
             clean = sum(1 for r in recs if r.clean_lap)
             scores = [r.score for r in recs]
-            return {"clean": bool(recs) and clean == len(recs), "clean_drives": clean, "drives": len(recs),
-                    "score_mean": sum(scores) / len(scores) if scores else None}
+            return BreakingProbe(scale=scale, clean=bool(recs) and clean == len(recs), clean_drives=clean,
+                                 drives=len(recs), score_mean=sum(scores) / len(scores) if scores else None)
 
         found = find_breaking_point(probe, start=1.0, cap=cap / latency_scale, resolution=resolution,
                                     known=(known or {}).get(c["key"]))
         bp = found.scaled(latency_scale)
-        fresh = sum(1 for p in bp.probes if p.get("source") != "run")
+        fresh = sum(1 for p in bp.probes if p.source != "run")
         say(f"breaking point of {c['name']}: {bp.text()} ({fresh} probes besides the run's own drives)")
         return {**c, **bp.to_json(), "text": bp.text(), "latency_scale": latency_scale}
 

@@ -17,7 +17,7 @@ from pilotopt.artifacts import open_artifact
 from pilotopt.atomic import write_json
 from pilotopt.contracts import load_contract
 from pilotopt.errors import one_line
-from pilotopt.records import DRIVE_SCHEMA, Drive
+from pilotopt.records import DRIVE_SCHEMA, Drive, DriveJob
 from pilotopt.runtimes import load_artifact_predictor
 from pilotopt.sim.brains.model import ModelBrain
 from pilotopt.sim.conditions import parse_condition
@@ -28,19 +28,19 @@ _KEY_FIELDS = ("variant", "runtime", "circuit", "direction", "mode", "laps", "ti
                "threads", "videos", "artifact_sha256", "condition", "repetition", "interventions", "latency")
 
 
-def _latency_digest(drive: dict) -> str | None:
-    samples = drive.get("latency_samples_ms")
+def _latency_digest(drive: DriveJob) -> str | None:
+    samples = drive.latency_samples_ms
     if not samples:
         return None
     return hashlib.sha256(json.dumps([round(float(x), 6) for x in samples]).encode()).hexdigest()[:16]
 
 
-def job_key(drive: dict) -> str:
+def job_key(drive: DriveJob) -> str:
     """What decides a drive's result: the variant's artifact and record, and the drive settings."""
-    keep = {k: drive.get(k) for k in _KEY_FIELDS}
+    keep = drive.model_dump(mode="json", include=set(_KEY_FIELDS))
     keep["latency_samples"] = _latency_digest(drive)
-    if drive.get("contract"):
-        keep["contract"] = load_contract(drive["contract"]).digest
+    if drive.contract:
+        keep["contract"] = load_contract(drive.contract).digest
     return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -58,12 +58,12 @@ def record_path(out_dir: Path, variant: str, circuit: str, direction: str, condi
     return Path(out_dir) / variant / f"{stem}.json"
 
 
-def drive_record_path(drive: dict) -> Path:
-    return record_path(Path(drive["out_dir"]), drive["variant"], drive["circuit"], drive["direction"],
-                       drive.get("condition"), int(drive.get("repetition") or 0))
+def drive_record_path(drive: DriveJob) -> Path:
+    return record_path(Path(drive.out_dir), drive.variant, drive.circuit, drive.direction, drive.condition,
+                       drive.repetition)
 
 
-def cached_record(drive: dict) -> dict | None:
+def cached_record(drive: DriveJob) -> dict | None:
     """The record of an identical drive done before, if any (a rerun does not drive again)."""
     try:
         rec = json.loads(drive_record_path(drive).read_text())
@@ -75,27 +75,27 @@ def cached_record(drive: dict) -> dict | None:
     return None
 
 
-def latency_scales(drive: dict) -> dict:
+def latency_scales(drive: DriveJob) -> dict:
     """How much slower than measured this drive's brain runs, from the parsed condition (never from
     its name): the condition's own factor, the factor applied (x the run's `latency_scale`; None
     when the mode ignores latency), and whether latency is all the condition changes."""
-    cond = parse_condition(drive.get("condition") or "default")
-    realtime = drive.get("mode") == "realtime"
+    cond = parse_condition(drive.condition)
+    realtime = drive.mode == "realtime"
     return {"condition_latency_scale": cond.latency_scale,
-            "latency_scale_applied": float(drive["latency_scale"]) * cond.latency_scale if realtime else None,
+            "latency_scale_applied": drive.latency_scale * cond.latency_scale if realtime else None,
             "slowdown_only": cond.slowdown_only}
 
 
-def new_record(drive: dict) -> dict:
+def new_record(drive: DriveJob) -> dict:
     """A failed record for `drive` (fields filled in as the drive succeeds)."""
-    return {"schema": SCHEMA, "key": job_key(drive), "variant": drive["variant"], "framework": drive["framework"],
-            "runtime": drive["runtime"], "circuit": drive["circuit"], "direction": drive["direction"],
-            "mode": drive["mode"], "condition": drive.get("condition") or "default",
-            "repetition": int(drive.get("repetition") or 0), **latency_scales(drive), "status": "failed",
+    return {"schema": SCHEMA, "key": job_key(drive), "variant": drive.variant, "framework": drive.framework,
+            "runtime": drive.runtime, "circuit": drive.circuit, "direction": drive.direction,
+            "mode": drive.mode, "condition": drive.condition, "repetition": drive.repetition,
+            **latency_scales(drive), "status": "failed",
             "reason": None, "metrics": None, "plot": None, "video": None, "cached": False}
 
 
-def drive_job(drive: dict) -> dict:
+def drive_job(drive: DriveJob) -> dict:
     """One drive in this process: load the variant, drive it, write its record."""
     return _run_drive(drive, {})
 
@@ -111,7 +111,7 @@ def drive_variant(job: dict) -> list[dict]:
     return out
 
 
-def _run_drive(drive: dict, loaded: dict) -> dict:
+def _run_drive(drive: DriveJob, loaded: dict) -> dict:
     out = drive_record_path(drive)
     out.parent.mkdir(parents=True, exist_ok=True)
     rec = new_record(drive)
@@ -124,42 +124,41 @@ def _run_drive(drive: dict, loaded: dict) -> dict:
         if type(exc).__name__ == "RuntimeUnavailable":
             rec["status"] = "skipped"
     rec["job_seconds"] = round(time.perf_counter() - t0, 3)
-    Drive.from_json(rec, f"the drive record of {drive['variant']}")  # every field declared in records
+    Drive.from_json(rec, f"the drive record of {drive.variant}")  # every field declared in records
     write_json(out, rec)
     return rec
 
 
-def _predictor(drive: dict, loaded: dict):
-    key = (drive["artifact"], drive["runtime"], drive["threads"], json.dumps(drive.get("contract")))
+def _predictor(drive: DriveJob, loaded: dict):
+    key = (drive.artifact, drive.runtime, drive.threads, json.dumps(drive.contract))
     if key not in loaded:
         loaded.clear()
-        art = open_artifact(drive["artifact"], arch=drive.get("arch"), arch_args=drive.get("arch_args") or None,
-                            contract=drive.get("contract"))
-        loaded[key] = load_artifact_predictor(art, runtime=drive["runtime"], threads=drive["threads"])
+        art = open_artifact(drive.artifact, arch=drive.arch, arch_args=drive.arch_args or None,
+                            contract=drive.contract)
+        loaded[key] = load_artifact_predictor(art, runtime=drive.runtime, threads=drive.threads)
     return loaded[key]
 
 
-def _drive(drive: dict, out: Path, loaded: dict) -> dict:
+def _drive(drive: DriveJob, out: Path, loaded: dict) -> dict:
     # matplotlib and scipy: imported on first use, not with this module
     from pilotopt.sim.closed_loop import DriveConfig, drive as run
     from pilotopt.sim.plots import plot_trajectory, trajectory_title
 
-    brain = ModelBrain(_predictor(drive, loaded), label=drive["variant"])
-    samples = drive.get("latency_samples_ms") if drive.get("latency", "distribution") == "distribution" else None
-    cfg = DriveConfig(circuit=drive["circuit"], direction=drive["direction"], mode=drive["mode"], laps=drive["laps"],
-                      timeout=drive["timeout_s"], latency_scale=drive["latency_scale"], seed=drive["seed"],
-                      condition=drive.get("condition") or "default", repetition=int(drive.get("repetition") or 0),
-                      interventions=bool(drive.get("interventions")),
+    brain = ModelBrain(_predictor(drive, loaded), label=drive.variant)
+    samples = drive.latency_samples_ms if drive.latency == "distribution" else None
+    cfg = DriveConfig(circuit=drive.circuit, direction=drive.direction, mode=drive.mode, laps=drive.laps,
+                      timeout=drive.timeout_s, latency_scale=drive.latency_scale, seed=drive.seed,
+                      condition=drive.condition, repetition=drive.repetition, interventions=drive.interventions,
                       latency_samples=[x / 1000.0 for x in samples] if samples else None,
-                      video_every=2 if drive["videos"] else 0)
+                      video_every=2 if drive.videos else 0)
     result = run(brain, cfg)
     done = {"metrics": result.metrics.to_json(), "brain": result.brain,
             "outputs_out_of_range_share": round(brain.out_of_range_share, 4)}
-    if drive.get("plot", True):
+    if drive.plot:
         plot = out.with_suffix(".png")
         plot_trajectory(result, plot, title=trajectory_title(result))
         done["plot"] = plot.name
-    if drive["videos"] and result.frames:
+    if drive.videos and result.frames:
         video = out.with_suffix(".mp4")
         write_video(result.frames, video, fps=15.0)
         done["video"] = video.name

@@ -35,7 +35,7 @@ from pilotopt.pipeline.executors import get_executor
 from pilotopt.pipeline.tracking import make_tracker
 from pilotopt.report import build_report
 from pilotopt.decide import baseline_keys, recommend, summarize
-from pilotopt.records import Drive, OfflineRow, VariantSummary, drives_of, offline_rows
+from pilotopt.records import Drive, DriveJob, OfflineRow, VariantSummary, drives_of, offline_rows
 from pilotopt.techniques import optimize, techniques
 from pilotopt.techniques._chain import chain_from_mapping, plan_chains, step_overrides
 from pilotopt.train import TrainConfig, train
@@ -473,17 +473,18 @@ def planned_rows(offline: dict, planned: list[dict]) -> list[OfflineRow]:
 
 
 def drive_jobs(cfg: PipelineConfig, out: Path, rows: list[OfflineRow], conditions: list[str] | None = None,
-               only: set[str] | None = None, repeats: int | None = None) -> list[dict]:
+               only: set[str] | None = None, repeats: int | None = None, plot: bool = True) -> list[dict]:
     """One job per ok variant of `rows` (or of `only`): its drives on every circuit, direction,
     condition (default: the default condition only) and repetition (`repeats`, default
-    closed_loop.repeats). The first repetition of each condition is plotted."""
+    closed_loop.repeats). The first repetition of each condition is plotted (unless `plot` is False)."""
     repeats = cfg.closed_loop.repeats if repeats is None else repeats
     jobs = []
     for row in rows:
         if row.status != "ok" or not row.artifact or (only is not None and row.name not in only):
             continue
         base = _drive_base(cfg, out, row, artifact_digest(Path(row.artifact)))
-        drives = [dict(base, circuit=circuit, direction=direction, condition=condition, repetition=rep, plot=rep == 0)
+        drives = [DriveJob(**base, circuit=circuit, direction=direction, condition=condition, repetition=rep,
+                           plot=plot and rep == 0)
                   for condition in (conditions or ["default"]) for circuit in cfg.drive_circuits
                   for direction in cfg.closed_loop.directions for rep in range(repeats)]
         jobs.append({"variant": row.name, "framework": row.framework, "drives": drives})
@@ -573,10 +574,7 @@ def _breaking_points(cfg: PipelineConfig, out: Path, offline: dict, drives: list
     rows, records = decision_rows(offline, drives, planned)
 
     def probe(name: str, scale: float) -> list[dict]:
-        jobs = drive_jobs(cfg, out, planned_rows(offline, planned), [f"slow:{scale:g}"], {name})
-        for job in jobs:
-            for d in job["drives"]:
-                d["plot"] = False
+        jobs = drive_jobs(cfg, out, planned_rows(offline, planned), [f"slow:{scale:g}"], {name}, plot=False)
         return drive_all(cfg, jobs, f"breaking point of {name} at {scale:g}x", lambda line: None)
 
     cl = cfg.closed_loop

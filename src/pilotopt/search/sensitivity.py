@@ -9,7 +9,7 @@ import copy
 from typing import Callable
 
 from pilotopt.errors import BadInputError
-from pilotopt.records import SearchTrial
+from pilotopt.records import LayerSensitivity, SearchTrial
 from pilotopt.search.context import SearchContext
 from pilotopt.search.results import md_table
 from pilotopt.search.space import Candidate
@@ -53,23 +53,25 @@ def sensitivity(ctx: SearchContext, ref: dict, doc: SearchTrial, say: Callable[[
         got = run_trial(ctx, cand, ref)
         m = got.summary
         score = got.score if got.complete else None
-        row = {"layer": layer, "name": cand.name, "state": got.state, "reason": got.reason, "score": score,
-               "score_change": None if score is None else score - doc.score,
-               "score_default_mean": m.cl_score_mean if m else None, "mse_ratio": got.mse_ratio,
-               "latency_p50_ms": m.latency_p50_ms if m else None, "size_mb": m.size_mb if m else None,
-               "fidelity": got.fidelity}
+        row = LayerSensitivity(layer=layer, name=cand.name, state=got.state, reason=got.reason, score=score,
+                               score_change=None if score is None else score - doc.score,
+                               score_default_mean=m.cl_score_mean if m else None, mse_ratio=got.mse_ratio,
+                               latency_p50_ms=m.latency_p50_ms if m else None, size_mb=m.size_mb if m else None,
+                               fidelity=got.fidelity)
         rows.append(row)
-        change = "-" if row["score_change"] is None else f"{row['score_change']:+.1f}"
+        change = "-" if row.score_change is None else f"{row.score_change:+.1f}"
         say(f"sensitivity [{i}/{len(layers)}] {layer} in float: score {change}")
-    rows.sort(key=lambda r: -(r["score_change"] if r["score_change"] is not None else -1e9))
+    rows.sort(key=lambda r: -(r.score_change if r.score_change is not None else -1e9))
     return {"schema": SCHEMA, "trial": doc.name, "chain": ">".join(steps), "score_all_int8": doc.score,
-            "latency_all_int8_ms": doc.summary.latency_p50_ms if doc.summary else None, "layers": rows}
+            "latency_all_int8_ms": doc.summary.latency_p50_ms if doc.summary else None,
+            "layers": [r.to_json() for r in rows]}
 
 
 def table(doc: dict) -> str:
     def f(x, spec):
         return "-" if x is None else format(x, spec)
 
-    rows = [[r["layer"], f(r["score"], ".1f"), f(r["score_change"], "+.1f"), f(r["mse_ratio"], ".3f"),
-             f(r["latency_p50_ms"], ".3f"), r["state"] if r["state"] != "complete" else ""] for r in doc["layers"]]
+    layers = [LayerSensitivity.from_json(r, "a sensitivity row") for r in doc["layers"]]
+    rows = [[r.layer, f(r.score, ".1f"), f(r.score_change, "+.1f"), f(r.mse_ratio, ".3f"), f(r.latency_p50_ms, ".3f"),
+             r.state if r.state != "complete" else ""] for r in layers]
     return md_table(["layer kept in float", "score", "change vs all int8", "MSE ratio", "p50 ms", "note"], rows)

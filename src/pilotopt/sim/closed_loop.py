@@ -29,7 +29,7 @@ from typing import Callable
 import numpy as np
 
 from pilotopt.errors import BadInputError, one_line
-from pilotopt.records import DriveMetrics
+from pilotopt.records import DriveMetrics, DriveQuality, PathMetrics
 from pilotopt.sim.brains.base import Brain
 from pilotopt.sim.camera import CameraModel, FullFrameView, PilotNetView, View
 from pilotopt.sim.circuits import load_circuit, parse_direction
@@ -117,16 +117,15 @@ class DriveResult:
                 "circuit": {"name": self.track.name, "length": self.track.length}}
 
 
-def drive_quality(lateral, path: dict, sim: Simulation, cfg: DriveConfig) -> dict:
+def drive_quality(lateral, path: PathMetrics, sim: Simulation, cfg: DriveConfig) -> DriveQuality:
     """Interventions, autonomy, the driving score and BM's deviation formula (sim.score), from the
     path's figures (`sim.metrics.path_metrics`)."""
-    sim_seconds, completed, deviation = (path[k] for k in ("sim_seconds", "completed_distance", "position_deviation_mae"))
     n = len(sim.interventions) if cfg.interventions else excursions(lateral)
-    auto = autonomy(n, sim_seconds)
-    completion = completed / (sim.track.length * cfg.laps)
-    return {"interventions": n, "interventions_mode": cfg.interventions, "autonomy": auto,
-            "driving_score": driving_score(completion, auto, deviation),
-            "bm_position_deviation": bm_position_deviation(lateral), "score_version": FORMULAS["version"]}
+    auto = autonomy(n, path.sim_seconds)
+    completion = path.completed_distance / (sim.track.length * cfg.laps)
+    return DriveQuality(interventions=n, interventions_mode=cfg.interventions, autonomy=auto,
+                        driving_score=driving_score(completion, auto, path.position_deviation_mae),
+                        bm_position_deviation=bm_position_deviation(lateral), score_version=FORMULAS["version"])
 
 
 def _extra_view(name: str | None, camera: CameraModel) -> View | None:
@@ -226,7 +225,7 @@ def drive(brain: Brain, config: DriveConfig | None = None,
     rec = sim.trajectory()
     path = path_metrics(track, rec["t"], rec["lateral"], rec["progress"], rec["odometer"], sim.lap_times)
     timing = brain_metrics(steps["step_s"], steps["inference_s"], list(zip(steps["v"], steps["w"])), period)
-    sim_seconds = path["sim_seconds"]
+    sim_seconds = path.sim_seconds
     emulated = {}
     if source in ("distribution", "fixed") and steps["latency_s"]:
         # what the car experienced; the same on any machine, unlike the wall-time figures
@@ -235,10 +234,11 @@ def drive(brain: Brain, config: DriveConfig | None = None,
                     "emulated_brain_frequency": float(len(steps["t"]) / sim_seconds) if sim_seconds > 0 else None,
                     # the brain's rate as the car saw it (1 / mean latency), reproducible and free of
                     # whatever else ran beside this drive; the wall-clock rate of this process beside it
-                    "wall_brain_iterations_frequency": timing["brain_iterations_frequency"],
+                    "wall_brain_iterations_frequency": timing.brain_iterations_frequency,
                     "brain_iterations_frequency": 1.0 / mean_latency if mean_latency > 0 else None}
     metrics = DriveMetrics(**{
-        **path, **timing, **drive_quality(rec["lateral"], path, sim, cfg), "latency_source": source,
+        **path.to_json(), **timing.to_json(), **drive_quality(rec["lateral"], path, sim, cfg).to_json(),
+        "latency_source": source,
         "latency_scale": scale if cfg.mode == "realtime" else None, "condition": cond.spec,
         "repetition": cfg.repetition, **emulated, "real_time_factor": sim_seconds / wall if wall > 0 else None,
         "wall_seconds": wall, "termination": sim.termination, "off_track": sim.termination == Termination.OFF_TRACK,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from pilotopt.preprocess import normalize_labels
+from pilotopt.records import BrainTiming, PathMetrics
 from pilotopt.sim.track import Track
 
 TRIM_CALLS = 10  # first and last calls excluded from timing means
@@ -16,7 +17,7 @@ def trimmed(x: np.ndarray, k: int = TRIM_CALLS) -> np.ndarray:
     return x[k:-k] if len(x) > 2 * k else x
 
 
-def path_metrics(track: Track, t, lateral, progress, odometer, lap_times: list[float]) -> dict:
+def path_metrics(track: Track, t, lateral, progress, odometer, lap_times: list[float]) -> PathMetrics:
     """Driving-quality metrics from per-tick records (sim time, signed lateral offset, unwrapped
     progress along the line, odometer)."""
     t = np.asarray(t, dtype=np.float64)
@@ -25,20 +26,20 @@ def path_metrics(track: Track, t, lateral, progress, odometer, lap_times: list[f
     sim_seconds = float(t[-1] - t[0]) if len(t) > 1 else 0.0
     completed = max(0.0, float(progress[-1])) if len(progress) else 0.0
     odo = float(odometer[-1] - odometer[0]) if len(odometer) else 0.0
-    return {
-        "completed_distance": completed,
-        "percentage_completed": 100.0 * completed / track.length,
-        "lap_completed": len(lap_times) > 0,
-        "laps_completed": len(lap_times),
-        "lap_seconds": float(lap_times[0]) if lap_times else None,
-        "sim_seconds": sim_seconds,
-        "average_speed": odo / sim_seconds if sim_seconds > 0 else 0.0,
-        "position_deviation_mae": float(lat.mean()) if len(lat) else 0.0,
-        "position_deviation_max": float(lat.max()) if len(lat) else 0.0,
-    }
+    return PathMetrics(
+        completed_distance=completed,
+        percentage_completed=100.0 * completed / track.length,
+        lap_completed=len(lap_times) > 0,
+        laps_completed=len(lap_times),
+        lap_seconds=float(lap_times[0]) if lap_times else None,
+        sim_seconds=sim_seconds,
+        average_speed=odo / sim_seconds if sim_seconds > 0 else 0.0,
+        position_deviation_mae=float(lat.mean()) if len(lat) else 0.0,
+        position_deviation_max=float(lat.max()) if len(lat) else 0.0,
+    )
 
 
-def brain_metrics(step_seconds, inference_seconds, commands, period: float) -> dict:
+def brain_metrics(step_seconds, inference_seconds, commands, period: float) -> BrainTiming:
     """Timing and smoothness metrics from per-brain-step records."""
     step = np.asarray(step_seconds, dtype=np.float64)
     inf = np.asarray([x for x in inference_seconds if x is not None], dtype=np.float64)
@@ -46,14 +47,14 @@ def brain_metrics(step_seconds, inference_seconds, commands, period: float) -> d
     mean_step = float(trimmed(step).mean()) if len(step) else float("nan")
     norm = normalize_labels(cmds[:, 0], cmds[:, 1]) if len(cmds) else np.zeros((0, 2))
     sudden = float(np.linalg.norm(np.diff(norm, axis=0), axis=1).mean()) if len(norm) > 1 else 0.0
-    return {
-        "brain_steps": int(len(step)),
-        "mean_inference_time": float(trimmed(inf).mean() * 1000.0) if len(inf) else None,
-        "mean_brain_step_time": mean_step * 1000.0,
-        "brain_iterations_frequency": 1.0 / mean_step if mean_step > 0 else None,
-        "deadline_misses": float((step > period).mean()) if len(step) else 0.0,
-        "suddenness": sudden,
-    }
+    return BrainTiming(
+        brain_steps=int(len(step)),
+        mean_inference_time=float(trimmed(inf).mean() * 1000.0) if len(inf) else None,
+        mean_brain_step_time=mean_step * 1000.0,
+        brain_iterations_frequency=1.0 / mean_step if mean_step > 0 else None,
+        deadline_misses=float((step > period).mean()) if len(step) else 0.0,
+        suddenness=sudden,
+    )
 
 
 def path_records(track: Track, xy: np.ndarray, t: np.ndarray) -> dict[str, np.ndarray]:

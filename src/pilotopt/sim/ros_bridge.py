@@ -26,10 +26,9 @@ from dataclasses import asdict, dataclass
 from pilotopt_edge.ros_node import DEFAULT_CAMERA_TOPIC, DEFAULT_CMD_TOPIC, import_ros, require_master
 
 from pilotopt.errors import BadInputError
+from pilotopt.records import BridgeMetrics, BridgeResult
 from pilotopt.sim.camera import CameraModel
 from pilotopt.sim.score import INTERVENTION_DISTANCE
-
-RESULT_SCHEMA = "pilotopt.ros_bridge/1"
 
 
 @dataclass
@@ -103,7 +102,7 @@ def image_message(Image, frame, stamp, frame_id: str = "camera"):
     return msg
 
 
-def run_bridge(cfg: BridgeConfig, log=print) -> dict:
+def run_bridge(cfg: BridgeConfig, log=print) -> BridgeResult:
     """Drive `cfg.duration` s of sim time with whatever node answers on the topics; the metrics."""
     import numpy as np
 
@@ -175,26 +174,19 @@ def run_bridge(cfg: BridgeConfig, log=print) -> dict:
         rospy.signal_shutdown("pilotopt sim ros-bridge done")
 
     rec = sim.trajectory()
-    metrics = path_metrics(track, rec["t"], rec["lateral"], rec["progress"], rec["odometer"], sim.lap_times)
+    path = path_metrics(track, rec["t"], rec["lateral"], rec["progress"], rec["odometer"], sim.lap_times)
     drive_cfg = DriveConfig(circuit=cfg.circuit, direction=cfg.direction, laps=cfg.laps,
                             interventions=cfg.interventions, look=cfg.look, seed=cfg.seed)
-    metrics.update(drive_quality(rec["lateral"], metrics, sim, drive_cfg))
+    quality = drive_quality(rec["lateral"], path, sim, drive_cfg)
     commands = inbox.received - grid_commands
-    sim_s = metrics["sim_seconds"]
-    metrics.update({
-        "termination": "duration" if sim.termination == Termination.TIMEOUT else sim.termination,
-        "off_track": sim.termination == Termination.OFF_TRACK,
-        "frames_published": published,
-        "commands_received": commands,
-        "commands_applied": applied,
-        "command_rate": commands / wall if wall > 0 else 0.0,  # per wall second
-        "commands_per_frame": commands / published if published else 0.0,
-        "camera_rate": cfg.rate,
-        "real_time_factor": sim_s / wall if wall > 0 else None,
-        "wall_seconds": wall,
-        "held_back_seconds": held_back,
-    })
     v = np.asarray(rec["v"], dtype=np.float64)
-    metrics["max_speed"] = float(v.max()) if len(v) else 0.0
-    return {"schema": RESULT_SCHEMA, "config": asdict(cfg), "metrics": metrics,
-            "circuit": {"name": track.name, "length": track.length}}
+    metrics = BridgeMetrics(
+        **path.to_json(), **quality.to_json(),
+        termination="duration" if sim.termination == Termination.TIMEOUT else sim.termination,
+        off_track=sim.termination == Termination.OFF_TRACK,
+        frames_published=published, commands_received=commands, commands_applied=applied,
+        command_rate=commands / wall if wall > 0 else 0.0,  # per wall second
+        commands_per_frame=commands / published if published else 0.0, camera_rate=cfg.rate,
+        real_time_factor=path.sim_seconds / wall if wall > 0 else None, wall_seconds=wall,
+        held_back_seconds=held_back, max_speed=float(v.max()) if len(v) else 0.0)
+    return BridgeResult(config=asdict(cfg), metrics=metrics, circuit={"name": track.name, "length": track.length})

@@ -21,6 +21,7 @@ from pilotopt.errors import BadInputError, RuntimeUnavailable, one_line
 from pilotopt.frameworks import quiet_conversion
 from pilotopt.isolation import DEBUG_ENV, failure_reason, run_job, set_env_defaults
 from pilotopt.preprocess import Geometry
+from pilotopt.records import Produced
 from pilotopt.runtimes import load_artifact_predictor
 from pilotopt.techniques._chain import chain_key, is_spec, plan_chains, root_key, step_overrides
 from pilotopt.techniques._core import BASELINE_VARIANT, Technique, TechniqueContext, _TECHNIQUES, techniques
@@ -144,9 +145,10 @@ def optimize(model_path: Path | str, techniques_: Sequence[str] | str, data_root
                              timeout, progress=progress, roots=[Path(r) for r in reuse_from],
                              max_mse_ratio=float(max_mse_ratio))
         if progress:
-            took = variant.record.get("chain_duration_s", variant.record.get("duration_s"))  # every step
-            extra = f" ({took:.1f} s)" if isinstance(took, (int, float)) and variant.status == "ok" else ""
-            note = variant.reason if variant.status != "ok" else ("already done" if variant.record.get("reused") else "")
+            done = Produced.of(variant.record)
+            took = done.chain_duration_s if done.chain_duration_s is not None else done.duration_s  # every step
+            extra = f" ({took:.1f} s)" if took is not None and variant.status == "ok" else ""
+            note = variant.reason if variant.status != "ok" else ("already done" if done.reused else "")
             progress(f"[{i}/{len(chains)}] {chain.name}: {variant.status}{extra}{': ' + note if note else ''}")
         results.append(variant)
     return results
@@ -317,7 +319,8 @@ def _run_chain(chain, settings_list, baseline, digest, out: Path, seed, threads,
             rows = [*state["records"], _step_record(n - 1, last_tech, v, out, folder)[0]]
             v.record = {**state["carry"], **v.record}
             v.record["step_records"] = rows
-            v.record["chain_duration_s"] = round(sum(r.get("duration_s") or 0.0 for r in rows if not r["reused"]), 3)
+            steps = [Produced.of(r) for r in rows]
+            v.record["chain_duration_s"] = round(sum(r.duration_s or 0.0 for r in steps if not r.reused), 3)
             v.record["chain_wall_s"] = round(time.perf_counter() - t0, 3)
             v.parent = state["parent"]
 
@@ -362,11 +365,11 @@ def _adopt(src: Path, done: Variant, folder: Path, final: Variant) -> Variant:
 def _step_record(i: int, tech: Technique, v: Variant, out: Path, folder: Path) -> tuple[dict, dict]:
     """What one step did, for the chain's `step_records`, and its details to carry into the chain's
     record (what it measured, not bookkeeping)."""
-    r = v.record
+    r, done = v.record, Produced.of(v.record)
     row = {"step": i + 1, "technique": tech.name, "runtime": v.runtime,
            "folder": Path(os.path.relpath(folder, out)).as_posix(),
-           "settings": r.get("settings"), "size_bytes": r.get("size_bytes"), "duration_s": r.get("duration_s"),
-           "check_max_abs_diff": r.get("check_max_abs_diff"), "reused": bool(r.get("reused"))}
+           "settings": r.get("settings"), "size_bytes": done.size_bytes, "duration_s": done.duration_s,
+           "check_max_abs_diff": done.check_max_abs_diff, "reused": done.reused}
     for key in ("macs", "macs_after", "student_macs", "sparsity_overall", "params_after", "student_params"):
         if key in r:
             row[key] = r[key]
