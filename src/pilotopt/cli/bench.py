@@ -134,3 +134,40 @@ def bench_machine_cmd(
         typer.echo(f"{who}: not measured ({why})")
     fp32, int8 = doc["fp32_gmacs"], doc["int8_gmacs"]
     typer.echo(f"peak on {threads} thread(s): fp32 {fp32 or 0:.1f} GMAC/s, int8 {int8 or 0:.1f} GMAC/s; written: {out}")
+
+
+@app.command("closed-loop")
+def bench_closed_loop_cmd(
+    run: Path = typer.Option(..., help="Output folder of a finished `pilotopt run` (its variants and offline "
+                                       "latency samples)."),
+    variants: Optional[str] = typer.Option(None, help="Comma-separated variant names (default: the fastest and "
+                                                      "the slowest brain step of the run)."),
+    cars: str = typer.Option(",".join(str(k) for k in (1, 4, 16, 64)), help="Cars per process to measure, "
+                                                                             "comma-separated."),
+    single_drives: int = typer.Option(16, min=1, help="Drives of the one-car path (the reference rate)."),
+    circuit: str = typer.Option("simple", help="Circuit every drive runs on."),
+    timeout: Optional[float] = typer.Option(None, min=1.0, help="Sim seconds per drive (default: the simulator's)."),
+    threads: int = typer.Option(1, min=1, help="Model threads (core-seconds count all of them)."),
+    out: Path = typer.Option(Path("bench_closed_loop.json"), help="Where to write the JSON."),
+) -> None:
+    """Drives per core-second of K cars per process with batched brains (K = 1, 4, 16, 64) against
+    the one-car path, for a fast and a slow variant of a run, under its emulated latency."""
+    from rich.console import Console
+
+    # the runtimes and the simulator's kernels: imported on first use, not with this module
+    from pilotopt.bench.closed_loop import bench_closed_loop, render_table as closed_loop_table
+    from pilotopt.errors import BadInputError
+
+    try:
+        counts = tuple(int(c) for c in cars.split(",") if c.strip())
+    except ValueError:
+        raise BadInputError(f"--cars '{cars}' is not a comma-separated list of counts, e.g. 1,4,16,64") from None
+    names = [n.strip() for n in variants.split(",") if n.strip()] if variants else None
+    err = Console(stderr=True)
+    doc = bench_closed_loop(run, names, counts, single_drives, circuit, timeout, threads,
+                            progress=lambda m: err.print(f"[dim]{m}[/]", highlight=False))
+    write_json(out, doc)
+    Console(width=160).print(closed_loop_table(doc))
+    for w in doc["warnings"]:
+        typer.echo(f"warning: {w}")
+    typer.echo(f"written: {out}")

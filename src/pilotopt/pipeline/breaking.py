@@ -6,15 +6,15 @@ closed-loop rows, so they never enter the condition gate."""
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
-from pilotopt.breaking_point import find_breaking_point
+from pilotopt.breaking_point import BreakingPoint, find_breaking_point
 from pilotopt.decide import baseline_keys, recommend
+from pilotopt.pipeline.drive_jobs import drive_variant
 from pilotopt.records import BreakingProbe, Drive, VariantSummary, drives_of
 
 Say = Callable[[str], None]
-Probe = Callable[[str, float], list]  # (variant name, slow-down) -> the drive records of that probe
+RunJobs = Callable[[Callable[[dict], dict], list[dict], Callable], list]  # an executor's map
 
 
 def chosen_variants(rows: list[VariantSummary], constraints: dict) -> list[dict]:
@@ -54,30 +54,55 @@ def known_verdicts(drives: list[Drive], chosen: list[dict], protocol_size: int) 
     return out
 
 
-def breaking_points(chosen: list[dict], probe_drives: Probe, *, latency_scale: float, cap: float,
-                    resolution: float, workers: int, say: Say, known: dict[str, dict] | None = None) -> list[dict]:
+def search_job(job: dict) -> dict:
+    """One variant's whole breaking-point search in one worker process (an executor job): the
+    model is loaded once for every probe, and each probe's drives step together
+    (drive_jobs.drive_variant). `job`: the variant's drives in the default condition (`drives`),
+    `cap`, `resolution` and the `known` verdicts; scales are relative to the run's latency scale."""
+    loaded: dict = {}
+
+    def probe(scale: float) -> BreakingProbe:
+        drives = [d.model_copy(update={"condition": f"slow:{scale:g}"}) for d in job["drives"]]
+        recs = drives_of(drive_variant({"drives": drives}, loaded))
+        clean = sum(1 for r in recs if r.clean_lap)
+        scores = [r.score for r in recs]
+        return BreakingProbe(scale=scale, clean=bool(recs) and clean == len(recs), clean_drives=clean,
+                             drives=len(recs), score_mean=sum(scores) / len(scores) if scores else None)
+
+    found = find_breaking_point(probe, start=1.0, cap=job["cap"], resolution=job["resolution"], known=job["known"])
+    return {"status": "ok", "breaking_point": found.to_json()}
+
+
+def breaking_points(chosen: list[dict], drives: dict[str, list], run_jobs: RunJobs, *, latency_scale: float,
+                    cap: float, resolution: float, say: Say, known: dict[str, dict] | None = None) -> list[dict]:
     """One record per chosen variant: the largest slow-down of its measured latencies (x the run's
     `latency_scale`: relative to the machine the latency was measured on) at which every drive of
-    the protocol is clean, with the probes (scale, clean drives, mean score)."""
+    the protocol is clean, with the probes (scale, clean drives, mean score). `drives`: each chosen
+    variant's drives in the default condition, by key; `run_jobs(fn, jobs, on_done)` runs one
+    `search_job` per variant (an executor's map)."""
+    chosen = [c for c in chosen if drives.get(c["key"])]
     if not chosen:
         return []
     say(f"breaking points: {', '.join(c['name'] for c in chosen)} (latency doubled until a drive fails, then "
         f"bisected to {100 * resolution:g} %, at most {cap:g}x)")
+    jobs = [{"variant": c["name"], "drives": drives[c["key"]], "cap": cap / latency_scale, "resolution": resolution,
+             "known": (known or {}).get(c["key"])} for c in chosen]
+    found: dict[int, dict] = {}
 
-    def search(c: dict) -> dict:
-        def probe(scale: float) -> BreakingProbe:
-            recs = drives_of(probe_drives(c["name"], scale))
-            clean = sum(1 for r in recs if r.clean_lap)
-            scores = [r.score for r in recs]
-            return BreakingProbe(scale=scale, clean=bool(recs) and clean == len(recs), clean_drives=clean,
-                                 drives=len(recs), score_mean=sum(scores) / len(scores) if scores else None)
-
-        found = find_breaking_point(probe, start=1.0, cap=cap / latency_scale, resolution=resolution,
-                                    known=(known or {}).get(c["key"]))
-        bp = found.scaled(latency_scale)
+    def on_done(i: int, job: dict, result) -> None:
+        c = chosen[i]
+        if not (isinstance(result, dict) and result.get("status") == "ok"):
+            reason = result.get("reason") if isinstance(result, dict) else str(result)
+            found[i] = {**c, "scale": None, "failed_at": None, "capped": False, "resolution": resolution,
+                        "cap": cap, "probes": [], "text": f"not measured ({reason})", "latency_scale": latency_scale}
+            say(f"breaking point of {c['name']}: not measured ({reason}); a rerun resumes from its finished drives")
+            return
+        doc = result["breaking_point"]
+        bp = BreakingPoint(doc["scale"], doc["failed_at"], doc["capped"], doc["resolution"], doc["cap"],
+                           [BreakingProbe.from_json(p) for p in doc["probes"]]).scaled(latency_scale)
         fresh = sum(1 for p in bp.probes if p.source != "run")
         say(f"breaking point of {c['name']}: {bp.text()} ({fresh} probes besides the run's own drives)")
-        return {**c, **bp.to_json(), "text": bp.text(), "latency_scale": latency_scale}
+        found[i] = {**c, **bp.to_json(), "text": bp.text(), "latency_scale": latency_scale}
 
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(chosen)))) as pool:
-        return list(pool.map(search, chosen))
+    run_jobs(search_job, jobs, on_done)
+    return [found[i] for i in range(len(chosen)) if i in found]

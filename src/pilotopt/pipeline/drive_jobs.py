@@ -1,7 +1,9 @@
 """Closed-loop drives as jobs. A drive is one variant on one circuit, direction, condition and
 repetition; `drive_variant(job)` runs all drives of one variant in one worker process (frameworks
 imported and the model loaded once, so a drive costs its simulation, not a Python start-up; a
-crashing runtime still takes down only its own variant). Each drive's record (and plot, video) is
+crashing runtime still takes down only its own variant), and drives with emulated latency step
+together, K cars with one batched model call per brain step (sim.closed_loop.drive_many). Each
+drive's record (and plot, video) is
 written atomically as soon as it ends, so a killed run keeps the drives it finished, and an identical
 drive is never run again (`cached_record`). `drive_job(drive)` runs a single drive."""
 
@@ -97,36 +99,81 @@ def new_record(drive: DriveJob) -> dict:
 
 def drive_job(drive: DriveJob) -> dict:
     """One drive in this process: load the variant, drive it, write its record."""
-    return _run_drive(drive, {})
+    return _run_drives([drive], {})[0]
 
 
 def drive_variant(job: dict) -> list[dict]:
     """Every drive in `job["drives"]` (one variant), the model loaded once; cached drives are
-    returned as they are."""
+    returned as they are. Drives whose latency is emulated are driven together, up to MAX_CARS
+    cars at once with one batched model call per brain step (sim.closed_loop.drive_many); drives
+    with wall-clock latency one at a time."""
     loaded: dict = {}
-    out = []
-    for drive in job["drives"]:
-        rec = cached_record(drive)
-        out.append(rec if rec is not None else _run_drive(drive, loaded))
-    return out
+    drives: list[DriveJob] = job["drives"]
+    out: list[dict | None] = [cached_record(d) for d in drives]
+    todo = [i for i, rec in enumerate(out) if rec is None]
+    together = [i for i in todo if _batchable(drives[i])]
+    for start in range(0, len(together), MAX_CARS):
+        group = together[start:start + MAX_CARS]
+        for i, rec in zip(group, _run_drives([drives[i] for i in group], loaded)):
+            out[i] = rec
+    for i in todo:
+        if out[i] is None:
+            out[i] = _run_drives([drives[i]], loaded)[0]
+    return out  # type: ignore[return-value]
 
 
-def _run_drive(drive: DriveJob, loaded: dict) -> dict:
-    out = drive_record_path(drive)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    rec = new_record(drive)
+MAX_CARS = 64  # drives of one variant stepped together in one process
+
+
+def _batchable(drive: DriveJob) -> bool:
+    """Emulated latency (lockstep, or drawn from the offline samples): the brain's wall time enters
+    nothing the drive measures, so its calls may be shared with other cars."""
+    return drive.mode != "realtime" or (drive.latency == "distribution" and bool(drive.latency_samples_ms))
+
+
+def _run_drives(drives: list[DriveJob], loaded: dict) -> list[dict]:
+    """Drive `drives` (one variant) together and write each record as soon as all are done; a
+    variant that cannot load or drive fails every one of them with its reason."""
+    # matplotlib and scipy: imported on first use, not with this module
+    from pilotopt.sim.closed_loop import drive as drive_one, drive_many
+
+    paths = [drive_record_path(d) for d in drives]
+    for path in paths:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    recs = [new_record(d) for d in drives]
+    written = [False] * len(drives)
     t0 = time.perf_counter()
+
+    def write(i: int, t_start: float) -> None:
+        recs[i]["job_seconds"] = round(time.perf_counter() - t_start, 3)
+        Drive.from_json(recs[i], f"the drive record of {drives[i].variant}")  # every field declared in records
+        write_json(paths[i], recs[i])
+        written[i] = True
+
     try:
-        rec.update(_drive(drive, out, loaded))
-        rec["status"] = "ok"
+        predictor = _predictor(drives[0], loaded)
+        brains = [ModelBrain(predictor, label=d.variant) for d in drives]
+        configs = [_config(d) for d in drives]
+
+        def done(i: int, result) -> None:  # written as soon as it ends: a killed worker keeps it
+            t_finish = time.perf_counter()
+            recs[i].update(_finish(drives[i], paths[i], brains[i], result))
+            recs[i]["status"] = "ok"
+            # alone: the whole job (the model's load included); together: its share of the driving, and its plot
+            write(i, t0 if len(drives) == 1 else t_finish - result.metrics.wall_seconds)
+
+        if len(drives) == 1:
+            done(0, drive_one(brains[0], configs[0]))
+        else:
+            drive_many(brains, configs, on_done=done)
     except Exception as exc:  # noqa: BLE001 - a variant that cannot drive is that variant's failure
-        rec["reason"] = one_line(exc, limit=300)
-        if type(exc).__name__ == "RuntimeUnavailable":
-            rec["status"] = "skipped"
-    rec["job_seconds"] = round(time.perf_counter() - t0, 3)
-    Drive.from_json(rec, f"the drive record of {drive.variant}")  # every field declared in records
-    write_json(out, rec)
-    return rec
+        for i, rec in enumerate(recs):
+            if not written[i]:
+                rec["reason"] = one_line(exc, limit=300)
+                if type(exc).__name__ == "RuntimeUnavailable":
+                    rec["status"] = "skipped"
+                write(i, t0)
+    return recs
 
 
 def _predictor(drive: DriveJob, loaded: dict):
@@ -139,19 +186,21 @@ def _predictor(drive: DriveJob, loaded: dict):
     return loaded[key]
 
 
-def _drive(drive: DriveJob, out: Path, loaded: dict) -> dict:
-    # matplotlib and scipy: imported on first use, not with this module
-    from pilotopt.sim.closed_loop import DriveConfig, drive as run
-    from pilotopt.sim.plots import plot_trajectory, trajectory_title
+def _config(drive: DriveJob):
+    from pilotopt.sim.closed_loop import DriveConfig  # scipy: imported on first use, not with this module
 
-    brain = ModelBrain(_predictor(drive, loaded), label=drive.variant)
     samples = drive.latency_samples_ms if drive.latency == "distribution" else None
-    cfg = DriveConfig(circuit=drive.circuit, direction=drive.direction, mode=drive.mode, laps=drive.laps,
-                      timeout=drive.timeout_s, latency_scale=drive.latency_scale, seed=drive.seed,
-                      condition=drive.condition, repetition=drive.repetition, interventions=drive.interventions,
-                      latency_samples=[x / 1000.0 for x in samples] if samples else None,
-                      video_every=2 if drive.videos else 0)
-    result = run(brain, cfg)
+    return DriveConfig(circuit=drive.circuit, direction=drive.direction, mode=drive.mode, laps=drive.laps,
+                       timeout=drive.timeout_s, latency_scale=drive.latency_scale, seed=drive.seed,
+                       condition=drive.condition, repetition=drive.repetition, interventions=drive.interventions,
+                       latency_samples=[x / 1000.0 for x in samples] if samples else None,
+                       video_every=2 if drive.videos else 0)
+
+
+def _finish(drive: DriveJob, out: Path, brain: ModelBrain, result) -> dict:
+    """What a finished drive adds to its record: metrics, brain, plot and video."""
+    from pilotopt.sim.plots import plot_trajectory, trajectory_title  # matplotlib: imported on first use
+
     done = {"metrics": result.metrics.to_json(), "brain": result.brain,
             "outputs_out_of_range_share": round(brain.out_of_range_share, 4)}
     if drive.plot:

@@ -35,7 +35,7 @@ from pilotopt.pipeline.executors import get_executor
 from pilotopt.pipeline.tracking import make_tracker
 from pilotopt.report import build_report
 from pilotopt.decide import baseline_keys, recommend, summarize
-from pilotopt.records import Drive, DriveJob, OfflineRow, VariantSummary, drives_of, offline_rows
+from pilotopt.records import Drive, DriveJob, OfflineRow, VariantSummary, drives_of, offline_rows, variant_key
 from pilotopt.techniques import optimize, techniques
 from pilotopt.techniques._chain import chain_from_mapping, plan_chains, step_overrides
 from pilotopt.train import TrainConfig, train
@@ -572,16 +572,16 @@ def _breaking_points(cfg: PipelineConfig, out: Path, offline: dict, drives: list
                      say: Say) -> list[dict]:
     """Breaking points of the recommended variant, the runner-up and the baselines (pipeline.breaking)."""
     rows, records = decision_rows(offline, drives, planned)
-
-    def probe(name: str, scale: float) -> list[dict]:
-        jobs = drive_jobs(cfg, out, planned_rows(offline, planned), [f"slow:{scale:g}"], {name}, plot=False)
-        return drive_all(cfg, jobs, f"breaking point of {name} at {scale:g}x", lambda line: None)
-
     cl = cfg.closed_loop
     chosen = chosen_variants(rows, _constraints(cfg))
     known = known_verdicts(records, chosen, cl.repeats * len(cfg.drive_circuits) * len(cl.directions))
-    return breaking_points(chosen, probe, latency_scale=cl.latency_scale, cap=cl.breaking_cap,
-                           resolution=cl.breaking_resolution, workers=cfg.threads, say=say, known=known)
+    protocol = {}  # each chosen variant's drives in the default condition: a probe's, with slow:S
+    for job in drive_jobs(cfg, out, planned_rows(offline, planned), ["default"], {c["name"] for c in chosen},
+                          plot=False):
+        protocol[variant_key(job["framework"], job["variant"])] = job["drives"]
+    ex = get_executor(cfg.executor.name, workers=cfg.executor.workers, address=cfg.executor.address)
+    return breaking_points(chosen, protocol, ex.map, latency_scale=cl.latency_scale, cap=cl.breaking_cap,
+                           resolution=cl.breaking_resolution, say=say, known=known)
 
 
 def _merge_drives(screen: list[dict], deep: list[dict]) -> list[dict]:

@@ -138,65 +138,79 @@ def _extra_view(name: str | None, camera: CameraModel) -> View | None:
     return views[name](camera)
 
 
-def drive(brain: Brain, config: DriveConfig | None = None,
-          on_tick: Callable[[Simulation], None] | None = None) -> DriveResult:
-    """Drive `brain` on the configured circuit until the laps are done or the run ends."""
-    cfg = config or DriveConfig()
-    cfg.validate()
-    cond = parse_condition(cfg.condition)
-    track = load_circuit(cfg.circuit, cfg.direction)
-    camera = CameraModel()
-    settings = SimSettings(laps=cfg.laps, timeout=cfg.timeout, stuck_seconds=cfg.stuck_seconds,
-                           intervention_distance=INTERVENTION_DISTANCE if cfg.interventions else None)
-    sensor_noise = 0.0
-    if cfg.repetition > 0:  # a seeded start and sensor noise, the same for every variant
-        start = np.random.default_rng([cfg.seed, cfg.repetition, 1])
-        settings.start_s = float(start.uniform(0.0, track.length))
-        settings.start_lateral = float(start.uniform(-REPEAT_START_OFFSET, REPEAT_START_OFFSET))
-        settings.start_heading = float(start.uniform(-REPEAT_START_HEADING, REPEAT_START_HEADING))
-        sensor_noise = REPEAT_SENSOR_NOISE
-    look = cfg.look if cond.look == "default" else (cond.look if cfg.look == "default" else f"{cfg.look}+{cond.look}")
-    limits = cfg.limits if cond.actuator_lag <= 0 else replace(cfg.limits, lag=cond.actuator_lag)
-    sim = Simulation(track, camera, look, limits, settings, seed=cfg.seed)
-    view = brain.view or _extra_view(cfg.camera_view, camera)
-    brain.reset(sim)
-    for _ in range(cfg.warmup_steps):
-        brain.step(sim.observe(view) if view is not None else None)
-    brain.reset(sim)
+class DriveRun:
+    """One drive, advanced one brain step at a time: `observation()` gives the frame the brain
+    sees now, `apply(v, w, ...)` acts on its command, `result()` scores the run. `drive` steps one
+    car; `drive_many` steps K cars and calls their brains together, so both give a car the same
+    trajectory: nothing a drive measures depends on what else was stepped beside it."""
 
-    scale = cfg.latency_scale * cond.latency_scale
-    draw = np.random.default_rng([cfg.seed, cfg.repetition, 2])
-    noise_rng = np.random.default_rng([cfg.seed, cfg.repetition, 3])
-    samples = np.asarray(cfg.latency_samples, dtype=np.float64) if cfg.latency_samples else None
-    source = cfg.latency_source
+    def __init__(self, brain: Brain, cfg: DriveConfig, on_tick: Callable[[Simulation], None] | None = None,
+                 warmup: bool = True):
+        cfg.validate()
+        self.brain, self.cfg, self.on_tick = brain, cfg, on_tick
+        self.cond = cond = parse_condition(cfg.condition)
+        self.track = track = load_circuit(cfg.circuit, cfg.direction)
+        camera = CameraModel()
+        settings = SimSettings(laps=cfg.laps, timeout=cfg.timeout, stuck_seconds=cfg.stuck_seconds,
+                               intervention_distance=INTERVENTION_DISTANCE if cfg.interventions else None)
+        self.sensor_noise = 0.0
+        if cfg.repetition > 0:  # a seeded start and sensor noise, the same for every variant
+            start = np.random.default_rng([cfg.seed, cfg.repetition, 1])
+            settings.start_s = float(start.uniform(0.0, track.length))
+            settings.start_lateral = float(start.uniform(-REPEAT_START_OFFSET, REPEAT_START_OFFSET))
+            settings.start_heading = float(start.uniform(-REPEAT_START_HEADING, REPEAT_START_HEADING))
+            self.sensor_noise = REPEAT_SENSOR_NOISE
+        look = cfg.look if cond.look == "default" else (
+            cond.look if cfg.look == "default" else f"{cfg.look}+{cond.look}")
+        limits = cfg.limits if cond.actuator_lag <= 0 else replace(cfg.limits, lag=cond.actuator_lag)
+        self.sim = sim = Simulation(track, camera, look, limits, settings, seed=cfg.seed)
+        self.view = brain.view or _extra_view(cfg.camera_view, camera)
+        brain.reset(sim)
+        if warmup:
+            for _ in range(cfg.warmup_steps):
+                brain.step(sim.observe(self.view) if self.view is not None else None)
+            brain.reset(sim)
 
-    def observe():
-        obs = sim.observe(view)
-        if sensor_noise > 0:
-            obs = gaussian(obs, sensor_noise, noise_rng)
-        return cond.noisy(obs, noise_rng)
+        self.scale = cfg.latency_scale * cond.latency_scale
+        self._draw = np.random.default_rng([cfg.seed, cfg.repetition, 2])
+        self._noise_rng = np.random.default_rng([cfg.seed, cfg.repetition, 3])
+        self._samples = np.asarray(cfg.latency_samples, dtype=np.float64) if cfg.latency_samples else None
+        self.source = cfg.latency_source
+        self.steps: dict[str, list] = {"t": [], "step_s": [], "inference_s": [], "v": [], "w": [], "latency_s": []}
+        self.frames: list[np.ndarray] = []
+        self.error: str | None = None
+        self.wall = 0.0  # wall seconds this car's steps cost (drive_many: its share of each batched call)
+        self._t_frame = 0.0
 
-    steps = {"t": [], "step_s": [], "inference_s": [], "v": [], "w": [], "latency_s": []}
-    frames: list[np.ndarray] = []
-    period = sim.period
-    wall0 = time.perf_counter()
-    error = None
-    while not sim.done:
-        t_frame = sim.time
-        if cfg.video_every and sim.tick % cfg.video_every == 0:
-            frames.append(sim.frame())
-        obs = observe() if view is not None else None
-        t0 = time.perf_counter()
-        try:
-            v, w = brain.step(obs)
-        except Exception as exc:  # a model runtime that crashes ends the run, scored as such
-            error = one_line(exc)
-            sim.termination = Termination.BRAIN_ERROR
-            break
-        step_s = time.perf_counter() - t0
+    @property
+    def done(self) -> bool:
+        return self.sim.done
+
+    def observation(self) -> np.ndarray | None:
+        """The camera frame of this brain step (and a video frame when one is due)."""
+        sim = self.sim
+        self._t_frame = sim.time
+        if self.cfg.video_every and sim.tick % self.cfg.video_every == 0:
+            self.frames.append(sim.frame())
+        if self.view is None:
+            return None
+        obs = sim.observe(self.view)
+        if self.sensor_noise > 0:
+            obs = gaussian(obs, self.sensor_noise, self._noise_rng)
+        return self.cond.noisy(obs, self._noise_rng)
+
+    def fail(self, exc: Exception) -> None:
+        """The brain raised: the run ends there, scored as such (a crashing runtime)."""
+        self.error = one_line(exc)
+        self.sim.termination = Termination.BRAIN_ERROR
+
+    def apply(self, v: float, w: float, step_s: float, inference_s: float | None) -> None:
+        """Act on the command computed from the last observation, `step_s` wall seconds later."""
+        sim, cfg, steps = self.sim, self.cfg, self.steps
+        t_frame, period = self._t_frame, sim.period
         steps["t"].append(t_frame)
         steps["step_s"].append(step_s)
-        steps["inference_s"].append(brain.last_inference_s)
+        steps["inference_s"].append(inference_s)
         steps["v"].append(v)
         steps["w"].append(w)
         if cfg.mode == "lockstep":
@@ -204,46 +218,120 @@ def drive(brain: Brain, config: DriveConfig | None = None,
             sim.command(v, w)
             sim.advance_to(t_frame + period)
         else:
-            if source == "fixed":
+            if self.source == "fixed":
                 latency = cfg.latency
-            elif source == "distribution":
-                latency = float(samples[draw.integers(len(samples))]) * scale
+            elif self.source == "distribution":
+                latency = float(self._samples[self._draw.integers(len(self._samples))]) * self.scale
             else:
-                latency = step_s * scale
+                latency = step_s * self.scale
             steps["latency_s"].append(latency)
             t_effect = t_frame + latency
             sim.advance_to(t_effect)  # the old command still acts while the brain thinks
-            if sim.done:
-                break
-            sim.command(v, w)
-            next_frame = math.ceil(t_effect / period - 1e-9) * period
-            sim.advance_to(max(next_frame, t_frame + period))
-        if on_tick is not None:
-            on_tick(sim)
-    wall = time.perf_counter() - wall0
+            if not sim.done:
+                sim.command(v, w)
+                next_frame = math.ceil(t_effect / period - 1e-9) * period
+                sim.advance_to(max(next_frame, t_frame + period))
+        if self.on_tick is not None:
+            self.on_tick(sim)
 
-    rec = sim.trajectory()
-    path = path_metrics(track, rec["t"], rec["lateral"], rec["progress"], rec["odometer"], sim.lap_times)
-    timing = brain_metrics(steps["step_s"], steps["inference_s"], list(zip(steps["v"], steps["w"])), period)
-    sim_seconds = path.sim_seconds
-    emulated = {}
-    if source in ("distribution", "fixed") and steps["latency_s"]:
-        # what the car experienced; the same on any machine, unlike the wall-time figures
-        mean_latency = float(np.mean(steps["latency_s"]))
-        emulated = {"mean_emulated_latency_ms": mean_latency * 1000.0,
-                    "emulated_brain_frequency": float(len(steps["t"]) / sim_seconds) if sim_seconds > 0 else None,
-                    # the brain's rate as the car saw it (1 / mean latency), reproducible and free of
-                    # whatever else ran beside this drive; the wall-clock rate of this process beside it
-                    "wall_brain_iterations_frequency": timing.brain_iterations_frequency,
-                    "brain_iterations_frequency": 1.0 / mean_latency if mean_latency > 0 else None}
-    metrics = DriveMetrics(**{
-        **path.to_json(), **timing.to_json(), **drive_quality(rec["lateral"], path, sim, cfg).to_json(),
-        "latency_source": source,
-        "latency_scale": scale if cfg.mode == "realtime" else None, "condition": cond.spec,
-        "repetition": cfg.repetition, **emulated, "real_time_factor": sim_seconds / wall if wall > 0 else None,
-        "wall_seconds": wall, "termination": sim.termination, "off_track": sim.termination == Termination.OFF_TRACK,
-        "error": error})
-    return DriveResult(cfg, brain.describe(), metrics, rec,
-                       {k: np.asarray(v, dtype=np.float64) if k != "inference_s" else np.asarray(
-                           [np.nan if x is None else x for x in v]) for k, v in steps.items()},
-                       frames, track)
+    def result(self) -> DriveResult:
+        sim, cfg, steps, track, wall = self.sim, self.cfg, self.steps, self.track, self.wall
+        rec = sim.trajectory()
+        path = path_metrics(track, rec["t"], rec["lateral"], rec["progress"], rec["odometer"], sim.lap_times)
+        timing = brain_metrics(steps["step_s"], steps["inference_s"], list(zip(steps["v"], steps["w"])), sim.period)
+        sim_seconds = path.sim_seconds
+        emulated = {}
+        if self.source in ("distribution", "fixed") and steps["latency_s"]:
+            # what the car experienced; the same on any machine, unlike the wall-time figures
+            mean_latency = float(np.mean(steps["latency_s"]))
+            emulated = {"mean_emulated_latency_ms": mean_latency * 1000.0,
+                        "emulated_brain_frequency": float(len(steps["t"]) / sim_seconds) if sim_seconds > 0 else None,
+                        # the brain's rate as the car saw it (1 / mean latency), reproducible and free of
+                        # whatever else ran beside this drive; the wall-clock rate of this process beside it
+                        "wall_brain_iterations_frequency": timing.brain_iterations_frequency,
+                        "brain_iterations_frequency": 1.0 / mean_latency if mean_latency > 0 else None}
+        metrics = DriveMetrics(**{
+            **path.to_json(), **timing.to_json(), **drive_quality(rec["lateral"], path, sim, cfg).to_json(),
+            "latency_source": self.source,
+            "latency_scale": self.scale if cfg.mode == "realtime" else None, "condition": self.cond.spec,
+            "repetition": cfg.repetition, **emulated, "real_time_factor": sim_seconds / wall if wall > 0 else None,
+            "wall_seconds": wall, "termination": sim.termination,
+            "off_track": sim.termination == Termination.OFF_TRACK, "error": self.error})
+        return DriveResult(cfg, self.brain.describe(), metrics, rec,
+                           {k: np.asarray(v, dtype=np.float64) if k != "inference_s" else np.asarray(
+                               [np.nan if x is None else x for x in v]) for k, v in steps.items()},
+                           self.frames, track)
+
+
+def drive(brain: Brain, config: DriveConfig | None = None,
+          on_tick: Callable[[Simulation], None] | None = None) -> DriveResult:
+    """Drive `brain` on the configured circuit until the laps are done or the run ends."""
+    run = DriveRun(brain, config or DriveConfig(), on_tick)
+    wall0 = time.perf_counter()
+    while not run.done:
+        obs = run.observation()
+        t0 = time.perf_counter()
+        try:
+            v, w = run.brain.step(obs)
+        except Exception as exc:  # a model runtime that crashes ends the run, scored as such
+            run.fail(exc)
+            break
+        run.apply(v, w, time.perf_counter() - t0, run.brain.last_inference_s)
+    run.wall = time.perf_counter() - wall0
+    return run.result()
+
+
+def batchable(config: DriveConfig) -> bool:
+    """Whether a drive may share its brain's calls with other cars: when its latency is emulated
+    (lockstep, or realtime with drawn or fixed latency) the wall time of a call enters nothing it
+    measures; with wall-clock latency it must drive alone."""
+    return config.latency_source != "wall"
+
+
+def drive_many(brains: list[Brain], configs: list[DriveConfig],
+               on_done: Callable[[int, DriveResult], None] | None = None) -> list[DriveResult]:
+    """K drives in one process, each brain step of every car still driving made in one call of
+    `type(brains[0]).step_many` (a model brain: one batched model call for all the cars). Every car
+    gives the result `drive(brain, config)` gives alone, up to the float rounding a runtime's batched
+    kernels may change; the wall-time figures are each car's share of the shared calls.
+    `on_done(i, result)` is called as soon as car i's drive ends (to write its record while the
+    others drive on). Only for drives whose latency is emulated (`batchable`)."""
+    if len(brains) != len(configs):
+        raise ValueError("one brain per drive")
+    if not brains:
+        return []
+    wall_drives = [c for c in configs if not batchable(c)]
+    if wall_drives:
+        raise BadInputError("drives with wall-clock latency cannot share a process's brain calls; drive them "
+                            "one at a time (closed_loop.latency: distribution makes them batchable)")
+    step_many = type(brains[0]).step_many
+    runs = [DriveRun(b, c, warmup=i == 0) for i, (b, c) in enumerate(zip(brains, configs))]
+    results: list[DriveResult | None] = [None] * len(runs)
+
+    def finish(ended: list[int]) -> None:
+        for i in ended:
+            results[i] = runs[i].result()
+            if on_done is not None:
+                on_done(i, results[i])
+
+    active = list(range(len(runs)))
+    while active:
+        t0 = time.perf_counter()
+        obs = [runs[i].observation() for i in active]
+        t_step = time.perf_counter()
+        try:
+            commands, inference_s = step_many([runs[i].brain for i in active], obs)
+        except Exception as exc:  # noqa: BLE001 - the shared model crashed: every car driving with it ends
+            for i in active:
+                runs[i].fail(exc)
+            finish(active)
+            break
+        share = (time.perf_counter() - t_step) / len(active)
+        for i, (v, w) in zip(active, commands):
+            runs[i].apply(v, w, share, inference_s)
+        each = (time.perf_counter() - t0) / len(active)
+        for i in active:
+            runs[i].wall += each
+        finish([i for i in active if runs[i].done])
+        active = [i for i in active if not runs[i].done]
+    return results  # type: ignore[return-value]

@@ -163,6 +163,9 @@ def _trim_field_cache(folder, keep: int) -> None:
         old.unlink(missing_ok=True)
 
 
+_COLOUR_TABLES: dict[tuple, np.ndarray] = {}  # Renderer._colour_tables, read-only once built
+
+
 @dataclass
 class _GridPlan:
     """Everything about a (rows, cols) pixel grid that does not change from frame to frame."""
@@ -284,7 +287,18 @@ class Renderer:
 
     def _colour_tables(self, footprint: np.ndarray) -> np.ndarray:
         """Per ground row, the colour of a pixel whose centre is |offset| d from the line: the
-        pixel's box filter over line, asphalt and grass (anti-aliased), times the lighting."""
+        pixel's box filter over line, asphalt and grass (anti-aliased), times the lighting. Kept
+        per process: every drive of a look on a track needs the same tables (40 ms to build)."""
+        key = (repr(self.look), self.track.line_half_width, self.track.road_half_width, self.nbins,
+               footprint.tobytes())
+        lut = _COLOUR_TABLES.get(key)
+        if lut is None:
+            if len(_COLOUR_TABLES) >= 64:
+                _COLOUR_TABLES.clear()
+            lut = _COLOUR_TABLES[key] = self._build_colour_tables(footprint)
+        return lut
+
+    def _build_colour_tables(self, footprint: np.ndarray) -> np.ndarray:
         look, tr = self.look, self.track
         d = (np.arange(self.nbins) + 0.5) * BIN_WIDTH
         fp = np.maximum(footprint, BIN_WIDTH)[:, None]

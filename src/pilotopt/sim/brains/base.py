@@ -35,5 +35,14 @@ class Brain:
     def step(self, obs: np.ndarray | None) -> tuple[float, float]:
         raise NotImplementedError
 
+    @classmethod
+    def step_many(cls, brains: list["Brain"], obs: list) -> tuple[list[tuple[float, float]], float | None]:
+        """One step of several cars' brains (sim.closed_loop.drive_many): their commands, and the
+        model call's share per car (None: no model). Each brain steps on its own here; a brain
+        whose calls can be batched overrides this."""
+        commands = [b.step(o) for b, o in zip(brains, obs)]
+        times = [b.last_inference_s for b in brains]
+        return commands, None if any(t is None for t in times) else sum(times) / len(times)
+
     def describe(self) -> dict:
         return {"name": self.name, "view": None if self.view is None else self.view.name}

@@ -6,6 +6,7 @@ Recurrent models get the last T frames. A predictor without a contract is piloto
 from __future__ import annotations
 
 import time
+import weakref
 from collections import deque
 
 import numpy as np
@@ -14,6 +15,13 @@ from pilotopt.contracts import RANGE_MARGIN, load_contract
 from pilotopt.runtimes.base import ContractPredictor, Predictor
 from pilotopt.sim.brains.base import Brain
 from pilotopt.sim.camera import PilotNetView
+
+
+# largest |difference| of a raw output between a frame in a batch and the same frame alone for a
+# runtime to be batched (float rounding of batched kernels is ~1e-7; batch-dependent quantization
+# is ~1e-2)
+BATCH_TOLERANCE = 1e-5
+_BATCH_INVARIANT: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # predictor -> verdict
 
 
 class ModelBrain(Brain):
@@ -32,8 +40,10 @@ class ModelBrain(Brain):
 
     def reset(self, sim) -> None:
         self.history.clear()
+        self.steps = self.out_of_range = 0  # the warm-up calls before a run are not counted
 
-    def step(self, obs: np.ndarray) -> tuple[float, float]:
+    def model_input(self, obs: np.ndarray) -> np.ndarray:
+        """The encoded batch of one for `obs` (with the last T frames for a recurrent model)."""
         t = self.predictor.sequence_length
         if t > 1:
             if not self.history:
@@ -42,17 +52,48 @@ class ModelBrain(Brain):
             batch = np.stack(self.history)[None]
         else:
             batch = obs[None]
+        return self.predictor.contract.encode(batch)
+
+    def command(self, raw: np.ndarray) -> tuple[float, float]:
+        """(v, w) from the model's raw output row, as the edge package maps it on the car."""
         contract = self.predictor.contract
-        x = contract.encode(batch)
-        t0 = time.perf_counter()
-        raw = self.predictor.raw.predict(x)
-        self.last_inference_s = time.perf_counter() - t0
         y = np.asarray(contract.decode(raw), dtype=np.float64).reshape(-1, 2)[0]
         self.steps += 1
         if not (np.all(np.isfinite(y)) and np.all(y >= -RANGE_MARGIN) and np.all(y <= 1 + RANGE_MARGIN)):
             self.out_of_range += 1
         v, w = contract.commands(raw)
         return float(v[0]), float(w[0])
+
+    def step(self, obs: np.ndarray) -> tuple[float, float]:
+        x = self.model_input(obs)
+        t0 = time.perf_counter()
+        raw = self.predictor.raw.predict(x)
+        self.last_inference_s = time.perf_counter() - t0
+        return self.command(raw)
+
+    @classmethod
+    def step_many(cls, brains: list["ModelBrain"], obs: list) -> tuple[list[tuple[float, float]], float | None]:
+        """Every car's frame in one model call when the brains share one predictor (one variant)
+        and it is batch-invariant: its first batch is compared with the same frames one by one,
+        and a runtime whose outputs depend on the batch (dynamic int8 quantizes activations with
+        the whole batch's range) steps each car on its own from then on."""
+        model = brains[0].predictor.raw
+        if len(brains) == 1 or any(b.predictor.raw is not model for b in brains):
+            return super().step_many(brains, obs)
+        verdict = _BATCH_INVARIANT.get(model)
+        if verdict is False:
+            return super().step_many(brains, obs)
+        x = np.concatenate([b.model_input(o) for b, o in zip(brains, obs)])
+        t0 = time.perf_counter()
+        raw = np.asarray(model.predict(x))
+        share = (time.perf_counter() - t0) / len(brains)
+        if verdict is None:
+            alone = np.concatenate([np.asarray(model.predict(x[i:i + 1])) for i in range(len(x))])
+            _BATCH_INVARIANT[model] = verdict = bool(np.allclose(raw, alone, rtol=0, atol=BATCH_TOLERANCE))
+            raw = raw if verdict else alone
+        for b in brains:
+            b.last_inference_s = share
+        return [b.command(raw[i:i + 1]) for i, b in enumerate(brains)], share
 
     @property
     def out_of_range_share(self) -> float:

@@ -12,8 +12,10 @@ from pilotopt.sim.conditions import CAMERA_NOISE, register_condition
 
 
 def gaussian(image: np.ndarray, std: float, rng: np.random.Generator) -> np.ndarray:
-    noise = rng.standard_normal(image.shape, dtype=np.float32) * np.float32(std)
-    return np.clip(image.astype(np.float32) + noise, 0, 255).astype(image.dtype)
+    noise = rng.standard_normal(image.shape, dtype=np.float32)
+    noise *= np.float32(std)
+    noise += image  # in place: the same sums as image + noise, without the temporaries
+    return np.clip(noise, 0, 255, out=noise).astype(image.dtype)
 
 
 def salt_pepper(image: np.ndarray, share: float, rng: np.random.Generator) -> np.ndarray:

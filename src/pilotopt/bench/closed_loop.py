@@ -1,0 +1,165 @@
+"""Closed-loop throughput: drives per core-second of the one-car path (`sim.closed_loop.drive`,
+one drive after another with the model loaded once, as the pipeline drove until now) against K
+cars per process (`drive_many`: one batched model call per brain step of all the cars), for a fast
+and a slow variant of a `pilotopt run`, under the emulated latency the run drives with.
+
+Both paths drive the same drives (the default circuit's repetitions 0..K-1, each with its own
+seeded start and sensor noise), in this one process, side by side; core-seconds are this process's
+CPU time (every thread of every runtime), so a path that only spreads work over more threads gains
+nothing. The JSON also says how far the batched trajectories are from the one-car ones."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from pilotopt import __version__
+from pilotopt.artifacts import open_artifact
+from pilotopt.bench.runtimes import _cpu_name, _cpu_snapshot, _other_cpu_share, _versions
+from pilotopt.errors import BadInputError
+from pilotopt.frameworks import import_torch
+from pilotopt.records import OfflineRow, offline_rows
+from pilotopt.runtimes import load_artifact_predictor
+from pilotopt.sim.brains.model import ModelBrain
+from pilotopt.sim.closed_loop import DriveConfig, DriveResult, drive, drive_many
+
+BENCH_SCHEMA = "pilotopt.bench.closed_loop/1"
+CARS = (1, 4, 16, 64)
+
+
+def _rows(run: Path) -> list[OfflineRow]:
+    path = run / "offline" / "results.json"
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        raise BadInputError(f"'{path}' is missing or not JSON; pass the --out folder of a finished `pilotopt run`") from None
+    rows = [r for r in offline_rows(doc) if r.ok and r.artifact and r.brain_step_samples_ms]
+    if not rows:
+        raise BadInputError(f"'{path}' has no evaluated variant with brain-step latency samples; rerun `pilotopt run`")
+    return rows
+
+
+def pick_variants(rows: list[OfflineRow], names: list[str] | None) -> list[OfflineRow]:
+    """The named variants, or the fastest and the slowest brain step of the run."""
+    if names:
+        by_name = {r.name: r for r in rows}
+        missing = [n for n in names if n not in by_name]
+        if missing:
+            raise BadInputError(f"no evaluated variant {', '.join(missing)} in the run; known: {', '.join(sorted(by_name))}")
+        return [by_name[n] for n in names]
+    ranked = sorted(rows, key=lambda r: float(np.median(r.brain_step_samples_ms)))
+    return [ranked[0], ranked[-1]] if len(ranked) > 1 else ranked
+
+
+def _configs(row: OfflineRow, k: int, circuit: str, timeout: float | None) -> list[DriveConfig]:
+    samples = [x / 1000.0 for x in row.brain_step_samples_ms]
+    return [DriveConfig(circuit=circuit, mode="realtime", latency_samples=samples, repetition=rep, interventions=True,
+                        timeout=timeout, warmup_steps=3) for rep in range(k)]
+
+
+def _measured(fn: Callable[[], list[DriveResult]]) -> tuple[list[DriveResult], float, float]:
+    t = os.times()
+    w0 = time.perf_counter()
+    results = fn()
+    wall = time.perf_counter() - w0
+    u = os.times()
+    return results, wall, (u.user - t.user) + (u.system - t.system)
+
+
+def _figures(results: list[DriveResult], wall: float, cpu: float) -> dict:
+    steps = sum(r.metrics.brain_steps for r in results)
+    return {"drives": len(results), "brain_steps": steps, "wall_s": round(wall, 3), "core_s": round(cpu, 3),
+            "drives_per_core_s": len(results) / cpu if cpu > 0 else None,
+            "core_s_per_drive": cpu / len(results), "core_ms_per_brain_step": 1000.0 * cpu / steps if steps else None}
+
+
+def _gap(single: list[DriveResult], batched: list[DriveResult]) -> dict:
+    """How far each batched drive is from the same drive alone: the largest position difference
+    over the common ticks, and whether the tick counts and completion agree."""
+    dist, same_len, completion = 0.0, True, 0.0
+    for a, b in zip(single, batched):
+        n = min(len(a.trajectory["x"]), len(b.trajectory["x"]))
+        d = np.hypot(a.trajectory["x"][:n] - b.trajectory["x"][:n], a.trajectory["y"][:n] - b.trajectory["y"][:n])
+        dist = max(dist, float(d.max()) if n else 0.0)
+        same_len &= len(a.trajectory["x"]) == len(b.trajectory["x"])
+        completion = max(completion, abs(a.metrics.percentage_completed - b.metrics.percentage_completed))
+    return {"max_position_diff_m": dist, "same_tick_counts": bool(same_len),
+            "max_completion_diff_pct": completion}
+
+
+def bench_closed_loop(run: Path | str, variants: list[str] | None = None, cars: tuple[int, ...] = CARS,
+                      single_drives: int = 16, circuit: str = "simple", timeout: float | None = None,
+                      threads: int = 1, progress: Callable[[str], None] | None = None) -> dict:
+    """For each variant: the one-car path on `single_drives` drives, then K cars per process for
+    each K in `cars`; drives per core-second of each and the ratio to the one-car path."""
+    say = progress or (lambda _m: None)
+    run = Path(run)
+    if not cars or min(cars) < 1 or single_drives < 1:
+        raise BadInputError("--cars must list counts >= 1 and --single-drives must be at least 1")
+    chosen = pick_variants(_rows(run), variants)
+    import_torch(threads)
+    snap = _cpu_snapshot()
+    started = time.perf_counter()
+    out = []
+    for row in chosen:
+        art = open_artifact(row.artifact, arch=row.arch, arch_args=row.arch_args or None, contract=row.contract)
+        predictor = load_artifact_predictor(art, runtime=row.runtime, threads=threads)
+        entry = {"variant": row.name, "runtime": row.runtime, "framework": row.framework,
+                 "brain_step_p50_ms": float(np.median(row.brain_step_samples_ms)), "per_cars": []}
+        say(f"{row.name}: one car at a time, {single_drives} drives")
+        base_cfgs = _configs(row, single_drives, circuit, timeout)
+        single, wall, cpu = _measured(lambda: [drive(ModelBrain(predictor, label=row.name), c) for c in base_cfgs])
+        entry["one_car"] = _figures(single, wall, cpu)
+        for k in cars:
+            say(f"{row.name}: {k} cars per process")
+            cfgs = _configs(row, k, circuit, timeout)
+            batched, wall, cpu = _measured(lambda: drive_many([ModelBrain(predictor, label=row.name) for _ in cfgs], cfgs))
+            fig = _figures(batched, wall, cpu)
+            fig["cars"] = k
+            base = entry["one_car"]["drives_per_core_s"]
+            fig["speedup_drives_per_core_s"] = fig["drives_per_core_s"] / base if base and fig["drives_per_core_s"] else None
+            fig["vs_one_car"] = _gap(single[:k], batched[:len(single)])
+            entry["per_cars"].append(fig)
+        out.append(entry)
+        del predictor
+    share = _other_cpu_share(snap, _cpu_snapshot())
+    warnings = []
+    if share is not None and share > 0.15:
+        warnings.append(f"other processes used {share:.0%} of the CPU during the run: figures are noisy")
+    return {"schema": BENCH_SCHEMA, "pilotopt": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "seconds": round(time.perf_counter() - started, 1),
+            "machine": {"cpu": _cpu_name(), "cpu_count": os.cpu_count(), "threads": threads,
+                        "other_processes_cpu_share": share},
+            "versions": _versions(),
+            "settings": {"run": str(run), "circuit": circuit, "cars": list(cars), "single_drives": single_drives,
+                         "timeout_s": timeout, "latency": "distribution (the variant's offline brain-step samples)",
+                         "interventions": True},
+            "notes": ["one_car: sim.closed_loop.drive, one drive after another, the model loaded once",
+                      "per_cars: sim.closed_loop.drive_many with K cars (repetitions 0..K-1), one batched model "
+                      "call per brain step",
+                      "core_s: this process's CPU time (user + system, all threads); drives_per_core_s = drives / "
+                      "core_s; speedup_drives_per_core_s = per_cars / one_car",
+                      "vs_one_car: the batched drives against the same drives driven alone (the first "
+                      "min(K, single_drives)); a runtime's batched kernels may round floats differently"],
+            "warnings": warnings, "variants": out}
+
+
+def render_table(doc: dict):
+    from rich.table import Table
+
+    t = Table(title=f"closed loop: drives per core-second ({doc['machine']['cpu']}, {doc['machine']['threads']} thread)")
+    for col in ("variant", "cars", "drives", "core s", "drives / core s", "x one car", "max |dpos| m"):
+        t.add_column(col, justify="left" if col == "variant" else "right")
+    for v in doc["variants"]:
+        one = v["one_car"]
+        t.add_row(v["variant"], "one at a time", str(one["drives"]), f"{one['core_s']:.1f}",
+                  f"{one['drives_per_core_s']:.3f}", "1.00", "")
+        for p in v["per_cars"]:
+            t.add_row("", str(p["cars"]), str(p["drives"]), f"{p['core_s']:.1f}", f"{p['drives_per_core_s']:.3f}",
+                      f"{p['speedup_drives_per_core_s']:.2f}", f"{p['vs_one_car']['max_position_diff_m']:.2g}")
+    return t
