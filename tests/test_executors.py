@@ -67,6 +67,19 @@ def test_local_crash_among_concurrent_jobs_fails_only_its_own_job():
     assert sorted(i for i, _, _ in calls) == [0, 1, 2, 3]
 
 
+def test_local_reused_workers_run_job_after_job_and_a_crash_still_fails_only_its_own_job():
+    """fresh=False (drives with drawn latency): one worker runs several jobs (frameworks imported
+    once), and a segfault among jobs in flight on two workers is still blamed on its own job."""
+    results, _ = _run(get_executor("local", workers=1, fresh=False), [{"x": 1}, {"x": 2}, {"x": 3}])
+    assert [r["y"] for r in results] == [2, 4, 6] and len({r["pid"] for r in results}) == 1
+    assert os.getpid() != results[0]["pid"]
+    jobs = [{"x": 1, "sleep": 0.5}, {"x": 2, "mode": "segv", "sleep": 0.2}, {"x": 3, "sleep": 0.3}, {"x": 4}]
+    results, calls = _run(get_executor("local", workers=2, fresh=False), jobs)
+    assert [r["status"] for r in results] == ["ok", "failed", "ok", "ok"]
+    assert [r.get("y") for r in results] == [2, None, 6, 8] and "died" in results[1]["reason"]
+    assert sorted(i for i, _, _ in calls) == [0, 1, 2, 3]
+
+
 def test_ray_missing_is_a_one_line_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # makes `import ray` raise ImportError
     with pytest.raises(BadInputError) as err:

@@ -92,14 +92,18 @@ class Executor:
 class LocalExecutor(Executor):
     """A process pool on this machine: "spawn" processes (TensorFlow is not fork-safe) and a fresh
     interpreter for every job (max_tasks_per_child=1), so each runtime is timed in a clean process
-    and a crashing converter takes only its own job down. One worker by default, because
+    and a crashing converter takes only its own job down. With `fresh=False` a worker runs job
+    after job (frameworks imported once per worker, not once per job: for jobs whose timing does
+    not matter, such as drives with emulated latency); a worker that dies still fails only its own
+    job, since the jobs in flight with it are run again alone. One worker by default, because
     closed-loop timings compete for the cores; more is the user's call."""
 
-    def __init__(self, workers: int | None = None, address: str | None = None) -> None:
+    def __init__(self, workers: int | None = None, address: str | None = None, fresh: bool = True) -> None:
         if address is not None:
             raise BadInputError(f"the local executor takes no address (got {address!r}); "
                                 "an address is for the ray executor")
         super().__init__(workers or 1, None)
+        self.fresh = fresh
 
     def map(self, fn: JobFn, jobs: list[dict], on_done: OnDone | None = None) -> list[dict]:
         results: list[dict | None] = [None] * len(jobs)
@@ -113,18 +117,19 @@ class LocalExecutor(Executor):
         while queue:
             # A dead worker breaks the whole pool and fails every job in flight; when that was
             # more than one, each is run again alone so the crash lands on the job that caused it.
-            for i in self._drain(fn, jobs, queue, self.workers, finish):
-                self._drain(fn, jobs, deque([i]), 1, finish)
+            for i in self._drain(fn, jobs, queue, self.workers, finish, self.fresh):
+                self._drain(fn, jobs, deque([i]), 1, finish, self.fresh)
         return results  # type: ignore[return-value]
 
     @staticmethod
-    def _drain(fn: JobFn, jobs: list[dict], queue: deque, width: int, finish: Callable[[int, dict], None]) -> list[int]:
+    def _drain(fn: JobFn, jobs: list[dict], queue: deque, width: int, finish: Callable[[int, dict], None],
+               fresh: bool = True) -> list[int]:
         """Runs jobs from `queue` in one pool, at most `width` at once (never queued inside the
         pool, so a broken pool names only jobs that were really running), until the queue is empty
         or a worker dies. Returns the jobs lost to a dead worker when it is unknown which of them
         died; a lone lost job is failed here."""
         pool = ProcessPoolExecutor(max_workers=width, mp_context=multiprocessing.get_context("spawn"),
-                                   max_tasks_per_child=1, initializer=apply_child_env)
+                                   max_tasks_per_child=1 if fresh else None, initializer=apply_child_env)
         running: dict[Future, int] = {}
         lost: list[int] = []
 
@@ -163,12 +168,13 @@ class RayExecutor(Executor):
     instance for the duration of `map` and shuts it down after; "auto" or "host:port" (or
     "ray://host:port") joins an existing cluster, which is left running. If this process is already
     connected to Ray, that connection is used and left open. Each job is one task with `num_cpus`
-    CPUs, in a worker process of its own, and no retries (a crash is a result, not something to
-    repeat); `workers` caps how many are submitted at once (None: as many as the cluster
-    schedules). `runtime_env` goes to ray.init when this executor connects."""
+    CPUs, in a worker process of its own (`fresh=False`: Ray's workers run job after job), and no
+    retries (a crash is a result, not something to repeat); `workers` caps how many are submitted
+    at once (None: as many as the cluster schedules). `runtime_env` goes to ray.init when this
+    executor connects."""
 
     def __init__(self, workers: int | None = None, address: str | None = None, num_cpus: float = 1.0,
-                 runtime_env: dict | None = None) -> None:
+                 runtime_env: dict | None = None, fresh: bool = True) -> None:
         try:
             import ray  # noqa: F401
         except ImportError:
@@ -176,6 +182,7 @@ class RayExecutor(Executor):
         super().__init__(workers, address)
         self.num_cpus = num_cpus
         self.runtime_env = runtime_env
+        self.fresh = fresh
         if address not in (None, "local", "auto"):
             _check_reachable(address)
 
@@ -190,8 +197,9 @@ class RayExecutor(Executor):
             self._connect(ray)
             started = True
         try:
-            # max_calls=1: a fresh worker process per job, as with the local executor.
-            task = ray.remote(num_cpus=self.num_cpus, max_retries=0, retry_exceptions=False, max_calls=1)(_run_job)
+            # max_calls=1: a fresh worker process per job, as with the local executor (0: no limit).
+            task = ray.remote(num_cpus=self.num_cpus, max_retries=0, retry_exceptions=False,
+                              max_calls=1 if self.fresh else 0)(_run_job)
             results: list[dict | None] = [None] * len(jobs)
             queue = deque(range(len(jobs)))
             running: dict[Any, int] = {}

@@ -579,7 +579,8 @@ def _breaking_points(cfg: PipelineConfig, out: Path, offline: dict, drives: list
     for job in drive_jobs(cfg, out, planned_rows(offline, planned), ["default"], {c["name"] for c in chosen},
                           plot=False):
         protocol[variant_key(job["framework"], job["variant"])] = job["drives"]
-    ex = get_executor(cfg.executor.name, workers=cfg.executor.workers, address=cfg.executor.address)
+    ex = get_executor(cfg.executor.name, workers=cfg.executor.workers, address=cfg.executor.address,
+                      fresh=cl.latency == "wall")
     return breaking_points(chosen, protocol, ex.map, latency_scale=cl.latency_scale, cap=cl.breaking_cap,
                            resolution=cl.breaking_resolution, say=say, known=known)
 
@@ -606,7 +607,9 @@ def drive_all(cfg: PipelineConfig, jobs: list[dict], what: str, say: Say) -> lis
         if cfg.closed_loop.latency == "wall" and cfg.closed_loop.mode == "realtime" and cfg.executor.workers > 1:
             say(f"note: wall-clock latency with {cfg.executor.workers} drives at once: they compete for the cores "
                 "and slow each other's brains; use closed_loop.latency: distribution or executor.workers: 1")
-        ex = get_executor(cfg.executor.name, workers=cfg.executor.workers, address=cfg.executor.address)
+        # wall-clock latency is timed in a fresh process per job; drawn latency reuses the workers
+        ex = get_executor(cfg.executor.name, workers=cfg.executor.workers, address=cfg.executor.address,
+                          fresh=cfg.closed_loop.latency == "wall")
         finished = [0]
 
         def on_done(i, job, result):
