@@ -45,3 +45,22 @@ def shade_ground(fwd, right, m, t, coef, ncx, ncy, lut, nbins, inv_bin, out):  #
             val = coef[k, 0] + ax * (coef[k, 1] + ay * coef[k, 3]) + ay * coef[k, 2]
             b = np.int64(min(abs(val) * inv_bin, np.float32(last)))
             out[i, j] = lut[base + b]
+
+
+@njit(cache=True, nogil=True)
+def nearest_in_window(points, hint, window, px, py):  # pragma: no cover (JIT)
+    """The index of the track point nearest (px, py) among hint - window .. hint + window (wrapping
+    around), the first one on a tie: what NumPy's argmin over the same window gives, without the
+    window's temporaries (the simulator projects the car on every physics tick)."""
+    n = points.shape[0]
+    best = -1
+    best_d = np.inf
+    for k in range(-window, window + 1):
+        i = (hint + k) % n
+        dx = points[i, 0] - px
+        dy = points[i, 1] - py
+        d = dx * dx + dy * dy
+        if d < best_d:
+            best_d = d
+            best = i
+    return best

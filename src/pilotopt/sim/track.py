@@ -15,6 +15,7 @@ from scipy.interpolate import splev, splprep
 from scipy.spatial import cKDTree
 
 from pilotopt.errors import BadInputError
+from pilotopt.sim.kernels import nearest_in_window
 
 ROAD_HALF_WIDTH = 4.0  # m, asphalt about 8 m wide
 LINE_HALF_WIDTH = 0.125  # m, red line about 0.25 m wide
@@ -157,9 +158,7 @@ class Track:
             _, idx = self._tree.query(p)
             idx = int(idx)
         else:
-            cand = (hint + np.arange(-window, window + 1)) % n
-            diff = self.points[cand] - p
-            idx = int(cand[np.argmin(diff[:, 0] ** 2 + diff[:, 1] ** 2)])
+            idx = int(nearest_in_window(self.points, int(hint), int(window), float(p[0]), float(p[1])))
         rel = p - self.points[idx]
         along = float(rel @ self.tangents[idx])
         lateral = float(rel @ self.normals[idx])
