@@ -74,9 +74,10 @@ class ModelBrain(Brain):
     @classmethod
     def step_many(cls, brains: list["ModelBrain"], obs: list) -> tuple[list[tuple[float, float]], float | None]:
         """Every car's frame in one model call when the brains share one predictor (one variant)
-        and it is batch-invariant: its first batch is compared with the same frames one by one,
-        and a runtime whose outputs depend on the batch (dynamic int8 quantizes activations with
-        the whole batch's range) steps each car on its own from then on."""
+        and it is batch-invariant: its first batch, with a black and an over-bright frame added, is
+        compared with the same frames one by one, and a runtime whose outputs depend on the batch
+        (ONNX Runtime's dynamic int8 quantizes activations with the whole batch's range) steps each
+        car on its own from then on."""
         model = brains[0].predictor.raw
         if len(brains) == 1 or any(b.predictor.raw is not model for b in brains):
             return super().step_many(brains, obs)
@@ -84,13 +85,15 @@ class ModelBrain(Brain):
         if verdict is False:
             return super().step_many(brains, obs)
         x = np.concatenate([b.model_input(o) for b, o in zip(brains, obs)])
+        if verdict is None:  # the cars' frames beside a black and an over-bright one: a batch-wide range shows
+            alone = np.concatenate([np.asarray(model.predict(x[i:i + 1])) for i in range(len(x))])
+            wide = np.asarray(model.predict(np.concatenate([x, x[:1] * 0, x[:1] * 0 + 4 * np.abs(x).max()])))
+            _BATCH_INVARIANT[model] = verdict = bool(np.allclose(wide[:len(x)], alone, rtol=0, atol=BATCH_TOLERANCE))
+            if not verdict:
+                return [b.command(alone[i:i + 1]) for i, b in enumerate(brains)], None
         t0 = time.perf_counter()
         raw = np.asarray(model.predict(x))
         share = (time.perf_counter() - t0) / len(brains)
-        if verdict is None:
-            alone = np.concatenate([np.asarray(model.predict(x[i:i + 1])) for i in range(len(x))])
-            _BATCH_INVARIANT[model] = verdict = bool(np.allclose(raw, alone, rtol=0, atol=BATCH_TOLERANCE))
-            raw = raw if verdict else alone
         for b in brains:
             b.last_inference_s = share
         return [b.command(raw[i:i + 1]) for i, b in enumerate(brains)], share
