@@ -40,14 +40,14 @@ def optimized(request, dls, tiny_data, tmp_path_factory):
 # collection order (--no-loadscope-reorder), so this is longest-first scheduling: with xdist's
 # default order (most tests first) one worker sat idle for the last ~90 s.
 COSTLIEST_FIRST = (
-    "test_search.py",  # 270
+    "test_search.py",  # 240 (the Ray and killed searches read the reference back as cached)
     "test_own_models.py",  # 166
     "test_own_models_cli.py",  # 155
     "test_runtimes.py",  # 143
     "test_techniques_portable.py",  # 131
     "test_techniques_collab.py",  # 127
     "test_pipeline_run.py",  # 122
-    "test_own_models_tf.py",  # 115
+    "test_own_models_tf.py",  # 107
     "test_techniques.py",  # 93
     "test_techniques_torch_quant.py",  # 90
     "test_techniques_tfmot.py",  # 80

@@ -146,10 +146,17 @@ def local_search(tiny_run):
 
 def _with_built_variants(out: Path, local_search: Path) -> Path:
     """A fresh search folder holding the local search's built variants: its trials are evaluated and
-    driven again (what these tests are about), their technique steps are reused as finished."""
+    driven again (what these tests are about), their technique steps are reused as finished. The
+    baselines' reference (measured and driven in the search's own process, before any trial, as the
+    local search did) is seeded too: its offline result and drives are read back as cached (~10 s)."""
     import shutil
 
     shutil.copytree(local_search / "variants", out / "variants")
+    for name in json.loads((local_search / "reference.json").read_text()):
+        for f in (local_search / "offline" / "variants").glob(f"{name}.*"):  # NAME.json, NAME.pred.npy
+            (out / "offline" / "variants").mkdir(parents=True, exist_ok=True)
+            shutil.copy2(f, out / "offline" / "variants" / f.name)
+        shutil.copytree(local_search / "closed_loop" / name, out / "closed_loop" / name)
     return out
 
 
