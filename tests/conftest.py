@@ -55,6 +55,7 @@ COSTLIEST_FIRST = (
     "test_executorch.py",  # 67
     "test_bench_techniques.py",  # 66
     "test_chains.py",  # 60
+    "test_drive_many.py",  # 40 (K cars against one at a time; the closed-loop bench in subprocesses)
     "test_ros.py",  # 40 (mostly waiting on a 30 s drive over ROS: little CPU)
     "test_evaluate.py",  # 35
     "test_techniques_torch_speed.py",  # 36
