@@ -249,7 +249,7 @@ def test_every_documented_command_parses(root):
                     bad.append(f"{rel(path)}: {exc}")
         prose = re.sub(r"```.*?```", "", text, flags=re.S)
         for span in re.findall(r"`(pilotopt [^`]+)`", prose):
-            words = list(itertools.takewhile(lambda w: re.fullmatch(r"[a-z]+", w), span.split()[1:]))
+            words = list(itertools.takewhile(lambda w: re.fullmatch(r"[a-z][a-z-]*", w), span.split()[1:]))
             try:
                 cmd_path, cmd, _ = resolve(root, words)
             except AssertionError as exc:

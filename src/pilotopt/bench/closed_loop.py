@@ -20,7 +20,7 @@ import numpy as np
 
 from pilotopt import __version__
 from pilotopt.artifacts import open_artifact
-from pilotopt.bench.runtimes import _cpu_name, _cpu_snapshot, _other_cpu_share, _versions
+from pilotopt.bench.host import contention, cpu_name, cpu_snapshot, versions
 from pilotopt.errors import BadInputError
 from pilotopt.frameworks import import_torch
 from pilotopt.records import OfflineRow, offline_rows
@@ -103,7 +103,7 @@ def bench_closed_loop(run: Path | str, variants: list[str] | None = None, cars: 
         raise BadInputError("--cars must list counts >= 1 and --single-drives must be at least 1")
     chosen = pick_variants(_rows(run), variants)
     import_torch(threads)
-    snap = _cpu_snapshot()
+    snap = cpu_snapshot()
     started = time.perf_counter()
     out = []
     for row in chosen:
@@ -127,15 +127,12 @@ def bench_closed_loop(run: Path | str, variants: list[str] | None = None, cars: 
             entry["per_cars"].append(fig)
         out.append(entry)
         del predictor
-    share = _other_cpu_share(snap, _cpu_snapshot())
-    warnings = []
-    if share is not None and share > 0.15:
-        warnings.append(f"other processes used {share:.0%} of the CPU during the run: figures are noisy")
+    share, warnings = contention(snap, 0.15, "figures")
     return {"schema": BENCH_SCHEMA, "pilotopt": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "seconds": round(time.perf_counter() - started, 1),
-            "machine": {"cpu": _cpu_name(), "cpu_count": os.cpu_count(), "threads": threads,
+            "machine": {"cpu": cpu_name(), "cpu_count": os.cpu_count(), "threads": threads,
                         "other_processes_cpu_share": share},
-            "versions": _versions(),
+            "versions": versions(),
             "settings": {"run": str(run), "circuit": circuit, "cars": list(cars), "single_drives": single_drives,
                          "timeout_s": timeout, "latency": "distribution (the variant's offline brain-step samples)",
                          "interventions": True},

@@ -24,6 +24,7 @@ import numpy as np
 
 from pilotopt import __version__
 from pilotopt.artifacts import open_artifact
+from pilotopt.bench.host import contention, cpu_name, cpu_snapshot, other_cpu_share, versions
 from pilotopt.data import DataConfig, load_splits
 from pilotopt.errors import BadInputError, PilotoptError, RuntimeUnavailable, one_line
 from pilotopt.evaluate.latency import MIN_CALLS, MIN_SECONDS, time_calls
@@ -37,48 +38,6 @@ from pilotopt.techniques._runner import baseline_variant_name
 BENCH_SCHEMA = "pilotopt.bench.runtimes/1"
 REFERENCES = {"torch": "torch", "litert": "tflite_fp32"}  # speedup key -> variant name
 AGREE_TOLERANCE = 1e-4  # max |diff| to the framework baseline for an fp32 runtime to "agree"
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _cpu_snapshot() -> tuple[float, float, float] | None:
-    """(busy CPU seconds of the whole machine, CPU seconds of this process, wall time), to tell
-    how much of the machine OTHER processes used while we measured (Linux only)."""
-    try:
-        fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    except (OSError, ValueError, IndexError):
-        return None
-    busy = sum(fields[:8]) - fields[3] - fields[4]  # all but idle and iowait
-    own = os.times()
-    return busy / os.sysconf("SC_CLK_TCK"), own.user + own.system, time.perf_counter()
-
-
-def _other_cpu_share(start, end) -> float | None:
-    """Average share of all CPUs used by other processes between two snapshots."""
-    if start is None or end is None or end[2] <= start[2]:
-        return None
-    other = (end[0] - start[0]) - (end[1] - start[1])
-    return round(max(other, 0.0) / ((end[2] - start[2]) * (os.cpu_count() or 1)), 3)
-
-
-def _versions() -> dict:
-    from importlib import metadata
-
-    out = {}
-    for dist in ("torch", "tensorflow", "tf-keras", "ai-edge-litert", "onnx", "onnxruntime", "openvino", "tensorrt"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            pass
-    return out
 
 
 def load_frames(sample_shape: tuple[int, ...], n: int, data: Path | None, cache_dir: Path | None,
@@ -130,11 +89,11 @@ def _measure(path: Path, runtime: str, threads: int, x: np.ndarray, y: np.ndarra
         if y is not None:
             got["mse_vs_labels"] = float(np.mean((out - y) ** 2))
         x1, xb = x[:1], x
-        snap = _cpu_snapshot()
+        snap = cpu_snapshot()
         b1 = time_calls(lambda: predictor.predict(x1), min_calls=min_calls, min_seconds=min_seconds)
         batch = time_calls(lambda: predictor.predict(xb), min_calls=max(5, min_calls // 15),
                            min_seconds=min_seconds, warmup_calls=3, warmup_seconds=0.2)
-        got.update(latency_b1=b1, latency_batch=batch, other_cpu_share=_other_cpu_share(snap, _cpu_snapshot()),
+        got.update(latency_b1=b1, latency_batch=batch, other_cpu_share=other_cpu_share(snap, cpu_snapshot()),
                    p50_ms_b1=b1.p50_ms, throughput_fps=len(xb) * 1000.0 / batch.p50_ms)
         return got, out
     except RuntimeUnavailable as exc:
@@ -195,7 +154,7 @@ def bench_runtimes(models: list[Path | str], data: Path | None = None, cache_dir
         import_tf(threads)
 
     started = time.time()
-    cpu_start = _cpu_snapshot()
+    cpu_start = cpu_snapshot()
     rows: list[RuntimeBenchRow] = []
     inputs: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="pilotopt-bench-") as scratch:
@@ -229,19 +188,18 @@ def bench_runtimes(models: list[Path | str], data: Path | None = None, cache_dir
                         raise BadInputError(f"the baseline '{base.path}' did not run: {row.reason}")
                     reference = out
     rows, refs = _speedups(rows)
-    other = _other_cpu_share(cpu_start, _cpu_snapshot())
-    warnings = []
-    if other is not None and other > 0.1:
-        warnings.append(f"other processes used {other:.0%} of the machine's CPU time during the run and competed "
-                        "with the timed runtimes: latencies are inflated and noisy; rerun on a quiet machine")
+    other, warnings = contention(cpu_start, 0.1, "latencies")
+    if warnings:
+        warnings = [f"other processes used {other:.0%} of the machine's CPU time during the run and competed "
+                    "with the timed runtimes: latencies are inflated and noisy; rerun on a quiet machine"]
     return {
         "schema": BENCH_SCHEMA,
         "pilotopt": __version__,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "seconds": round(time.time() - started, 1),
-        "machine": {"cpu": _cpu_name(), "cpu_count": os.cpu_count(), "python": platform.python_version(),
+        "machine": {"cpu": cpu_name(), "cpu_count": os.cpu_count(), "python": platform.python_version(),
                     "other_processes_cpu_share": other},
-        "versions": _versions(),
+        "versions": versions(),
         "settings": {"threads": threads, "batch": batch, "min_calls_b1": min_calls,
                      "min_calls_batch": max(5, min_calls // 15), "min_seconds": min_seconds,
                      "agree_tolerance": AGREE_TOLERANCE, "artifacts": str(artifacts) if artifacts else None},

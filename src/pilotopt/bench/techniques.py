@@ -26,7 +26,7 @@ from pilotopt import __version__
 from pilotopt.artifacts import artifact_bytes
 from pilotopt.bench.floor import measure_call_floors
 from pilotopt.bench.machine import measure_peaks
-from pilotopt.bench.runtimes import _cpu_name, _cpu_snapshot, _other_cpu_share, _versions
+from pilotopt.bench.host import contention, cpu_name, cpu_snapshot, versions
 from pilotopt.data import DataConfig, load_splits
 from pilotopt.errors import BadInputError, PilotoptError, RuntimeUnavailable, one_line
 from pilotopt.evaluate.latency import time_calls
@@ -127,7 +127,7 @@ def bench_techniques(variants_dir: Path | str, data: Path | str, cache_dir: Path
     def update(name: str, **fields) -> None:
         rows[name] = rows[name].model_copy(update=fields)
 
-    snap = _cpu_snapshot()
+    snap = cpu_snapshot()
     t_start = time.perf_counter()
     peaks = None
     if peak_seconds > 0:
@@ -183,14 +183,11 @@ def bench_techniques(variants_dir: Path | str, data: Path | str, cache_dir: Path
             update(name, **figures)
     claims = _claims(rows, speedup_goal, mse_tolerance)
     out_rows = [r.to_json() for r in rows.values()]
-    share = _other_cpu_share(snap, _cpu_snapshot())
-    warnings = []
-    if share is not None and share > 0.15:
-        warnings.append(f"other processes used {share:.0%} of the CPU during the run: latencies are noisy")
+    share, warnings = contention(snap, 0.15, "latencies")
     return {"schema": BENCH_SCHEMA, "pilotopt": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "seconds": round(time.perf_counter() - t_start, 1),
-            "machine": {"cpu": _cpu_name(), "threads": threads, "other_processes_cpu_share": share, "peaks": peaks},
-            "versions": _versions(),
+            "machine": {"cpu": cpu_name(), "threads": threads, "other_processes_cpu_share": share, "peaks": peaks},
+            "versions": versions(),
             "settings": {"variants": str(root), "frames": source, "rounds": rounds, "min_calls": min_calls,
                          "min_seconds": min_seconds, "speedup_goal": speedup_goal, "mse_tolerance": mse_tolerance},
             "notes": ["p50_ms: median over rounds of the batch-1 p50 of the model call alone",
