@@ -113,3 +113,26 @@ def test_a_worker_killed_mid_variant_keeps_its_finished_drives(model, tmp_path, 
     assert [r["status"] for r in recs] == ["ok", "failed", "failed"]
     assert recs[0]["cached"] is True and "died" in recs[1]["reason"]
     assert cached_record(job["drives"][0]) is not None and cached_record(job["drives"][1]) is None
+
+
+def test_a_breaking_point_search_job_probes_in_one_process_with_the_model_loaded_once(model, tmp_path, monkeypatch):
+    """pipeline.breaking.search_job: every probe drives the protocol under slow:S in this process,
+    the model loaded once for all of them; the probes' drives are cached like any other."""
+    import pilotopt.pipeline.drive_jobs as drive_jobs
+    from pilotopt.pipeline.breaking import search_job
+
+    loads = []
+    real = drive_jobs.load_artifact_predictor
+    monkeypatch.setattr(drive_jobs, "load_artifact_predictor", lambda *a, **k: loads.append(1) or real(*a, **k))
+    samples = [5.0, 10.0]
+    protocol = [_job(model, tmp_path, repetition=r, timeout_s=2.0, latency="distribution", latency_samples_ms=samples,
+                     plot=False) for r in (0, 1)]
+    got = search_job({"variant": "torch", "drives": protocol, "cap": 4.0, "resolution": 0.5, "known": None})
+    assert got["status"] == "ok"
+    probes = got["breaking_point"]["probes"]
+    assert probes and [p["scale"] for p in probes][0] == 1.0 and all(p["drives"] == 2 for p in probes)
+    assert len(loads) == 1  # one model load for every probe
+    names = sorted(p.name for p in (tmp_path / "torch").glob("*.json"))
+    assert all("__slow_" in n for n in names) and len(names) == 2 * len(probes)
+    again = search_job({"variant": "torch", "drives": protocol, "cap": 4.0, "resolution": 0.5, "known": None})
+    assert again == got and len(loads) == 1  # a rerun probes nothing again: every drive is cached

@@ -102,12 +102,13 @@ def drive_job(drive: DriveJob) -> dict:
     return _run_drives([drive], {})[0]
 
 
-def drive_variant(job: dict) -> list[dict]:
-    """Every drive in `job["drives"]` (one variant), the model loaded once; cached drives are
-    returned as they are. Drives whose latency is emulated are driven together, up to MAX_CARS
-    cars at once with one batched model call per brain step (sim.closed_loop.drive_many); drives
-    with wall-clock latency one at a time."""
-    loaded: dict = {}
+def drive_variant(job: dict, loaded: dict | None = None) -> list[dict]:
+    """Every drive in `job["drives"]` (one variant), the model loaded once (`loaded`: kept across
+    calls, e.g. by a breaking-point search's probes); cached drives are returned as they are.
+    Drives whose latency is emulated are driven together, up to MAX_CARS cars at once with one
+    batched model call per brain step (sim.closed_loop.drive_many); drives with wall-clock latency
+    one at a time."""
+    loaded = {} if loaded is None else loaded
     drives: list[DriveJob] = job["drives"]
     out: list[dict | None] = [cached_record(d) for d in drives]
     todo = [i for i, rec in enumerate(out) if rec is None]
