@@ -3,7 +3,7 @@ one drive after another with the model loaded once, as the pipeline drove until 
 cars per process (`drive_many`: one batched model call per brain step of all the cars), for a fast
 and a slow variant of a `pilotopt run`, under the emulated latency the run drives with.
 
-Both paths drive the same drives (the default circuit's repetitions 0..K-1, each with its own
+Both paths drive the same drives (the default circuit's repetitions 1..K, each with its own
 seeded start and sensor noise), in this one process, side by side; core-seconds are this process's
 CPU time (every thread of every runtime), so a path that only spreads work over more threads gains
 nothing. The JSON also says how far the batched trajectories are from the one-car ones."""
@@ -58,8 +58,10 @@ def pick_variants(rows: list[OfflineRow], names: list[str] | None) -> list[Offli
 
 def _configs(row: OfflineRow, k: int, circuit: str, timeout: float | None) -> list[DriveConfig]:
     samples = [x / 1000.0 for x in row.brain_step_samples_ms]
+    # repetitions 1..k: each its own seeded start and sensor noise, so every drive costs alike
+    # (repetition 0, the canonical start, has no sensor noise and is cheaper)
     return [DriveConfig(circuit=circuit, mode="realtime", latency_samples=samples, repetition=rep, interventions=True,
-                        timeout=timeout, warmup_steps=3) for rep in range(k)]
+                        timeout=timeout, warmup_steps=3) for rep in range(1, k + 1)]
 
 
 def _measured(fn: Callable[[], list[DriveResult]]) -> tuple[list[DriveResult], float, float]:
@@ -137,7 +139,7 @@ def bench_closed_loop(run: Path | str, variants: list[str] | None = None, cars: 
                          "timeout_s": timeout, "latency": "distribution (the variant's offline brain-step samples)",
                          "interventions": True},
             "notes": ["one_car: sim.closed_loop.drive, one drive after another, the model loaded once",
-                      "per_cars: sim.closed_loop.drive_many with K cars (repetitions 0..K-1), one batched model "
+                      "per_cars: sim.closed_loop.drive_many with K cars (repetitions 1..K), one batched model "
                       "call per brain step",
                       "core_s: this process's CPU time (user + system, all threads); drives_per_core_s = drives / "
                       "core_s; speedup_drives_per_core_s = per_cars / one_car",
