@@ -271,12 +271,18 @@ def test_the_front_holds_only_driven_trials():
 
     from pilotopt.records import SearchTrial
 
-    def t(name, values, fidelity):
+    def t(name, values, fidelity, screen=None):
         return {"name": name, "state": "complete", "values": values,
-                "doc": SearchTrial(name=name, state="complete", fidelity=fidelity)}
+                "doc": SearchTrial(name=name, state="complete", fidelity=fidelity, screen=screen)}
 
-    trials = [t("driven", [80.0, 0.2, 1.6], 3), t("screened", [0.0, 0.1, 0.2], 1), t("slow", [70.0, 0.3, 1.7], 3)]
+    trials = [t("driven", [80.0, 0.2, 1.6], 3), t("screened", [0.0, 0.1, 0.2], 1, "MSE 9x its baseline's"),
+              t("slow", [70.0, 0.3, 1.7], 3)]
     assert [x["name"] for x in front(trials, ["maximize", "minimize", "minimize"])] == ["driven"]
+    # stopped after one drive (fidelity 2) below the screen's floor: not on the front either, even
+    # when every driven trial is off it (a 30-trial demo search reported such a score-0 front)
+    first = t("first drive only", [0.0, 0.1, 0.2], 2, "first drive scored 0.0 < screen.first_drive_min_score 50")
+    assert [x["name"] for x in front([first, *trials], ["maximize", "minimize", "minimize"])] == ["driven"]
+    assert front([first], ["maximize", "minimize", "minimize"]) == []
 
 
 def test_a_trial_without_a_structure_step_runs_its_baselines_macs():

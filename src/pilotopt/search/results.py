@@ -46,12 +46,19 @@ def _fidelity(t: dict) -> int:
     return t["doc"].fidelity if t.get("doc") is not None else 0
 
 
+def _screened_out(t: dict) -> bool:
+    """The screen stopped it: offline, or after a first drive below screen.first_drive_min_score."""
+    return t.get("doc") is not None and bool(t["doc"].screen)
+
+
 def front(trials: list[dict], directions: list[str]) -> list[dict]:
     """The non-dominated complete trials that were driven (one per distinct variant), in trial order:
-    a candidate the screen stopped has no driving score to stand on, however small or fast it is."""
+    a candidate the screen stopped has no driving score to stand on, however small or fast it is
+    (one stopped after its first drive included: that drive scored below the screen's floor)."""
     seen, pts = set(), []
     for t in trials:
-        if t["state"] == "complete" and t["values"] and _fidelity(t) >= 2 and t["name"] not in seen:
+        if (t["state"] == "complete" and t["values"] and _fidelity(t) >= 2 and not _screened_out(t)
+                and t["name"] not in seen):
             seen.add(t["name"])
             pts.append(t)
     return [t for t in pts if not any(dominates(o["values"], t["values"], directions) for o in pts if o is not t)]
