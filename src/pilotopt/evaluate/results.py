@@ -96,9 +96,9 @@ def variant_macs(record: dict | None, model: str | None = None) -> tuple[int | N
 
 def base_row(variant, artifact: Path | None) -> dict:
     macs, macs_from = variant_macs(variant.record)
-    steps = [{"technique": r.get("technique"), "size_bytes": Produced.of(r).size_bytes,
-              "check_max_abs_diff": Produced.of(r).check_max_abs_diff}
-             for r in variant.record.get("step_records") or []]
+    steps = [{"technique": r.get("technique"), "size_bytes": done.size_bytes,
+              "check_max_abs_diff": done.check_max_abs_diff}
+             for r in variant.record.get("step_records") or [] for done in (Produced.of(r),)]
     return {"steps": list(variant.steps or [variant.name]), "step_sizes": steps,
             "precision": precision_of(variant.name, variant.record), "macs": macs, "macs_from": macs_from,
             "name": variant.name, "technique": variant.technique, "framework": variant.framework,

@@ -108,11 +108,13 @@ def drive_variant(job: dict, loaded: dict | None = None) -> list[dict]:
     Drives whose latency is emulated are driven together, up to MAX_CARS cars at once with one
     batched model call per brain step (sim.closed_loop.drive_many); drives with wall-clock latency
     one at a time."""
+    from pilotopt.sim.closed_loop import batchable  # scipy: imported on first use, not with this module
+
     loaded = {} if loaded is None else loaded
     drives: list[DriveJob] = job["drives"]
     out: list[dict | None] = [cached_record(d) for d in drives]
     todo = [i for i, rec in enumerate(out) if rec is None]
-    together = [i for i in todo if _batchable(drives[i])]
+    together = [i for i in todo if batchable(_config(drives[i]))]
     for start in range(0, len(together), MAX_CARS):
         group = together[start:start + MAX_CARS]
         for i, rec in zip(group, _run_drives([drives[i] for i in group], loaded)):
@@ -124,12 +126,6 @@ def drive_variant(job: dict, loaded: dict | None = None) -> list[dict]:
 
 
 MAX_CARS = 64  # drives of one variant stepped together in one process
-
-
-def _batchable(drive: DriveJob) -> bool:
-    """Emulated latency (lockstep, or drawn from the offline samples): the brain's wall time enters
-    nothing the drive measures, so its calls may be shared with other cars."""
-    return drive.mode != "realtime" or (drive.latency == "distribution" and bool(drive.latency_samples_ms))
 
 
 def _run_drives(drives: list[DriveJob], loaded: dict) -> list[dict]:
