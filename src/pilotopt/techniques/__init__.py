@@ -9,7 +9,8 @@ available=..., needs_data=...)`. `ctx` (TechniqueContext) gives a fresh copy of 
 training split, the settings, seed, threads and `ctx.out`, an empty folder for the artifact.
 Every module here whose name does not start with "_" is imported by `techniques()`.
 
-`optimize` runs each technique in a child process and writes ARTIFACTS/<technique>/ (variant.json
+`optimize` runs the techniques in child processes (a crash fails only the technique it happened
+in) and writes ARTIFACTS/<technique>/ (variant.json
 + artifact) atomically; see pilotopt.techniques._runner."""
 
 from pilotopt.techniques._core import (NoSettings, Result, Technique, TechniqueContext, get_technique,

@@ -1,7 +1,9 @@
-"""`optimize()`: run techniques on a baseline, each in its own child process, one variant folder each.
+"""`optimize()`: run techniques on a baseline in child processes, one variant folder each.
 
-A converter that crashes the interpreter (SIGSEGV, abort) takes only its child with it: the parent
-records that technique as failed with a one-line reason and goes on with the next one."""
+The chains run one after another in ONE child, so TensorFlow and PyTorch are imported once, not
+once per variant (3-13 s each). A converter that crashes the interpreter (SIGSEGV, abort) takes
+only that child with it: the chain it was in runs again alone in a fresh child, whose verdict is
+recorded (a one-line reason when it crashes again), and the chains after it go on in another."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import os
 import threading
 import time
 import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -137,21 +140,41 @@ def optimize(model_path: Path | str, techniques_: Sequence[str] | str, data_root
             _PREPARED.append(data_cfg)
         if len(load_splits(data_cfg).train) == 0:
             raise BadInputError("the training split is empty; check --data and the test circuits")
-    results = []
-    for i, chain in enumerate(chains, 1):
+    results: list[Variant | None] = [None] * len(chains)
+    group: list[tuple[int, _Plan]] = []  # chains planned, waiting to run together in one child
+
+    def report(i: int, variant: Variant) -> None:
+        results[i] = variant
         if progress:
-            progress(f"[{i}/{len(chains)}] {chain.name}: {chain.description}")
-        variant = _run_chain(chain, chosen[chain.name], baseline, digest, out, seed, threads, data_cfg, force,
-                             timeout, progress=progress, roots=[Path(r) for r in reuse_from],
-                             max_mse_ratio=float(max_mse_ratio))
-        if progress:
-            done = Produced.of(variant.record)
+            chain, done = chains[i], Produced.of(variant.record)
             took = done.chain_duration_s if done.chain_duration_s is not None else done.duration_s  # every step
             extra = f" ({took:.1f} s)" if took is not None and variant.status == "ok" else ""
             note = variant.reason if variant.status != "ok" else ("already done" if done.reused else "")
-            progress(f"[{i}/{len(chains)}] {chain.name}: {variant.status}{extra}{': ' + note if note else ''}")
-        results.append(variant)
-    return results
+            progress(f"[{i + 1}/{len(chains)}] {chain.name}: {variant.status}{extra}{': ' + note if note else ''}")
+
+    def flush() -> None:
+        for i, variant in _run_plans([p for _, p in group], seed, threads, data_cfg, timeout, float(max_mse_ratio),
+                                     [i for i, _ in group]):
+            report(i, variant)
+        group.clear()
+
+    def plan(i: int, chain, say: bool) -> Variant | _Plan:
+        return _plan_chain(chain, chosen[chain.name], baseline, digest, out, seed, threads, force,
+                           progress=progress if say else None, roots=[Path(r) for r in reuse_from])
+
+    for i, chain in enumerate(chains):
+        if progress:
+            progress(f"[{i + 1}/{len(chains)}] {chain.name}: {chain.description}")
+        planned = plan(i, chain, True)
+        if isinstance(planned, _Plan) and any(planned.keys & p.keys for _, p in group):
+            flush()  # it shares a step with a chain not run yet: run those first, then take that step as done
+            planned = plan(i, chain, False)
+        if isinstance(planned, _Plan):
+            group.append((i, planned))
+        else:
+            report(i, planned)
+    flush()
+    return results  # type: ignore[return-value]
 
 
 def read_config_file(path: Path | str) -> tuple[dict[str, dict], dict]:
@@ -251,12 +274,27 @@ def _available(tech: Technique) -> tuple[bool, str]:
         return False, f"availability check failed: {one_line(exc)}"
 
 
-def _run_chain(chain, settings_list, baseline, digest, out: Path, seed, threads, data_cfg, force,
-               timeout: float | None = None, progress: Callable[[str], None] | None = None,
-               roots: Sequence[Path] = (), max_mse_ratio: float = MAX_MSE_RATIO) -> Variant:
-    """Run the chain's steps in order: the cached prefix is taken as it is, the other steps run in one
-    child process (frameworks imported once; a crash fails the step it happened in). The last step
-    writes OUT/<chain name>/, the others OUT/.steps/<prefix key>/ (reused by any chain with that prefix)."""
+@dataclass
+class _Plan:
+    """The steps of one chain still to run (its cached prefix already taken), and what to do as each
+    one's folder is committed and when the child is done with them."""
+
+    items: list  # [(technique, settings, variant, folder)], in order
+    state: dict  # {"current": the artifact the next step takes, ...}
+    keys: set  # the prefix keys of these steps (two plans sharing one must not run side by side)
+    before_write: Callable[[int, Variant], None]
+    after_commit: Callable[[int, Variant, Path], None]
+    finish: Callable[[list[Variant]], Variant]  # the steps' variants (up to the first not ok) -> the chain's
+    started: float = 0.0
+
+
+def _plan_chain(chain, settings_list, baseline, digest, out: Path, seed, threads, force,
+                progress: Callable[[str], None] | None = None, roots: Sequence[Path] = ()) -> Variant | _Plan:
+    """The chain's variant when nothing is left to run (done before, skipped, a step another chain
+    ran), else the plan of its steps still to run: the cached prefix is taken as it is, and the other
+    steps run in one child process (frameworks imported once; a crash fails the step it happened in).
+    The last step writes OUT/<chain name>/, the others OUT/.steps/<prefix key>/ (reused by any chain
+    with that prefix)."""
     keys = _prefix_keys(chain, settings_list, baseline, digest, seed)
     n = len(chain.steps)
     folder = out / chain.name
@@ -321,7 +359,7 @@ def _run_chain(chain, settings_list, baseline, digest, out: Path, seed, threads,
             v.record["step_records"] = rows
             steps = [Produced.of(r) for r in rows]
             v.record["chain_duration_s"] = round(sum(r.duration_s or 0.0 for r in steps if not r.reused), 3)
-            v.record["chain_wall_s"] = round(time.perf_counter() - t0, 3)
+            v.record["chain_wall_s"] = v.record["wall_s"]
             v.parent = state["parent"]
 
     items = []
@@ -335,18 +373,22 @@ def _run_chain(chain, settings_list, baseline, digest, out: Path, seed, threads,
                           out / STEPS_DIR / keys[i][:24]))
         if progress and n > 1:
             progress(f"  step {i + 1}/{n}: {tech.name}")
-    t0 = time.perf_counter()
-    results = _run_steps(items, state, seed, threads, data_cfg, timeout, before_write,
-                         lambda k, v, target: done(start + k, v, target), max_mse_ratio)
-    for k, v in enumerate(results):
-        i = start + k
-        if v.status != "ok":
-            if i == n - 1:
-                return v if n == 1 else _finish_early(folder, v, v.status, f"step {n}/{n} {last_tech.name}: {v.reason}")
-            final.record["step_records"] = list(state["records"])
-            status = "skipped" if v.status == "skipped" else "failed"
-            return _finish_early(folder, final, status, f"step {i + 1}/{n} {v.steps[0]} {v.status}: {v.reason}")
-    return results[-1]
+
+    def finish(results: list[Variant]) -> Variant:
+        for k, v in enumerate(results):
+            i = start + k
+            if v.status != "ok":
+                if i == n - 1:
+                    return v if n == 1 else _finish_early(folder, v, v.status,
+                                                          f"step {n}/{n} {last_tech.name}: {v.reason}")
+                final.record["step_records"] = list(state["records"])
+                status = "skipped" if v.status == "skipped" else "failed"
+                return _finish_early(folder, final, status, f"step {i + 1}/{n} {v.steps[0]} {v.status}: {v.reason}")
+        return results[-1]
+
+    plan = _Plan(items, state, set(keys[start:]), before_write, lambda k, v, target: done(start + k, v, target),
+                 finish)
+    return plan
 
 
 def _adopt(src: Path, done: Variant, folder: Path, final: Variant) -> Variant:
@@ -384,65 +426,97 @@ def _job_data(data_cfg, seed) -> dict | None:
             "geometry": vars(data_cfg.geometry)}
 
 
-def _run_steps(items, state: dict, seed, threads, data_cfg, timeout, before_write, after_commit,
-               max_mse_ratio: float = MAX_MSE_RATIO) -> list[Variant]:
-    """Run `items` [(technique, settings, variant, folder)] one after another in ONE child process,
-    starting from state["current"]; each step's folder is written atomically as soon as the child
-    reports the step done. Returns the variants up to and including the first that is not ok."""
+def _run_plans(plans: list[_Plan], seed, threads, data_cfg, timeout, max_mse_ratio: float,
+               tags: list) -> list[tuple[object, Variant]]:
+    """Run the plans' steps one chain after another in ONE child process (the frameworks imported
+    once for all of them); each step's folder is written atomically as soon as the child reports it
+    done. A chain whose step raises fails alone and the child goes on. If the child dies (a crash,
+    a timeout), the chain it was in is run again alone in a fresh child, so a crash is that chain's
+    own verdict, and the chains after it go on in another child. Returns (tag, the chain's variant)
+    for every plan, in order."""
+    if not plans:
+        return []
     import shutil
 
-    inp = state["current"]
-    tmps = []
-    for _, _, _, folder in items:
-        ensure_writable_dir(folder.parent)
-        tmp = folder.parent / temp_name(folder.name)
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        tmps.append(tmp)
-    t0 = time.perf_counter()
-    results: list[Variant] = []
-    try:
-        job = {"steps": [{"name": t.name, "module": t.module, "settings": settings_dict(st), "out": str(tmp)}
-                         for (t, st, _, _), tmp in zip(items, tmps)],
-               "baseline": str(inp.path), "arch": inp.arch, "arch_args": inp.arch_args,
-               "contract": inp.contract.to_dict(), "seed": seed, "threads": threads, "data": _job_data(data_cfg, seed),
-               "max_mse_ratio": max_mse_ratio}
-        out = _run_child(job, None if timeout is None else timeout * len(items))
-        reply = out.reply or {}
-        replies = reply.get("steps") or []
-        for k, ((tech, _, variant, folder), tmp) in enumerate(zip(items, tmps)):
-            variant.record["source"] = str(state["current"].path)
-            variant.record["input_kind"] = state["current"].kind.name
-            if k < len(replies):
-                r = replies[k]
-                variant.artifact = r["artifact"]
-                variant.runtime = r.get("runtime") or variant.runtime
-                variant.arch = r.get("arch")
-                variant.arch_args = r.get("arch_args") or {}
-                variant.record.update(r["record"])
-                variant.record["wall_s"] = round(time.perf_counter() - t0, 3)
-                before_write(k, variant)
-                write_variant(tmp, variant)
-                if folder.exists():
-                    shutil.rmtree(folder)
-                os.replace(tmp, folder)
-                after_commit(k, variant, folder)
-                results.append(variant)
-                continue
-            if "skipped" in reply:
-                status, reason = "skipped", reply["skipped"]
-            elif "failed" in reply:
-                status, reason = "failed", reply["failed"]
-            else:
-                reason = out.reason or failure_reason("the technique's process", out.returncode,
-                                                      timed_out=out.timed_out, timeout=timeout)
-                status = "failed"
-            variant.record["wall_s"] = round(time.perf_counter() - t0, 3)
-            results.append(_finish_early(folder, variant, status, reason))
-            break
-    finally:
-        for tmp in tmps:
+    tmps: list[list[Path]] = []
+    for plan in plans:
+        row = []
+        for _, _, _, folder in plan.items:
+            ensure_writable_dir(folder.parent)
+            tmp = folder.parent / temp_name(folder.name)
             shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir()
+            row.append(tmp)
+        tmps.append(row)
+    finished: list[tuple[object, Variant]] = []
+    try:
+        job = {"chains": [{"steps": [{"name": t.name, "module": t.module, "settings": settings_dict(st),
+                                      "out": str(tmp)} for (t, st, _, _), tmp in zip(plan.items, row)],
+                           "baseline": str(plan.state["current"].path), "arch": plan.state["current"].arch,
+                           "arch_args": plan.state["current"].arch_args,
+                           "contract": plan.state["current"].contract.to_dict()}
+                          for plan, row in zip(plans, tmps)],
+               "seed": seed, "threads": threads, "data": _job_data(data_cfg, seed), "max_mse_ratio": max_mse_ratio}
+        steps = sum(len(p.items) for p in plans)
+        t0 = time.perf_counter()
+        for plan in plans:
+            plan.started = t0
+        out = _run_child(job, None if timeout is None else timeout * steps)
+        replies = (out.reply or {}).get("chains") or []
+        for k, (plan, row) in enumerate(zip(plans, tmps)):
+            reply = replies[k] if k < len(replies) else {}
+            if not reply.get("over") and len(plans) > 1:  # the child died in this chain: run it alone, then the rest
+                for tmp in row:
+                    shutil.rmtree(tmp, ignore_errors=True)
+                rest = _run_plans([plan], seed, threads, data_cfg, timeout, max_mse_ratio, [tags[k]])
+                rest += _run_plans(plans[k + 1:], seed, threads, data_cfg, timeout, max_mse_ratio, tags[k + 1:])
+                return finished + rest
+            variants = _commit(plan, row, reply, out, timeout)
+            finished.append((tags[k], plan.finish(variants)))
+    finally:
+        for row in tmps:
+            for tmp in row:
+                shutil.rmtree(tmp, ignore_errors=True)
+    return finished
+
+
+def _commit(plan: _Plan, tmps: list[Path], reply: dict, out, timeout) -> list[Variant]:
+    """Write each step the child reported done to its folder (temp name, then rename); the variants
+    up to and including the first that is not ok."""
+    import shutil
+
+    replies = reply.get("steps") or []
+    results: list[Variant] = []
+    for k, ((tech, _, variant, folder), tmp) in enumerate(zip(plan.items, tmps)):
+        variant.record["source"] = str(plan.state["current"].path)
+        variant.record["input_kind"] = plan.state["current"].kind.name
+        if k < len(replies):
+            r = replies[k]
+            variant.artifact = r["artifact"]
+            variant.runtime = r.get("runtime") or variant.runtime
+            variant.arch = r.get("arch")
+            variant.arch_args = r.get("arch_args") or {}
+            variant.record.update(r["record"])
+            variant.record["wall_s"] = r.get("wall_s", round(time.perf_counter() - plan.started, 3))
+            plan.before_write(k, variant)
+            write_variant(tmp, variant)
+            if folder.exists():
+                shutil.rmtree(folder)
+            os.replace(tmp, folder)
+            plan.after_commit(k, variant, folder)
+            results.append(variant)
+            continue
+        if "skipped" in reply:
+            status, reason = "skipped", reply["skipped"]
+        elif "failed" in reply:
+            status, reason = "failed", reply["failed"]
+        else:
+            reason = out.reason or failure_reason("the technique's process", out.returncode,
+                                                  timed_out=out.timed_out, timeout=timeout)
+            status = "failed"
+        variant.record["wall_s"] = reply.get("wall_s", round(time.perf_counter() - plan.started, 3))
+        results.append(_finish_early(folder, variant, status, reason))
+        break
     return results
 
 
@@ -478,30 +552,61 @@ def child_cli() -> None:
 
 
 def child_main(job: dict, reply_file: str) -> None:
-    """Apply each step to the previous one's output; the reply file is rewritten after every step,
-    so the parent keeps what was done before a crash."""
+    """Run each chain: apply each step to the previous one's output. The reply file is rewritten
+    after every step, so the parent keeps what was done before a crash; a chain's entry is marked
+    `over` when it ended (done, failed or skipped), so the parent knows which one the child died in."""
     set_env_defaults()
-    done: list[dict] = []
-    reply: dict = {"steps": done}
+    chains: list[dict] = []
+    reply: dict = {"chains": chains}
+    data_cfg = None
     try:
-        data_cfg = None
         if job.get("data"):
             data = dict(job["data"])
             data["geometry"] = Geometry(**data["geometry"]) if data.get("geometry") else Geometry()
             data_cfg = DataConfig(**data)
-        current = open_artifact(job["baseline"], arch=job.get("arch"), arch_args=job.get("arch_args") or None,
-                                contract=job["contract"])
-        for step in job["steps"]:
-            result, current = _child_apply(step, current, job, data_cfg)
-            done.append(result)
-            write_json(reply_file, reply)
-    except RuntimeUnavailable as exc:
-        reply["skipped"] = str(exc)
-    except BaseException as exc:  # noqa: BLE001
-        if os.environ.get(DEBUG_ENV):
-            traceback.print_exc()
-        reply["failed"] = one_line(exc)
-    write_json(reply_file, reply)
+    except Exception as exc:  # noqa: BLE001 - no chain can run
+        chains.extend({"steps": [], "failed": one_line(exc), "over": True} for _ in job["chains"])
+        write_json(reply_file, reply)
+        return
+    for chain in job["chains"]:
+        done: list[dict] = []
+        entry: dict = {"steps": done}
+        chains.append(entry)
+        write_json(reply_file, reply)
+        t0 = time.perf_counter()
+        try:
+            current = open_artifact(chain["baseline"], arch=chain.get("arch"),
+                                    arch_args=chain.get("arch_args") or None, contract=chain["contract"])
+            for step in chain["steps"]:
+                result, current = _child_apply(step, current, job, data_cfg)
+                result["wall_s"] = round(time.perf_counter() - t0, 3)
+                done.append(result)
+                write_json(reply_file, reply)
+        except RuntimeUnavailable as exc:
+            entry["skipped"] = str(exc)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - that chain's failure (even SystemExit); the next one runs
+            if os.environ.get(DEBUG_ENV):
+                traceback.print_exc()
+            entry["failed"] = one_line(exc)
+        entry["wall_s"] = round(time.perf_counter() - t0, 3)
+        entry["over"] = True
+        write_json(reply_file, reply)
+        _between_chains()
+
+
+def _between_chains() -> None:
+    """Let the next chain start as in a fresh process where it matters: Keras' layer-name counters
+    and graph state reset, memory of the last chain's models released."""
+    import gc
+    import sys
+
+    if "tensorflow" in sys.modules:
+        import tensorflow as tf
+
+        tf.keras.backend.clear_session()
+    gc.collect()
 
 
 def _child_apply(step: dict, baseline, job: dict, data_cfg) -> tuple[dict, object]:
