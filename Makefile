@@ -8,7 +8,7 @@ export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
 export MPLBACKEND := Agg
 
-.PHONY: setup browser ros demo test test-fast bench docs docs-images clean
+.PHONY: setup browser ros ssh arm64-target demo test test-fast bench docs docs-images clean
 
 setup: $(STAMP)
 
@@ -47,9 +47,31 @@ ros:
 			ros-core python3-rospy python3-sensor-msgs python3-geometry-msgs; }; \
 	fi
 
+# A real OpenSSH server for the target-device tests (tests/test_targets.py starts its own sshd on a
+# loopback port with keys it makes, and stops it; nothing listens otherwise). Debian package, needs root.
+ssh:
+	@if [ ! -x /usr/sbin/sshd ]; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssh-server openssh-client \
+		|| { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			openssh-server openssh-client; }; \
+	fi
+
+# An emulated arm64 (aarch64) device for the edge package: Debian bookworm arm64 python3.11 under QEMU user
+# mode (no binfmt_misc needed) with aarch64 wheels of the pins, in ARM64_TARGET (default .arm64-target);
+# its python is ARM64_TARGET/python (`ARM64_TARGET/python -m pilotopt_edge.cli check DIR`). Debian packages,
+# needs root; not part of `test`. Rerunning only rechecks it. scripts/arm64_target.sh says more.
+ARM64_TARGET ?= .arm64-target
+arm64-target: setup
+	@if [ ! -x /usr/bin/qemu-aarch64-static ] || [ ! -x /usr/sbin/debootstrap ]; then \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends qemu-user-static debootstrap \
+		|| { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			qemu-user-static debootstrap; }; \
+	fi
+	scripts/arm64_target.sh $(ARM64_TARGET)
+
 # both cores, whole files per worker (module fixtures are built once), costliest files first
 # (tests/conftest.py COSTLIEST_FIRST, kept in that order by --no-loadscope-reorder)
-test: browser ros setup
+test: browser ros ssh setup
 	$(PY) -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 test-fast: setup

@@ -39,7 +39,8 @@ SOURCES = {"pilotopt": ROOT / "src" / "pilotopt", "pilotopt_edge": ROOT / "edge"
 #   each other: they import nothing of pilotopt but its errors);
 #   decide summarizes and picks (ranking, gates, Pareto, statistics);
 # - report only renders what the layers below measured and decided; bench, deploy, pipeline and search
-#   orchestrate; the CLI and the package's `__init__` sit on top.
+#   orchestrate; targets reach a device and time a variant's deploy folder there (evaluate calls a
+#   Target it is given, never imports this package); the CLI and the package's `__init__` sit on top.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("pilotopt_edge",),
     ("errors", "atomic", "yamlfile", "frameworks", "isolation"),
@@ -57,6 +58,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("decide",),
     ("report",),
     ("bench", "deploy"),
+    ("targets",),
     ("pipeline",),
     ("search",),
     ("cli", "__main__", "pilotopt"),

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src" / "pilotopt"
 # names too generic to be told apart from other dicts' keys (n, condition, ...) are not counted
 GENERIC = frozenset({"n", "condition", "circuit", "direction", "repetition", "baseline", "batch", "calls", "bytes",
-                     "error", "status", "name", "key", "model", "params", "size", "summary", "mse"})
+                     "error", "status", "name", "key", "model", "params", "size", "summary", "mse", "target"})
 
 
 def measured_fields() -> set[str]:

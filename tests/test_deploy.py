@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from _edge import build_edge_venv, in_venv
 from _fixtures import torch_checkpoint
 
 pytestmark = pytest.mark.slow
@@ -235,36 +236,13 @@ FORBIDDEN = ("torch", "tensorflow", "tf-keras", "opencv-python", "opencv-python-
              "ai-edge-litert", "openvino", "numba")
 
 
-def _run(*args, **kw):
-    return subprocess.run([str(a) for a in args], capture_output=True, text=True, timeout=kw.pop("timeout", 600), **kw)
-
-
-def _in_venv(*args):
-    """A command of the fresh venv, without this process's PYTHONPATH (which could show it pilotopt's
-    own packages, or an egg-info the wheel build left in edge/src, as already installed)."""
-    return _run(*args, env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+_in_venv = in_venv
 
 
 @pytest.fixture(scope="module")
 def edge_venv(tmp_path_factory):
-    """The wheel built from edge/, installed with its [onnxruntime] extra into a new venv (the runtime
-    and NumPy at the versions of pilotopt's own venv, so pip takes them from its cache)."""
-    import numpy
-    import onnxruntime
-
-    root = tmp_path_factory.mktemp("edge_venv")
-    r = _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", ROOT / "edge",
-             "-w", root / "dist")
-    assert r.returncode == 0, r.stderr[-2000:]
-    (wheel,) = (root / "dist").glob("pilotopt_edge-*.whl")
-    venv = root / "venv"
-    r = _run(sys.executable, "-m", "venv", venv)
-    assert r.returncode == 0, r.stderr
-    py = venv / "bin" / "python"
-    r = _in_venv(py, "-m", "pip", "install", "-q", f"{wheel}[onnxruntime]", f"numpy=={numpy.__version__}",
-             f"onnxruntime=={onnxruntime.__version__}")
-    assert r.returncode == 0, r.stderr[-2000:]
-    return {"python": py, "bin": venv / "bin", "root": root}
+    """The wheel built from edge/, installed with its [onnxruntime] extra into a new venv."""
+    return build_edge_venv(tmp_path_factory.mktemp("edge_venv"), ("onnxruntime",))
 
 
 @pytest.fixture(scope="module")

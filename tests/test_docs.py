@@ -41,6 +41,8 @@ FOREIGN_OPTIONS = {
     "--data_dir": "DeepLearningStudio's training scripts (docs/data-and-training.md)",
     "--durations": "pytest (docs/development.md)",
     "--strict": "mkdocs build (docs/development.md)",
+    "--resources": "ray start (docs/deploy.md)",
+    "--check": "pilotopt-edge bench (docs/deploy.md)",
 }
 MARKER = re.compile(r"<!--\s*docs-test:\s*([\w-]+)\s*-->")
 SHELL = {"bash", "sh", "shell", "console", ""}

@@ -357,6 +357,57 @@ def test_recommendation_gates_on_driving_then_ranks_by_speed():
                for line in rec["explanation"])
 
 
+def _on_target(p50=None, reason=None):
+    """An OfflineRow's on_target as evaluate --target writes it."""
+    if p50 is None:
+        return {"target": "ssh://pi@car", "status": "not runnable", "reason": f"not runnable on ssh://pi@car: {reason}"}
+    device = {"hostname": "car", "pid": 7, "machine": "aarch64", "cpu": "Cortex-A76", "cores": 4,
+              "system": "Linux 6.6", "python": "3.11.2"}
+    return {"target": "ssh://pi@car", "status": "ok", "device": device, "runtime": "litert", "threads": 4,
+            "brain_step": stats(p50), "brain_step_samples_ms": [p50] * 5}
+
+
+def test_with_a_target_the_rule_ranks_by_the_device_and_never_picks_what_cannot_run_there():
+    """On the host tflite_int8 (0.117 ms) beats tflite_fp32 (0.475 ms); on the device fp32 is the
+    faster one, and keras (no edge runtime) is not a candidate there, while still the reference."""
+    doc = standard_offline()
+    on = {"tflite_fp32": _on_target(3.0), "tflite_int8": _on_target(9.0), "tflite_dynamic_range": _on_target(2.0),
+          "tf_prune": _on_target(4.0), "tf_qat": _on_target(2.5),
+          "keras": _on_target(reason="the edge package runs litert, onnxruntime, openvino models on a device")}
+    for row in doc["variants"]:
+        if row["name"] in on:
+            row["on_target"] = on[row["name"]]
+    rec = _rec(offline=doc)
+    host = _rec()
+    assert host["ranking"][:2] == ["tf/tflite_int8", "tf/tflite_fp32"]
+    assert rec["recommended"] == "tf/tflite_fp32" and rec["ranking"] == ["tf/tflite_fp32", "tf/tflite_int8"]
+    assert rec["excluded"]["target"] == ["tf/keras", "torch/torch_eager"]  # torch_eager was never timed there
+    assert rec["reference"]["variant"] == "tf/keras"  # the baseline still sets the accuracy and driving bar
+    assert rec["summary"].endswith("on ssh://pi@car.") and "3.000 ms" in rec["summary"]
+    assert any(line.startswith("On ssh://pi@car (car (Cortex-A76, aarch64, 4 cores))") for line in rec["explanation"])
+    assert any(line.startswith("Not runnable on ssh://pi@car: keras (the edge package runs") for line in rec["explanation"])
+
+
+def test_drives_draw_the_targets_samples_when_the_run_has_a_target():
+    from pilotopt.pipeline.config import load_config
+    from pilotopt.pipeline.run import drive_samples
+    from pilotopt.records import OfflineRow
+
+    row = offline_row("tflite_fp32", mb=6.388, mse=0.00704, p50=0.475)
+    row["brain_step_samples_ms"] = [0.8] * 5
+    here = OfflineRow.from_json(row)
+    there = OfflineRow.from_json({**row, "on_target": _on_target(3.0)})
+    cannot = OfflineRow.from_json({**row, "on_target": _on_target(reason="no runtime")})
+    plain, targeted = load_config(None, {}), load_config(None, {"target": {"device": "ssh://pi@car"}})
+    assert drive_samples(plain, there) == [0.8] * 5  # no target in the run: this machine's
+    assert drive_samples(targeted, there) == [3.0] * 5
+    assert drive_samples(targeted, cannot) == drive_samples(targeted, here) == [0.8] * 5
+    with pytest.raises(BadInputError, match="closed_loop.latency: distribution"):
+        load_config(None, {"target": {"device": "ssh://pi@car"}, "closed_loop": {"latency": "wall"}})
+    with pytest.raises(BadInputError, match="unknown target 'pi@car'"):
+        load_config(None, {"target": {"device": "pi@car"}})
+
+
 def _condition_drives(variant, condition, clean, reps=3, latency_scale=1.0):
     """Drive records as drive_jobs.new_record fills them (the latency scales from the parsed condition)."""
     out = []

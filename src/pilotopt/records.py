@@ -117,6 +117,69 @@ class StepSize(Record):
     check_max_abs_diff: Optional[float] = None
 
 
+class Device(Record):
+    """Where a figure was measured: the machine and the process (pilotopt_edge.bench.device, run
+    there), and on a Ray target the node. `emulated` names the emulator when the CPU is emulated."""
+
+    hostname: str
+    pid: Optional[int] = None
+    machine: str
+    cpu: str
+    cores: Optional[int] = None
+    system: str
+    python: str
+    executable: Optional[str] = None  # the Python that ran it (a venv's, an emulator wrapper's target)
+    emulated: Optional[str] = None
+    node_id: Optional[str] = None
+
+    def text(self) -> str:
+        """"raspberrypi (Cortex-A76, aarch64, 4 cores)", with ", emulated by qemu-aarch64" when so."""
+        what = f"{self.hostname} ({self.cpu}, {self.machine}" + (f", {self.cores} cores" if self.cores else "")
+        return what + (f", emulated by {self.emulated}" if self.emulated else "") + ")"
+
+
+class EdgeCheck(Record):
+    """The device's commands against pilotopt's on the deploy folder's reference frames."""
+
+    frames: int
+    max_abs_dv: float
+    max_abs_dw: float
+    tolerance: float
+    ok: bool
+    runtime: Optional[str] = None
+
+
+class TargetLatency(Record):
+    """One variant timed on a target device by `pilotopt-edge bench` there (pilotopt.targets):
+    the brain step (camera frame in, command out) and the model call, with where it ran. status:
+    ok, "not runnable" (the device lacks the variant's runtime, or the edge package cannot run its
+    kind: `reason` says which) or failed."""
+
+    target: str  # the target as the user named it (ssh://user@host:port, ray:RESOURCE)
+    status: str
+    reason: Optional[str] = None
+    device: Optional[Device] = None
+    runtime: Optional[str] = None
+    runtime_version: Optional[str] = None
+    threads: Optional[int] = None
+    brain_step: Optional[LatencyStats] = None
+    model_call: Optional[LatencyStats] = None
+    cold_start_ms: Optional[float] = None
+    peak_rss_mb: Optional[float] = None
+    check: Optional[EdgeCheck] = None
+    address: Optional[str] = None  # the deploy folder's content address on the device
+    sent: Optional[bool] = None  # whether this measurement had to copy the folder there
+    brain_step_samples_ms: Optional[list[float]] = None  # what realtime drives at the target's speed draw
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def p50_ms(self) -> float | None:
+        return self.brain_step.p50_ms if self.brain_step else None
+
+
 class OfflineRow(Record):
     """One variant measured offline (evaluate.harness): identity, size, error, latency, memory."""
 
@@ -152,6 +215,7 @@ class OfflineRow(Record):
     input_contract: Optional[str] = None
     outputs_out_of_range_share: Optional[float] = None
     brain_step_samples_ms: Optional[list[float]] = None  # what realtime drives draw their latency from
+    on_target: Optional[TargetLatency] = None  # the same variant timed on the run's target device
 
     @property
     def key(self) -> str:
@@ -536,6 +600,12 @@ class VariantSummary(Record):
     precision: Optional[str] = None
     macs: Optional[int] = None
     gmacs_per_s: Optional[float] = None
+    # on the target device (evaluate --target): its status there and its brain step's p50
+    target: Optional[str] = None
+    target_status: Optional[str] = None
+    target_reason: Optional[str] = None
+    target_brain_step_p50_ms: Optional[float] = None
+    target_device: Optional[str] = None  # Device.text()
     # closed loop, default condition
     cl_runs_total: int = 0
     cl_runs_completed: int = 0

@@ -4,5 +4,5 @@ from pilotopt_edge.brain import Brain
 from pilotopt_edge.errors import EdgeError
 from pilotopt_edge.feeding import Feeding, OutputMap, encode_pixels
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["Brain", "EdgeError", "Feeding", "OutputMap", "encode_pixels", "__version__"]

@@ -1,4 +1,4 @@
-"""`pilotopt-edge`: check, bench and ros, on the device (argparse: nothing to install)."""
+"""`pilotopt-edge`: check, bench, device and ros, on the device (argparse: nothing to install)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ import os
 import sys
 import tempfile
 
-from pilotopt_edge.bench import bench
+from pilotopt_edge import __version__
+from pilotopt_edge.bench import bench, device
 from pilotopt_edge.check import check
 from pilotopt_edge.errors import EdgeError
+from pilotopt_edge.runtimes import available
 from pilotopt_edge.ros_node import run_node
 
 
@@ -37,14 +39,25 @@ def _check(args) -> int:
 
 def _bench(args) -> int:
     r = bench(args.deploy_dir, iterations=args.iterations, warmup=args.warmup, threads=args.threads,
-              frames_path=args.frames)
+              frames_path=args.frames, with_check=args.check)
     if args.out:
         _write_json(args.out, r)
+    if args.json:  # one line, last: what pilotopt reads back over SSH (a cut connection leaves no valid line)
+        print(json.dumps(r, separators=(",", ":")))
+        return 0
     s, m = r["brain_step"], r["model_call"]
     print(f"{r['variant']} on {r['runtime']} {r['runtime_version']} ({r['device']['cpu']}, {args.threads} thread(s)): "
           f"brain step p50 {s['p50_ms']:.3f} / p90 {s['p90_ms']:.3f} / p99 {s['p99_ms']:.3f} ms, "
           f"model call p50 {m['p50_ms']:.3f} ms, cold start {r['cold_start_ms']:.0f} ms, "
           f"peak RSS {r['peak_rss_mb']:.0f} MB" + (f" -> {args.out}" if args.out else ""))
+    return 0
+
+
+def _device(args) -> int:
+    """This device and the runtimes the edge package finds here, as one JSON line (`pilotopt target
+    check` reads it over SSH or Ray)."""
+    print(json.dumps({"device": device(), "runtimes": available(), "edge_version": __version__},
+                     separators=(",", ":")))
     return 0
 
 
@@ -68,7 +81,11 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--warmup", type=int, default=10)
     b.add_argument("--threads", type=int, default=1)
     b.add_argument("--frames", help=".npz of frames to feed (default: the folder's reference.npz)")
+    b.add_argument("--check", action="store_true", help="also compare the commands with the reference's (as check)")
+    b.add_argument("--json", action="store_true", help="print the whole result as one JSON line on stdout")
     b.set_defaults(run=_bench)
+    d = sub.add_parser("device", help="print this device and the runtimes found here, as JSON")
+    d.set_defaults(run=_device)
     r = sub.add_parser("ros", help="a ROS 1 node: camera topic in, geometry_msgs/Twist out")
     r.add_argument("deploy_dir")
     r.add_argument("--camera", default="/F1ROS/cameraL/image_raw")

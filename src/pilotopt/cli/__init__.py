@@ -10,7 +10,7 @@ import typer
 from pilotopt_edge.errors import EdgeError
 
 from pilotopt import __version__
-from pilotopt.cli import bench, deploy, evaluate, optimize, report, run, search, sim, train
+from pilotopt.cli import bench, deploy, evaluate, optimize, report, run, search, sim, target, train
 from pilotopt.errors import PilotoptError, one_line
 from pilotopt.techniques._settings import RenamedSettingWarning
 
@@ -34,6 +34,7 @@ def _register_commands() -> None:
     app.add_typer(optimize.list_app, name="list")
     app.add_typer(bench.app, name="bench")
     app.add_typer(report.app, name="report")
+    app.add_typer(target.app, name="target")
 
 
 @app.callback()

@@ -12,6 +12,8 @@ from pilotopt.artifacts import detect_kind, resolve_path
 from pilotopt.cli.model_options import (ArchArgsOption, ArchOption, InputOption, open_model, parse_arch_args,
                                         warn_out_of_range)
 from pilotopt.cli.progress import console, out as stdout
+from pilotopt.cli.target import TargetHelp
+from pilotopt.targets import parse_target
 from pilotopt.data.config import DEFAULT_TEST_CIRCUITS
 from pilotopt.evaluate.harness import DEFAULT_TIMEOUT, THROUGHPUT_BATCH, evaluate_artifacts
 from pilotopt.evaluate.latency import MIN_CALLS, MIN_SECONDS
@@ -35,6 +37,9 @@ def evaluate_cmd(
     timeout: float = typer.Option(DEFAULT_TIMEOUT, help="Seconds one variant may take before it is stopped and marked failed."),
     force: bool = typer.Option(False, help="Measure again even variants whose artifact and protocol are unchanged."),
     cache_dir: Optional[Path] = typer.Option(None, help="Preprocessed-data cache (default $PILOTOPT_CACHE or ~/.cache/pilotopt)."),
+    target: Optional[str] = typer.Option(None, help=TargetHelp + " Each variant's brain step is also timed there "
+                                                   "(pilotopt-edge bench, its outputs checked against this machine's)."),
+    target_iterations: int = typer.Option(200, min=1, help="Brain steps timed per variant on the target."),
 ) -> None:
     """Measure every variant of an artifacts folder by one protocol: size, error, latency, memory.
 
@@ -52,7 +57,7 @@ def evaluate_cmd(
         tasks: dict[str, int] = {}
 
         def progress(phase: str, done: int, total: int, info: dict) -> None:
-            label = {"data": "preprocess frames", "variant": "variants"}[phase]
+            label = {"data": "preprocess frames", "variant": "variants", "target": "on the target"}[phase]
             if phase not in tasks:
                 tasks[phase] = prog.add_task(label, total=total, info="")
             text = info.get("name", "") if phase == "variant" else ""
@@ -62,12 +67,17 @@ def evaluate_cmd(
                 note = " (cached)" if row.get("cached") else ""
                 why = f": {row['reason']}" if row.get("reason") and row["status"] != "ok" else ""
                 typer.echo(f"[{done}/{total}] {row['name']}: {row['status']}{note}{why}", err=True)
+            if phase == "target" and info.get("state") == "done" and not console.is_terminal:
+                tl = info["result"]
+                what = (f"brain step p50 {tl.p50_ms:.2f} ms on {tl.device.text()}" if tl.ok else tl.reason)
+                typer.echo(f"[{done}/{total}] {info['name']} on the target: {what}", err=True)
 
         doc = evaluate_artifacts(artifacts, list(data), out, threads=threads, test_circuits=test_circuits,
                                  cache_dir=cache_dir, min_calls=min_calls, min_seconds=min_seconds,
                                  throughput_batch=throughput_batch, max_frames=max_frames, progress=progress,
                                  force=force, timeout=timeout, arch=arch, arch_args=parse_arch_args(arch_args),
-                                 contract=input_)
+                                 contract=input_, target=parse_target(target) if target else None,
+                                 target_iterations=target_iterations)
     if stdout.is_terminal or os.environ.get("COLUMNS"):
         stdout.print(make_table(doc))
     else:  # a pipe or file: do not squeeze the table into 80 columns

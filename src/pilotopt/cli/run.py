@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from pilotopt.cli.model_options import ArchArgsOption, ArchOption, InputOption, parse_arch_args
+from pilotopt.cli.target import TargetHelp
 from pilotopt.cli.progress import line_sayer
 from pilotopt.errors import BadInputError
 from pilotopt.pipeline.config import load_config
@@ -43,6 +44,8 @@ def run_cmd(
                                                         "driven under, e.g. dusk,gaussian:10,slow:20 (see `pilotopt "
                                                         "sim list`); 'none' for the default only."),
     mlflow: bool = typer.Option(False, "--mlflow", help="Also log parameters, metrics and the report to OUT/mlruns (MLflow)."),
+    target: Optional[str] = typer.Option(None, help=TargetHelp + " Realtime drives then draw their latency from "
+                                                   "its brain-step samples, and the decision ranks by them."),
 ) -> None:
     """Generate data, train the baselines, apply every technique, evaluate offline, drive each variant on
     the test circuits in real time, and write OUT/report (report.md, report.html, results.json/csv).
@@ -77,6 +80,8 @@ def run_cmd(
         overrides.setdefault("closed_loop", {})["conditions"] = [] if names == ["none"] else names
     if mlflow:
         overrides["mlflow"] = True
+    if target is not None:
+        overrides.setdefault("target", {})["device"] = target
     cfg = load_config(config, overrides)
     if cfg.mlflow:
         make_tracker(True, out / "mlruns")  # fails now, in one line, if mlflow is missing

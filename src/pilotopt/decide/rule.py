@@ -274,11 +274,26 @@ def recommend(rows: list[VariantSummary], constraints: Any = None) -> dict:
     names = display_names(rows)
     rule = RULE_TEXT.format(tol=100 * c.mse_tolerance, stol=c.score_tolerance, tie=100 * c.latency_tie)
     lines: list[str] = [f"Constraints: {c.describe()}.", "Rule: " + rule]
+    target = next((r.target for r in rows if r.target), None)
+    if target:  # the car's latency is the device's brain step: ranked and limited by it
+        rows = [r.model_copy(update={"latency_p50_ms": r.target_brain_step_p50_ms, "latency_p90_ms": None})
+                if r.target_status == "ok" else r for r in rows]
+        device = next((r.target_device for r in rows if r.target_device), None)
+        lines.append(f"On {target}" + (f" ({device})" if device else "") + ": latency is the brain step p50 "
+                     "measured there (the ranking and max latency use it); a variant that cannot run there "
+                     "is not a candidate.")
     unavailable = [r for r in rows if r.status != "ok" or r.mse_mean is None]
     available = [r for r in rows if r not in unavailable]
     violations = {r.key: _violations(r, c) for r in available}
     excluded = {name: [r.key for r in available if name in violations[r.key]] for name in CONSTRAINT_NAMES}
     constrained = [r for r in available if not violations[r.key]]
+    if target:
+        off = [r for r in constrained if r.target_status != "ok"]
+        excluded["target"] = [r.key for r in off]
+        constrained = [r for r in constrained if r not in off]
+        if off:
+            lines.append(f"Not runnable on {target}: " + "; ".join(
+                f"{names[r.key]} ({(r.target_reason or 'not measured there').split(': ', 1)[-1]})" for r in off) + ".")
 
     if unavailable:
         lines.append("Not candidates (not ok offline): " + "; ".join(
@@ -389,7 +404,7 @@ def recommend(rows: list[VariantSummary], constraints: Any = None) -> dict:
     runner = ranking[1] if len(ranking) > 1 else None
     most, counts = None, {n: len(excluded[n]) for n in CONSTRAINT_NAMES}
     if best is not None:
-        summary = f"Deploy {_describe(best, names[best.key])}."
+        summary = f"Deploy {_describe(best, names[best.key])}" + (f" on {target}." if target else ".")
         lines.append("Recommended: " + _describe(best, names[best.key]) + ".")
         drives_ok = (" and drives as well as the baseline within its interval" if score_ref and not driving_fallback
                      else "")

@@ -82,7 +82,17 @@ def offline_fields(r: OfflineRow, base: OfflineRow | None = None) -> dict:
         "size_ratio_vs_baseline": finite(xc.size_ratio) if xc else None,
         "steps": list(r.steps or [r.name]), "step_sizes": list(r.step_sizes), "precision": r.precision,
         "macs": macs, "gmacs_per_s": gmacs(macs, p50),
+        **_target_fields(r),
     }
+
+
+def _target_fields(r: OfflineRow) -> dict:
+    t = r.on_target
+    if t is None:
+        return {}
+    return {"target": t.target, "target_status": t.status, "target_reason": t.reason,
+            "target_brain_step_p50_ms": finite(t.p50_ms) if t.p50_ms is not None else None,
+            "target_device": t.device.text() if t.device else None}
 
 
 def _ci(prefix: str, values) -> dict:

@@ -58,7 +58,8 @@ def evaluate_artifacts(artifacts_dir: Path | str, data_roots: Sequence[Path | st
                        min_seconds: float = MIN_SECONDS, throughput_batch: int = THROUGHPUT_BATCH, max_frames: int | None = None, progress: Progress | None = None,
                        *, force: bool = False, timeout: float = DEFAULT_TIMEOUT, warmup_calls: int = 20,
                        warmup_seconds: float = 0.5, max_seconds: float = 60.0, arch: str | None = None,
-                       arch_args: dict | None = None, contract=None, only: set[str] | None = None) -> dict:
+                       arch_args: dict | None = None, contract=None, only: set[str] | None = None,
+                       target=None, target_iterations: int = 200) -> dict:
     """Measure every variant under `artifacts_dir` (or those named in `only`) on the held-out
     circuits of `data_roots`; write OUT/results.json and OUT/results.csv and return the results
     document.
@@ -66,8 +67,14 @@ def evaluate_artifacts(artifacts_dir: Path | str, data_roots: Sequence[Path | st
     `artifacts_dir` may also be one model file or folder (any kind pilotopt reads), measured as the
     variant named after it with `arch`, `arch_args` and the input `contract` (see open_artifact).
 
+    `target` (a pilotopt.targets.Target, e.g. parse_target("ssh://pi@car")): each ok variant's brain
+    step is also timed on that device (`target_iterations` steps, pilotopt-edge bench there) and
+    its row gets `on_target`; results are kept in OUT/target/ and reused. The device is reached
+    before any work, so a wrong target fails at once.
+
     progress(phase, done, total, info): phase "data" while frames are decoded (first run only),
-    "variant" before (info["state"] == "start") and after ("done", with info["row"]) each variant."""
+    "variant" before (info["state"] == "start") and after ("done", with info["row"]) each variant,
+    "target" after each variant timed on the target (info["result"]: its TargetLatency)."""
     _check_settings(threads=threads, min_calls=min_calls, min_seconds=min_seconds, throughput_batch=throughput_batch,
                     max_frames=max_frames, timeout=timeout, warmup_calls=warmup_calls, warmup_seconds=warmup_seconds,
                     max_seconds=max_seconds)
@@ -87,6 +94,9 @@ def evaluate_artifacts(artifacts_dir: Path | str, data_roots: Sequence[Path | st
     test_circuits = tuple(c.strip().lower() for c in test_circuits if c.strip())
     if not test_circuits:
         raise BadInputError(f"no test circuits given; pass --test-circuits, e.g. {','.join(DEFAULT_TEST_CIRCUITS)}")
+    device = None
+    if target is not None:  # unreachable, refused, no Python, no edge package: one line, before any work
+        device = target.describe()
     out_dir = ensure_writable_dir(out_dir)
     work, store, logs = out_dir / ".work", out_dir / "variants", out_dir / "logs"
     for folder in (work, store, logs):
@@ -134,14 +144,31 @@ def evaluate_artifacts(artifacts_dir: Path | str, data_roots: Sequence[Path | st
         if progress:
             progress("variant", i + 1, total, {"name": variant.name, "state": "done", "row": row})
 
+    if target is not None:
+        _time_on_target(target, found, rows, out_dir / "target", target_iterations, force, progress)
     typed = _cross_check([OfflineRow.from_json(r, f"evaluate's row '{r['name']}'") for r in rows], preds)
     doc = {"schema": RESULTS_SCHEMA, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
            "artifacts": str(Path(artifacts_dir).resolve()), "data": [str(r.resolve()) for r in data_roots],
            "machine": machine, "protocol": protocol, "testset": {**testset, "folder": str(testset_dir)},
            "testsets": [{**t, "folder": str(d)} for d, t in testsets.values()],
            "variants": [r.to_json() for r in typed]}
+    if device is not None:
+        doc["target"] = {"spec": target.name, "device": device.device.to_json(), "runtimes": device.runtimes,
+                         "edge_version": device.edge_version, "threads": target.threads,
+                         "iterations": target_iterations}
     write_results(out_dir, doc)
     return doc
+
+
+def _time_on_target(target, found, rows: list[dict], store: Path, iterations: int, force: bool,
+                    progress: Progress | None) -> None:
+    """Each ok row's `on_target`: its variant timed on the target (or why it cannot run there)."""
+    todo = [(folder, v, row) for (folder, v), row in zip(found, rows) if row["status"] == "ok"]
+    for i, (folder, variant, row) in enumerate(todo):
+        tl = target.measure(folder, variant, store, iterations=iterations, force=force)
+        row["on_target"] = tl.to_json()
+        if progress:
+            progress("target", i + 1, len(todo), {"name": variant.name, "state": "done", "result": tl})
 
 
 # -- checks before any work ----------------------------------------------------------------------

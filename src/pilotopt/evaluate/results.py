@@ -27,7 +27,7 @@ from pathlib import Path
 from pilotopt import __version__
 from pilotopt.atomic import write_json, write_text
 from pilotopt.models import get_model_spec
-from pilotopt.records import OFFLINE_SCHEMA, OfflineRow, Produced, offline_rows
+from pilotopt.records import OFFLINE_SCHEMA, Device, OfflineRow, Produced, offline_rows
 
 RESULTS_SCHEMA = OFFLINE_SCHEMA  # its "variants" are records.OfflineRow
 RESULTS_JSON = "results.json"
@@ -137,6 +137,16 @@ OFFLINE_COLUMNS: list[tuple[str, tuple[str, ...]]] = [
     ("size_ratio_vs_baseline", ("cross_check", "size_ratio")),
     ("load_seconds", ("load_seconds",)), ("measure_seconds", ("measure_seconds",)),
     ("background_cpu", ("background_cpu",)),
+    # the same variant on the target device (evaluate --target), beside this machine's figures
+    ("target", ("on_target", "target")), ("target_status", ("on_target", "status")),
+    ("target_reason", ("on_target", "reason")), ("target_device", ("on_target", "device", "hostname")),
+    ("target_cpu", ("on_target", "device", "cpu")), ("target_machine", ("on_target", "device", "machine")),
+    ("target_emulated", ("on_target", "device", "emulated")), ("target_runtime_version", ("on_target", "runtime_version")),
+    ("target_threads", ("on_target", "threads")),
+    *[(f"target_brain_step_{s}", ("on_target", "brain_step", s)) for s in ("n", "p50_ms", "p90_ms", "p99_ms", "mean_ms")],
+    ("target_model_call_p50_ms", ("on_target", "model_call", "p50_ms")),
+    ("target_check_max_abs_dv", ("on_target", "check", "max_abs_dv")),
+    ("target_check_max_abs_dw", ("on_target", "check", "max_abs_dw")),
 ]
 
 
@@ -176,6 +186,9 @@ def make_table(doc: dict):
     cols = ("method", "runtime", "status", "size MB", "gzip MB", "params (nz)", "MSE v", "MSE w", "MSE mean",
             "p50 ms", "step p50 ms", f"fps @{proto.get('throughput_batch', '')}", "peak MB", "x vs base",
             "max|d| base")
+    target = doc.get("target")
+    if target:  # the device's brain step beside this machine's
+        cols = (*cols, "target step p50 ms")
     for c in cols:
         table.add_column(c, justify="left" if c in ("method", "runtime", "status") else "right")
 
@@ -200,8 +213,18 @@ def make_table(doc: dict):
             num(tp and tp.fps, ",.0f"), num(mem and mem.peak_rss, ".0f"),
             "-" if xc is None or xc.speedup_p50 is None else f"{xc.speedup_p50:.2f}x",
             num(xc and xc.max_abs_diff, ".2e"),
+            *([_on_target_cell(r)] if target else []),
         )
+    if target:
+        table.caption = f"target: {target['spec']}, {Device.from_json(target['device']).text()}, {target['threads']} thread(s)"
     return table
+
+
+def _on_target_cell(r: OfflineRow) -> str:
+    t = r.on_target
+    if t is None:
+        return "-"
+    return f"{t.p50_ms:.3f}" if t.ok and t.p50_ms is not None else f"[yellow]{t.status}[/]"
 
 
 BUSY_CPU = 0.25  # other processes using more than this many CPUs on average: timings are suspect
@@ -211,6 +234,11 @@ def reasons(doc: dict) -> list[str]:
     """Notes to print under the table: why variants failed or were skipped, and busy-machine warnings."""
     rows = offline_rows(doc)
     lines = [f"{r.name}: {r.status}: {r.reason}" for r in rows if r.status != "ok" and r.reason]
+    lines += [f"{r.name}: {r.on_target.reason}" for r in rows if r.on_target and not r.on_target.ok and r.on_target.reason]
+    lines += [f"{r.name}: on {r.on_target.target} its commands differ from this machine's by up to "
+              f"{max(r.on_target.check.max_abs_dv, r.on_target.check.max_abs_dw):.3g} (tolerance "
+              f"{r.on_target.check.tolerance:.3g})" for r in rows
+              if r.on_target and r.on_target.check and not r.on_target.check.ok]
     busy = [f"{r.name} ({r.background_cpu:.2f})" for r in rows if (r.background_cpu or 0) > BUSY_CPU]
     if busy:
         lines.append(f"note: other processes kept CPUs busy while measuring {', '.join(busy)} (average CPUs "

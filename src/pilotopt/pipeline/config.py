@@ -11,12 +11,13 @@ import copy
 from pathlib import Path
 from typing import Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pilotopt.data.config import DEFAULT_TEST_CIRCUITS
 from pilotopt.errors import BadInputError
 from pilotopt.evaluate.harness import DEFAULT_TIMEOUT, THROUGHPUT_BATCH
 from pilotopt.evaluate.latency import MIN_CALLS, MIN_SECONDS
+from pilotopt.targets import parse_target
 from pilotopt.techniques._fidelity import MAX_MSE_RATIO
 from pilotopt.train.config import FRAMEWORKS, TrainConfig
 from pilotopt.yamlfile import read_yaml
@@ -125,6 +126,21 @@ class ExecutorSection(_Strict):
     address: Optional[str] = None  # ray only: cluster address ("auto", "ray://host:10001"); None starts one
 
 
+class TargetSection(_Strict):
+    """The device the car runs on (pilotopt.targets): every ok variant is also timed there, realtime
+    drives draw their latency from its samples, and the decision ranks by its brain step."""
+
+    device: Optional[str] = None  # ssh://user@host[:port]?python=...&threads=N or ray:RESOURCE (None: this machine)
+    iterations: int = Field(200, ge=1)  # brain steps timed per variant there
+
+    @field_validator("device")
+    @classmethod
+    def _known_target(cls, v):
+        if v is not None:
+            parse_target(v)  # a malformed spec is one line before any work; reaching it comes later
+        return v
+
+
 class ReportSection(_Strict):
     max_latency_ms: Optional[float] = Field(None, gt=0)
     max_size_mb: Optional[float] = Field(None, gt=0)
@@ -155,7 +171,15 @@ class PipelineConfig(_Strict):
     closed_loop: ClosedLoopSection = Field(default_factory=ClosedLoopSection)
     executor: ExecutorSection = Field(default_factory=ExecutorSection)
     report: ReportSection = Field(default_factory=ReportSection)
+    target: TargetSection = Field(default_factory=TargetSection)
     mlflow: bool = False
+
+    @model_validator(mode="after")
+    def _target_needs_drawn_latency(self):
+        if self.target.device and self.closed_loop.latency == "wall":
+            raise ValueError("target.device: realtime drives at the target's speed draw their latency from its "
+                             "samples; set closed_loop.latency: distribution (wall times this machine)")
+        return self
 
     @property
     def drive_circuits(self) -> list[str]:

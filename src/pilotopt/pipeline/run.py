@@ -36,6 +36,7 @@ from pilotopt.pipeline.tracking import make_tracker
 from pilotopt.report import build_report
 from pilotopt.decide import baseline_keys, recommend, summarize
 from pilotopt.records import Drive, DriveJob, OfflineRow, VariantSummary, drives_of, offline_rows, variant_key
+from pilotopt.targets import parse_target
 from pilotopt.techniques import optimize, techniques
 from pilotopt.techniques._chain import chain_from_mapping, plan_chains, step_overrides
 from pilotopt.train import TrainConfig, train
@@ -411,12 +412,18 @@ def _offline(cfg: PipelineConfig, out: Path, data_roots, say: Say) -> dict:
             row = info["row"]
             why = f": {row['reason']}" if row.get("reason") and row["status"] != "ok" else ""
             say(f"offline [{done}/{total}] {row['name']}: {row['status']}{' (cached)' if row.get('cached') else ''}{why}")
+        if phase == "target":
+            tl = info["result"]
+            say(f"on the target [{done}/{total}] {info['name']}: " + (
+                f"brain step p50 {tl.p50_ms:.2f} ms on {tl.device.text()}" if tl.ok else tl.reason))
 
     o = cfg.offline
     doc = evaluate_artifacts(out / "variants", data_roots, out / "offline", threads=cfg.threads,
                              test_circuits=tuple(cfg.data.test_circuits), cache_dir=out / "cache",
                              min_calls=o.min_calls, min_seconds=o.min_seconds, throughput_batch=o.throughput_batch,
-                             max_frames=o.max_frames, progress=progress, timeout=o.timeout_s)
+                             max_frames=o.max_frames, progress=progress, timeout=o.timeout_s,
+                             target=parse_target(cfg.target.device) if cfg.target.device else None,
+                             target_iterations=cfg.target.iterations)
     if o.peak_seconds > 0:
         doc["machine_peaks"] = _machine_peaks(cfg, out / "offline" / "machine_peaks.json", say)
     return doc
@@ -450,9 +457,19 @@ def _drive_base(cfg: PipelineConfig, out: Path, row: OfflineRow, digest: str) ->
             "artifact": row.artifact, "artifact_sha256": digest, "contract": row.contract,
             "arch": row.arch, "arch_args": row.arch_args or {}, "mode": cl.mode, "laps": cl.laps,
             "timeout_s": cl.timeout_s, "latency_scale": cl.latency_scale, "latency": cl.latency,
-            "latency_samples_ms": row.brain_step_samples_ms if cl.latency == "distribution" else None,
+            "latency_samples_ms": drive_samples(cfg, row) if cl.latency == "distribution" else None,
             "interventions": cl.interventions, "seed": cfg.seed, "threads": drive_threads(cfg), "videos": cl.videos,
             "out_dir": str(out / "closed_loop")}
+
+
+def drive_samples(cfg: PipelineConfig, row: OfflineRow) -> list[float] | None:
+    """What a realtime drive draws its latency from: the brain step timed on the target device when
+    the run has one and the variant ran there, else this machine's (a variant the device cannot
+    run is still driven, at this machine's speed, as a reference: it is never recommended)."""
+    t = row.on_target
+    if cfg.target.device and t is not None and t.ok and t.brain_step_samples_ms:
+        return t.brain_step_samples_ms
+    return row.brain_step_samples_ms
 
 
 def drive_threads(cfg: PipelineConfig) -> int:

@@ -165,7 +165,7 @@ def build_report(offline: Any, closed_loop: list[dict] | None, techniques: list[
         "constraints": decision.constraints.to_dict(),
         "variants": [_csv_fields(r) for r in rows],
         "offline": {"schema": source.get("schema"),
-                    **{k: source.get(k) for k in ("created", "machine", "protocol", "testset", "machine_peaks")
+                    **{k: source.get(k) for k in ("created", "machine", "protocol", "testset", "machine_peaks", "target")
                        if k in source},
                     "rows": [r.to_json() for r in off]},
         "closed_loop": [d.to_json() for d in drives],

@@ -10,7 +10,7 @@ from pathlib import Path
 from pilotopt.decide.verdict import DecidedVariant
 from pilotopt.errors import BadInputError
 from pilotopt.report.markdown import md_table
-from pilotopt.records import ConditionScore, RankShift
+from pilotopt.records import ConditionScore, Device, RankShift
 from pilotopt.report.study import CLOSED_LOOP, OFFLINE_RATIOS, SOURCE
 
 
@@ -57,6 +57,11 @@ def publish(results_path: Path, run_path: Path | None = None, command: str | Non
         out += [f"Machine: {machine.get('processor') or '?'} ({machine.get('cpus_usable', '?')} usable CPUs), "
                 f"{machine.get('threads', meta.get('threads'))} threads; {machine.get('platform', '')}.",
                 "", f"Libraries: {libs}.", ""]
+    target = (doc.get("offline") or {}).get("target") or {}
+    if target:
+        out += [f"Target: {target['spec']}, {Device.from_json(target['device']).text()}, {target.get('threads')} "
+                "thread(s): its brain-step samples are what the realtime drives drew and what the decision ranks by.",
+                ""]
     stages = run.get("stages") or meta.get("stages") or {}
     if stages:
         out += ["## Wall time per stage", ""]

@@ -28,6 +28,7 @@ from pilotopt.pipeline.run import drive_all, drive_jobs
 from pilotopt.records import SEARCH_TRIAL_SCHEMA, OfflineRow, SearchTrial, VariantSummary, drives_of, offline_rows
 from pilotopt.search.context import SearchContext
 from pilotopt.search.space import Candidate
+from pilotopt.targets import parse_target
 from pilotopt.techniques import optimize
 
 Say = Callable[[str], None]
@@ -80,7 +81,8 @@ def evaluate(ctx: SearchContext, names: set[str]) -> dict[str, OfflineRow]:
                              test_circuits=tuple(cfg.data.test_circuits), cache_dir=ctx.run / "cache",
                              min_calls=o.min_calls, min_seconds=o.min_seconds, throughput_batch=o.throughput_batch,
                              max_frames=ctx.search.screen.max_frames or o.max_frames, timeout=o.timeout_s,
-                             only=set(names))
+                             only=set(names), target=parse_target(cfg.target.device) if cfg.target.device else None,
+                             target_iterations=cfg.target.iterations)
     return {r.name: r for r in offline_rows(doc)}
 
 
@@ -118,8 +120,12 @@ def screen(ctx: SearchContext, row: OfflineRow, base: VariantSummary) -> str | N
     s, c = ctx.search.screen, ctx.search.constraints
     mse, bmse = row.mse_mean, base.mse_mean
     p50, size = row.p50_ms, row.size_bytes
+    if ctx.cfg.target.device and row.on_target is not None and row.on_target.ok:
+        p50 = row.on_target.p50_ms  # what the car waits for, on the run's target
     if mse is None or p50 is None:
         return "no offline MSE or latency"
+    if ctx.cfg.target.device and row.on_target is not None and not row.on_target.ok:
+        return row.on_target.reason or f"not runnable on {row.on_target.target}"
     if bmse and mse / bmse > s.max_mse_ratio:
         return f"MSE {mse / bmse:.2f}x its baseline's (screen.max_mse_ratio {s.max_mse_ratio})"
     if c.max_latency_ms is not None and p50 > c.max_latency_ms:
@@ -205,7 +211,9 @@ def objective_values(ctx: SearchContext, doc: SearchTrial) -> list[float] | None
     m = doc.summary
     if not doc.complete or m is None:
         return None
-    latency = doc.mmacs if ctx.search.latency == "macs" else m.latency_p50_ms
+    on_device = ctx.cfg.target.device and m.target_status == "ok"  # the run's target: its brain step
+    latency = (doc.mmacs if ctx.search.latency == "macs"
+               else m.target_brain_step_p50_ms if on_device else m.latency_p50_ms)
     values = {"score": doc.score, "latency": latency, "size": m.size_mb}
     out = [values[o] for o in ctx.search.objectives]
     return None if any(v is None for v in out) else [float(v) for v in out]
