@@ -22,6 +22,8 @@ def _free_port() -> int:
 
 
 def keygen(path: Path) -> Path:
+    for old in (path, path.with_name(path.name + ".pub")):  # ssh-keygen will not overwrite
+        old.unlink(missing_ok=True)
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True,
                    capture_output=True)
     return path

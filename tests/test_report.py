@@ -357,14 +357,16 @@ def test_recommendation_gates_on_driving_then_ranks_by_speed():
                for line in rec["explanation"])
 
 
-def _on_target(p50=None, reason=None):
-    """An OfflineRow's on_target as evaluate --target writes it."""
+def _on_target(p50=None, reason=None, diff=0.0):
+    """An OfflineRow's on_target as evaluate --target writes it (`diff`: its commands' largest
+    difference from this machine's on the reference frames, tolerance 1e-4)."""
     if p50 is None:
         return {"target": "ssh://pi@car", "status": "not runnable", "reason": f"not runnable on ssh://pi@car: {reason}"}
     device = {"hostname": "car", "pid": 7, "machine": "aarch64", "cpu": "Cortex-A76", "cores": 4,
               "system": "Linux 6.6", "python": "3.11.2"}
     return {"target": "ssh://pi@car", "status": "ok", "device": device, "runtime": "litert", "threads": 4,
-            "brain_step": stats(p50), "brain_step_samples_ms": [p50] * 5}
+            "brain_step": stats(p50), "brain_step_samples_ms": [p50] * 5,
+            "check": {"frames": 20, "max_abs_dv": diff, "max_abs_dw": 0.0, "tolerance": 1e-4, "ok": diff <= 1e-4}}
 
 
 def test_with_a_target_the_rule_ranks_by_the_device_and_never_picks_what_cannot_run_there():
@@ -386,6 +388,14 @@ def test_with_a_target_the_rule_ranks_by_the_device_and_never_picks_what_cannot_
     assert rec["summary"].endswith("on ssh://pi@car.") and "3.000 ms" in rec["summary"]
     assert any(line.startswith("On ssh://pi@car (car (Cortex-A76, aarch64, 4 cores))") for line in rec["explanation"])
     assert any(line.startswith("Not runnable on ssh://pi@car: keras (the edge package runs") for line in rec["explanation"])
+    # a variant whose commands on the device are not the ones driven here is not a candidate there either
+    for row in doc["variants"]:
+        if row["name"] == "tflite_fp32":
+            row["on_target"] = _on_target(3.0, diff=0.07)
+    rec = _rec(offline=doc)
+    assert rec["recommended"] == "tf/tflite_int8" and "tf/tflite_fp32" in rec["excluded"]["target"]
+    assert any("tflite_fp32 (its commands there differ from this machine's by up to 0.07" in line
+               for line in rec["explanation"])
 
 
 def test_drives_draw_the_targets_samples_when_the_run_has_a_target():

@@ -606,6 +606,8 @@ class VariantSummary(Record):
     target_reason: Optional[str] = None
     target_brain_step_p50_ms: Optional[float] = None
     target_device: Optional[str] = None  # Device.text()
+    target_check_ok: Optional[bool] = None  # its commands there equal this machine's within the folder's tolerance
+    target_check_max_abs: Optional[float] = None
     # closed loop, default condition
     cl_runs_total: int = 0
     cl_runs_completed: int = 0

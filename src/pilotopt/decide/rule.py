@@ -29,6 +29,10 @@ The rule (RULE_TEXT says it in the report):
    a group, ranked inside by driving score (higher first), then latency, size, MSE and name; then
    the next group from the rest.
 
+With a target device (`target.device`, `--target`), latency is the brain step p50 measured there
+(ranking and max_latency_ms), and a variant the device cannot run, or whose commands there differ
+from this machine's beyond its deploy folder's tolerance, is not a candidate: the baselines still
+set the accuracy and driving bars.
 Optimisation is about speed and size at "the same" accuracy, so accuracy is a gate with a tolerance
 rather than the first sort key: ranking by raw MSE would pick whichever variant is luckiest on the
 test set by 0.1 %, not the one worth deploying.
@@ -198,6 +202,13 @@ def _why_excluded(r: VariantSummary, constraint: str) -> str:
     return f"{r.cl_runs_completed}/{r.cl_runs_total} laps"
 
 
+def _off_target(r: VariantSummary) -> str:
+    if r.target_status == "ok":  # it ran there, but its commands are not the ones driven here
+        return (f"its commands there differ from this machine's by up to {_fmt(r.target_check_max_abs, '.3g')}, "
+                "beyond its tolerance: the drives here do not show how it drives there")
+    return (r.target_reason or "not measured there").split(": ", 1)[-1]
+
+
 def _describe(r: VariantSummary, name: str) -> str:
     laps = f"{r.cl_runs_completed}/{r.cl_runs_total} clean laps" if r.cl_runs_total else \
         "not driven in closed loop"
@@ -288,12 +299,11 @@ def recommend(rows: list[VariantSummary], constraints: Any = None) -> dict:
     excluded = {name: [r.key for r in available if name in violations[r.key]] for name in CONSTRAINT_NAMES}
     constrained = [r for r in available if not violations[r.key]]
     if target:
-        off = [r for r in constrained if r.target_status != "ok"]
+        off = [r for r in constrained if r.target_status != "ok" or r.target_check_ok is False]
         excluded["target"] = [r.key for r in off]
         constrained = [r for r in constrained if r not in off]
         if off:
-            lines.append(f"Not runnable on {target}: " + "; ".join(
-                f"{names[r.key]} ({(r.target_reason or 'not measured there').split(': ', 1)[-1]})" for r in off) + ".")
+            lines.append(f"Not runnable on {target}: " + "; ".join(f"{names[r.key]} ({_off_target(r)})" for r in off) + ".")
 
     if unavailable:
         lines.append("Not candidates (not ok offline): " + "; ".join(

@@ -92,7 +92,9 @@ def _target_fields(r: OfflineRow) -> dict:
         return {}
     return {"target": t.target, "target_status": t.status, "target_reason": t.reason,
             "target_brain_step_p50_ms": finite(t.p50_ms) if t.p50_ms is not None else None,
-            "target_device": t.device.text() if t.device else None}
+            "target_device": t.device.text() if t.device else None,
+            "target_check_ok": t.check.ok if t.check else None,
+            "target_check_max_abs": max(t.check.max_abs_dv, t.check.max_abs_dw) if t.check else None}
 
 
 def _ci(prefix: str, values) -> dict:

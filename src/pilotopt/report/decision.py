@@ -35,11 +35,22 @@ DRIVE_COLUMNS = [
 ]
 
 
+def target_columns(rows: list[DecidedVariant]) -> list[Column]:
+    """With a target device: its brain step p50 beside this machine's model call, and its status
+    (a variant it cannot run, or that computes other commands there, is named so)."""
+    target = next((r.target for r in rows if r.target), None)
+    if not target:
+        return []
+    return [Column("target_brain_step_p50_ms", f"Brain step p50 on {target} (ms)", ".3f"),
+            Column("target_status", f"On {target}")]
+
+
 def decision_table(rows: list[DecidedVariant], rec: dict) -> Table:
     """The recommended variant, the runner-up and the baselines, side by side."""
     keep = sorted((r for r in rows if r.role), key=lambda r: ROLES.index(r.role))
     cols = [Column("role", "Role"), Column("name", "Variant"), Column("runtime", "Runtime"),
-            Column("latency_p50_ms", "Inference p50 (ms)", ".3f"), Column("speedup_vs_ref", "Speed-up", ".1f"),
+            Column("latency_p50_ms", "Inference p50 (ms)", ".3f"), *target_columns(rows),
+            Column("speedup_vs_ref", "Speed-up", ".1f"),
             Column("size_mb", "Size (MB)", ".3f"), Column("size_ratio_vs_ref", "Size ratio", ".2f"),
             Column("mse_mean", "MSE", ".5g"), *DRIVE_COLUMNS]
     return Table("decision", cols, keep, caption="The recommendation against its baseline (speed-up and size "
@@ -51,7 +62,7 @@ def candidates_table(rows: list[DecidedVariant]) -> Table:
     ok = sorted((r for r in rows if r.status == "ok"),
                 key=lambda r: (r.rank is None, r.rank or 0, r.latency_p50_ms or float("inf")))
     cols = [Column("rank", "Rank", ".0f"), Column("name", "Method"), Column("framework_label", "Framework"),
-            Column("runtime", "Runtime"), Column("latency_p50_ms", "Inference p50 (ms)", ".3f"),
+            Column("runtime", "Runtime"), Column("latency_p50_ms", "Inference p50 (ms)", ".3f"), *target_columns(rows),
             Column("size_bytes", "Size (MB)", ".3f", 1e6), Column("mse_mean", "MSE", ".5g"), *DRIVE_COLUMNS,
             Column("cl_mean_bm_position_deviation", "BM position deviation (mean 1000^d)", ".3g"),
             Column("cl_mean_interventions", "Interventions / drive", ".2f"),
