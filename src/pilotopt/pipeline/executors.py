@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import faulthandler
 import multiprocessing
+import os
 import socket
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -88,13 +89,44 @@ class Executor:
         raise NotImplementedError
 
 
+# width -> (this process's environment when started, a pool whose workers run job after job)
+_WARM: dict[int, tuple[int, ProcessPoolExecutor]] = {}
+
+
+def _warm_pool(width: int) -> ProcessPoolExecutor:
+    """The process's pool of `width` reusable workers (fresh=False), started once: the closed
+    loop's phases (the screen, the shortlist's rounds, the breaking points) and a search's trials
+    map their drives onto the same workers instead of spawning them and importing the frameworks
+    again (3-4 s a pool). A pool is replaced when it broke or when this process's environment
+    changed since it started (workers take the environment at start); its workers end with this
+    process."""
+    env = hash(frozenset(os.environ.items()))
+    known = _WARM.get(width)
+    if known is not None:
+        started, pool = known
+        if started == env and not getattr(pool, "_broken", False):
+            return pool
+        pool.shutdown(wait=True, cancel_futures=True)
+    pool = ProcessPoolExecutor(max_workers=width, mp_context=multiprocessing.get_context("spawn"),
+                               max_tasks_per_child=None, initializer=apply_child_env)
+    _WARM[width] = (env, pool)
+    return pool
+
+
+def _retire(width: int, pool: ProcessPoolExecutor) -> None:
+    """Shut `pool` down, and forget it if it was the warm one."""
+    if width in _WARM and _WARM[width][1] is pool:
+        del _WARM[width]
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
 @register_executor("local")
 class LocalExecutor(Executor):
     """A process pool on this machine: "spawn" processes (TensorFlow is not fork-safe) and a fresh
     interpreter for every job (max_tasks_per_child=1), so each runtime is timed in a clean process
     and a crashing converter takes only its own job down. With `fresh=False` a worker runs job
-    after job (frameworks imported once per worker, not once per job: for jobs whose timing does
-    not matter, such as drives with emulated latency); a worker that dies still fails only its own
+    after job, across `map` calls too (frameworks imported once per worker, not once per job or
+    per call: for jobs whose timing does not matter, such as drives with emulated latency); a worker that dies still fails only its own
     job, since the jobs in flight with it are run again alone. One worker by default, because
     closed-loop timings compete for the cores; more is the user's call."""
 
@@ -128,8 +160,9 @@ class LocalExecutor(Executor):
         pool, so a broken pool names only jobs that were really running), until the queue is empty
         or a worker dies. Returns the jobs lost to a dead worker when it is unknown which of them
         died; a lone lost job is failed here."""
-        pool = ProcessPoolExecutor(max_workers=width, mp_context=multiprocessing.get_context("spawn"),
-                                   max_tasks_per_child=1 if fresh else None, initializer=apply_child_env)
+        pool = _warm_pool(width) if not fresh else ProcessPoolExecutor(
+            max_workers=width, mp_context=multiprocessing.get_context("spawn"), max_tasks_per_child=1,
+            initializer=apply_child_env)
         running: dict[Future, int] = {}
         lost: list[int] = []
 
@@ -154,8 +187,11 @@ class LocalExecutor(Executor):
                 wait(running)
                 for fut, i in running.items():
                     settle(fut, i)
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+        except BaseException:  # interrupted: this pool is never reused
+            _retire(width, pool)
+            raise
+        if fresh or lost:  # a pool a dead worker broke is not reused either
+            _retire(width, pool)
         if len(lost) == 1:
             finish(lost[0], failed(WORKER_DIED))
             return []
