@@ -35,37 +35,40 @@ def optimized(request, dls, tiny_data, tmp_path_factory):
     return optimize_and_evaluate(request.module.OWN_CASES, dls, tiny_data, tmp_path_factory)
 
 
-# The costliest files first (seconds on 2 cores, `pytest --durations=60`, summed per file; refresh
+# The costliest files first (seconds on 2 cores, `pytest --junitxml`, summed per file; refresh
 # when a file's cost changes a lot). `make test` runs whole files per worker (--dist loadfile) in
 # collection order (--no-loadscope-reorder), so this is longest-first scheduling: with xdist's
 # default order (most tests first) one worker sat idle for the last ~90 s.
 COSTLIEST_FIRST = (
-    "test_search.py",  # 240 (the Ray and killed searches read the reference back as cached)
-    "test_own_models.py",  # 166
-    "test_own_models_cli.py",  # 155
-    "test_runtimes.py",  # 143
-    "test_techniques_portable.py",  # 131
-    "test_techniques_collab.py",  # 127
-    "test_pipeline_run.py",  # 122
-    "test_own_models_tf.py",  # 107
-    "test_techniques.py",  # 93
-    "test_techniques_torch_quant.py",  # 90
-    "test_techniques_tfmot.py",  # 80
-    "test_deploy.py",  # 79 (variants of five techniques, a fresh venv with the edge wheel)
-    "test_executorch.py",  # 67
-    "test_bench_techniques.py",  # 66
-    "test_chains.py",  # 60
-    "test_drive_many.py",  # 40 (K cars against one at a time; the closed-loop bench in subprocesses)
-    "test_ros.py",  # 40 (mostly waiting on a 30 s drive over ROS: little CPU)
-    "test_evaluate.py",  # 35
+    "test_search.py",  # 303 (the Ray and killed searches read the reference back as cached)
+    "test_runtimes.py",  # 193
+    "test_own_models.py",  # 160
+    "test_techniques_collab.py",  # 150
+    "test_own_models_cli.py",  # 149
+    "test_pipeline_run.py",  # 140
+    "test_targets.py",  # 130 (an edge venv, a real sshd, a second local Ray node)
+    "test_techniques_portable.py",  # 129
+    "test_deploy.py",  # 104 (variants of five techniques, a fresh venv with the edge wheel)
+    "test_own_models_tf.py",  # 96
+    "test_techniques_tfmot.py",  # 93
+    "test_chains.py",  # 86
+    "test_techniques_torch_quant.py",  # 72
+    "test_cli.py",  # 68
+    "test_bench_techniques.py",  # 61
+    "test_evaluate.py",  # 58
+    "test_variant_record.py",  # 52
+    "test_executorch.py",  # 49
+    "test_techniques.py",  # 48
+    "test_train.py",  # 42
+    "test_ros.py",  # 41 (mostly waiting on a 30 s drive over ROS: little CPU)
     "test_techniques_torch_speed.py",  # 36
-    "test_bench_machine.py",  # 26
-    "test_train.py",  # 25
-    "test_docs.py",  # 20
-    "test_deploy_convert.py",  # 16
-    "test_cli.py",  # 15
-    "test_drive_jobs.py",  # 15
-    "test_executors.py",  # 12
+    "test_drive_jobs.py",  # 34
+    "test_executors.py",  # 29
+    "test_bench_machine.py",  # 27
+    "test_docs.py",  # 24
+    "test_models.py",  # 23
+    "test_drive_many.py",  # 18 (K cars against one at a time; the closed-loop bench in subprocesses)
+    "test_deploy_convert.py",  # 14
 )
 
 

@@ -299,6 +299,32 @@ def test_a_trial_without_a_structure_step_runs_its_baselines_macs():
     assert trial_of("x", summary(None), None).mmacs is None
 
 
+def test_on_a_target_a_trial_is_judged_by_the_devices_brain_step_and_one_it_cannot_run_is_screened_out():
+    from types import SimpleNamespace
+
+    from pilotopt.pipeline.config import load_config
+    from pilotopt.records import OfflineRow, SearchTrial, VariantSummary
+    from pilotopt.search.config import load_search_config
+    from pilotopt.search.trial import objective_values, screen
+
+    search = load_search_config(None, {"latency": "measured"})
+    summary = VariantSummary(key="torch/t", name="t", latency_p50_ms=0.4, size_mb=1.0, target_status="ok",
+                             target_brain_step_p50_ms=44.0)
+    trial = SearchTrial(name="t", state="complete", fidelity=3, score=80.0, summary=summary)
+    here = SimpleNamespace(cfg=load_config(None, {}), search=search)
+    there = SimpleNamespace(cfg=load_config(None, {"target": {"device": "ssh://pi@car"}}), search=search)
+    latency = search.objectives.index("latency")
+    assert objective_values(here, trial)[latency] == 0.4 and objective_values(there, trial)[latency] == 44.0
+    row = {"name": "t", "status": "ok", "error": {"n": 8, "mse_v": 0.01, "mse_w": 0.01, "mse_mean": 0.01},
+           "latency_ms": {"model": {"n": 5, "mean_ms": 0.4, "std_ms": 0, "p50_ms": 0.4, "p90_ms": 0.4, "p99_ms": 0.4,
+                                    "min_ms": 0.4, "max_ms": 0.4}},
+           "on_target": {"target": "ssh://pi@car", "status": "not runnable",
+                         "reason": "not runnable on ssh://pi@car: runtime 'openvino' is not installed on the device"}}
+    base = VariantSummary(key="torch/b", name="b", mse_mean=0.01)
+    assert screen(here, OfflineRow.from_json(row), base) is None
+    assert "runtime 'openvino' is not installed" in screen(there, OfflineRow.from_json(row), base)
+
+
 def test_score_and_autonomy_floors_name_what_a_driven_trial_misses():
     from pilotopt.records import SearchTrial, VariantSummary
     from pilotopt.search.config import ConstraintsSection

@@ -7,7 +7,9 @@ from typing import Optional
 
 import typer
 
+from pilotopt.cli.target import TargetHelp
 from pilotopt.search import describe, load_search_config, open_run, run_search
+from pilotopt.targets import parse_target
 
 
 def search_cmd(
@@ -35,6 +37,8 @@ def search_cmd(
                                                                      "best int8 ONNX Runtime trial: at most this many "
                                                                      "layers (0: off; default every weight layer)."),
     show_space: bool = typer.Option(False, "--show-space", help="Print the search space and exit."),
+    target: Optional[str] = typer.Option(None, help=TargetHelp + " Trials are timed there and ranked by its brain "
+                                                   "step (default: the run's own target, if it had one)."),
 ) -> None:
     """Draw candidate chains (structure > sparsity > precision and runtime) with their settings, screen each
     offline, drive the promising ones with the run's repetitions and conditions, and keep the Pareto front
@@ -51,7 +55,9 @@ def search_cmd(
     scfg = load_search_config(config, overrides)
     if cons:
         scfg = scfg.model_copy(update={"constraints": scfg.constraints.model_copy(update=cons)})
-    ctx = open_run(run, out, scfg)
+    if target:
+        parse_target(target)  # a malformed spec: one line before any work
+    ctx = open_run(run, out, scfg, target)
     if show_space:
         for line in describe(ctx.search_space, {n: b.kind for n, b in ctx.baselines.items()}):
             typer.echo(line)

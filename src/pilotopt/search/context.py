@@ -34,12 +34,15 @@ class SearchContext:
     out: Path
     search: SearchConfig
     baselines: dict[str, Baseline]
+    target: str | None = None  # a device to time the trials on instead of the run's own target
 
     @cached_property
     def cfg(self):
         """The run's pipeline config, with drives run in this process's own executor (a search
-        trial is the unit of parallelism)."""
+        trial is the unit of parallelism), and `target` as its device when given."""
         cfg = load_config(self.run / "config.yaml")
+        if self.target:
+            cfg.target.device = self.target
         cfg.executor.name = "local"
         if self.search.executor == "ray" and self.search.workers > 1:
             cfg.executor.workers = 1
@@ -68,7 +71,8 @@ class SearchContext:
                    {k: Baseline(**v) for k, v in doc["baselines"].items()})
 
 
-def open_run(run: Path | str, out: Path | str | None, search: SearchConfig) -> SearchContext:
+def open_run(run: Path | str, out: Path | str | None, search: SearchConfig,
+             target: str | None = None) -> SearchContext:
     """The run folder `pilotopt run` wrote (config.yaml, variants/); its baselines are the as-is
     variants (technique torch / keras / the given model's) with status ok."""
     run = Path(run)
@@ -91,4 +95,4 @@ def open_run(run: Path | str, out: Path | str | None, search: SearchConfig) -> S
         raise BadInputError(f"'{run / 'variants'}' holds no baseline variant (torch, keras or a given model) "
                             "whose model file still exists; rerun `pilotopt run`")
     out = Path(out) if out is not None else run / "search"
-    return SearchContext(run.resolve(), out.resolve(), search, baselines)
+    return SearchContext(run.resolve(), out.resolve(), search, baselines, target)

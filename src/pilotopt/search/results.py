@@ -272,10 +272,19 @@ def summarize(ctx: SearchContext, study, ref: dict, wall_s: float | None = None)
         "front": [t["name"] for t in fr], "recommendation": rec, "recommended": rec_name,
         "menu": menu[1] if menu else None, "files": files,
     }
+    measured_on = f"{doc['latency_measured_on']['host']} ({doc['latency_measured_on']['processor']})"
+    if ctx.cfg.target.device:  # the trials' latency is the device's brain step
+        name = ctx.cfg.target.device.split("?", 1)[0]
+        device = next((t["doc"].summary.target_device for t in trials if t["doc"] is not None
+                       and t["doc"].summary is not None and t["doc"].summary.target_device), None)
+        doc["latency_measured_on"]["target"] = {"name": name, "device": device}
+        if ctx.search.latency != "macs":
+            doc["latency_measured_on"]["objective"] = f"brain step p50 ms on {name}"
+        measured_on = f"{name} ({device or 'no trial timed there yet'}), its brain step"
     write_json(ctx.out / "results.json", doc)
     md = [f"# pilotopt search over `{ctx.run}`", "",
           f"{doc['trials_finished']} trials, objectives: " + ", ".join(f"{k} ({v})" for k, v in doc["objectives"].items())
-          + f"; latency measured on {doc['latency_measured_on']['host']} ({doc['latency_measured_on']['processor']}), "
+          + f"; latency measured on {measured_on}, "
           f"{doc['latency_measured_on']['trials_at_once']} trial(s) at once"
           + (f"; wall time {wall_s:.0f} s" if wall_s else "") + ".", "",
           "## Recommended", "", " ".join(rec.get("explanation", [])[-2:]) or "nothing passed the gates", ""]
