@@ -13,8 +13,10 @@ the device holds already is not sent again) and runs the bench."""
 from __future__ import annotations
 
 import importlib
+import io
 import pkgutil
 import re
+import tarfile
 from pathlib import Path
 from typing import Callable, ClassVar
 from urllib.parse import parse_qs
@@ -146,6 +148,15 @@ def take_settings(spec: str, settings: dict[str, str], known: dict[str, str]) ->
         raise BadInputError(f"target '{spec}': unknown setting(s) {', '.join(unknown)}; it takes "
                             + ", ".join(f"{k} ({v})" for k, v in known.items()))
     return settings
+
+
+def pack(folder: Path) -> bytes:
+    """The deploy folder's files as one tar stream (what a target unpacks under its address)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for f in sorted(Path(folder).iterdir()):
+            tar.add(f, arcname=f.name)
+    return buf.getvalue()
 
 
 def threads_of(spec: str, settings: dict[str, str]) -> int:

@@ -5,14 +5,12 @@ task that asks for one unit of RESOURCE, so it runs on that node; the task is
 
 from __future__ import annotations
 
-import io
-import tarfile
 from pathlib import Path
 
 from pilotopt_edge.remote import on_node
 
-from pilotopt.targets import (EDGE_INSTALL, DeviceReport, Target, TargetError, register_scheme, take_settings,
-                              threads_of)
+from pilotopt.targets import (EDGE_INSTALL, DeviceReport, Target, TargetError, pack, register_scheme,
+                              take_settings, threads_of)
 
 SETTINGS = {"threads": "model threads, default 1",
             "address": "the Ray cluster (default: the one this process is connected to, else RAY_ADDRESS / auto)"}
@@ -73,11 +71,7 @@ class RayTarget(Target):
         return bool(self._call("has", "looking for the deploy folder", address)["has"])
 
     def send(self, folder: Path, address: str) -> None:
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w") as tar:
-            for f in sorted(Path(folder).iterdir()):
-                tar.add(f, arcname=f.name)
-        self._call("send", "copying the deploy folder", address, tar=buf.getvalue())
+        self._call("send", "copying the deploy folder", address, tar=pack(folder))
 
     def bench(self, address: str, iterations: int, warmup: int) -> dict:
         reply = self._call("bench", "the bench", address, args=["--threads", str(self.threads), "--iterations",

@@ -5,17 +5,15 @@ into ~/.cache/pilotopt-edge/deploy/<address> (renamed into place when complete).
 
 from __future__ import annotations
 
-import io
-import re
 import json
+import re
 import shlex
 import shutil
 import subprocess
-import tarfile
 from pathlib import Path
 
-from pilotopt.targets import (EDGE_INSTALL, EDGE_VERSION, DeviceReport, Target, TargetError, register_scheme, take_settings,
-                              threads_of)
+from pilotopt.targets import (EDGE_INSTALL, EDGE_VERSION, DeviceReport, Target, TargetError, pack, register_scheme,
+                              take_settings, threads_of)
 
 SETTINGS = {"python": "the device's Python with the edge package, default python3",
             "threads": "model threads, default 1",
@@ -144,14 +142,10 @@ class SshTarget(Target):
         return proc.returncode == 0
 
     def send(self, folder: Path, address: str) -> None:
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w") as tar:
-            for f in sorted(Path(folder).iterdir()):
-                tar.add(f, arcname=f.name)
         final = self._folder(address)
         script = (f'set -e; d={final}; t="$d.part.$$"; rm -rf "$t"; mkdir -p "$t"; tar -xf - -C "$t"; '
                   f'touch "$t/.complete"; rm -rf "$d"; mv "$t" "$d"')
-        self._run(script, "copying the deploy folder", data=buf.getvalue())
+        self._run(script, "copying the deploy folder", data=pack(folder))
 
     def bench(self, address: str, iterations: int, warmup: int) -> dict:
         args = (f"bench {self._folder(address)} --threads {self.threads} --iterations {iterations} "
