@@ -398,6 +398,20 @@ def test_with_a_target_the_rule_ranks_by_the_device_and_never_picks_what_cannot_
                for line in rec["explanation"])
 
 
+def test_the_decision_figure_plots_the_devices_latency_on_a_target_run(tmp_path):
+    from pilotopt.decide.verdict import DecidedVariant
+    from pilotopt.report.figures import decided_latency, decision_plot
+
+    rows = [DecidedVariant(key="tf/a", name="a", status="ok", latency_p50_ms=0.4, cl_score_mean=80.0, target="ssh://pi@car",
+                           target_status="ok", target_brain_step_p50_ms=44.0),
+            DecidedVariant(key="tf/k", name="k", status="ok", latency_p50_ms=2.7, cl_score_mean=60.0, target="ssh://pi@car",
+                           target_status="not runnable")]
+    plotted, target = decided_latency(rows)
+    assert target == "ssh://pi@car" and [r.latency_p50_ms for r in plotted] == [44.0, None]
+    assert decided_latency([r.model_copy(update={"target": None}) for r in rows])[0][0].latency_p50_ms == 0.4
+    assert decision_plot(rows, {"recommended": "tf/a"}, tmp_path / "d.png").read_bytes()[:4] == b"\x89PNG"
+
+
 def test_drives_draw_the_targets_samples_when_the_run_has_a_target():
     from pilotopt.pipeline.config import load_config
     from pilotopt.pipeline.run import drive_samples

@@ -45,7 +45,18 @@ def speed_front(rows: list[DecidedVariant]) -> list[DecidedVariant]:
     return sorted((pts[i] for i in front), key=lambda r: r.latency_p50_ms)
 
 
+def decided_latency(rows: list[DecidedVariant]) -> tuple[list[DecidedVariant], str | None]:
+    """(rows with the latency the decision ranked by, the target): with a target device its brain
+    step p50, and no latency for what it cannot run (not plotted); else the rows as they are."""
+    target = next((r.target for r in rows if r.target), None)
+    if not target:
+        return rows, None
+    return [r.model_copy(update={"latency_p50_ms": r.target_brain_step_p50_ms if r.target_status == "ok" else None})
+            for r in rows], target
+
+
 def decision_plot(rows: list[DecidedVariant], rec: dict, path: Path) -> Path | None:
+    rows, target = decided_latency(rows)
     pts = [r for r in rows if r.status == "ok" and _finite(r.latency_p50_ms)
            and _finite(r.cl_score_mean)]
     if not pts:
@@ -76,7 +87,8 @@ def decision_plot(rows: list[DecidedVariant], rec: dict, path: Path) -> Path | N
                    color=CHOSEN_COLOUR, edgecolors="black", lw=0.6, zorder=5, label="recommended")
     if min(xs) > 0 and max(xs) / min(xs) > 10:
         ax.set_xscale("log")
-    ax.set_xlabel("inference time p50 (ms, lower is better)")
+    ax.set_xlabel(f"brain step p50 on {target} (ms, lower is better)" if target
+                  else "inference time p50 (ms, lower is better)")
     ax.set_ylabel("driving score (0-100, higher is better)")
     ax.set_title("Speed against driving quality", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
