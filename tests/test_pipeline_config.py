@@ -231,7 +231,7 @@ def test_a_frameworks_techniques_start_while_the_other_still_trains(monkeypatch,
     caught by the timeout), and 'train' / 'optimize' are both timed."""
     import threading
 
-    from pilotopt.pipeline import run
+    from pilotopt.pipeline import run, stage_jobs
     from pilotopt.variants import Variant
 
     cfg = load_config(None, {"techniques": ["torch_static", "tflite_int8"], "variants": {},
@@ -249,8 +249,8 @@ def test_a_frameworks_techniques_start_while_the_other_still_trains(monkeypatch,
             torch_went.set()
         return [Variant(name=n, runtime="x", artifact=None, framework=fw) for n in items]
 
-    monkeypatch.setattr(run, "_train_one", train_one)
-    monkeypatch.setattr(run, "_optimize_group", group)
+    monkeypatch.setattr(stage_jobs, "train_baseline", train_one)
+    monkeypatch.setattr(stage_jobs, "optimize_group", group)
     monkeypatch.setattr(run, "_description", lambda v: v.name)
     clock = run.StageClock(lambda line: None)
     planned = run._train_and_optimize(cfg, tmp_path, [], clock, lambda line: None)

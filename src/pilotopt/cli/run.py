@@ -31,7 +31,7 @@ def run_cmd(
     input_: Optional[str] = InputOption,
     techniques: Optional[str] = typer.Option(None, help="Comma-separated techniques, or all (default all)."),
     frameworks: Optional[str] = typer.Option(None, help="Baselines to train: torch,tf (default both)."),
-    executor: Optional[str] = typer.Option(None, help="Where closed-loop drives run: local (processes) or ray."),
+    executor: Optional[str] = typer.Option(None, help="Where the training, technique and drive jobs run: local (processes on this machine) or ray (tasks spread over a Ray cluster; the --out folder must be on a filesystem every node shares)."),
     address: Optional[str] = typer.Option(None, help="Ray cluster address (with --executor ray); default starts a local one."),
     workers: Optional[int] = typer.Option(None, help="Drives at once (default 1, so timings do not compete)."),
     max_latency_ms: Optional[float] = typer.Option(None, help="Recommendation: the variant's p50 model latency must not exceed this."),

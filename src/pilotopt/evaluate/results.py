@@ -60,7 +60,9 @@ def machine_info(threads: int) -> dict:
     except (AttributeError, OSError):
         usable = os.cpu_count()
 
-    return {"python": sys.version.split()[0], "platform": platform.platform(), "processor": cpu_model(),
+    # host: where every latency of the run was measured (a Ray run builds and drives elsewhere)
+    return {"python": sys.version.split()[0], "platform": platform.platform(), "host": platform.node(),
+            "processor": cpu_model(),
             "machine": platform.machine(), "cpu_count": os.cpu_count(), "cpus_usable": usable,
             "threads": threads, "pilotopt": __version__, "libraries": versions}
 

@@ -118,7 +118,7 @@ class ClosedLoopSection(_Strict):
 
 
 class ExecutorSection(_Strict):
-    name: Literal["local", "ray"] = "local"
+    name: Literal["local", "ray"] = "local"  # where the training, technique and drive jobs run
     workers: int = Field(1, ge=1)  # closed-loop drives at once (1: timings free of contention)
     # frameworks whose baselines are trained, then whose techniques are applied, at once, each with
     # threads // build_workers threads (nothing is timed while they run; 1: one after another)

@@ -14,10 +14,14 @@ from __future__ import annotations
 import faulthandler
 import multiprocessing
 import os
+import re
 import socket
+import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Callable, ClassVar
 
 from pilotopt.errors import BadInputError, one_line
@@ -83,10 +87,17 @@ class Executor:
         self.workers = workers
         self.address = address
 
+    placements: list[dict | None]  # after `map`: where each job ran ({node_id, host, attempts, node_losses})
+
     def map(self, fn: JobFn, jobs: list[dict], on_done: OnDone | None = None) -> list[dict]:
         """Results of `fn(job)` in job order; `on_done(index, job, result)` is called once per job as
         it finishes (in finishing order), e.g. to advance a progress bar."""
         raise NotImplementedError
+
+    @contextmanager
+    def session(self, shared: Path | None = None):
+        """Keep what `map` needs open across several calls (nothing, for a process pool)."""
+        yield self
 
 
 # width -> (this process's environment when started, a pool whose workers run job after job)
@@ -138,6 +149,8 @@ class LocalExecutor(Executor):
         self.fresh = fresh
 
     def map(self, fn: JobFn, jobs: list[dict], on_done: OnDone | None = None) -> list[dict]:
+        here = {"node_id": "local", "host": socket.gethostname(), "attempts": 1, "node_losses": []}
+        self.placements = [dict(here) for _ in jobs]
         results: list[dict | None] = [None] * len(jobs)
 
         def finish(i: int, result: dict) -> None:
@@ -203,14 +216,18 @@ class RayExecutor(Executor):
     """Ray tasks, on a local instance or a cluster. `address` None (or "local") starts a local Ray
     instance for the duration of `map` and shuts it down after; "auto" or "host:port" (or
     "ray://host:port") joins an existing cluster, which is left running. If this process is already
-    connected to Ray, that connection is used and left open. Each job is one task with `num_cpus`
-    CPUs, in a worker process of its own (`fresh=False`: Ray's workers run job after job), and no
-    retries (a crash is a result, not something to repeat); `workers` caps how many are submitted
-    at once (None: as many as the cluster schedules). `runtime_env` goes to ray.init when this
-    executor connects."""
+    connected to Ray (`session`), that connection is used and left open. Each job is one task with
+    `num_cpus` CPUs, spread over the nodes (Ray's SPREAD strategy: long CPU-bound jobs, not many
+    small ones), in a worker process of its own (`fresh=False`: Ray's workers run job after job).
+    A job whose code crashes is a result, never retried; a job whose NODE died (preempted, its
+    raylet killed) is submitted again, up to `node_retries` times, since every job here is
+    deterministic and writes atomically. `workers` caps how many are submitted at once (None: as
+    many as the cluster schedules). `runtime_env` goes to ray.init when this executor connects.
+    After `map`, `placements[i]` says where job i ran (node id, host, attempts, the node losses)."""
 
     def __init__(self, workers: int | None = None, address: str | None = None, num_cpus: float = 1.0,
-                 runtime_env: dict | None = None, fresh: bool = True) -> None:
+                 runtime_env: dict | None = None, fresh: bool = True, node_retries: int = 1,
+                 label: str | None = None) -> None:
         try:
             import ray  # noqa: F401
         except ImportError:
@@ -219,13 +236,16 @@ class RayExecutor(Executor):
         self.num_cpus = num_cpus
         self.runtime_env = runtime_env
         self.fresh = fresh
+        self.node_retries = node_retries
+        self.label = label  # the tasks' name in Ray's dashboard and logs (default: the job function's)
         if address not in (None, "local", "auto"):
             _check_reachable(address)
 
     def map(self, fn: JobFn, jobs: list[dict], on_done: OnDone | None = None) -> list[dict]:
         import ray
-        from ray.exceptions import RayError, RayTaskError, WorkerCrashedError
+        from ray.exceptions import NodeDiedError, RayError, RayTaskError, WorkerCrashedError
 
+        self.placements = [None] * len(jobs)
         if not jobs:  # nothing to run: do not start Ray for it
             return []
         started = False
@@ -235,8 +255,10 @@ class RayExecutor(Executor):
         try:
             # max_calls=1: a fresh worker process per job, as with the local executor (0: no limit).
             task = ray.remote(num_cpus=self.num_cpus, max_retries=0, retry_exceptions=False,
-                              max_calls=1 if self.fresh else 0)(_run_job)
+                              max_calls=1 if self.fresh else 0, scheduling_strategy="SPREAD")(_run_job_on_node)
+            task = task.options(name=self.label or getattr(fn, "__name__", "job"))
             results: list[dict | None] = [None] * len(jobs)
+            lost: dict[int, list[str]] = {}  # job -> the reasons of its node losses
             queue = deque(range(len(jobs)))
             running: dict[Any, int] = {}
             limit = self.workers or max(len(jobs), 1)
@@ -247,8 +269,15 @@ class RayExecutor(Executor):
                 done, _ = ray.wait(list(running), num_returns=1)
                 for ref in done:
                     i = running.pop(ref)
+                    where = None
                     try:
-                        result = ray.get(ref)
+                        result, where = ray.get(ref)
+                    except NodeDiedError as exc:
+                        lost.setdefault(i, []).append(_node_loss(exc))
+                        if len(lost[i]) <= self.node_retries:
+                            queue.appendleft(i)  # again, on a node that is still there
+                            continue
+                        result = failed(f"{lost[i][-1]}; given up after {len(lost[i])} node losses")
                     except WorkerCrashedError:
                         result = failed(WORKER_DIED)
                     except RayTaskError as exc:  # raised outside fn, e.g. fn's module not importable there
@@ -256,9 +285,30 @@ class RayExecutor(Executor):
                     except RayError as exc:
                         result = failed(one_line(exc))
                     results[i] = result
+                    self.placements[i] = {**(where or {}), "attempts": len(lost.get(i, [])) + 1,
+                                          "node_losses": lost.get(i, [])}
                     if on_done is not None:
                         on_done(i, jobs[i], result)
             return results  # type: ignore[return-value]
+        finally:
+            if started:
+                ray.shutdown()
+
+    @contextmanager
+    def session(self, shared: Path | None = None):
+        """One connection for several `map` calls (and threads making them), closed at the end if
+        this opened it. `shared`: a folder every node must see at the same path (the run folder,
+        through which the jobs pass their artifacts); a node that cannot is a one-line error now,
+        before any work."""
+        import ray
+
+        started = not ray.is_initialized()
+        if started:
+            self._connect(ray)
+        try:
+            if shared is not None:
+                check_shared_folder(ray, Path(shared))
+            yield self
         finally:
             if started:
                 ray.shutdown()
@@ -281,6 +331,56 @@ class RayExecutor(Executor):
             where = "a running Ray cluster (address 'auto')" if self.address == "auto" else f"Ray at {self.address}"
             raise BadInputError(f"cannot connect to {where}: {one_line(exc)}; "
                                 "start one with `ray start --head` or leave the address out") from None
+
+
+def where_here() -> dict:
+    """This process's node: the Ray node id inside a Ray worker ("local" elsewhere), host and pid."""
+    node = "local"
+    try:
+        import ray
+
+        if ray.is_initialized():
+            node = ray.get_runtime_context().get_node_id()
+    except ImportError:
+        pass
+    return {"node_id": node, "host": socket.gethostname(), "pid": os.getpid()}
+
+
+def _run_job_on_node(fn: JobFn, job: dict) -> tuple[dict, dict]:
+    return _run_job(fn, job), where_here()
+
+
+def _node_loss(exc: BaseException) -> str:
+    """"its node <id> died while running it", the id read from Ray's message (it has no field)."""
+    found = re.search(r"node ID: ([0-9a-f]+)", str(exc))
+    return f"its node {found.group(1)[:12]} died while running it" if found else "its node died while running it"
+
+
+def _sees(path: str) -> dict:
+    return {**where_here(), "sees": os.path.exists(path)}
+
+
+def check_shared_folder(ray: Any, folder: Path) -> None:
+    """Every alive node reads a token written into `folder` here, or the run stops in one line:
+    the jobs of a Ray run pass their artifacts (data, baselines, variants, drive records) through
+    the run folder, so a cluster needs it on a filesystem all nodes mount at the same path."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    folder.mkdir(parents=True, exist_ok=True)
+    token = folder / f".pilotopt-shared-{os.getpid()}-{time.time_ns()}"
+    token.write_text("")
+    try:
+        probe = ray.remote(num_cpus=0)(_sees)
+        nodes = [n for n in ray.nodes() if n.get("Alive")]
+        seen = ray.get([probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False))
+                        .remote(str(token)) for n in nodes])
+    finally:
+        token.unlink(missing_ok=True)
+    blind = [f"{s['host']} (node {s['node_id'][:12]})" for s in seen if not s["sees"]]
+    if blind:
+        raise BadInputError(f"{', '.join(blind)} cannot see the run folder {folder}: a Ray run passes its artifacts "
+                            "through it, so put --out on a filesystem every node mounts at the same path (NFS, a "
+                            "cluster file system), or run on one machine")
 
 
 def _check_reachable(address: str, timeout_s: float = 5.0) -> None:

@@ -32,14 +32,14 @@ from pilotopt.pipeline.config import (PipelineConfig, referenced_techniques, tec
                                       variant_plan)
 from pilotopt.pipeline.drive_jobs import cached_record, drive_record_path, drive_variant, new_record
 from pilotopt.pipeline.executors import get_executor
+from pilotopt.pipeline.stage_jobs import current_ledger, job_ledger, run_optimize, run_train
 from pilotopt.pipeline.tracking import make_tracker
 from pilotopt.report import build_report
 from pilotopt.decide import baseline_keys, recommend, summarize
 from pilotopt.records import Drive, DriveJob, OfflineRow, VariantSummary, drives_of, offline_rows, variant_key
 from pilotopt.targets import parse_target
-from pilotopt.techniques import optimize, techniques
+from pilotopt.techniques import techniques
 from pilotopt.techniques._chain import chain_from_mapping, plan_chains, step_overrides
-from pilotopt.train import TrainConfig, train
 
 Say = Callable[[str], None]
 
@@ -84,26 +84,29 @@ def run_pipeline(cfg: PipelineConfig, out: Path | str, say: Say = print) -> dict
     import yaml
 
     write_text(out / "config.yaml", yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
-    clock = StageClock(say)
-    with clock("data"):
-        data_roots = _data(cfg, out, say)
-    if cfg.model.path is None and overlaps_training(cfg):
-        planned = _train_and_optimize(cfg, out, data_roots, clock, say)
-    else:
-        with clock("train"):
-            baselines = _given_model(cfg, say) if cfg.model.path is not None else _train(cfg, out, data_roots, say)
-        with clock("optimize"):
-            planned = _optimize(cfg, out, data_roots, baselines, say)
-    with clock("offline evaluation"):
-        offline = _offline(cfg, out, data_roots, say)
-    with clock("closed loop"):
-        drives = _closed_loop(cfg, out, offline, planned, say)
-    breaking = []
-    if cfg.closed_loop.breaking_points and drives:
-        with clock("breaking points"):
-            breaking = _breaking_points(cfg, out, offline, drives, planned, say)
-    with clock("report"):
-        paths = _report(cfg, out, offline, drives, planned, clock, t_start, breaking)
+    # a Ray run connects once and checks every node sees the run folder before any work
+    executor = get_executor(cfg.executor.name, workers=cfg.executor.workers, address=cfg.executor.address)
+    with executor.session(shared=out if cfg.executor.name == "ray" else None), job_ledger(out, cfg):
+        clock = StageClock(say)
+        with clock("data"):
+            data_roots = _data(cfg, out, say)
+        if cfg.model.path is None and overlaps_training(cfg):
+            planned = _train_and_optimize(cfg, out, data_roots, clock, say)
+        else:
+            with clock("train"):
+                baselines = _given_model(cfg, say) if cfg.model.path is not None else _train(cfg, out, data_roots, say)
+            with clock("optimize"):
+                planned = _optimize(cfg, out, data_roots, baselines, say)
+        with clock("offline evaluation"):
+            offline = _offline(cfg, out, data_roots, say)
+        with clock("closed loop"):
+            drives = _closed_loop(cfg, out, offline, planned, say)
+        breaking = []
+        if cfg.closed_loop.breaking_points and drives:
+            with clock("breaking points"):
+                breaking = _breaking_points(cfg, out, offline, drives, planned, say)
+        with clock("report"):
+            paths = _report(cfg, out, offline, drives, planned, clock, t_start, breaking)
     summary = {"schema": "pilotopt.run/1", "out": str(out), "profile": cfg.profile, "stages": clock.stages,
                "total_seconds": round(time.perf_counter() - t_start, 2), "report": {k: str(v) for k, v in paths.items()}}
     write_json(out / "run.json", summary)
@@ -206,29 +209,8 @@ def per_framework(cfg: PipelineConfig, frameworks, work: Callable[[str, int], ob
 def _train(cfg: PipelineConfig, out: Path, data_roots: list[Path], say: Say) -> dict[str, Path]:
     # side by side, one thread each: measured in one demo on 2 cores, torch + tf trained in 536 s
     # against 232 s + about 360 s one after another with both threads
-    return per_framework(cfg, cfg.train.frameworks, lambda fw, threads: _train_one(cfg, out, data_roots, fw, threads, say),
+    return per_framework(cfg, cfg.train.frameworks, lambda fw, threads: run_train(cfg, out, data_roots, fw, threads, say),
                          cfg.executor.build_workers)
-
-
-def _train_one(cfg: PipelineConfig, out: Path, data_roots: list[Path], fw: str, threads: int, say: Say) -> Path:
-    """One framework's baseline; returns its model file."""
-    tc = TrainConfig(framework=fw, model=cfg.train.model, data=list(data_roots), out=out / "train" / fw,
-                     epochs=cfg.train.epochs, batch_size=cfg.train.batch_size,
-                     learning_rate=cfg.train.learning_rate, patience=cfg.train.patience, seed=cfg.seed,
-                     threads=threads, test_circuits=tuple(cfg.data.test_circuits),
-                     oversample=cfg.train.oversample, cache_dir=out / "cache")
-    last = [0.0]
-
-    def progress(phase, done, total, info):
-        if phase == "epoch" or time.perf_counter() - last[0] > 15:
-            last[0] = time.perf_counter()
-            extra = f" val_loss {info['val_loss']:.4f}" if isinstance(info.get("val_loss"), float) else ""
-            say(f"train {fw}: {phase} {done}/{total}{extra}")
-
-    metrics = train(tc, progress=progress)
-    note = "reused" if metrics.get("cached") else f"{metrics['seconds']['train']:.0f} s"
-    say(f"train {fw}: {cfg.train.model} test MSE {metrics['mse']['test']['mean']:.5f} ({note})")
-    return out / "train" / fw / metrics["artifacts"][0]
 
 
 def _given_model(cfg: PipelineConfig, say: Say) -> dict[str, Path]:
@@ -255,8 +237,8 @@ def _optimize(cfg: PipelineConfig, out: Path, data_roots, baselines: dict[str, P
     # each technique runs in a child process, much of it single-threaded (imports, conversion,
     # calibration): `build_workers` groups at a time from one queue over both frameworks, so one
     # framework's long fine-tunes do not leave a core idle once the other's are done
-    done = side_by_side(lambda job: _optimize_group(cfg, out, data_roots, baselines[job[0]], job, threads,
-                                                    at_once > 1, say, given), jobs, at_once)
+    done = side_by_side(lambda job: run_optimize(cfg, out, data_roots, baselines[job[0]], job, threads,
+                                                 at_once > 1, say, chain_names, given), jobs, at_once)
     return _planned_rows(plan, named, jobs, done)
 
 
@@ -267,17 +249,6 @@ def _optimize_plan(cfg: PipelineConfig, kind: str | None) -> tuple[dict, dict, l
     plan = {fw: names for fw, names in technique_plan(cfg, kind).items() if names or named.get(fw)}
     jobs = longest_first(prefix_groups(plan, named), lambda job: fine_tune_work(cfg, job[1], job[2]))
     return plan, named, jobs
-
-
-def _optimize_group(cfg: PipelineConfig, out: Path, data_roots, baseline: Path, job, threads: int, tagged: bool,
-                    say: Say, given: dict | None = None) -> list:
-    fw, items, variants = job
-    used = referenced_techniques(cfg, items, variants)
-    progress = (lambda line: say(f"{fw}: {line}")) if tagged else say
-    return optimize(baseline, items, data_roots, out / "variants", variants=variants,
-                    settings=technique_overrides(cfg, used), seed=cfg.seed, threads=threads,
-                    cache_dir=out / "cache", progress=progress, test_circuits=tuple(cfg.data.test_circuits),
-                    timeout=cfg.technique_timeout_s, max_mse_ratio=cfg.max_mse_ratio, **(given or {}))
 
 
 def _planned_rows(plan: dict, named: dict, jobs: list, done: list) -> list[dict]:
@@ -315,9 +286,9 @@ def _train_and_optimize(cfg: PipelineConfig, out: Path, data_roots, clock: Stage
     def work(item):
         what, arg = item
         if what == "train":
-            baselines[arg] = _train_one(cfg, out, data_roots, arg, threads, say)
+            baselines[arg] = run_train(cfg, out, data_roots, arg, threads, say)
             return baselines[arg]
-        return _optimize_group(cfg, out, data_roots, baselines[arg[0]], arg, threads, at_once > 1, say)
+        return run_optimize(cfg, out, data_roots, baselines[arg[0]], arg, threads, at_once > 1, say, chain_names)
 
     def ready(i: int, finished: set) -> bool:
         what, arg = items[i]
@@ -598,8 +569,19 @@ def _breaking_points(cfg: PipelineConfig, out: Path, offline: dict, drives: list
         protocol[variant_key(job["framework"], job["variant"])] = job["drives"]
     ex = get_executor(cfg.executor.name, workers=cfg.executor.workers, address=cfg.executor.address,
                       fresh=cl.latency == "wall")
-    return breaking_points(chosen, protocol, ex.map, latency_scale=cl.latency_scale, cap=cl.breaking_cap,
+    def run_map(fn, jobs, on_done=None):
+        results = ex.map(fn, jobs, on_done)
+        _ledger_map("breaking points", [job.get("variant", "?") for job in jobs], ex, results)
+        return results
+
+    return breaking_points(chosen, protocol, run_map, latency_scale=cl.latency_scale, cap=cl.breaking_cap,
                            resolution=cl.breaking_resolution, say=say, known=known)
+
+
+def _ledger_map(stage: str, names: list[str], ex, results: list) -> None:
+    ledger = current_ledger()
+    if ledger is not None:
+        ledger.add_map(stage, names, ex, results)
 
 
 def _merge_drives(screen: list[dict], deep: list[dict]) -> list[dict]:
@@ -641,6 +623,7 @@ def drive_all(cfg: PipelineConfig, jobs: list[dict], what: str, say: Say) -> lis
             say(f"drive [{finished[0]}/{len(todo)}] {job['variant']} ({len(recs)} drives): {what_}")
 
         results = ex.map(drive_variant, [jobs[j] for j in todo], on_done=on_done)
+        _ledger_map(f"closed loop ({what})", [jobs[j]["variant"] for j in todo], ex, results)
         for j, result in zip(todo, results):
             for d, rec in enumerate(_as_records(jobs[j], result)):
                 records[(j, d)] = rec
