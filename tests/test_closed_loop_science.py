@@ -203,3 +203,19 @@ def test_reproducible_realtime_gives_identical_trajectories_in_two_processes(tmp
     # and the wall-clock mode is labelled as such
     r = drive(make_brain("classic"), DriveConfig(circuit="simple", mode="realtime", timeout=1.0))
     assert r.metrics.latency_source == "wall" and r.to_json()["config"]["latency_source"] == "wall"
+
+
+def test_a_repetitions_sensor_noise_is_normal_within_a_frame_and_seeded():
+    from pilotopt.sim.conditions.camera_noise import GaussianBank
+
+    image = np.full((66, 200, 3), 128, dtype=np.uint8)
+    bank = GaussianBank(np.random.default_rng([0, 1, 4]))
+    frames = [bank.add(image, 2.0).astype(np.float32) - 128 for _ in range(40)]
+    for f in frames[:5]:  # each frame: mean 0 and the asked standard deviation (after rounding to uint8)
+        assert abs(f.mean()) < 0.05 and 1.85 < f.std() < 2.15
+    # frames differ from each other (new windows), and the same seed gives the same frames
+    assert min(np.abs(a - b).mean() for a, b in zip(frames, frames[1:])) > 1.0
+    again = GaussianBank(np.random.default_rng([0, 1, 4]))
+    assert all(np.array_equal(again.add(image, 2.0).astype(np.float32) - 128, f) for f in frames)
+    other = GaussianBank(np.random.default_rng([0, 2, 4])).add(image, 2.0).astype(np.float32) - 128
+    assert not np.array_equal(other, frames[0])

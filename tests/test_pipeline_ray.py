@@ -39,7 +39,9 @@ executor: {workers: 2, build_workers: 2}
 
 
 def _command(cfg: Path, out: Path, address: str) -> list[str]:
-    return [sys.executable, "-m", "pilotopt", "run", "--config", str(cfg), "--out", str(out), "--executor", "ray",
+    """`--out` relative to the working directory (run from out.parent), as `make demo` passes it:
+    the tasks on other nodes still find every path."""
+    return [sys.executable, "-m", "pilotopt", "run", "--config", str(cfg), "--out", out.name, "--executor", "ray",
             "--address", address]
 
 
@@ -80,7 +82,7 @@ def test_every_stage_runs_on_the_cluster_a_killed_node_costs_one_retry_and_a_rer
     cfg.write_text(CONFIG)
     out = tmp_path / "out"
     log = (tmp_path / "run.log").open("w")
-    proc = subprocess.Popen(_command(cfg, out, cluster.address), stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(_command(cfg, out, cluster.address), stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
     # Kill the second node once it has finished a technique job and is running another.
     deadline, killed, third = time.monotonic() + 600, None, None
     while proc.poll() is None and time.monotonic() < deadline:
@@ -116,7 +118,8 @@ def test_every_stage_runs_on_the_cluster_a_killed_node_costs_one_retry_and_a_rer
     # The rerun resumes: every baseline, variant and drive is reused, nothing is built again.
     model = out / "train" / "torch" / "metrics.json"
     model_stamp = model.stat().st_mtime_ns
-    rerun = subprocess.run(_command(cfg, out, cluster.address), capture_output=True, text=True, timeout=600)
+    rerun = subprocess.run(_command(cfg, out, cluster.address), capture_output=True, text=True, timeout=600,
+                           cwd=tmp_path)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert model.stat().st_mtime_ns == model_stamp
     assert {p.parent.name: p.stat().st_mtime_ns for p in (out / "variants").glob("*/variant.json")} == variants

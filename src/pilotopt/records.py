@@ -23,6 +23,10 @@ OFFLINE_SCHEMA = "pilotopt.results/1"  # the offline stage's results.json, whose
 # one drive's JSON; 3: commands applied as the output map gives them, unclipped (the edge package's
 # rule); drives of /2 clipped them to the labels' range, so they are driven again
 DRIVE_SCHEMA = "pilotopt.closed_loop/3"
+# what the simulator computes for the same drive settings: part of every cached drive's key, raised
+# whenever those settings give another trajectory (2: a repetition's sensor noise from a GaussianBank,
+# camera noise rounded to the nearest level instead of truncated)
+SIM_VERSION = 2
 STATUSES = ("ok", "failed", "skipped")
 DEFAULT_CONDITION = "default"
 BRIDGE_SCHEMA = "pilotopt.ros_bridge/1"  # `pilotopt sim ros-bridge --out`

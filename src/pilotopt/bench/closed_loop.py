@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -25,8 +26,8 @@ from pilotopt.errors import BadInputError
 from pilotopt.frameworks import import_torch
 from pilotopt.records import OfflineRow, offline_rows
 from pilotopt.runtimes import load_artifact_predictor
-from pilotopt.sim.brains.model import ModelBrain
-from pilotopt.sim.closed_loop import DriveConfig, DriveResult, drive, drive_many
+from pilotopt.sim.brains.model import ModelBrain, batch_invariant
+from pilotopt.sim.closed_loop import DriveConfig, DriveResult, DriveRun, drive, drive_many
 
 BENCH_SCHEMA = "pilotopt.bench.closed_loop/1"
 CARS = (1, 4, 16, 64)
@@ -80,6 +81,26 @@ def _figures(results: list[DriveResult], wall: float, cpu: float) -> dict:
             "core_s_per_drive": cpu / len(results), "core_ms_per_brain_step": 1000.0 * cpu / steps if steps else None}
 
 
+def model_cost(predictor, brain: ModelBrain, cfg: DriveConfig, k: int, min_core_s: float = 0.5) -> float:
+    """Core-ms per frame of the model call alone at batch `k` (the frame of the drive's first brain
+    step, repeated): what no batching of the simulation can go below. Runtimes that are not
+    batch-invariant are called one frame at a time, as step_many does."""
+    obs = DriveRun(brain, replace(cfg, warmup_steps=0), warmup=False).observation()
+    one = brain.model_input(obs)
+    x = np.concatenate([one] * k)
+    invariant = k > 1 and batch_invariant(predictor.raw) is not False
+    call = (lambda: predictor.raw.predict(x)) if invariant else (lambda: [predictor.raw.predict(one) for _ in range(k)])
+    call()  # warm
+    calls, t = 0, os.times()
+    while True:
+        call()
+        calls += 1
+        u = os.times()
+        spent = (u.user - t.user) + (u.system - t.system)
+        if spent >= min_core_s and calls >= 3:
+            return 1000.0 * spent / (calls * k)
+
+
 def _gap(single: list[DriveResult], batched: list[DriveResult]) -> dict:
     """How far each batched drive is from the same drive alone: the largest position difference
     over the common ticks, and whether the tick counts and completion agree."""
@@ -115,6 +136,9 @@ def bench_closed_loop(run: Path | str, variants: list[str] | None = None, cars: 
                  "brain_step_p50_ms": float(np.median(row.brain_step_samples_ms)), "per_cars": []}
         say(f"{row.name}: one car at a time, {single_drives} drives")
         base_cfgs = _configs(row, single_drives, circuit, timeout)
+        # untimed: the one-time costs (kernels compiled, colour tables, the runtime's first calls)
+        # would otherwise all land on the one-car path, measured first
+        drive(ModelBrain(predictor, label=row.name), replace(base_cfgs[0], timeout=2.0))
         single, wall, cpu = _measured(lambda: [drive(ModelBrain(predictor, label=row.name), c) for c in base_cfgs])
         entry["one_car"] = _figures(single, wall, cpu)
         for k in cars:
@@ -126,7 +150,12 @@ def bench_closed_loop(run: Path | str, variants: list[str] | None = None, cars: 
             base = entry["one_car"]["drives_per_core_s"]
             fig["speedup_drives_per_core_s"] = fig["drives_per_core_s"] / base if base and fig["drives_per_core_s"] else None
             fig["vs_one_car"] = _gap(single[:k], batched[:len(single)])
+            fig["model_core_ms_per_frame"] = model_cost(predictor, ModelBrain(predictor, label=row.name), cfgs[0], k)
+            fig["sim_core_ms_per_brain_step"] = fig["core_ms_per_brain_step"] - fig["model_core_ms_per_frame"]
             entry["per_cars"].append(fig)
+        # the most batching could give if the simulation cost nothing: one car's step / the model alone
+        best_model = min(p["model_core_ms_per_frame"] for p in entry["per_cars"])
+        entry["speedup_bound_model_only"] = entry["one_car"]["core_ms_per_brain_step"] / best_model
         out.append(entry)
         del predictor
     share, warnings = contention(snap, 0.15, "figures")
@@ -144,7 +173,11 @@ def bench_closed_loop(run: Path | str, variants: list[str] | None = None, cars: 
                       "core_s: this process's CPU time (user + system, all threads); drives_per_core_s = drives / "
                       "core_s; speedup_drives_per_core_s = per_cars / one_car",
                       "vs_one_car: the batched drives against the same drives driven alone (the first "
-                      "min(K, single_drives)); a runtime's batched kernels may round floats differently"],
+                      "min(K, single_drives)); a runtime's batched kernels may round floats differently",
+                      "model_core_ms_per_frame: the model call alone at batch K (one car at a time for a runtime "
+                      "that is not batch-invariant); sim_core_ms_per_brain_step: the rest of a brain step",
+                      "speedup_bound_model_only: the one-car path's core-ms per brain step over the model alone "
+                      "at its best batch: the ratio batching would reach if the simulation cost nothing"],
             "warnings": warnings, "variants": out}
 
 
@@ -152,13 +185,16 @@ def render_table(doc: dict):
     from rich.table import Table
 
     t = Table(title=f"closed loop: drives per core-second ({doc['machine']['cpu']}, {doc['machine']['threads']} thread)")
-    for col in ("variant", "cars", "drives", "core s", "drives / core s", "x one car", "max |dpos| m"):
+    for col in ("variant", "cars", "drives", "core s", "drives / core s", "x one car", "model ms / frame",
+                "sim ms / step", "max |dpos| m"):
         t.add_column(col, justify="left" if col == "variant" else "right")
     for v in doc["variants"]:
         one = v["one_car"]
         t.add_row(v["variant"], "one at a time", str(one["drives"]), f"{one['core_s']:.1f}",
-                  f"{one['drives_per_core_s']:.3f}", "1.00", "")
+                  f"{one['drives_per_core_s']:.3f}", "1.00", "", f"{one['core_ms_per_brain_step']:.2f} (all)", "")
         for p in v["per_cars"]:
             t.add_row("", str(p["cars"]), str(p["drives"]), f"{p['core_s']:.1f}", f"{p['drives_per_core_s']:.3f}",
-                      f"{p['speedup_drives_per_core_s']:.2f}", f"{p['vs_one_car']['max_position_diff_m']:.2g}")
+                      f"{p['speedup_drives_per_core_s']:.2f}", f"{p['model_core_ms_per_frame']:.2f}",
+                      f"{p['sim_core_ms_per_brain_step']:.2f}", f"{p['vs_one_car']['max_position_diff_m']:.2g}")
+        t.add_row("", "bound", "", "", "", f"{v['speedup_bound_model_only']:.2f}", "", "0 (if free)", "")
     return t

@@ -20,15 +20,17 @@ def cpu_name() -> str:
 
 
 def cpu_snapshot() -> tuple[float, float, float] | None:
-    """(busy CPU seconds of the whole machine, CPU seconds of this process, wall time), to tell
-    how much of the machine OTHER processes used while we measured (Linux only)."""
+    """(busy CPU seconds of the whole machine, CPU seconds of this process and of its children it
+    waited for, wall time), to tell how much of the machine OTHER processes used while we measured
+    (Linux only): a benchmark's own child processes are not "others"."""
     try:
         fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     except (OSError, ValueError, IndexError):
         return None
     busy = sum(fields[:8]) - fields[3] - fields[4]  # all but idle and iowait
     own = os.times()
-    return busy / os.sysconf("SC_CLK_TCK"), own.user + own.system, time.perf_counter()
+    return (busy / os.sysconf("SC_CLK_TCK"), own.user + own.system + own.children_user + own.children_system,
+            time.perf_counter())
 
 
 def other_cpu_share(start, end) -> float | None:

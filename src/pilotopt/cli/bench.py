@@ -166,8 +166,48 @@ def bench_closed_loop_cmd(
     err = Console(stderr=True)
     doc = bench_closed_loop(run, names, counts, single_drives, circuit, timeout, threads,
                             progress=lambda m: err.print(f"[dim]{m}[/]", highlight=False))
+    _write_and_show(doc, out, closed_loop_table(doc))
+
+
+@app.command("scaling")
+def bench_scaling_cmd(
+    frames: str = typer.Option("10000,40000,80000", help="Dataset sizes to measure, comma-separated frames."),
+    frameworks: str = typer.Option("torch", help="Baselines to train at each size: torch, tf or torch,tf."),
+    epochs: int = typer.Option(1, min=1, help="Training epochs at each size (time grows with them)."),
+    threads: int = typer.Option(2, min=1, help="Training threads."),
+    workers: int = typer.Option(2, min=1, help="Recording processes of the data stage."),
+    work: Optional[Path] = typer.Option(None, help="Keep the datasets and models here (default: a temporary "
+                                                   "folder, one size on disk at a time, removed at the end)."),
+    out: Path = typer.Option(Path("bench_scaling.json"), help="Where to write the JSON."),
+) -> None:
+    """Time, CPU and peak memory of the data and training stages against the dataset size (10k, 40k
+    and 80k frames recorded by the simulator), each stage in a fresh process."""
+    from rich.console import Console
+
+    # psutil and the stages' code: imported on first use, not with this module
+    from pilotopt.bench.scaling import bench_scaling, render_table as scaling_table
+    from pilotopt.errors import BadInputError
+
+    try:
+        sizes = tuple(int(f) for f in frames.split(",") if f.strip())
+    except ValueError:
+        raise BadInputError(f"--frames '{frames}' is not a comma-separated list of sizes, e.g. 10000,40000") from None
+    fws = tuple(f.strip() for f in frameworks.split(",") if f.strip())
+    unknown = [f for f in fws if f not in ("torch", "tf")]
+    if unknown or not fws:
+        raise BadInputError(f"--frameworks '{frameworks}': choose torch, tf or torch,tf")
+    err = Console(stderr=True)
+    doc = bench_scaling(sizes, fws, epochs, threads, workers, work,
+                        progress=lambda m: err.print(f"[dim]{m}[/]", highlight=False))
+    _write_and_show(doc, out, scaling_table(doc))
+
+
+def _write_and_show(doc: dict, out: Path, table) -> None:
+    """Write a benchmark's JSON, print its table and warnings, and say where it went."""
+    from rich.console import Console  # rich renders the table only: imported on use
+
     write_json(out, doc)
-    Console(width=160).print(closed_loop_table(doc))
+    Console(width=160).print(table)
     for w in doc["warnings"]:
         typer.echo(f"warning: {w}")
     typer.echo(f"written: {out}")

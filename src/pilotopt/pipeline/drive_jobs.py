@@ -19,7 +19,7 @@ from pilotopt.artifacts import open_artifact
 from pilotopt.atomic import write_json
 from pilotopt.contracts import load_contract
 from pilotopt.errors import one_line
-from pilotopt.records import DRIVE_SCHEMA, Drive, DriveJob
+from pilotopt.records import DRIVE_SCHEMA, SIM_VERSION, Drive, DriveJob
 from pilotopt.runtimes import load_artifact_predictor
 from pilotopt.sim.brains.model import ModelBrain
 from pilotopt.sim.conditions import parse_condition
@@ -41,6 +41,7 @@ def job_key(drive: DriveJob) -> str:
     """What decides a drive's result: the variant's artifact and record, and the drive settings."""
     keep = drive.model_dump(mode="json", include=set(_KEY_FIELDS))
     keep["latency_samples"] = _latency_digest(drive)
+    keep["sim_version"] = SIM_VERSION
     if drive.contract:
         keep["contract"] = load_contract(drive.contract).digest
     return hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()[:16]

@@ -77,6 +77,8 @@ class StageClock:
 def run_pipeline(cfg: PipelineConfig, out: Path | str, say: Say = print) -> dict:
     """Run every stage; returns {"report": paths, "stages": timings, ...}."""
     out = ensure_writable_dir(out)
+    if cfg.executor.name == "ray":  # every path a job carries is read on another node, in another directory
+        out = out.resolve()
     t_start = time.perf_counter()
     stale = sweep_stale(out)
     if stale:

@@ -178,6 +178,11 @@ def current_ledger() -> JobLedger | None:
     return _CURRENT[-1] if _CURRENT else None
 
 
+def _abs(path) -> str:
+    """A path as a task on another node (another working directory) must read it."""
+    return str(Path(path).resolve())
+
+
 def _on_ray(cfg: PipelineConfig) -> bool:
     return cfg.executor.name == "ray"
 
@@ -216,8 +221,8 @@ def run_train(cfg: PipelineConfig, out: Path, data_roots: list[Path], fw: str, t
     """Train `fw`'s baseline here or as a Ray task; a failed remote job stops the run in one line."""
     if not _on_ray(cfg):
         return _local(out, "train", fw, lambda: train_baseline(cfg, out, data_roots, fw, threads, say))
-    result = _remote(cfg, train_job, {"config": cfg.model_dump(mode="json"), "out": str(out),
-                                      "data": [str(p) for p in data_roots], "framework": fw, "threads": threads},
+    result = _remote(cfg, train_job, {"config": cfg.model_dump(mode="json"), "out": _abs(out),
+                                      "data": [_abs(p) for p in data_roots], "framework": fw, "threads": threads},
                      "train", fw)
     if result.get("status") == "failed":
         raise StageJobFailed(f"training the {fw} baseline failed: {result.get('reason')}; rerun to resume "
@@ -235,8 +240,10 @@ def run_optimize(cfg: PipelineConfig, out: Path, data_roots, baseline: Path, job
     if not _on_ray(cfg):
         return _local(out, "optimize", name,
                       lambda: optimize_group(cfg, out, data_roots, baseline, job, threads, tagged, say, given))
-    result = _remote(cfg, optimize_job, {"config": cfg.model_dump(mode="json"), "out": str(out),
-                                         "data": [str(p) for p in data_roots], "baseline": str(baseline),
+    if given and isinstance(given.get("contract"), str) and Path(given["contract"]).is_file():
+        given = {**given, "contract": _abs(given["contract"])}  # a contract file, read where the job runs
+    result = _remote(cfg, optimize_job, {"config": cfg.model_dump(mode="json"), "out": _abs(out),
+                                         "data": [_abs(p) for p in data_roots], "baseline": _abs(baseline),
                                          "framework": fw, "items": list(items), "variants": variants,
                                          "threads": threads, "tagged": tagged, "given": given, "name": name},
                      "optimize", name)

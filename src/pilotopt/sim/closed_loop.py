@@ -34,7 +34,7 @@ from pilotopt.sim.brains.base import Brain
 from pilotopt.sim.camera import CameraModel, FullFrameView, PilotNetView, View
 from pilotopt.sim.circuits import load_circuit, parse_direction
 from pilotopt.sim.conditions import parse_condition
-from pilotopt.sim.conditions.camera_noise import gaussian
+from pilotopt.sim.conditions.camera_noise import GaussianBank
 from pilotopt.sim.metrics import brain_metrics, path_metrics
 from pilotopt.sim.score import (FORMULAS, INTERVENTION_DISTANCE, autonomy, bm_position_deviation, driving_score,
                                 excursions)
@@ -174,6 +174,7 @@ class DriveRun:
         self.scale = cfg.latency_scale * cond.latency_scale
         self._draw = np.random.default_rng([cfg.seed, cfg.repetition, 2])
         self._noise_rng = np.random.default_rng([cfg.seed, cfg.repetition, 3])
+        self._sensor = GaussianBank(np.random.default_rng([cfg.seed, cfg.repetition, 4]))
         self._samples = np.asarray(cfg.latency_samples, dtype=np.float64) if cfg.latency_samples else None
         self.source = cfg.latency_source
         self.steps: dict[str, list] = {"t": [], "step_s": [], "inference_s": [], "v": [], "w": [], "latency_s": []}
@@ -196,7 +197,7 @@ class DriveRun:
             return None
         obs = sim.observe(self.view)
         if self.sensor_noise > 0:
-            obs = gaussian(obs, self.sensor_noise, self._noise_rng)
+            obs = self._sensor.add(obs, self.sensor_noise)
         return self.cond.noisy(obs, self._noise_rng)
 
     def fail(self, exc: Exception) -> None:

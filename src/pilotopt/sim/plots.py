@@ -158,9 +158,13 @@ def _path_xy(result) -> tuple[np.ndarray, np.ndarray]:
     return xy[ok], lateral[:n][ok]
 
 
+TRACK_SEGMENTS = 600  # drawn: a finer track (circuits hold a point every 0.1 m) costs draw time, not detail
+
+
 def _draw_track(ax, track) -> None:
-    pts = np.asarray(track.points, dtype=np.float64)
-    nrm = np.asarray(track.normals, dtype=np.float64)
+    stride = max(1, len(track.points) // TRACK_SEGMENTS)
+    pts = np.asarray(track.points, dtype=np.float64)[::stride]
+    nrm = np.asarray(track.normals, dtype=np.float64)[::stride]
     hw = float(track.road_half_width)
     left = pts + hw * nrm
     right = pts - hw * nrm

@@ -24,6 +24,12 @@ BATCH_TOLERANCE = 1e-5
 _BATCH_INVARIANT: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # predictor -> verdict
 
 
+def batch_invariant(model) -> bool | None:
+    """Whether `model` (a predictor's raw model) gave the same outputs in a batch as one by one
+    when a drive first batched it (None: not checked yet)."""
+    return _BATCH_INVARIANT.get(model)
+
+
 class ModelBrain(Brain):
     name = "model"
 
