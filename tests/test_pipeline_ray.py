@@ -83,18 +83,22 @@ def test_every_stage_runs_on_the_cluster_a_killed_node_costs_one_retry_and_a_rer
     out = tmp_path / "out"
     log = (tmp_path / "run.log").open("w")
     proc = subprocess.Popen(_command(cfg, out, cluster.address), stdout=log, stderr=subprocess.STDOUT, cwd=tmp_path)
-    # Kill the second node once it has finished a technique job and is running another.
+    # Kill the second node while it runs a technique job: once it has finished a job there (the
+    # training or a technique), or else once most technique jobs are done (with one CPU per node
+    # and two jobs at once, each node always holds one of the two while two are left).
     deadline, killed, third = time.monotonic() + 600, None, None
     while proc.poll() is None and time.monotonic() < deadline:
-        done_there = [j for j in _ledger(out)["jobs"] if j["stage"] == "optimize" and j["node_id"] == second.node_id]
+        finished = _ledger(out)["jobs"]
+        done_there = [j for j in finished if j["node_id"] == second.node_id]
+        techniques_done = [j for j in finished if j["stage"] == "optimize"]
         busy = [j for j in _running_on(out, second.node_id) if j["stage"] == "optimize"]
-        if done_there and busy:
+        if busy and (done_there or len(techniques_done) >= 3):
             killed = busy[0]["job"]
             cluster.remove_node(second, allow_graceful=False)
             third = cluster.add_node(num_cpus=1)  # the drives spread over the head and this one
             break
         time.sleep(0.05)
-    assert killed, "the second node never ran two technique jobs; log:\n" + (tmp_path / "run.log").read_text()[-3000:]
+    assert killed, "the second node never ran a technique job; log:\n" + (tmp_path / "run.log").read_text()[-3000:]
     assert proc.wait(timeout=600) == 0, (tmp_path / "run.log").read_text()[-4000:]
     assert (out / "report" / "report.md").exists()
 
@@ -103,10 +107,10 @@ def test_every_stage_runs_on_the_cluster_a_killed_node_costs_one_retry_and_a_rer
     for j in jobs:
         by_stage.setdefault(j["stage"].split(" (")[0], set()).add(j["node_id"])
     assert by_stage["train"] <= {head, second.node_id, third.node_id}
-    assert {head, second.node_id} <= by_stage["optimize"]  # techniques built on both nodes
-    assert {head, third.node_id} <= by_stage["closed loop"]  # drive groups too
+    assert head in by_stage["optimize"] and {head, third.node_id} <= by_stage["closed loop"]
     again = [j for j in jobs if j["job"] == killed and j["stage"] == "optimize"]
     assert len(again) == 1 and again[0]["status"] == "ok" and again[0]["attempts"] == 2, again
+    # the second node ran it until it was killed; a node still alive built it
     assert again[0]["node_id"] != second.node_id and second.node_id[:12] in again[0]["node_losses"][0]
     assert all(j["status"] == "ok" for j in jobs), [j for j in jobs if j["status"] != "ok"]
     assert not list((out / "running").glob("*.json"))  # nothing is left marked as running

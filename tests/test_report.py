@@ -388,6 +388,16 @@ def test_with_a_target_the_rule_ranks_by_the_device_and_never_picks_what_cannot_
     assert rec["summary"].endswith("on ssh://pi@car.") and "3.000 ms" in rec["summary"]
     assert any(line.startswith("On ssh://pi@car (car (Cortex-A76, aarch64, 4 cores))") for line in rec["explanation"])
     assert any(line.startswith("Not runnable on ssh://pi@car: keras (the edge package runs") for line in rec["explanation"])
+    # one reason is said once for every variant it rules out
+    for row in doc["variants"]:
+        if row["name"] == "tf_qat":
+            row["on_target"] = on["keras"]
+    grouped = [line for line in _rec(offline=doc)["explanation"] if line.startswith("Not runnable")]
+    assert len(grouped) == 1 and grouped[0].count("the edge package runs") == 1, grouped
+    assert "keras, tf_qat (the edge package runs" in grouped[0] or "tf_qat, keras (the edge package runs" in grouped[0]
+    for row in doc["variants"]:
+        if row["name"] == "tf_qat":
+            row["on_target"] = on["tf_qat"]
     # a variant whose commands on the device are not the ones driven here is not a candidate there either
     for row in doc["variants"]:
         if row["name"] == "tflite_fp32":

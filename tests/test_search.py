@@ -358,3 +358,51 @@ def test_a_score_floor_keeps_driven_trials_off_the_front_without_recomputing(loc
     assert not set(doc["front"]) & {t["name"] for t in below}
     assert "constraints.min_score 100" in (out / "search.md").read_text()
     assert (out / "computed.log").read_text() == computed  # judged again, nothing computed again
+
+
+def test_a_failed_trial_steers_the_sampler_away_from_the_region_that_failed():
+    """A trial that made no scored variant is told to the sampler as a point dominated in every
+    objective: TPE then draws the failing region less often than when it is told a failure, which
+    it ignores (a 30-trial demo search drew one failing pruning level 19 times in a row). The
+    trial itself stays failed: never on the front."""
+    optuna = pytest.importorskip("optuna")
+    from types import SimpleNamespace
+
+    from pilotopt.pipeline.config import load_config
+    from pilotopt.records import SearchTrial, VariantSummary
+    from pilotopt.search.config import load_search_config
+    from pilotopt.search.results import front
+    from pilotopt.search.trial import sampler_values
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    search = load_search_config(None, {"latency": "measured"})
+    ctx = SimpleNamespace(cfg=load_config(None, {}), search=search)
+
+    def trial_at(amount: float) -> SearchTrial:  # more pruning: faster and smaller, until it breaks
+        if amount > 0.6:
+            return SearchTrial(name="t", state="failed", reason="step 2/3 torch_prune_global failed: MSE 30x")
+        summary = VariantSummary(key="torch/t", name="t", latency_p50_ms=1.0 - amount, size_mb=1.0 - amount)
+        return SearchTrial(name="t", state="complete", fidelity=3, score=85.0 - 5 * amount, summary=summary)
+
+    def failing_draws(tell_failures_as_failures: bool) -> int:
+        study = optuna.create_study(directions=search.directions,
+                                    sampler=optuna.samplers.TPESampler(seed=3, n_startup_trials=8))
+        drawn = 0
+        for i in range(40):
+            trial = study.ask()
+            doc = trial_at(trial.suggest_float("amount", 0.0, 0.9))
+            values, own = sampler_values(ctx, doc)
+            drawn += i >= 8 and not own
+            if tell_failures_as_failures and not own:
+                study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            else:
+                study.tell(trial, values)
+        return drawn
+
+    assert failing_draws(False) < failing_draws(True) / 2
+    failed = trial_at(0.8)
+    values, own = sampler_values(ctx, failed)
+    assert not own and values[search.objectives.index("score")] == 0.0
+    assert all(v >= 1e9 for o, v in zip(search.objectives, values) if o != "score")
+    row = {"name": "t", "state": "failed", "values": values, "doc": failed}
+    assert front([row], search.directions) == []

@@ -302,8 +302,12 @@ def recommend(rows: list[VariantSummary], constraints: Any = None) -> dict:
         off = [r for r in constrained if r.target_status != "ok" or r.target_check_ok is False]
         excluded["target"] = [r.key for r in off]
         constrained = [r for r in constrained if r not in off]
-        if off:
-            lines.append(f"Not runnable on {target}: " + "; ".join(f"{names[r.key]} ({_off_target(r)})" for r in off) + ".")
+        if off:  # one reason, said once, for all the variants it rules out (a missing runtime: many)
+            why: dict[str, list[str]] = {}
+            for r in off:
+                why.setdefault(_off_target(r), []).append(names[r.key])
+            lines.append(f"Not runnable on {target}: " + "; ".join(f"{', '.join(n)} ({reason})"
+                                                                   for reason, n in why.items()) + ".")
 
     if unavailable:
         lines.append("Not candidates (not ok offline): " + "; ".join(

@@ -23,10 +23,11 @@ from pilotopt.isolation import child_env_vars
 from pilotopt.search.context import SearchContext
 from pilotopt.search.space import Replay, suggest
 from pilotopt.records import SearchTrial
-from pilotopt.search.trial import cached_trial, objective_values, read_reference, run_trial
+from pilotopt.search.trial import cached_trial, read_reference, run_trial, sampler_values
 
 STUDY_NAME = "pilotopt-search"
 INTERRUPTED = "interrupted"  # user attribute of a trial failed because its run was killed
+FAILED = "failed"  # user attribute (the reason) of a trial told to the sampler as the dominated point
 Say = Callable[[str], None]
 
 
@@ -75,11 +76,11 @@ def reconcile(ctx: SearchContext, study) -> int:
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         name = t.user_attrs.get("name")
         doc = cached_trial(ctx, name) if name else None
-        values = objective_values(ctx, doc) if doc else None
-        if doc is not None and values is not None:
+        if doc is not None:
+            values, own = sampler_values(ctx, doc)
+            if not own:
+                store.set_trial_user_attr(t._trial_id, FAILED, doc.reason or "failed")
             store.set_trial_state_values(t._trial_id, TrialState.COMPLETE, values)
-        elif doc is not None:
-            store.set_trial_state_values(t._trial_id, TrialState.FAIL)
         else:
             store.set_trial_user_attr(t._trial_id, INTERRUPTED, True)
             store.set_trial_state_values(t._trial_id, TrialState.FAIL)
@@ -145,11 +146,10 @@ def run_local(ctx: SearchContext, ref: dict, say: Say) -> None:
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             continue
         doc = run_trial(ctx, cand, ref, say=lambda m: None)
-        values = objective_values(ctx, doc)
-        if values is None:
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        else:
-            study.tell(trial, values)
+        values, own = sampler_values(ctx, doc)
+        if not own:
+            trial.set_user_attr(FAILED, doc.reason or "failed")
+        study.tell(trial, values)
         say(f"[{finished(study)}/{ctx.search.trials}] " + _line(doc, trial.number))
 
 
@@ -160,10 +160,9 @@ def _tune_trial(config: dict, ctx_doc: dict, ref_file: str) -> dict:
     ref = read_reference(Path(ref_file))
     cand = suggest(Replay(_flat(config)), ctx.search_space, _kinds(ctx))
     doc = run_trial(ctx, cand, ref)
-    values = objective_values(ctx, doc)
-    out = {"name": cand.name, "state": doc.state}
-    if values is not None:
-        out.update(dict(zip(ctx.search.objectives, values)))
+    values, own = sampler_values(ctx, doc)
+    out = {"name": cand.name, "state": doc.state, FAILED: None if own else (doc.reason or "failed")}
+    out.update(dict(zip(ctx.search.objectives, values)))
     return out
 
 

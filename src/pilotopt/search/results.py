@@ -36,7 +36,9 @@ def _trials(ctx: SearchContext, study) -> list[dict]:
         doc = cached_trial(ctx, name) if name else None
         if t.state == optuna.trial.TrialState.FAIL and t.user_attrs.get("interrupted"):
             continue
-        out.append({"number": t.number, "state": t.state.name.lower(), "params": dict(t.params),
+        # a trial that made no scored variant is told to the sampler as a dominated point, not as a failure
+        state = "failed" if doc is not None and not doc.complete else t.state.name.lower()
+        out.append({"number": t.number, "state": state, "params": dict(t.params),
                     "values": list(t.values) if t.values else None, "name": name,
                     "chain": t.user_attrs.get("chain"), "doc": doc})
     return out
@@ -265,7 +267,7 @@ def summarize(ctx: SearchContext, study, ref: dict, wall_s: float | None = None)
                                 "threads": ctx.cfg.threads,
                                 "trials_at_once": ctx.search.workers if ctx.search.executor == "ray" else 1,
                                 "objective": "MMACs per prediction" if ctx.search.latency == "macs" else "p50 ms"},
-        "wall_s": wall_s, "trials_finished": sum(1 for t in trials if t["state"] in ("complete", "fail")),
+        "wall_s": wall_s, "trials_finished": sum(1 for t in trials if t["state"] in ("complete", "fail", "failed")),
         "reference": {k: v.to_json() for k, v in ref.items()},
         "trials": [{k: v for k, v in t.items() if k != "doc"} | {"result": t["doc"] and t["doc"].to_json()}
                    for t in trials],
