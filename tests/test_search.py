@@ -406,3 +406,42 @@ def test_a_failed_trial_steers_the_sampler_away_from_the_region_that_failed():
     assert all(v >= 1e9 for o, v in zip(search.objectives, values) if o != "score")
     row = {"name": "t", "state": "failed", "values": values, "doc": failed}
     assert front([row], search.directions) == []
+
+
+def test_the_search_holds_a_trial_to_the_baseline_the_runs_decision_does():
+    """The condition gate of a search trial measures against the best-driving baseline in every
+    cell, as the run's rule does, not against each cell's best baseline: the demo's distilled
+    student passed the run's gate on dusk (torch 60.8) and failed the search's (keras 79.1, a
+    baseline that drives worse everywhere else), leaving the search's front empty."""
+    from types import SimpleNamespace
+
+    from pilotopt.decide import recommend
+    from pilotopt.pipeline.config import load_config
+    from pilotopt.records import ScoreCell, SearchTrial, VariantSummary
+    from pilotopt.search.results import off_the_gate
+
+    def summary(key, default, dusk, framework, name):
+        cells = {f"{cond}|simple|anticlockwise": ScoreCell(score_mean=s, score_lo=s - 0.5, score_hi=s + 0.5, n=3,
+                                                           clean=3, condition=cond, circuit="simple",
+                                                           direction="anticlockwise")
+                 for cond, s in (("default", default), ("dusk", dusk))}
+        return VariantSummary(key=key, name=name, framework=framework, status="ok", mse_mean=0.01,
+                              latency_p50_ms=1.0, size_mb=1.0, cl_score_mean=default, cl_score_lo=default - 0.5,
+                              cl_score_hi=default + 0.5, cl_runs_total=3, cl_runs_completed=3, cl_all_completed=True,
+                              cl_cells=cells)
+
+    torch = summary("torch/torch", 82.4, 60.8, "torch", "torch")
+    keras = summary("tf/keras", 57.3, 79.1, "tf", "keras")
+    ref = {"torch": SearchTrial(name="torch", state="complete", fidelity=3, summary=torch),
+           "keras": SearchTrial(name="keras", state="complete", fidelity=3, summary=keras)}
+    ctx = SimpleNamespace(cfg=load_config(None, {}))
+
+    def trial(dusk):
+        s = summary("torch/s-1", 93.2, dusk, "torch", "s-1")
+        return {"doc": SearchTrial(name="s-1", state="complete", fidelity=3, score=93.2, summary=s)}
+
+    assert off_the_gate(ctx, trial(68.3), ref) is None  # above torch's dusk, below keras's: passes, as in the run
+    assert "dusk" in off_the_gate(ctx, trial(50.0), ref)  # below torch's own dusk interval minus 5: fails
+    # the run's rule over the same rows agrees
+    rows = [torch, keras, trial(68.3)["doc"].summary]
+    assert recommend(rows, {"mse_tolerance": 0.5})["recommended"] == "torch/s-1"

@@ -242,6 +242,15 @@ def cell_label(cell: ScoreCell, one_place: bool) -> str:
     return cell.condition if one_place else f"{cell.condition} on {cell.circuit} ({cell.direction})"
 
 
+def driving_reference(baselines: list[VariantSummary]) -> VariantSummary | None:
+    """The baseline the driving and condition gates measure a candidate against: the best-driving
+    one (its mean driving score), in every cell, so a candidate is held to what one model does
+    everywhere, not to the best of several baselines cell by cell (which no model, the baselines
+    included, need manage). The run's rule and the search's trial table both ask this."""
+    driven = [r for r in baselines if r.cl_score_mean is not None]
+    return max(driven, key=lambda r: (r.cl_score_mean, r.name)) if driven else None
+
+
 def condition_gate(candidates: list[VariantSummary], baselines: list[VariantSummary],
                    c: Constraints) -> tuple[list[VariantSummary], dict[str, list[str]], dict[str, dict]]:
     """(kept candidates, {key: [why excluded]}, {cell key: the reference cell and its variant}) by
@@ -355,9 +364,8 @@ def recommend(rows: list[VariantSummary], constraints: Any = None) -> dict:
     drove_out: list[str] = []
     driving_fallback = False
     if driven and gated:
-        driven_base = [r for r in baselines if r.cl_score_mean is not None]
-        if driven_base:
-            ref = max(driven_base, key=lambda r: (r.cl_score_mean, r.name))
+        ref = driving_reference(baselines)
+        if ref is not None:
             score_ref = {"variant": ref.key, "score": ref.cl_score_mean, "low": ref.cl_score_lo,
                          "high": ref.cl_score_hi, "limit": ref.cl_score_lo - c.score_tolerance}
             keep = [r for r in gated if r.cl_score_mean is not None
@@ -383,9 +391,7 @@ def recommend(rows: list[VariantSummary], constraints: Any = None) -> dict:
     condition_fallback = False
     refs: dict[str, dict] = {}
     if driven and gated:
-        # the baseline the driving gate measured against (the best-driving one), in every cell: a
-        # candidate must drive as well as that model does under each condition, not as well as the
-        # best of several baselines cell by cell (no model, the baselines included, need manage that)
+        # the baseline the driving gate measured against (driving_reference), in every cell
         judge = [r for r in baselines if score_ref and r.key == score_ref["variant"]] or baselines
         keep, condition_why, refs = condition_gate(gated, judge, c)
         if len(refs) > 1 or any(ref["condition"] != "default" for ref in refs.values()):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pilotopt.atomic import atomic_path, write_json, write_text
 from pilotopt.pipeline.config import technique_overrides
-from pilotopt.decide import Constraints, condition_gate, recommend
+from pilotopt.decide import Constraints, condition_gate, driving_reference, recommend
 from pilotopt.decide.pareto import dominates
 from pilotopt.decide.verdict import DecidedVariant
 from pilotopt.records import SearchTrial, VariantSummary
@@ -87,7 +87,11 @@ def off_the_gate(ctx: SearchContext, trial: dict, ref: dict[str, SearchTrial]) -
     cfg = ctx.cfg
     rule = Constraints(score_tolerance=cfg.report.score_tolerance,
                        relax_conditions=tuple(cfg.report.relax_conditions))
-    _, why, _ = condition_gate([doc.summary], [v.summary for v in ref.values() if v.summary is not None], rule)
+    # the baseline the run's decision holds candidates to (the best-driving one), not each cell's best
+    judge = driving_reference([v.summary for v in ref.values() if v.summary is not None])
+    if judge is None:
+        return None
+    _, why, _ = condition_gate([doc.summary], [judge], rule)
     reasons = why.get(doc.summary.key)
     return f"condition gate: {'; '.join(reasons)}" if reasons else None
 
