@@ -30,9 +30,9 @@ train:
   frameworks: [torch]
   model: pilotnet_student
   epochs: 1
-techniques: [torch, torch_prune_global, onnx_fp32, torch_dynamic, openvino_fp32]
+techniques: [torch, torch_prune_global, onnx_fp32, torch_dynamic]
 technique_defaults: {epochs: 1, max_train_frames: 32}
-offline: {max_frames: 24, min_calls: 5, min_seconds: 0.02, throughput_batch: 8, peak_seconds: 0.1}
+offline: {max_frames: 16, min_calls: 5, min_seconds: 0.02, throughput_batch: 8, peak_seconds: 0}
 closed_loop: {timeout_s: 2.0, repeats: 1, conditions: [], shortlist: 1, breaking_points: false}
 executor: {workers: 2, build_workers: 2}
 """
@@ -92,7 +92,7 @@ def test_every_stage_runs_on_the_cluster_a_killed_node_costs_one_retry_and_a_rer
         done_there = [j for j in finished if j["node_id"] == second.node_id]
         techniques_done = [j for j in finished if j["stage"] == "optimize"]
         busy = [j for j in _running_on(out, second.node_id) if j["stage"] == "optimize"]
-        if busy and (done_there or len(techniques_done) >= 3):
+        if busy and (done_there or len(techniques_done) >= 2):
             killed = busy[0]["job"]
             cluster.remove_node(second, allow_graceful=False)
             third = cluster.add_node(num_cpus=1)  # the drives spread over the head and this one
@@ -115,7 +115,7 @@ def test_every_stage_runs_on_the_cluster_a_killed_node_costs_one_retry_and_a_rer
     assert all(j["status"] == "ok" for j in jobs), [j for j in jobs if j["status"] != "ok"]
     assert not list((out / "running").glob("*.json"))  # nothing is left marked as running
     variants = {p.parent.name: p.stat().st_mtime_ns for p in (out / "variants").glob("*/variant.json")}
-    assert {"torch", "torch_prune_global", "onnx_fp32", "torch_dynamic", "openvino_fp32"} <= set(variants)
+    assert {"torch", "torch_prune_global", "onnx_fp32", "torch_dynamic"} <= set(variants)
     latency_host = json.loads((out / "offline" / "results.json").read_text())["machine"]["host"]
     assert _ledger(out)["latency_measured_on"]["host"] == latency_host
 
