@@ -46,7 +46,7 @@ COSTLIEST_FIRST = (
     "test_techniques_collab.py",  # 150
     "test_own_models_cli.py",  # 149
     "test_pipeline_run.py",  # 140
-    "test_pipeline_ray.py",  # 163 (a local Ray cluster of real nodes, one killed mid-run; a rerun)
+    "test_pipeline_ray.py",  # 163 before its stage jobs reused Ray workers, 83-86 alone after (a local Ray cluster, a node killed, a rerun)
     "test_targets.py",  # 130 (an edge venv, a real sshd, a second local Ray node)
     "test_techniques_portable.py",  # 129
     "test_deploy.py",  # 104 (variants of five techniques, a fresh venv with the edge wheel)

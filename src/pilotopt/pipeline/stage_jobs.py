@@ -188,8 +188,10 @@ def _on_ray(cfg: PipelineConfig) -> bool:
 
 
 def _remote(cfg: PipelineConfig, fn: Callable[[dict], dict], job: dict, stage: str, name: str) -> dict:
-    """`fn(job)` as one Ray task (a fresh worker process), recorded in the ledger."""
-    ex = get_executor("ray", address=cfg.executor.address, fresh=True, label=f"pilotopt {stage} {name}")
+    """`fn(job)` as one Ray task, recorded in the ledger."""
+    # fresh=False: a worker runs job after job (torch imported once per worker, not once per job);
+    # optimize still runs every chain in a child process of its own
+    ex = get_executor("ray", address=cfg.executor.address, fresh=False, label=f"pilotopt {stage} {name}")
     t0 = time.perf_counter()
     result = ex.map(fn, [job])[0]
     ledger = current_ledger()
