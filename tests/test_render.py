@@ -66,6 +66,41 @@ def test_brain_view_equals_preprocessed_full_frame(track, look):
     assert np.array_equal(r.render_view(rows, pose, 2), r.render_frame(pose, 2)[[250, 300]])
 
 
+@pytest.mark.parametrize("circuit", ["simple", "montreal"])
+def test_one_pass_view_equals_the_two_pass_render(circuit):
+    """The compiled shade-and-resize pass (plain looks) gives the bytes of shading the view's source
+    grid and resizing it, at random poses on and off the road, for PilotNet's geometry and another."""
+    from pilotopt.preprocess import Geometry
+
+    track = load_circuit(circuit)
+    r = Renderer(track, look="dusk")
+    rng = np.random.default_rng(7)
+    views = [PilotNetView(), PilotNetView(geometry=Geometry(crop_top=260, crop_bottom=470, height=80, width=160))]
+    for view in views:
+        assert r._fused_view(view) is not None  # the one-pass path is the one under test
+        for i in rng.integers(0, len(track.points), 40):
+            pose = _pose(track, int(i), lateral=rng.uniform(-6, 6), dtheta=rng.uniform(-1.0, 1.0))
+            two_pass = view.finish(r.render_rgba(pose, view.rows, view.cols))[..., :3]
+            assert np.array_equal(r.render_view(view, pose), two_pass)
+            assert np.array_equal(r.render_view(view, pose), view.from_full(r.render_frame(pose)))
+
+
+def test_compiled_sensor_noise_equals_its_numpy_arithmetic():
+    from pilotopt.sim.conditions.camera_noise import GaussianBank, _to_pixels
+
+    image = np.random.default_rng(0).integers(0, 256, (66, 200, 3), dtype=np.uint8)
+    for std in (2.0, 40.0):
+        bank = GaussianBank(np.random.default_rng(5))
+        noisy = bank.add(image, std)
+        again = np.random.default_rng(5)
+        values = again.standard_normal(image.size * (GaussianBank.FRAMES + 1), dtype=np.float32)
+        start = int(again.integers(image.size * GaussianBank.FRAMES + 1))
+        expected = values[start:start + image.size].reshape(image.shape) * np.float32(std)
+        expected += image
+        assert np.array_equal(noisy, _to_pixels(expected, np.uint8))
+        assert not np.array_equal(noisy, image)
+
+
 def test_view_renders_far_fewer_pixels():
     view = PilotNetView()
     assert len(view.rows) * len(view.cols) < 0.2 * 640 * 480

@@ -18,7 +18,7 @@ from pilotopt.atomic import atomic_path, default_cache_dir, sweep_stale
 from pilotopt.errors import PilotoptError
 from pilotopt.sim.appearance import Appearance, appearance as parse_appearance
 from pilotopt.sim.camera import CameraModel, FullFrameView, View
-from pilotopt.sim.kernels import shade_ground
+from pilotopt.sim.kernels import shade_ground, shade_resize
 from pilotopt.sim.track import Track
 
 FIELD_CELL = 0.25  # m, grid of the lateral-offset field (bilinear: exact to mm near the line)
@@ -217,17 +217,13 @@ class Renderer:
         plan = self._plan(rows, cols)
         out32 = np.empty(plan.shape, dtype=np.uint32)  # packed RGBA: one 4-byte write per pixel
         g0 = plan.first_ground
-        cam_x, cam_y, th = self._camera_pose(pose)
-        c, s = np.cos(th), np.sin(th)
-        inv = 1.0 / self.field.cell
-        m = np.array([[c * inv, s * inv], [s * inv, -c * inv]], dtype=np.float32)
-        t = np.array([[(cam_x - self.field.x0) * inv], [(cam_y - self.field.y0) * inv]], dtype=np.float32)
+        m, t = self._ground_transform(pose)
         modulate = self.look.texture > 0 or self.look.shadows > 0
         if g0 < plan.shape[0]:
             f = self.field
-            shade_ground(plan.fwd32, plan.right32, m, t[:, 0], f.coef, f.ncx, f.ncy, plan.lut, self.nbins,
+            shade_ground(plan.fwd32, plan.right32, m, t, f.coef, f.ncx, f.ncy, plan.lut, self.nbins,
                          np.float32(1.0 / BIN_WIDTH), out32[g0:])
-            world = (m @ plan.car_frame + t) if modulate else None
+            world = (m @ plan.car_frame + t[:, None]) if modulate else None
         if g0 > 0:
             out32[:g0] = plan.sky[:, None]
         rgba = out32.view(np.uint8).reshape(plan.shape + (4,))
@@ -236,14 +232,20 @@ class Renderer:
             ground = rgb[g0:].reshape(-1, 3)
             rgb[g0:] = self._modulate(ground, world).reshape(rgb[g0:].shape)
         if self.look.walls:
-            self._draw_walls(rgb, plan, cam_x, cam_y, c, s)
+            cam_x, cam_y, th = self._camera_pose(pose)
+            self._draw_walls(rgb, plan, cam_x, cam_y, np.cos(th), np.sin(th))
         if self._noise is not None:
             noise = self._noise[frame_index % NOISE_BANK][np.ix_(np.asarray(rows), np.asarray(cols))]
             rgba = np.clip(rgba.astype(np.float32) + noise[..., None], 0, 255).astype(np.uint8)
         return rgba
 
     def render_view(self, view: View, pose, frame_index: int = 0) -> np.ndarray:
-        """A brain's observation, rendering only the pixels its view reads."""
+        """A brain's observation, rendering only the pixels its view reads. A resizing view of a
+        plain look (no texture, shadows, walls or pixel noise) whose pixels are all ground is shaded
+        and resized in one pass (kernels.shade_resize: the same bytes, a third less time)."""
+        fused = self._fused_view(view)
+        if fused is not None:
+            return self._shade_resize(view, fused, pose)
         out = view.finish(self.render_rgba(pose, view.rows, view.cols, frame_index))
         return out if out.shape[-1] == 3 and out.flags.c_contiguous else np.ascontiguousarray(out[..., :3])
 
@@ -253,6 +255,32 @@ class Renderer:
         return np.ascontiguousarray(self.render(pose, view.rows, view.cols, frame_index))
 
     # ----------------------------------------------------------------- internals
+    def _fused_view(self, view: View) -> _GridPlan | None:
+        look = self.look
+        if (getattr(view, "plan", None) is None or look.texture > 0 or look.shadows > 0 or look.walls
+                or self._noise is not None):
+            return None
+        plan = self._plan(view.rows, view.cols)
+        return plan if plan.first_ground == 0 else None
+
+    def _shade_resize(self, view: View, plan: _GridPlan, pose) -> np.ndarray:
+        rp, cp, rs = view._row_pos, view._col_pos, view.plan
+        out = np.empty((len(rp[0]), len(cp[0]), 3), dtype=np.uint8)
+        m, t = self._ground_transform(pose)
+        f = self.field
+        shade_resize(plan.fwd32, plan.right32, m, t, f.coef, f.ncx, f.ncy, plan.lut, self.nbins,
+                     np.float32(1.0 / BIN_WIDTH), rp[0], rp[1], rs.wr, cp[0], cp[1], rs.wc, out)
+        return out
+
+    def _ground_transform(self, pose) -> tuple[np.ndarray, np.ndarray]:
+        """(m, t): car-frame metres (forward, right) -> field-grid coordinates, m @ p + t."""
+        cam_x, cam_y, th = self._camera_pose(pose)
+        c, s = np.cos(th), np.sin(th)
+        inv = 1.0 / self.field.cell
+        m = np.array([[c * inv, s * inv], [s * inv, -c * inv]], dtype=np.float32)
+        t = np.array([(cam_x - self.field.x0) * inv, (cam_y - self.field.y0) * inv], dtype=np.float32)
+        return m, t
+
     def _camera_pose(self, pose):
         x, y, th = float(pose[0]), float(pose[1]), float(pose[2])
         off = self.camera.mount_forward
