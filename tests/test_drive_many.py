@@ -141,13 +141,19 @@ def test_bench_closed_loop_writes_rates_for_every_car_count(tmp_path):
 
     out = tmp_path / "bench.json"
     proc = subprocess.run([sys.executable, "-m", "pilotopt", "bench", "closed-loop", "--run", str(_fake_run(tmp_path)),
-                           "--cars", "1,3", "--single-drives", "2", "--timeout", "2", "--out", str(out)],
+                           "--cars", "1,3", "--single-drives", "2", "--process-drives", "1", "--timeout", "2",
+                           "--out", str(out)],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     doc = json.loads(out.read_text())
     [v] = doc["variants"]
     assert v["variant"] == "torch" and v["one_car"]["drives"] == 2 and v["one_car"]["drives_per_core_s"] > 0
     assert [p["cars"] for p in v["per_cars"]] == [1, 3] and [p["drives"] for p in v["per_cars"]] == [1, 3]
+    # a fresh process per drive: the same drive's steps, its start-up counted in the children's CPU time
+    proc_path = v["one_car_process"]
+    assert proc_path["drives"] == 1 and proc_path["brain_steps"] == v["per_cars"][0]["brain_steps"]
+    assert proc_path["core_s_per_drive"] > v["one_car"]["core_s_per_drive"]
+    assert all(p["speedup_vs_process_per_drive"] > 0 for p in v["per_cars"])
     for p in v["per_cars"]:
         assert p["core_s"] > 0 and p["speedup_drives_per_core_s"] > 0
         assert p["vs_one_car"]["max_position_diff_m"] < 0.05  # the same drives as one at a time

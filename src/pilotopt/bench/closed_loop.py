@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Callable
 
@@ -23,6 +23,7 @@ from pilotopt import __version__
 from pilotopt.artifacts import open_artifact
 from pilotopt.bench.host import contention, cpu_name, cpu_snapshot, versions
 from pilotopt.errors import BadInputError
+from pilotopt.isolation import run_job
 from pilotopt.frameworks import import_torch
 from pilotopt.records import OfflineRow, offline_rows
 from pilotopt.runtimes import load_artifact_predictor
@@ -81,6 +82,26 @@ def _figures(results: list[DriveResult], wall: float, cpu: float) -> dict:
             "core_s_per_drive": cpu / len(results), "core_ms_per_brain_step": 1000.0 * cpu / steps if steps else None}
 
 
+def process_per_drive(row: OfflineRow, cfgs: list[DriveConfig], threads: int) -> dict:
+    """The one-car path as the pipeline drove before cars shared a process: each drive a fresh
+    interpreter that imports the runtime, loads the model and drives (bench.one_drive). Core
+    seconds are the children's CPU time."""
+    job = {"variant": row.name, "artifact": row.artifact, "arch": row.arch, "arch_args": row.arch_args,
+           "contract": row.contract, "runtime": row.runtime, "threads": threads}
+    t, w0, steps = os.times(), time.perf_counter(), 0
+    for cfg in cfgs:
+        out = run_job(["-m", "pilotopt.bench.one_drive"], {**job, "config": asdict(cfg)}, timeout=900,
+                      threads=threads, who=f"the drive process of {row.name}")
+        if not out.ok:
+            raise BadInputError(out.reason)
+        steps += int(out.reply["brain_steps"])
+    wall, u = time.perf_counter() - w0, os.times()
+    cpu = (u.children_user - t.children_user) + (u.children_system - t.children_system)
+    return {"drives": len(cfgs), "brain_steps": steps, "wall_s": round(wall, 3), "core_s": round(cpu, 3),
+            "drives_per_core_s": len(cfgs) / cpu if cpu > 0 else None, "core_s_per_drive": cpu / len(cfgs),
+            "core_ms_per_brain_step": 1000.0 * cpu / steps if steps else None}
+
+
 def model_cost(predictor, brain: ModelBrain, cfg: DriveConfig, k: int, min_core_s: float = 0.5) -> float:
     """Core-ms per frame of the model call alone at batch `k` (the frame of the drive's first brain
     step, repeated): what no batching of the simulation can go below. Runtimes that are not
@@ -117,12 +138,15 @@ def _gap(single: list[DriveResult], batched: list[DriveResult]) -> dict:
 
 def bench_closed_loop(run: Path | str, variants: list[str] | None = None, cars: tuple[int, ...] = CARS,
                       single_drives: int = 16, circuit: str = "simple", timeout: float | None = None,
-                      threads: int = 1, progress: Callable[[str], None] | None = None) -> dict:
-    """For each variant: the one-car path on `single_drives` drives, then K cars per process for
-    each K in `cars`; drives per core-second of each and the ratio to the one-car path."""
+                      threads: int = 1, progress: Callable[[str], None] | None = None,
+                      process_drives: int = 4) -> dict:
+    """For each variant: the one-car path on `single_drives` drives (in this process, the model
+    loaded once) and on `process_drives` of them (a fresh process per drive, as the pipeline drove
+    before; 0: not measured), then K cars per process for each K in `cars`; drives per core-second
+    of each and the ratios to both one-car paths."""
     say = progress or (lambda _m: None)
     run = Path(run)
-    if not cars or min(cars) < 1 or single_drives < 1:
+    if not cars or min(cars) < 1 or single_drives < 1 or process_drives < 0:
         raise BadInputError("--cars must list counts >= 1 and --single-drives must be at least 1")
     chosen = pick_variants(_rows(run), variants)
     import_torch(threads)
@@ -141,6 +165,9 @@ def bench_closed_loop(run: Path | str, variants: list[str] | None = None, cars: 
         drive(ModelBrain(predictor, label=row.name), replace(base_cfgs[0], timeout=2.0))
         single, wall, cpu = _measured(lambda: [drive(ModelBrain(predictor, label=row.name), c) for c in base_cfgs])
         entry["one_car"] = _figures(single, wall, cpu)
+        if process_drives:
+            say(f"{row.name}: a fresh process per drive, {process_drives} drives")
+            entry["one_car_process"] = process_per_drive(row, _configs(row, process_drives, circuit, timeout), threads)
         for k in cars:
             say(f"{row.name}: {k} cars per process")
             cfgs = _configs(row, k, circuit, timeout)
@@ -149,6 +176,9 @@ def bench_closed_loop(run: Path | str, variants: list[str] | None = None, cars: 
             fig["cars"] = k
             base = entry["one_car"]["drives_per_core_s"]
             fig["speedup_drives_per_core_s"] = fig["drives_per_core_s"] / base if base and fig["drives_per_core_s"] else None
+            per_process = entry.get("one_car_process", {}).get("drives_per_core_s")
+            fig["speedup_vs_process_per_drive"] = (fig["drives_per_core_s"] / per_process
+                                                   if per_process and fig["drives_per_core_s"] else None)
             fig["vs_one_car"] = _gap(single[:k], batched[:len(single)])
             fig["model_core_ms_per_frame"] = model_cost(predictor, ModelBrain(predictor, label=row.name), cfgs[0], k)
             fig["sim_core_ms_per_brain_step"] = fig["core_ms_per_brain_step"] - fig["model_core_ms_per_frame"]
@@ -165,9 +195,13 @@ def bench_closed_loop(run: Path | str, variants: list[str] | None = None, cars: 
                         "other_processes_cpu_share": share},
             "versions": versions(),
             "settings": {"run": str(run), "circuit": circuit, "cars": list(cars), "single_drives": single_drives,
+                         "process_drives": process_drives,
                          "timeout_s": timeout, "latency": "distribution (the variant's offline brain-step samples)",
                          "interventions": True},
             "notes": ["one_car: sim.closed_loop.drive, one drive after another, the model loaded once",
+                      "one_car_process: the first process_drives of the same drives, each in a fresh interpreter "
+                      "(import, model load, warm-up, drive: how a drive ran before cars shared a process); "
+                      "core_s is the children's CPU time; speedup_vs_process_per_drive = per_cars / it",
                       "per_cars: sim.closed_loop.drive_many with K cars (repetitions 1..K), one batched model "
                       "call per brain step",
                       "core_s: this process's CPU time (user + system, all threads); drives_per_core_s = drives / "
@@ -185,16 +219,24 @@ def render_table(doc: dict):
     from rich.table import Table
 
     t = Table(title=f"closed loop: drives per core-second ({doc['machine']['cpu']}, {doc['machine']['threads']} thread)")
-    for col in ("variant", "cars", "drives", "core s", "drives / core s", "x one car", "model ms / frame",
-                "sim ms / step", "max |dpos| m"):
+    for col in ("variant", "cars", "drives", "core s", "drives / core s", "x one car", "x process per drive",
+                "model ms / frame", "sim ms / step", "max |dpos| m"):
         t.add_column(col, justify="left" if col == "variant" else "right")
     for v in doc["variants"]:
         one = v["one_car"]
         t.add_row(v["variant"], "one at a time", str(one["drives"]), f"{one['core_s']:.1f}",
-                  f"{one['drives_per_core_s']:.3f}", "1.00", "", f"{one['core_ms_per_brain_step']:.2f} (all)", "")
+                  f"{one['drives_per_core_s']:.3f}", "1.00", "", "", f"{one['core_ms_per_brain_step']:.2f} (all)", "")
+        proc = v.get("one_car_process")
+        if proc:
+            base = one["drives_per_core_s"]
+            t.add_row("", "process per drive", str(proc["drives"]), f"{proc['core_s']:.1f}",
+                      f"{proc['drives_per_core_s']:.3f}", f"{proc['drives_per_core_s'] / base:.2f}", "1.00", "",
+                      f"{proc['core_ms_per_brain_step']:.2f} (all)", "")
         for p in v["per_cars"]:
             t.add_row("", str(p["cars"]), str(p["drives"]), f"{p['core_s']:.1f}", f"{p['drives_per_core_s']:.3f}",
-                      f"{p['speedup_drives_per_core_s']:.2f}", f"{p['model_core_ms_per_frame']:.2f}",
+                      f"{p['speedup_drives_per_core_s']:.2f}",
+                      "" if p.get("speedup_vs_process_per_drive") is None else f"{p['speedup_vs_process_per_drive']:.2f}",
+                      f"{p['model_core_ms_per_frame']:.2f}",
                       f"{p['sim_core_ms_per_brain_step']:.2f}", f"{p['vs_one_car']['max_position_diff_m']:.2g}")
-        t.add_row("", "bound", "", "", "", f"{v['speedup_bound_model_only']:.2f}", "", "0 (if free)", "")
+        t.add_row("", "bound", "", "", "", f"{v['speedup_bound_model_only']:.2f}", "", "", "0 (if free)", "")
     return t

@@ -145,6 +145,8 @@ def bench_closed_loop_cmd(
     cars: str = typer.Option(",".join(str(k) for k in (1, 4, 16, 64)), help="Cars per process to measure, "
                                                                              "comma-separated."),
     single_drives: int = typer.Option(16, min=1, help="Drives of the one-car path (the reference rate)."),
+    process_drives: int = typer.Option(4, min=0, help="Drives of the process-per-drive path, each in a fresh "
+                                                      "process as drives ran before cars shared one (0: skip)."),
     circuit: str = typer.Option("simple", help="Circuit every drive runs on."),
     timeout: Optional[float] = typer.Option(None, min=1.0, help="Sim seconds per drive (default: the simulator's)."),
     threads: int = typer.Option(1, min=1, help="Model threads (core-seconds count all of them)."),
@@ -165,7 +167,8 @@ def bench_closed_loop_cmd(
     names = [n.strip() for n in variants.split(",") if n.strip()] if variants else None
     err = Console(stderr=True)
     doc = bench_closed_loop(run, names, counts, single_drives, circuit, timeout, threads,
-                            progress=lambda m: err.print(f"[dim]{m}[/]", highlight=False))
+                            progress=lambda m: err.print(f"[dim]{m}[/]", highlight=False),
+                            process_drives=process_drives)
     _write_and_show(doc, out, closed_loop_table(doc))
 
 
