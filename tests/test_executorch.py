@@ -63,3 +63,25 @@ def test_qat_lowers_to_int8_kernels_too(lowered):
     v = lowered["variants"]["torch_qat"]
     assert v.runtime == "executorch" and v.record["backend"] == "executorch"
     assert v.record["fake_quant_calls_during_training"] > 0 and v.record["fake_quant_effect_max_abs"] > 0
+
+
+def test_running_a_program_does_not_import_the_compiler(lowered):
+    """A drive or evaluation worker loads the C++ bindings only: importing `executorch.exir` (what
+    `portable_lib` does first) cost 6-7 core-seconds per process. The outputs are the program's."""
+    import json
+    import subprocess
+    import sys
+
+    from pilotopt.runtimes import load_predictor
+
+    v = lowered["variants"]["executorch_fp32"]
+    path = lowered["root"] / "artifacts" / "executorch_fp32" / v.artifact
+    code = ("import json, sys, numpy as np; from pilotopt.runtimes import load_predictor; "
+            f"p = load_predictor({str(path)!r}, threads=1); y = p.predict(np.full((2, 66, 200, 3), 90, np.uint8)); "
+            "print(json.dumps({'exir': 'executorch.exir' in sys.modules, 'y': y.tolist()}))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    got = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert got["exir"] is False
+    here = load_predictor(path, threads=1).predict(np.full((2, 66, 200, 3), 90, np.uint8))
+    assert np.allclose(got["y"], here, atol=1e-6)

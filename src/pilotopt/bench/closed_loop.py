@@ -25,7 +25,7 @@ from pilotopt.bench.host import contention, cpu_name, cpu_snapshot, versions
 from pilotopt.errors import BadInputError
 from pilotopt.isolation import run_job
 from pilotopt.frameworks import import_torch
-from pilotopt.records import OfflineRow, offline_rows
+from pilotopt.records import DriveMetrics, OfflineRow, offline_rows
 from pilotopt.runtimes import load_artifact_predictor
 from pilotopt.sim.brains.model import ModelBrain, batch_invariant
 from pilotopt.sim.closed_loop import DriveConfig, DriveResult, DriveRun, drive, drive_many
@@ -94,7 +94,7 @@ def process_per_drive(row: OfflineRow, cfgs: list[DriveConfig], threads: int) ->
                       threads=threads, who=f"the drive process of {row.name}")
         if not out.ok:
             raise BadInputError(out.reason)
-        steps += int(out.reply["brain_steps"])
+        steps += DriveMetrics.from_json(out.reply, f"the drive process of {row.name}").brain_steps
     wall, u = time.perf_counter() - w0, os.times()
     cpu = (u.children_user - t.children_user) + (u.children_system - t.children_system)
     return {"drives": len(cfgs), "brain_steps": steps, "wall_s": round(wall, 3), "core_s": round(cpu, 3),

@@ -25,7 +25,7 @@ def run(job: dict) -> dict:
                         contract=job["contract"])
     predictor = load_artifact_predictor(art, runtime=job["runtime"], threads=job["threads"])
     result = drive(ModelBrain(predictor, label=job["variant"]), DriveConfig(**{**job["config"], "limits": VehicleLimits(**job["config"]["limits"])}))
-    return {"brain_steps": result.metrics.brain_steps, "completed_pct": result.metrics.percentage_completed}
+    return result.metrics.to_json()  # a records.DriveMetrics
 
 
 if __name__ == "__main__":

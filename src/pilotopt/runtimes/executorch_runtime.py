@@ -35,24 +35,35 @@ def _quiet_stderr():
 _LOADED = {"any": False}  # a program was loaded in this process: the thread pool is fixed from then on
 
 
-def _runtime(threads: int | None = None):
-    """ExecuTorch's runtime; before the first program is loaded its thread pool is set to `threads`
-    (resetting it later, under loaded XNNPACK programs, aborts the process)."""
+def _bindings():
+    """ExecuTorch's C++ runtime bindings, the extension module behind `executorch.runtime` (which
+    calls the same `_load_program`) and `portable_lib` (which re-exports it name for name). Used
+    directly because both of those first import `executorch.exir`, the whole compiler, for one
+    warning class: 6-7 core-seconds in every process that only runs programs (each drive and
+    evaluation worker). torch comes first, as portable_lib does it: the extension resolves
+    libtorch's symbols."""
+    import_torch()
+    from executorch.extension.pybindings import _C
+
+    return _C
+
+
+def _load_program(path: Path, threads: int | None = None):
+    """The program at `path`, verified as `executorch.runtime.Runtime.load_program` verifies it;
+    before the first program is loaded the thread pool is set to `threads` (resetting it later,
+    under loaded XNNPACK programs, aborts the process)."""
     require_package("executorch")
     with _quiet_stderr():
-        from executorch.extension.pybindings import portable_lib
-        from executorch.runtime import Runtime
-
-        if threads and not _LOADED["any"] and portable_lib._threadpool_get_thread_count() != int(threads):
-            portable_lib._unsafe_reset_threadpool(int(threads))
+        bindings = _bindings()
+        if threads and not _LOADED["any"] and bindings._threadpool_get_thread_count() != int(threads):
+            bindings._unsafe_reset_threadpool(int(threads))
         _LOADED["any"] = True
-        return Runtime.get()
+        return bindings._load_program(str(path), enable_etdump=False, debug_buffer_size=0,
+                                      program_verification=bindings.Verification.InternalConsistency)
 
 
 def pool_threads() -> int:
-    from executorch.extension.pybindings import portable_lib
-
-    return int(portable_lib._threadpool_get_thread_count())
+    return int(_bindings()._threadpool_get_thread_count())
 
 
 @register_runtime("executorch")
@@ -66,9 +77,9 @@ class ExecuTorchPredictor(CheckedPredictor):
         try:
             with _quiet_stderr():
                 # the Program owns the memory its Method runs in: keep both alive together
-                self.program = _runtime(threads).load_program(str(self.path))
+                self.program = _load_program(self.path, threads)
                 self.method = self.program.load_method("forward")
-                sizes = tuple(int(d) for d in self.program.metadata("forward").input_tensor_meta(0).sizes())
+                sizes = tuple(int(d) for d in self.program.method_meta("forward").input_tensor_meta(0).sizes())
         except Exception as exc:
             raise load_failed("ExecuTorch", self.path, exc) from None
         self.threads = pool_threads()
@@ -77,7 +88,7 @@ class ExecuTorchPredictor(CheckedPredictor):
         self.sequence_length = sequence_length_of(self.sample_shape)
 
     def _run(self, x: np.ndarray) -> np.ndarray:
-        out = self.method.execute([self.torch.from_numpy(np.ascontiguousarray(x, np.float32))])
+        out = self.method([self.torch.from_numpy(np.ascontiguousarray(x, np.float32))])
         return out[0].detach().numpy().astype(np.float32, copy=False).reshape(len(x), -1)
 
     def describe(self) -> dict:
