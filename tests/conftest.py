@@ -40,36 +40,39 @@ def optimized(request, dls, tiny_data, tmp_path_factory):
 # collection order (--no-loadscope-reorder), so this is longest-first scheduling: with xdist's
 # default order (most tests first) one worker sat idle for the last ~90 s.
 COSTLIEST_FIRST = (
-    "test_search.py",  # 303 (the Ray and killed searches read the reference back as cached)
-    "test_runtimes.py",  # 193
-    "test_own_models.py",  # 160
-    "test_techniques_collab.py",  # 150
-    "test_own_models_cli.py",  # 149
-    "test_pipeline_run.py",  # 140
-    "test_pipeline_ray.py",  # 163 before its stage jobs reused Ray workers, 83-86 alone after (a local Ray cluster, a node killed, a rerun)
-    "test_targets.py",  # 130 (an edge venv, a real sshd, a second local Ray node)
-    "test_techniques_portable.py",  # 129
-    "test_deploy.py",  # 104 (variants of five techniques, a fresh venv with the edge wheel)
-    "test_own_models_tf.py",  # 96
-    "test_techniques_tfmot.py",  # 93
-    "test_chains.py",  # 86
-    "test_techniques_torch_quant.py",  # 72
-    "test_cli.py",  # 68
-    "test_bench_techniques.py",  # 61
-    "test_evaluate.py",  # 58
-    "test_variant_record.py",  # 52
-    "test_executorch.py",  # 49
-    "test_techniques.py",  # 48
-    "test_train.py",  # 42
-    "test_ros.py",  # 41 (mostly waiting on a 30 s drive over ROS: little CPU)
-    "test_techniques_torch_speed.py",  # 36
-    "test_drive_jobs.py",  # 34
-    "test_executors.py",  # 29
-    "test_bench_machine.py",  # 27
-    "test_docs.py",  # 24
-    "test_models.py",  # 23
-    "test_drive_many.py",  # 18 (K cars against one at a time; the closed-loop bench in subprocesses)
-    "test_deploy_convert.py",  # 14
+    "test_search.py",  # 242 (the Ray and killed searches read the reference back as cached)
+    "test_techniques_collab.py",  # 163
+    "test_own_models.py",  # 156
+    "test_runtimes.py",  # 155
+    "test_own_models_cli.py",  # 152
+    "test_pipeline_run.py",  # 135
+    "test_pipeline_ray.py",  # 123 (a local Ray cluster, a node killed, a rerun)
+    "test_techniques_portable.py",  # 112
+    "test_own_models_tf.py",  # 99
+    "test_targets.py",  # 99 (an edge venv, a real sshd, a second local Ray node)
+    "test_techniques_tfmot.py",  # 96
+    "test_deploy.py",  # 94 (variants of five techniques, a fresh venv with the edge wheel)
+    "test_chains.py",  # 94
+    "test_techniques_torch_quant.py",  # 76
+    "test_bench_techniques.py",  # 70
+    "test_train.py",  # 67
+    "test_variant_record.py",  # 65
+    "test_evaluate.py",  # 64
+    "test_cli.py",  # 61
+    "test_techniques.py",  # 58
+    "test_executorch.py",  # 47
+    "test_techniques_torch_speed.py",  # 37
+    "test_bench_machine.py",  # 36
+    "test_drive_jobs.py",  # 35
+    "test_executors.py",  # 33
+    "test_models.py",  # 28
+    "test_docs.py",  # 27
+    "test_ros.py",  # 26 (mostly waiting on a 15 s drive over ROS: little CPU)
+    "test_drive_many.py",  # 25 (K cars against one at a time; the closed-loop bench in subprocesses)
+    "test_report.py",  # 18
+    "test_deploy_convert.py",  # 17
+    "test_closed_loop_science.py",  # 13
+    "test_bench_scaling.py",  # 12
 )
 
 
