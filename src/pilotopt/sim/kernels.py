@@ -10,13 +10,6 @@ import numpy as np
 from numba import njit
 
 
-class _RowScratch:  # pragma: no cover (documentation of the scratch layout only)
-    """A ground row is shaded in four passes over per-row scratch arrays: arithmetic (vectorized
-    by LLVM: float32 lanes, int32 cell indices), the cell gathers, the bilinear value and colour
-    bin (vectorized), the colour gathers. About twice as fast as one scalar pass per pixel, with
-    the same float32 operations in the same order, so the same bytes."""
-
-
 @njit(cache=True, nogil=True)
 def row_scratch(cols):  # pragma: no cover (JIT)
     return (np.empty(cols, np.float32), np.empty(cols, np.float32), np.empty(cols, np.int32),
@@ -26,7 +19,11 @@ def row_scratch(cols):  # pragma: no cover (JIT)
 @njit(cache=True, nogil=True)
 def shade_row(f, right, m00, m01, m10, m11, t0, t1, coef, ncx, ncy, lut, base, nbins, inv_bin,
               scratch, out):  # pragma: no cover (JIT)
-    """out[j] = packed colour of the ground point at forward distance f seen by column j."""
+    """out[j] = packed colour of the ground point at forward distance f seen by column j, in four
+    passes over `scratch` (row_scratch): the arithmetic (vectorized by LLVM: float32 lanes, int32
+    cell indices), the cell gathers, the bilinear value and colour bin (vectorized), the colour
+    gathers. About twice as fast as one scalar pass per pixel, with the same float32 operations in
+    the same order, so the same bytes."""
     ax, ay, kk, cc, bb = scratch
     cols = right.shape[0]
     xmax = np.float32(ncx - 1e-3)
