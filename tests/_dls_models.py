@@ -77,7 +77,7 @@ def build_dls_models(root: Path) -> dict:
 # tests/test_techniques.py (test_all_ok_and_input_model_unchanged, test_float16_weights).
 CASES = {
     "state_dict": ("pilot_net_model_123.ckpt", "dls_pilotnet", "dls-torch",
-                   "torch,onnx_fp32,torch_channel_prune,torch_distill,torch_static"),
+                   "torch,torch_channel_prune,torch_distill,torch_static"),
     "torchscript": ("baseline.pth", None, "dls-torch", "torch,onnx_fp32,openvino_fp32"),
     "onnx": ("pilotnet_nchw.onnx", None, "dls-torch", "onnx_fp32,onnx_fp16,openvino_fp32"),
     "lstm": ("DLT_net_model_123.ckpt", "dls_deepest_lstm_tinypilotnet", "dls-torch", "torch,onnx_fp32,torch_prune_local"),

@@ -18,10 +18,10 @@ def tiny_data(tmp_path_factory):
     return data
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def dls(tmp_path_factory):
     """Every artifact a DeepLearningStudio / Behavior Metrics user has (tests/_dls_models.py), with the
-    preset and architecture it needs; built once per test file that asks."""
+    preset and architecture it needs; built once per test worker (7 s) and only read."""
     from _dls_models import build_dls_models
 
     return build_dls_models(tmp_path_factory.mktemp("dls_models"))

@@ -337,6 +337,31 @@ def test_wrong_input_shape_names_expected_and_actual(narrow_models, file, runtim
     assert "(N, 66, 100, 3)" in msg and "(2, 66, 200, 3)" in msg and file in msg and "\n" not in msg
 
 
+def test_a_programs_declared_input_is_read_without_loading_it(narrow_models, tmp_path):
+    """open_artifact reads a .pt2's input from the archive's graph (the runtime loads the program
+    once, not twice): the same shape the deserialized program gives, a fixed batch kept, and a
+    file without that layout loaded in full."""
+    import shutil
+    import zipfile
+
+    import torch
+
+    from pilotopt.artifacts.kind_torch_export import archived_input_shape, declared_input, input_shape, load_program
+
+    dynamic = narrow_models / "narrow.pt2"
+    assert archived_input_shape(dynamic) == input_shape(load_program(dynamic)) == (None, 66, 100, 3)
+    fixed = torch.export.export(torch.nn.Linear(5, 2), (torch.zeros(3, 5),))
+    torch.export.save(fixed, str(tmp_path / "fixed.pt2"))
+    assert archived_input_shape(tmp_path / "fixed.pt2") == input_shape(fixed) == (3, 5)
+    stripped = tmp_path / "stripped.pt2"  # the graph's JSON renamed: the shape comes from a full load
+    with zipfile.ZipFile(dynamic) as src, zipfile.ZipFile(stripped, "w") as dst:
+        for item in src.infolist():
+            dst.writestr(item.filename.replace("models/model.json", "models/model.json.bak"), src.read(item))
+    assert archived_input_shape(stripped) is None
+    shutil.copy(dynamic, tmp_path / "copy.pt2")
+    assert declared_input(tmp_path / "copy.pt2") == (66, 100, 3)
+
+
 # -- bad files, missing packages, no GPU ------------------------------------------------------------
 
 

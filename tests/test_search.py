@@ -1,6 +1,6 @@
 """`pilotopt search` on a tiny run: the space and its errors, a 3-trial search on the local engine
 and on Ray Tune giving the same front for the same seed, a killed search that resumes without
-computing a finished trial again, and the replay YAML rebuilding the recommended variant."""
+computing a finished trial again (resumed on Ray), and the replay YAML rebuilding the recommended variant."""
 
 from __future__ import annotations
 
@@ -230,20 +230,11 @@ def test_replay_yaml_rebuilds_the_recommended_variant(local_search, tiny_run, tm
 
 
 @pytest.mark.slow
-def test_ray_search_with_two_workers_gives_the_local_front(local_search, tiny_run):
+def test_a_killed_search_resumes_on_ray_without_computing_a_finished_trial_again_and_gives_the_local_front(
+        local_search, tiny_run):
+    """Killed after its first trial on the local engine, the search resumes on Ray Tune with two
+    trials at once: no finished trial is computed again, and the front is the local search's."""
     pytest.importorskip("ray.tune")
-    out = _with_built_variants(tiny_run / "ray", local_search)
-    r = _cli("search", "--run", tiny_run / "run", "--config", tiny_run / "space.yaml", "--out", out,
-             "--executor", "ray", "--workers", "2")
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert _front(out) == _front(local_search)
-    doc = json.loads((out / "results.json").read_text())
-    assert doc["trials_finished"] == 3 and doc["latency_measured_on"]["trials_at_once"] == 2
-    assert (out / "ray_results" / "tune").is_dir()  # Tune's experiment lives in the search folder
-
-
-@pytest.mark.slow
-def test_killed_search_resumes_without_computing_a_finished_trial_again(local_search, tiny_run):
     out = _with_built_variants(tiny_run / "killed", local_search)
     proc = _cli("search", "--run", tiny_run / "run", "--config", tiny_run / "space.yaml", "--out", out, wait=False)
     trials = out / "trials"
@@ -255,13 +246,16 @@ def test_killed_search_resumes_without_computing_a_finished_trial_again(local_se
     proc.wait()
     finished_before = {p.stem for p in trials.glob("*.json")}
     assert not (out / "results.json").exists()  # it stopped in the middle
-    r = _cli("search", "--run", tiny_run / "run", "--config", tiny_run / "space.yaml", "--out", out)
+    r = _cli("search", "--run", tiny_run / "run", "--config", tiny_run / "space.yaml", "--out", out,
+             "--executor", "ray", "--workers", "2")
     assert r.returncode == 0, r.stderr[-3000:]
     computed = (out / "computed.log").read_text().split()
     for name in finished_before:
         assert computed.count(name) == 1, f"{name} was computed again after the kill"
     doc = json.loads((out / "results.json").read_text())
-    assert doc["trials_finished"] == 3
+    assert doc["trials_finished"] == 3 and doc["latency_measured_on"]["trials_at_once"] == 2
+    assert _front(out) == _front(local_search)
+    assert (out / "ray_results" / "tune").is_dir()  # Tune's experiment lives in the search folder
 
 
 def test_the_front_holds_only_driven_trials():
