@@ -40,13 +40,12 @@ def optimized(request, dls, tiny_data, tmp_path_factory):
 # collection order (--no-loadscope-reorder), so this is longest-first scheduling: with xdist's
 # default order (most tests first) one worker sat idle for the last ~90 s.
 COSTLIEST_FIRST = (
-    "test_search.py",  # 242 (the Ray and killed searches read the reference back as cached)
-    "test_techniques_collab.py",  # 163
-    "test_own_models.py",  # 156
-    "test_runtimes.py",  # 155
-    "test_own_models_cli.py",  # 152
-    "test_pipeline_run.py",  # 135
-    "test_pipeline_ray.py",  # 123 (a local Ray cluster, a node killed, a rerun)
+    "test_search.py",  # 226 (the killed search resumes on Ray, reading the reference back as cached)
+    "test_techniques_collab.py",  # 169
+    "test_own_models_cli.py",  # 166
+    "test_runtimes.py",  # 164
+    "test_own_models.py",  # 124
+    "test_pipeline_run.py",  # 120 (one tiny run on a local Ray cluster: a node killed, the run killed, resumed)
     "test_techniques_portable.py",  # 112
     "test_own_models_tf.py",  # 99
     "test_targets.py",  # 99 (an edge venv, a real sshd, a second local Ray node)

@@ -1,5 +1,9 @@
-"""`pilotopt run` end to end on a tiny configuration: every stage, the report, reuse on rerun, and
-resuming after the run is killed in the middle (finished stages are not redone)."""
+"""`pilotopt run` end to end on a tiny configuration, on a local Ray cluster of real nodes started
+here: training, technique and drive jobs run as tasks on more than one node (their node ids in
+OUT/jobs.json); a node killed while a technique job runs on it costs that job one retry on a node
+still alive; the run, killed in the middle, resumes without redoing finished stages; every stage,
+the report, and reuse on a second rerun (local). A node that cannot see the run folder is refused
+in one line. One pipeline serves every check: a tiny run costs about a minute."""
 
 from __future__ import annotations
 
@@ -14,6 +18,8 @@ from pathlib import Path
 import pytest
 
 pytestmark = pytest.mark.slow
+
+ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'pilotopt[ray]')")
 
 TINY = """\
 profile: quick
@@ -32,44 +38,122 @@ techniques: [torch, torch_prune_global, onnx_fp32, openvino_fp32, tensorrt_fp32]
 technique_defaults: {epochs: 1, max_train_frames: 64}
 offline: {max_frames: 48, min_calls: 10, min_seconds: 0.05, throughput_batch: 16, peak_seconds: 0.2}
 closed_loop: {timeout_s: 4.0, repeats: 2, conditions: [dusk, "slow:30"], shortlist: 1}
+executor: {workers: 2, build_workers: 2}
 """
 
 
 def _run(cfg: Path, out: Path, *extra: str, wait: bool = True):
-    """`--out` relative to the working directory, as `make demo` passes it."""
+    """`--out` relative to the working directory, as `make demo` passes it (the tasks on other
+    nodes still find every path)."""
     cmd = [sys.executable, "-m", "pilotopt", "run", "--config", str(cfg), "--out", out.name, *extra]
     if wait:
         return subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=out.parent)
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-                            cwd=out.parent)
+    log = (out.parent / "first.log").open("w")
+    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=out.parent)
 
 
 def _stamp(path: Path) -> int:
     return path.stat().st_mtime_ns
 
 
+def _ledger(out: Path) -> dict:
+    try:
+        return json.loads((out / "jobs.json").read_text())
+    except (OSError, ValueError):
+        return {"jobs": []}
+
+
+def _running_on(out: Path, node_id: str) -> list[dict]:
+    found = []
+    for path in (out / "running").glob("*.json"):
+        try:
+            doc = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if doc.get("node_id") == node_id:
+            found.append(doc)
+    return found
+
+
 @pytest.fixture(scope="module")
-def killed_then_resumed(tmp_path_factory):
-    """Kill the run as soon as the first variant is finished; then rerun it to the end."""
+def cluster():
+    from ray.cluster_utils import Cluster
+
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    try:
+        yield c
+    finally:
+        c.shutdown()
+
+
+@pytest.fixture(scope="module")
+def killed_then_resumed(tmp_path_factory, cluster):
+    """The run on the cluster: its second node killed while it runs a technique job (a third node
+    joins), then the whole run killed once that job was retried and finished elsewhere; then rerun
+    on the cluster to the end."""
     root = tmp_path_factory.mktemp("pipeline")
     cfg = root / "tiny.yaml"
     cfg.write_text(TINY)
     out = root / "out"
-    proc = _run(cfg, out, wait=False)
-    first = out / "variants" / "torch" / "variant.json"
-    deadline = time.monotonic() + 600
-    while not first.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert first.exists(), "the run never produced its first variant"
+    head = cluster.head_node.node_id
+    second = cluster.add_node(num_cpus=1)
+    ray_args = ("--executor", "ray", "--address", cluster.address)
+    proc = _run(cfg, out, *ray_args, wait=False)
+    log = lambda: (root / "first.log").read_text()[-4000:]  # noqa: E731
+    # Kill the second node while it runs a technique job: once it has finished a job there (the
+    # training or a technique), or else once most technique jobs are done (with one CPU per node
+    # and two jobs at once, each node always holds one of the two while two are left).
+    deadline, killed, third = time.monotonic() + 600, None, None
+    while proc.poll() is None and time.monotonic() < deadline:
+        finished = _ledger(out)["jobs"]
+        done_there = [j for j in finished if j["node_id"] == second.node_id]
+        techniques_done = [j for j in finished if j["stage"] == "optimize"]
+        busy = [j for j in _running_on(out, second.node_id) if j["stage"] == "optimize"]
+        if busy and (done_there or len(techniques_done) >= 2):
+            killed = busy[0]["job"]
+            cluster.remove_node(second, allow_graceful=False)
+            third = cluster.add_node(num_cpus=1)  # the drives spread over the head and this one
+            break
+        time.sleep(0.05)
+    assert killed, "the second node never ran a technique job; log:\n" + log()
+    # then kill the run itself, once the killed job was built again on a node still alive
+    retried = []
+    while proc.poll() is None and time.monotonic() < deadline and not retried:
+        retried = [j for j in _ledger(out)["jobs"] if j["job"] == killed and j["stage"] == "optimize"]
+        time.sleep(0.05)
+    assert retried and proc.poll() is None, "the run ended before it could be killed; log:\n" + log()
+    first_ledger = _ledger(out)["jobs"]
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (out / "report" / "report.md").exists()  # it really stopped in the middle
-    stamps = {"model": _stamp(out / "train" / "torch" / "metrics.json"), "torch": _stamp(first),
-              "data": _stamp(out / "data")}
+    first = out / "variants" / "torch" / "variant.json"
+    stamps = {"model": _stamp(out / "train" / "torch" / "metrics.json"), "torch": _stamp(first)}
     leftovers = list(out.rglob(".*.tmp-*"))
-    done = _run(cfg, out)
+    done = _run(cfg, out, *ray_args)
     assert done.returncode == 0, done.stderr[-3000:]
-    return {"root": root, "cfg": cfg, "out": out, "stamps": stamps, "log": done.stderr, "leftovers": leftovers}
+    return {"root": root, "cfg": cfg, "out": out, "stamps": stamps, "log": done.stdout + done.stderr,
+            "leftovers": leftovers,
+            "jobs": first_ledger + _ledger(out)["jobs"], "killed": killed, "retried": retried,
+            "nodes": {"head": head, "second": second.node_id, "third": third.node_id}}
+
+
+def test_jobs_ran_on_the_cluster_and_a_killed_node_cost_one_retry(killed_then_resumed):
+    r = killed_then_resumed
+    nodes = r["nodes"]
+    by_stage: dict[str, set] = {}
+    for j in r["jobs"]:
+        by_stage.setdefault(j["stage"].split(" (")[0], set()).add(j["node_id"])
+    assert by_stage["train"] <= set(nodes.values())
+    assert nodes["head"] in by_stage["optimize"] and {nodes["head"], nodes["third"]} <= by_stage["closed loop"]
+    (again,) = r["retried"]
+    assert again["status"] == "ok" and again["attempts"] == 2, again
+    # the second node ran it until it was killed; a node still alive built it
+    assert again["node_id"] != nodes["second"] and nodes["second"][:12] in again["node_losses"][0]
+    assert all(j["status"] == "ok" for j in r["jobs"]), [j for j in r["jobs"] if j["status"] != "ok"]
+    out = r["out"]
+    assert not list((out / "running").glob("*.json"))  # nothing is left marked as running
+    latency_host = json.loads((out / "offline" / "results.json").read_text())["machine"]["host"]
+    assert _ledger(out)["latency_measured_on"]["host"] == latency_host
 
 
 def test_resume_does_not_redo_finished_stages(killed_then_resumed):
@@ -77,7 +161,7 @@ def test_resume_does_not_redo_finished_stages(killed_then_resumed):
     out = r["out"]
     assert _stamp(out / "train" / "torch" / "metrics.json") == r["stamps"]["model"]
     assert _stamp(out / "variants" / "torch" / "variant.json") == r["stamps"]["torch"]
-    assert "[1/5] torch: ok (" not in r["log"] or "already done" in r["log"]
+    assert "already done" in r["log"]
     assert not list(out.rglob("*.tmp-*"))  # what the killed run was writing is gone, never renamed in
     if r["leftovers"]:
         assert "half-written file(s) left by an interrupted run" in r["log"]
@@ -196,3 +280,35 @@ def test_mlflow_run_logged(killed_then_resumed):
     assert run.data.metrics["torch.mse"] > 0 and run.data.metrics["onnx_fp32.p50_ms"] > 0
     names = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"report.md", "report.html", "results.json"} <= names
+
+
+def test_a_node_that_cannot_see_the_run_folder_is_one_line(tmp_path):
+    from pilotopt.errors import BadInputError
+    from pilotopt.pipeline.executors import check_shared_folder
+
+    class BlindRay:  # a "cluster" whose one node reads another filesystem: the probe finds no token
+        @staticmethod
+        def nodes():
+            return [{"Alive": True, "NodeID": "ab" * 28}]
+
+        @staticmethod
+        def remote(**_):
+            return lambda fn: _Probe()
+
+        @staticmethod
+        def get(refs):
+            return [{"node_id": "ab" * 28, "host": "worker-7", "pid": 1, "sees": False} for _ in refs]
+
+    class _Probe:
+        def options(self, **_):
+            return self
+
+        def remote(self, path):
+            assert Path(path).exists()  # the token is there on this machine while the probe runs
+            return path
+
+    with pytest.raises(BadInputError) as err:
+        check_shared_folder(BlindRay, tmp_path / "out")
+    msg = str(err.value)
+    assert "worker-7" in msg and str(tmp_path / "out") in msg and "same path" in msg and "\n" not in msg
+    assert not list((tmp_path / "out").glob(".pilotopt-shared-*"))  # the token is removed

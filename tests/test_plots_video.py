@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from matplotlib import colormaps
 from matplotlib.colors import to_rgb
-from matplotlib.figure import Figure
 from PIL import Image
 
 from pilotopt.errors import BadInputError
@@ -111,6 +110,28 @@ def test_plot_trajectory_path_colour_follows_deviation(result, tmp_path):
     assert far_top.sum() > 4 * near_top.sum()
 
 
+def test_a_drive_drawn_over_its_circuits_background_equals_a_full_draw(result, tmp_path, monkeypatch):
+    """Drives drawn one after the other over the circuit's cached background (no part of one left
+    in the next) give the pixels a full draw gives; a path that leaves the circuit's box is drawn
+    in full, with the box widened to show it."""
+    import pilotopt.sim.plots as plots
+
+    half = {k: np.asarray(v)[: len(v) // 2] for k, v in result.trajectory.items()}
+    drives = [result, dataclasses.replace(result, trajectory=half), result]
+    fast = [_rgb(plot_trajectory(r, tmp_path / f"fast{i}.png")) for i, r in enumerate(drives)]
+    assert plots._CIRCUITS  # the background was drawn once and kept
+    monkeypatch.setattr(plots, "_inside", lambda xy, track: False)
+    full = [_rgb(plot_trajectory(r, tmp_path / f"full{i}.png")) for i, r in enumerate(drives)]
+    for a, b in zip(fast, full):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(fast[0], fast[1])
+    monkeypatch.undo()
+    away = dict(result.trajectory)
+    away["x"] = np.asarray(away["x"], dtype=np.float64) + 500.0  # far off the circuit's box
+    assert not plots._inside(np.stack([away["x"], np.asarray(away["y"])], axis=1), result.track)
+    assert _rgb(plot_trajectory(dataclasses.replace(result, trajectory=away), tmp_path / "away.png")).shape == fast[0].shape
+
+
 def test_trajectory_title_names_run_and_metrics(result):
     title = trajectory_title(result)
     m = result.metrics.to_json()
@@ -162,11 +183,11 @@ def test_plot_write_is_atomic(result, tmp_path, monkeypatch):
     target = tmp_path / "run.png"
     target.write_bytes(b"old plot")
 
-    def broken_savefig(self, fname, *args, **kwargs):
+    def broken_save(self, fname, *args, **kwargs):
         Path(fname).write_bytes(b"half a png")
         raise OSError("disk full")
 
-    monkeypatch.setattr(Figure, "savefig", broken_savefig)
+    monkeypatch.setattr(Image.Image, "save", broken_save)  # the PNG writer of every plot
     with pytest.raises(OSError):
         plot_trajectory(result, target)
     assert target.read_bytes() == b"old plot"  # the old file is untouched, never half-written
