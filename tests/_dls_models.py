@@ -80,7 +80,7 @@ CASES = {
                    "torch,torch_channel_prune,torch_distill,torch_static"),
     "torchscript": ("baseline.pth", None, "dls-torch", "torch,onnx_fp32,openvino_fp32"),
     "onnx": ("pilotnet_nchw.onnx", None, "dls-torch", "onnx_fp32,onnx_fp16,openvino_fp32"),
-    "lstm": ("DLT_net_model_123.ckpt", "dls_deepest_lstm_tinypilotnet", "dls-torch", "torch,onnx_fp32,torch_prune_local"),
+    "lstm": ("DLT_net_model_123.ckpt", "dls_deepest_lstm_tinypilotnet", "dls-torch", "torch,torchscript,torch_prune_local"),
     "keras_h5": ("20230101_pilotnet_model_no_crop.h5", None, "dls-tf", "keras,tflite_fp32,tf_qat"),
     "saved_model": ("pilotnet_savedmodel", None, "dls-tf", "keras,tflite_fp32"),
 }

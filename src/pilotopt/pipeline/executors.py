@@ -360,6 +360,21 @@ def _sees(path: str) -> dict:
     return {**where_here(), "sees": os.path.exists(path)}
 
 
+# a node listed alive that died before its probe ran (Ray marks a lost node dead only after its
+# heartbeats time out): it can run no job of this run either, so it is not asked
+_NODE_GONE = ("TaskUnschedulableError", "NodeDiedError", "WorkerCrashedError")
+
+
+def _probe_reply(ray: Any, ref) -> dict | None:
+    try:
+        (reply,) = ray.get([ref])
+    except Exception as exc:  # noqa: BLE001 - only a vanished node is forgiven
+        if type(exc).__name__ in _NODE_GONE:
+            return None
+        raise
+    return reply
+
+
 def check_shared_folder(ray: Any, folder: Path) -> None:
     """Every alive node reads a token written into `folder` here, or the run stops in one line:
     the jobs of a Ray run pass their artifacts (data, baselines, variants, drive records) through
@@ -372,8 +387,9 @@ def check_shared_folder(ray: Any, folder: Path) -> None:
     try:
         probe = ray.remote(num_cpus=0)(_sees)
         nodes = [n for n in ray.nodes() if n.get("Alive")]
-        seen = ray.get([probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False))
-                        .remote(str(token)) for n in nodes])
+        refs = [probe.options(scheduling_strategy=NodeAffinitySchedulingStrategy(n["NodeID"], soft=False))
+                .remote(str(token)) for n in nodes]
+        seen = [s for s in map(lambda ref: _probe_reply(ray, ref), refs) if s is not None]
     finally:
         token.unlink(missing_ok=True)
     blind = [f"{s['host']} (node {s['node_id'][:12]})" for s in seen if not s["sees"]]

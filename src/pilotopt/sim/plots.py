@@ -84,7 +84,7 @@ def _draw_drive(fig, ax, cax, xy: np.ndarray, lateral: np.ndarray, termination: 
     return added
 
 
-_CIRCUITS: dict[str, tuple] = {}  # circuit digest -> (figure, axes, its drawn background); a few per process
+_CIRCUITS: dict[str, tuple] = {}  # circuit digest -> (figure, axes, colour-bar axes, drawn background), a few per process
 _MAX_CIRCUITS = 4
 
 
